@@ -1,0 +1,62 @@
+# cloudfs build.  `make` builds build/cloudfs; `make check` runs the test
+# suite; `make asan` builds an AddressSanitizer/UBSan binary in build-asan/.
+PREFIX ?= /usr/local
+CC ?= cc
+PKGS = fuse3 sqlite3 libconfig libvirt
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS))
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread
+
+BUILD ?= build
+SRCS := $(wildcard src/*.c)
+OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS)) $(BUILD)/layout_data.o
+LAYOUT := $(sort $(wildcard fs-layout/*.cfg)) fs-layout/README
+
+.PHONY: all check asan install clean man lint bench
+
+all: $(BUILD)/cloudfs
+
+$(BUILD)/cloudfs: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/layout_data.c: $(LAYOUT) scripts/embed.sh | $(BUILD)
+	sh scripts/embed.sh $@ $(LAYOUT)
+
+$(BUILD)/layout_data.o: $(BUILD)/layout_data.c include/layout.h
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined"
+
+check: all
+	scripts/run-tests.sh
+
+# Regenerate the tree reference inside man/cloudfs.7 from the layout.
+man: all
+	scripts/update-man.sh $(BUILD)/cloudfs man/cloudfs.7
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --std=c11 -Iinclude --suppress=missingIncludeSystem src
+	clang-tidy --quiet src/*.c -- -std=c11 -D_GNU_SOURCE -Iinclude -Ibuild $(PKG_CFLAGS)
+
+install: all
+	install -D -m 0755 $(BUILD)/cloudfs $(DESTDIR)$(PREFIX)/bin/cloudfs
+	install -D -m 0644 man/cloudfs.1 $(DESTDIR)$(PREFIX)/share/man/man1/cloudfs.1
+	install -D -m 0644 man/cloudfs.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/cloudfs.conf.5
+	install -D -m 0644 man/cloudfs.7 $(DESTDIR)$(PREFIX)/share/man/man7/cloudfs.7
+	install -d $(DESTDIR)$(PREFIX)/share/cloudfs/fs-layout
+	install -m 0644 $(LAYOUT) $(DESTDIR)$(PREFIX)/share/cloudfs/fs-layout/
+
+clean:
+	rm -rf build build-asan

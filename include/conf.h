@@ -1,0 +1,28 @@
+/* conf.h: cloudfs.conf, the daemon configuration (libconfig syntax). */
+#ifndef CFS_CONF_H
+#define CFS_CONF_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+
+#include "cfs_error.h"
+
+#define CFS_DEFAULT_CONF "/etc/cloudfs/cloudfs.conf"
+
+struct cfs_conf {
+    char *path;             /* file read, or NULL when the defaults are used */
+    char *store;            /* SQLite database */
+    char *hypervisor;       /* libvirt URI of the default host */
+    char *pool_path;        /* directory of the default "local" pool */
+    char *layout_dir;       /* fs-layout override, NULL for the embedded copy */
+    bool sync_full;         /* PRAGMA synchronous=FULL (durable across power loss) */
+    config_t cfg;           /* kept for the "limits" group */
+    const config_setting_t *limits;
+};
+
+/* Read path; when path is NULL, read CFS_DEFAULT_CONF if it exists, else use
+ * built-in defaults. */
+int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err);
+void conf_free(struct cfs_conf *conf);
+
+#endif

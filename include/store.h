@@ -1,0 +1,129 @@
+/* store.h: the SQLite store shared by the mount and the reconciler.
+ *
+ * Spec (resources, attrs, links), status and the changes log live in one
+ * WAL-mode database.  Every spec change appends to `changes` in the same
+ * transaction, so a reader that remembers the last seq it handled never
+ * misses a change across restarts.  All functions are thread-safe (one
+ * connection per store handle, serialised by a mutex) and return 0 / -1 with
+ * *err filled; values handed out are malloc'd copies the caller frees.
+ */
+#ifndef CFS_STORE_H
+#define CFS_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cfs_error.h"
+#include "layout.h"
+#include "value.h"
+
+struct cfs_store;
+
+/* Who made a change: recorded in the changes log (and later the audit). */
+struct cfs_actor {
+    const char *who;        /* "fs", "reconciler", "libvirt", "cli" */
+    uid_t uid;
+    pid_t pid;
+    const char *comm;       /* command name for writes through the mount */
+};
+
+struct cfs_res {
+    int64_t id;
+    int64_t parent;         /* 0 for top-level resources */
+    const struct cfs_kind *kind;
+    char name[CFS_NAME_MAX + 1];
+    char uuid[37];
+    uid_t uid;
+    gid_t gid;
+    int64_t ctime;          /* nanoseconds since the epoch */
+    int64_t mtime;
+};
+
+struct cfs_change {
+    int64_t seq;
+    int64_t time;
+    int64_t res;
+    const char *kind;
+    const char *path;
+    const char *op;         /* create delete rename set link unlink status verb chown */
+    const char *attr;       /* may be NULL */
+    const char *old_value;  /* may be NULL */
+    const char *new_value;  /* may be NULL */
+    const char *actor;
+    int64_t uid, pid;
+    const char *comm;
+};
+
+int store_open(const char *path, const struct cfs_layout *layout, bool sync_full,
+               struct cfs_store **out, struct cfs_err *err);
+void store_close(struct cfs_store *st);
+const struct cfs_layout *store_layout(const struct cfs_store *st);
+int64_t store_now(void);
+
+/* Meta key/value (schema-independent settings such as "initialized"). */
+int store_meta_get(struct cfs_store *st, const char *key, char **value, struct cfs_err *err);
+int store_meta_set(struct cfs_store *st, const char *key, const char *value, struct cfs_err *err);
+
+/* Resources. */
+int store_res_get(struct cfs_store *st, int64_t id, struct cfs_res *out, struct cfs_err *err);
+int store_res_find(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
+                   const char *name, struct cfs_res *out, struct cfs_err *err);
+typedef int (*store_res_cb)(const struct cfs_res *r, void *arg);
+int store_res_list(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
+                   store_res_cb cb, void *arg, struct cfs_err *err);
+int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
+                    int64_t *count, struct cfs_err *err);
+int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
+                     const char *name, uid_t uid, gid_t gid, const struct cfs_actor *actor,
+                     struct cfs_res *out, struct cfs_err *err);
+int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
+                     const struct cfs_actor *actor, struct cfs_err *err);
+int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *newname,
+                     const struct cfs_actor *actor, struct cfs_err *err);
+int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gid_t gid,
+                    const struct cfs_actor *actor, struct cfs_err *err);
+/* "zones/default/clusters/default/vms/web1" */
+int store_res_path(struct cfs_store *st, const struct cfs_res *r, char *buf, size_t len,
+                   struct cfs_err *err);
+
+/* Attributes (spec).  get returns ENOENT when the resource has no row for it. */
+int store_attr_get(struct cfs_store *st, int64_t res, const char *name, char **value,
+                   int64_t *mtime, struct cfs_err *err);
+typedef int (*store_kv_cb)(const char *name, const char *value, int64_t mtime, void *arg);
+int store_attr_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg,
+                    struct cfs_err *err);
+/* value must already be normalised (value_normalize).  Checks references,
+ * then stores and logs unless the value is unchanged (*changed = false). */
+int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
+                   const char *value, const struct cfs_actor *actor, bool *changed,
+                   struct cfs_err *err);
+/* Record a one-shot verb in the changes log (op "verb"). */
+int store_verb(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
+               const char *verb, const struct cfs_actor *actor, struct cfs_err *err);
+
+/* Status (observed state). */
+int store_status_get(struct cfs_store *st, int64_t res, const char *name, char **value,
+                     int64_t *mtime, struct cfs_err *err);
+int store_status_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg,
+                      struct cfs_err *err);
+int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *name,
+                     const char *value, const struct cfs_actor *actor, struct cfs_err *err);
+
+/* Links (relations such as vms/<vm>/volumes/<vol>). */
+int store_link_list(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                    store_res_cb cb, void *arg, struct cfs_err *err);
+int store_link_find(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                    const char *name, struct cfs_res *target, struct cfs_err *err);
+int store_link_add(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                   const char *name, const struct cfs_actor *actor, struct cfs_err *err);
+int store_link_del(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                   const char *name, const struct cfs_actor *actor, struct cfs_err *err);
+
+/* Changes log. */
+typedef int (*store_change_cb)(const struct cfs_change *c, void *arg);
+int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, store_change_cb cb,
+                        void *arg, struct cfs_err *err);
+int64_t store_last_seq(struct cfs_store *st);
+
+#endif

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything cloudfs needs to build, run and test on Debian 12.
+# Idempotent: packages already present are skipped by apt-get.
+# Usage: scripts/install-deps.sh [--with-ceph]
+set -euo pipefail
+
+want_ceph=0
+for a in "$@"; do
+  case "$a" in
+    --with-ceph) want_ceph=1 ;;
+    *) echo "usage: $0 [--with-ceph]" >&2; exit 2 ;;
+  esac
+done
+
+pkgs=(
+  build-essential pkg-config
+  libfuse3-dev fuse3
+  libsqlite3-dev sqlite3
+  libconfig-dev
+  libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+  qemu-system-x86 qemu-utils
+  bats inotify-tools rsync attr procps psmisc
+)
+if [ "$want_ceph" = 1 ]; then
+  pkgs+=(ceph-mon ceph-osd ceph-common librados-dev librbd-dev qemu-block-extra)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Build a tiny bootable Linux guest for tests: OUTDIR/vmlinuz + OUTDIR/initrd.gz.
+#
+# Usage: scripts/tiny-guest.sh OUTDIR
+#
+# The kernel is Debian's current linux-image-<abi>-amd64 (the package that the
+# linux-image-amd64 metapackage depends on; override with TINYGUEST_KERNEL_PKG), fetched
+# with `apt-get download`. The initramfs (cpio newc, gzip) holds static busybox
+# (busybox-static) and an /init that:
+#   - mounts /proc, /sys and devtmpfs on /dev;
+#   - loads button.ko and evdev.ko (plus any dependencies, from modules.dep or from the
+#     modules' own "depends=" info; .ko.xz/.ko.zst modules are decompressed at build time);
+#   - opens the input device whose name is "Power Button", then prints
+#     "TINYGUEST READY" on the console (boot with console=ttyS0 to see it on the serial
+#     port), waits for one event from that device (an ACPI power button press, e.g. from
+#     `virsh shutdown`) and runs `poweroff -f`.
+# The guest has no disk and no network; 64-128 MiB of RAM is plenty. It boots under TCG
+# (domain type 'qemu'); under nested KVM this kernel is known to hang early.
+#
+# Cached: exits 0 at once when OUTDIR/vmlinuz and OUTDIR/initrd.gz both exist (delete
+# them to rebuild). All downloads and unpacking happen in a temp dir that is removed.
+# Needs root only if cpio is missing (it is then installed with apt-get).
+set -euo pipefail
+
+die() { echo "tiny-guest: $*" >&2; exit 1; }
+
+if [ "$#" -ne 1 ] || [ -z "$1" ]; then
+  echo "usage: $0 OUTDIR" >&2
+  exit 2
+fi
+OUTDIR=$1
+
+if [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initrd.gz" ]; then
+  exit 0
+fi
+
+mkdir -p "$OUTDIR" || die "cannot create $OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+
+# Serialise concurrent builds into the same OUTDIR, then re-check the cache.
+exec 9>"$OUTDIR/.tiny-guest.lock"
+flock 9
+if [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initrd.gz" ]; then
+  exit 0
+fi
+
+for b in apt-get apt-cache dpkg dpkg-deb gzip find; do
+  command -v "$b" >/dev/null 2>&1 || die "$b not found"
+done
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+if ! command -v cpio >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  if ! as_root apt-get install -y -q --no-install-recommends cpio >/dev/null 2>&1; then
+    as_root apt-get update -q >/dev/null 2>&1 || true
+    as_root apt-get install -y -q --no-install-recommends cpio >/dev/null ||
+      die "could not install cpio"
+  fi
+fi
+
+TMP=$(mktemp -d /tmp/tiny-guest.XXXXXX)
+cleanup() { rm -rf "$TMP"; rm -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/.initrd.gz.tmp.$$"; }
+trap cleanup EXIT
+chmod 0755 "$TMP"   # apt-get download drops privileges to _apt; let it write here
+LOG="$TMP/log"
+
+# --- 1. which kernel package ------------------------------------------------------------
+kernel_pkg_name() {
+  apt-cache depends linux-image-amd64 2>/dev/null |
+    awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
+}
+KPKG=${TINYGUEST_KERNEL_PKG:-}
+if [ -z "$KPKG" ]; then
+  KPKG=$(kernel_pkg_name || true)
+  if [ -z "$KPKG" ]; then
+    as_root apt-get update -q >/dev/null 2>&1 || true
+    KPKG=$(kernel_pkg_name || true)
+  fi
+  [ -n "$KPKG" ] || die "cannot find the kernel package (apt-cache depends linux-image-amd64)"
+fi
+[[ "$KPKG" =~ ^linux-image-[A-Za-z0-9.+~-]+$ ]] || die "bad kernel package name: $KPKG"
+
+# --- 2. download and unpack ---------------------------------------------------------------
+mkdir -p "$TMP/deb" "$TMP/k" "$TMP/bb" "$TMP/root"
+chmod 0755 "$TMP/deb"
+if ! (cd "$TMP/deb" && apt-get download "$KPKG" busybox-static) >"$LOG" 2>&1; then
+  cat "$LOG" >&2
+  die "apt-get download $KPKG busybox-static failed"
+fi
+kdeb=$(find "$TMP/deb" -maxdepth 1 -name 'linux-image-*.deb' | head -n1)
+bdeb=$(find "$TMP/deb" -maxdepth 1 -name 'busybox-static_*.deb' | head -n1)
+if [ -z "$kdeb" ] || [ -z "$bdeb" ]; then die "downloaded .deb files not found"; fi
+dpkg -x "$kdeb" "$TMP/k"
+dpkg -x "$bdeb" "$TMP/bb"
+
+BUSYBOX="$TMP/bb/bin/busybox"
+[ -x "$BUSYBOX" ] || die "busybox-static has no bin/busybox"
+
+vmlinuz=$(find "$TMP/k/boot" -maxdepth 1 -name 'vmlinuz-*' | head -n1)
+[ -n "$vmlinuz" ] || die "$KPKG contains no /boot/vmlinuz-*"
+KVER=${vmlinuz##*/vmlinuz-}
+MODDIR=""
+for d in "$TMP/k/lib/modules/$KVER" "$TMP/k/usr/lib/modules/$KVER"; do
+  [ -d "$d" ] && MODDIR=$d && break
+done
+[ -n "$MODDIR" ] || die "$KPKG contains no modules for $KVER"
+
+# --- 3. modules: resolve dependencies, decompress --------------------------------------
+# find_module NAME: path (relative to MODDIR) of module NAME ('-' and '_' are equivalent).
+find_module() {
+  local n1=${1//-/_} n2=${1//_/-} p
+  p=$(cd "$MODDIR" || exit 1; find kernel updates extra -type f \
+        \( -name "$n1.ko" -o -name "$n1.ko.*" -o -name "$n2.ko" -o -name "$n2.ko.*" \) \
+        2>/dev/null | LC_ALL=C sort | head -n1 || true)
+  [ -n "$p" ] || return 1
+  printf '%s\n' "$p"
+}
+
+# decompress REL DEST: write the plain .ko for MODDIR/REL to DEST.
+decompress() {
+  local src="$MODDIR/$1"
+  case "$src" in
+    *.ko) cp "$src" "$2" ;;
+    *.ko.xz)
+      if command -v xz >/dev/null 2>&1; then xz -dc "$src" >"$2"; else "$BUSYBOX" xzcat "$src" >"$2"; fi ;;
+    *.ko.gz) gzip -dc "$src" >"$2" ;;
+    *.ko.zst)
+      command -v zstd >/dev/null 2>&1 || die "zstd needed to unpack $1"
+      zstd -qdc "$src" >"$2" ;;
+    *) die "unknown module format: $1" ;;
+  esac
+}
+
+# deps_of REL: dependency paths (relative to MODDIR) of module REL.
+deps_of() {
+  local rel=$1
+  if [ -f "$MODDIR/modules.dep" ]; then
+    awk -v m="$rel:" '$1 == m { for (i = 2; i <= NF; i++) print $i; exit }' "$MODDIR/modules.dep"
+    return 0
+  fi
+  # No modules.dep (Debian generates it at install time): use the module's own modinfo.
+  local plain="$TMP/modinfo.ko" deps d p
+  decompress "$rel" "$plain"
+  deps=$(tr '\0' '\n' <"$plain" | LC_ALL=C sed -n 's/^depends=//p' | head -n1 || true)
+  rm -f "$plain"
+  [ -n "$deps" ] || return 0
+  local IFS=,
+  for d in $deps; do
+    p=$(find_module "$d") || die "dependency $d of $rel not found"
+    printf '%s\n' "$p"
+  done
+}
+
+declare -A seen=()
+order=()
+add_module() {          # add_module REL: depth-first, dependencies before the module
+  local rel=$1 deps dep
+  [ -n "${seen[$rel]:-}" ] && return 0
+  seen[$rel]=1
+  deps=$(deps_of "$rel") || die "cannot resolve dependencies of $rel"
+  for dep in $deps; do          # module paths contain no whitespace
+    add_module "$dep"
+  done
+  order+=("$rel")
+}
+
+for m in button evdev; do
+  if grep -Eq "/$m\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
+    continue            # built into this kernel: nothing to load
+  fi
+  rel=$(find_module "$m") || die "module $m not found in $KPKG"
+  add_module "$rel"
+done
+
+# --- 4. initramfs tree ------------------------------------------------------------------
+R="$TMP/root"
+mkdir -p "$R/bin" "$R/sbin" "$R/usr/bin" "$R/usr/sbin" "$R/proc" "$R/sys" "$R/dev" \
+  "$R/lib/modules" "$R/etc" "$R/tmp"
+cp "$BUSYBOX" "$R/bin/busybox"
+: >"$R/etc/tinyguest-modules"
+for rel in "${order[@]}"; do
+  base=${rel##*/}
+  base=${base%%.ko*}.ko
+  decompress "$rel" "$R/lib/modules/$base"
+  printf '%s\n' "$base" >>"$R/etc/tinyguest-modules"
+done
+
+cat >"$R/init" <<'INIT'
+#!/bin/busybox sh
+# tiny-guest /init (generated by cloudfs scripts/tiny-guest.sh)
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+exec </dev/console >/dev/console 2>&1
+
+while read -r m; do
+  [ -n "$m" ] || continue
+  insmod "/lib/modules/$m" || echo "tinyguest: insmod $m failed"
+done </etc/tinyguest-modules
+
+# find_power_button: print /dev/input/eventN of the "Power Button" input device.
+find_power_button() {
+  for e in /sys/class/input/event*; do
+    [ -r "$e/device/name" ] || continue
+    if [ "$(cat "$e/device/name")" = "Power Button" ] && [ -c "/dev/input/${e##*/}" ]; then
+      echo "/dev/input/${e##*/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+tries=0
+while :; do
+  dev=$(find_power_button) && break
+  tries=$((tries + 1))
+  [ "$tries" = 50 ] && echo "tinyguest: still no 'Power Button' input device"
+  sleep 0.1
+done
+
+# Open the device before announcing readiness so that no press is lost.
+exec 3<"$dev"
+echo "TINYGUEST READY"
+while :; do
+  # One input_event (24 bytes on x86_64) is one event: any event means "pressed".
+  if dd bs=24 count=1 of=/dev/null <&3 2>/dev/null; then
+    break
+  fi
+  sleep 0.1
+done
+echo "TINYGUEST POWER BUTTON: powering off"
+poweroff -f
+while :; do sleep 3600; done
+INIT
+chmod 0755 "$R/init"
+
+# --- 5. output ----------------------------------------------------------------------------
+(cd "$R" && find . -print0 | LC_ALL=C sort -z |
+  cpio --null -o -H newc --owner 0:0 --quiet) | gzip -9 >"$OUTDIR/.initrd.gz.tmp.$$"
+cp "$vmlinuz" "$OUTDIR/.vmlinuz.tmp.$$"
+chmod 0644 "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/.vmlinuz.tmp.$$"
+mv -f "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/initrd.gz"
+mv -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/vmlinuz"
+echo "tiny-guest: built $OUTDIR/vmlinuz and $OUTDIR/initrd.gz ($KPKG, modules: ${order[*]##*/})"

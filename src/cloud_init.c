@@ -1,0 +1,93 @@
+/* cloud_init.c: the embedded default cloud. */
+#include "cloud_init.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The offering catalogue of the reference platforms: 2 GiB per vCPU. */
+static const struct {
+    const char *name, *cpus, *memory;
+} offerings[] = {
+    {"1C2G", "1", "2G"},     {"2C4G", "2", "4G"},      {"4C8G", "4", "8G"},
+    {"8C16G", "8", "16G"},   {"16C32G", "16", "32G"},  {"64C128G", "64", "128G"},
+};
+
+static const struct cfs_actor init_actor = {.who = "init", .uid = 0, .pid = 0, .comm = "cloudfs"};
+
+/* Find or create; *created tells which. */
+static int ensure(struct cfs_store *st, int64_t parent, const char *kind, const char *name,
+                  struct cfs_res *out, bool *created, struct cfs_err *err)
+{
+    const struct cfs_kind *k = layout_kind(store_layout(st), kind);
+    struct cfs_err ignore;
+    *created = false;
+    if (!k)
+        return cfs_err_set(err, EINVAL, "layout has no kind %s", kind);
+    if (store_res_find(st, parent, k, name, out, &ignore) == 0)
+        return 0;
+    *created = true;
+    return store_res_create(st, parent, k, name, 0, 0, &init_actor, out, err);
+}
+
+static int set(struct cfs_store *st, const struct cfs_res *r, const char *attr, const char *value,
+               struct cfs_err *err)
+{
+    const struct cfs_attr_def *a = layout_attr(r->kind, attr);
+    char *norm = NULL;
+    if (!a)
+        return cfs_err_set(err, EINVAL, "layout: %s has no attribute %s", r->kind->name, attr);
+    if (value_normalize(a, value, strlen(value), &norm, err) < 0)
+        return -1;
+    int rc = store_attr_set(st, r, a, norm, &init_actor, NULL, err);
+    free(norm);
+    return rc;
+}
+
+static void mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(buf, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(buf, 0755);
+}
+
+int cloud_init(struct cfs_store *st, const struct cfs_conf *conf, struct cfs_err *err)
+{
+    struct cfs_res zone, cluster, host, pool, off;
+    bool created;
+    if (ensure(st, 0, "zone", "default", &zone, &created, err) < 0 ||
+        ensure(st, zone.id, "cluster", "default", &cluster, &created, err) < 0 ||
+        ensure(st, cluster.id, "host", "local", &host, &created, err) < 0 ||
+        (created && set(st, &host, "uri", conf->hypervisor, err) < 0) ||
+        ensure(st, cluster.id, "pool", "local", &pool, &created, err) < 0 ||
+        (created && (set(st, &pool, "type", "dir", err) < 0 ||
+                     set(st, &pool, "path", conf->pool_path, err) < 0)))
+        return -1;
+    mkdir_p(conf->pool_path);
+    for (size_t i = 0; i < sizeof(offerings) / sizeof(offerings[0]); i++) {
+        if (ensure(st, 0, "offering", offerings[i].name, &off, &created, err) < 0)
+            return -1;
+        if (created && (set(st, &off, "cpus", offerings[i].cpus, err) < 0 ||
+                        set(st, &off, "memory", offerings[i].memory, err) < 0))
+            return -1;
+    }
+    return store_meta_set(st, "initialized", "1", err);
+}
+
+bool cloud_is_initialized(struct cfs_store *st)
+{
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (store_meta_get(st, "initialized", &v, &ignore) < 0)
+        return false;
+    free(v);
+    return true;
+}

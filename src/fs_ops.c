@@ -1,0 +1,1113 @@
+/* fs_ops.c: FUSE entry points.
+ *
+ * Every operation resolves its path to a node (tree.c) and dispatches on the
+ * node type; the behaviour of each type lives in one switch arm.  Values are
+ * validated by value.c and committed by store.c; refused writes return the
+ * errno of the error and leave the reason in the resource's status/error.
+ */
+#define FUSE_USE_VERSION 35
+#include "fs_ops.h"
+
+#include <fuse.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "scratch.h"
+#include "store.h"
+#include "tree.h"
+#include "value.h"
+#include "version.h"
+
+struct cfs_fs {
+    const struct cfs_conf *conf;
+    const struct cfs_layout *layout;
+    struct cfs_store *st;
+    char *mountpoint;       /* absolute, for absolute symlink targets */
+    char *readme;
+};
+
+/* One open file. */
+struct cfs_fh {
+    struct cfs_node node;
+    char *content;          /* snapshot for reads */
+    size_t len;
+    char *wbuf;             /* bytes written since the last commit */
+    size_t wlen, wcap;
+    off_t base;             /* file offset of wbuf[0] */
+    bool writable;
+    bool dirty;             /* BLOB bytes written and not yet committed */
+    bool truncated;         /* opened with O_TRUNC or truncated */
+    bool committed;         /* a value was committed through this handle */
+};
+
+static struct cfs_fs *fs_self(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+/* The caller of the current request, for the changes log. */
+struct actor_buf {
+    struct cfs_actor actor;
+    char comm[32];
+};
+
+static void actor_init(struct actor_buf *a)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    memset(a, 0, sizeof(*a));
+    a->actor.who = "fs";
+    a->actor.uid = ctx->uid;
+    a->actor.pid = ctx->pid;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)ctx->pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fgets(a->comm, sizeof(a->comm), f))
+            a->comm[strcspn(a->comm, "\n")] = '\0';
+        fclose(f);
+    }
+    a->actor.comm = a->comm;
+}
+
+/* Leave a refused request's reason in status/error of res. */
+static int refuse(const struct cfs_res *res, const struct cfs_err *err)
+{
+    struct cfs_fs *fs = fs_self();
+    if (res && res->id) {
+        struct actor_buf a;
+        struct cfs_err ignore;
+        actor_init(&a);
+        store_status_set(fs->st, res, "error", err->msg, &a.actor, &ignore);
+    }
+    return -(err->code ? err->code : EIO);
+}
+
+static int clear_error(const struct cfs_res *res, const struct cfs_actor *actor)
+{
+    struct cfs_err ignore;
+    return store_status_set(fs_self()->st, res, "error", "", actor, &ignore);
+}
+
+static int resolve(const char *path, struct cfs_node *n)
+{
+    struct cfs_err err;
+    cfs_err_clear(&err);
+    if (tree_resolve(fs_self()->st, path, n, &err) < 0)
+        return -(err.code ? err.code : ENOENT);
+    return 0;
+}
+
+/* ---- content of files ---- */
+
+static char *with_newline(const char *v, size_t *len)
+{
+    size_t n = strlen(v);
+    char *out = malloc(n + 2);
+    if (!out)
+        return NULL;
+    memcpy(out, v, n);
+    if (n)
+        out[n++] = '\n';
+    out[n] = '\0';
+    *len = n;
+    return out;
+}
+
+/* Text of a file node (malloc'd) and its mtime in ns. */
+static int node_content(const struct cfs_node *n, char **out, size_t *len, int64_t *mtime)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_err err;
+    char *v = NULL;
+    int64_t t = 0;
+    *out = NULL;
+    *len = 0;
+    switch (n->type) {
+    case NODE_ROOTFILE:
+        if (n->rootfile == ROOTFILE_README) {
+            *out = strdup(fs->readme);
+        } else {
+            *out = strdup("cloudfs " CFS_VERSION "\n");
+        }
+        if (!*out)
+            return -ENOMEM;
+        *len = strlen(*out);
+        break;
+    case NODE_ATTR:
+        t = n->res.mtime;
+        if (n->attr->type == CFS_T_SECRET || n->attr->type == CFS_T_VERB) {
+            *out = strdup("");  /* write-only */
+        } else if (store_attr_get(fs->st, n->res.id, n->attr->name, &v, &t, &err) < 0) {
+            if (err.code != ENOENT)
+                return -err.code;
+            *out = with_newline(n->attr->def, len);
+        } else if (n->attr->type == CFS_T_BLOB) {
+            *len = strlen(v);
+            *out = v;
+            v = NULL;
+        } else {
+            *out = with_newline(v, len);
+        }
+        break;
+    case NODE_STATUS:
+        t = n->res.mtime;
+        if (store_status_get(fs->st, n->res.id, n->status->name, &v, &t, &err) < 0) {
+            if (err.code != ENOENT)
+                return -err.code;
+            *out = strdup("");
+        } else {
+            *out = with_newline(v, len);
+        }
+        break;
+    default:
+        return -EISDIR;
+    }
+    free(v);
+    if (!*out)
+        return -ENOMEM;
+    if (mtime)
+        *mtime = t;
+    return 0;
+}
+
+/* ---- stat ---- */
+
+static void set_time(struct stat *s, int64_t ns)
+{
+    s->st_mtim.tv_sec = ns / 1000000000LL;
+    s->st_mtim.tv_nsec = ns % 1000000000LL;
+    s->st_ctim = s->st_mtim;
+    s->st_atim = s->st_mtim;
+}
+
+static int64_t start_time_ns;
+
+static void dir_stat(struct stat *s, mode_t mode, nlink_t nlink, const struct cfs_res *owner,
+                     int64_t mtime)
+{
+    memset(s, 0, sizeof(*s));
+    s->st_mode = S_IFDIR | mode;
+    s->st_nlink = nlink;
+    s->st_uid = owner ? owner->uid : 0;
+    s->st_gid = owner ? owner->gid : 0;
+    s->st_size = 0;
+    s->st_blksize = 4096;
+    set_time(s, mtime ? mtime : start_time_ns);
+}
+
+static void file_stat(struct stat *s, mode_t mode, size_t size, const struct cfs_res *owner,
+                      int64_t mtime)
+{
+    memset(s, 0, sizeof(*s));
+    s->st_mode = S_IFREG | mode;
+    s->st_nlink = 1;
+    s->st_uid = owner ? owner->uid : 0;
+    s->st_gid = owner ? owner->gid : 0;
+    s->st_size = (off_t)size;
+    s->st_blocks = (blkcnt_t)((size + 511) / 512);
+    s->st_blksize = 4096;
+    set_time(s, mtime ? mtime : start_time_ns);
+}
+
+static nlink_t res_nlink(const struct cfs_kind *k)
+{
+    return (nlink_t)(3 + k->nchildren + k->nlinks);   /* ., .., status/ + subdirs */
+}
+
+static nlink_t coll_nlink(const struct cfs_node *n)
+{
+    int64_t count = 0;
+    struct cfs_err err;
+    store_res_count(fs_self()->st, n->res.id, n->kind, &count, &err);
+    return (nlink_t)(2 + count);
+}
+
+static void link_text(const struct cfs_link_def *l, const struct cfs_res *target, char *buf,
+                      size_t len)
+{
+    /* From <res>/<linkdir>/ up to the shared parent of sibling kinds. */
+    snprintf(buf, len, "../../../%s/%s", l->kind->collection, target->name);
+}
+
+static int node_stat(const struct cfs_node *n, struct stat *s)
+{
+    struct cfs_fs *fs = fs_self();
+    char *content = NULL;
+    size_t len = 0;
+    int64_t mtime = 0;
+    int rc = 0;
+    switch (n->type) {
+    case NODE_ROOT:
+        dir_stat(s, 0755, (nlink_t)(2 + fs->layout->nroots), NULL, 0);
+        break;
+    case NODE_COLL:
+        dir_stat(s, 0755, coll_nlink(n), NULL, n->res.id ? n->res.mtime : 0);
+        break;
+    case NODE_RES:
+        dir_stat(s, 0755, res_nlink(n->res.kind), &n->res, n->res.mtime);
+        break;
+    case NODE_STATUSDIR:
+        dir_stat(s, 0555, 2, &n->res, n->res.mtime);
+        break;
+    case NODE_LINKDIR:
+        dir_stat(s, 0755, 2, &n->res, n->res.mtime);
+        break;
+    case NODE_LINK: {
+        char text[PATH_MAX];
+        link_text(n->link, &n->target, text, sizeof(text));
+        memset(s, 0, sizeof(*s));
+        s->st_mode = S_IFLNK | 0777;
+        s->st_nlink = 1;
+        s->st_uid = n->res.uid;
+        s->st_gid = n->res.gid;
+        s->st_size = (off_t)strlen(text);
+        set_time(s, n->target.mtime);
+        break;
+    }
+    case NODE_SCRATCH: {
+        struct scratch_info info;
+        rc = scratch_stat(n->res.id, n->name, &info);
+        if (rc < 0)
+            return rc;
+        memset(s, 0, sizeof(*s));
+        s->st_mode = S_IFREG | info.mode;
+        s->st_nlink = 1;
+        s->st_uid = info.uid;
+        s->st_gid = info.gid;
+        s->st_size = (off_t)info.size;
+        s->st_blksize = 4096;
+        s->st_atim = info.atime;
+        s->st_mtim = info.mtime;
+        s->st_ctim = info.ctime;
+        break;
+    }
+    case NODE_ROOTFILE:
+    case NODE_ATTR:
+    case NODE_STATUS:
+        rc = node_content(n, &content, &len, &mtime);
+        if (rc < 0)
+            return rc;
+        file_stat(s,
+                  n->type == NODE_ATTR ? n->attr->mode : 0444, len,
+                  n->type == NODE_ROOTFILE ? NULL : &n->res, mtime);
+        free(content);
+        break;
+    }
+    return rc;
+}
+
+static int cfs_getattr(const char *path, struct stat *s, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct cfs_node n;
+    int rc = resolve(path, &n);
+    return rc < 0 ? rc : node_stat(&n, s);
+}
+
+/* ---- readdir ---- */
+
+struct dir_fill {
+    void *buf;
+    fuse_fill_dir_t filler;
+    struct cfs_node parent;
+    int rc;
+};
+
+static int fill_res(const struct cfs_res *r, void *arg)
+{
+    struct dir_fill *d = arg;
+    struct stat s;
+    dir_stat(&s, 0755, res_nlink(r->kind), r, r->mtime);
+    return d->filler(d->buf, r->name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
+}
+
+static int fill_link(const struct cfs_res *r, void *arg)
+{
+    struct dir_fill *d = arg;
+    struct cfs_node n = d->parent;
+    n.type = NODE_LINK;
+    n.target = *r;
+    struct stat s;
+    node_stat(&n, &s);
+    return d->filler(d->buf, r->name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
+}
+
+static void fill_scratch(const char *name, const struct scratch_info *info, void *arg)
+{
+    struct dir_fill *d = arg;
+    struct stat s;
+    memset(&s, 0, sizeof(s));
+    s.st_mode = S_IFREG | info->mode;
+    s.st_nlink = 1;
+    s.st_uid = info->uid;
+    s.st_gid = info->gid;
+    s.st_size = (off_t)info->size;
+    s.st_mtim = info->mtime;
+    s.st_atim = info->atime;
+    s.st_ctim = info->ctime;
+    d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS);
+}
+
+static int fill_child(struct dir_fill *d, const char *name, const struct cfs_node *n)
+{
+    struct stat s;
+    if (node_stat(n, &s) < 0)
+        return 0;
+    return d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
+}
+
+static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    (void)off;
+    (void)fi;
+    (void)flags;
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node n;
+    struct cfs_err err;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    struct dir_fill d = {.buf = buf, .filler = filler, .parent = n};
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    switch (n.type) {
+    case NODE_ROOT:
+        for (int i = 0; i < ROOTFILE_COUNT; i++) {
+            struct cfs_node c = n;
+            c.type = NODE_ROOTFILE;
+            c.rootfile = (enum cfs_rootfile)i;
+            fill_child(&d, cfs_rootfile_names[i], &c);
+        }
+        for (size_t i = 0; i < fs->layout->nroots; i++) {
+            struct cfs_node c = n;
+            c.type = NODE_COLL;
+            c.kind = fs->layout->roots[i];
+            fill_child(&d, c.kind->collection, &c);
+        }
+        break;
+    case NODE_COLL:
+        if (store_res_list(fs->st, n.res.id, n.kind, fill_res, &d, &err) < 0)
+            return -err.code;
+        break;
+    case NODE_RES: {
+        const struct cfs_kind *k = n.res.kind;
+        for (size_t i = 0; i < k->nattrs; i++) {
+            struct cfs_node c = n;
+            c.type = NODE_ATTR;
+            c.attr = &k->attrs[i];
+            fill_child(&d, c.attr->name, &c);
+        }
+        struct cfs_node c = n;
+        c.type = NODE_STATUSDIR;
+        fill_child(&d, "status", &c);
+        for (size_t i = 0; i < k->nlinks; i++) {
+            c = n;
+            c.type = NODE_LINKDIR;
+            c.link = &k->links[i];
+            fill_child(&d, c.link->name, &c);
+        }
+        for (size_t i = 0; i < k->nchildren; i++) {
+            c = n;
+            c.type = NODE_COLL;
+            c.kind = k->children[i];
+            fill_child(&d, c.kind->collection, &c);
+        }
+        scratch_list(n.res.id, fill_scratch, &d);
+        break;
+    }
+    case NODE_STATUSDIR:
+        for (size_t i = 0; i < n.res.kind->nstatus; i++) {
+            struct cfs_node c = n;
+            c.type = NODE_STATUS;
+            c.status = &n.res.kind->status[i];
+            fill_child(&d, c.status->name, &c);
+        }
+        break;
+    case NODE_LINKDIR:
+        if (store_link_list(fs->st, &n.res, n.link, fill_link, &d, &err) < 0)
+            return -err.code;
+        break;
+    default:
+        return -ENOTDIR;
+    }
+    return 0;
+}
+
+/* ---- commit of attribute writes ---- */
+
+/* Validate and store data as the new value of attribute n->attr. */
+static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_err err;
+    struct actor_buf a;
+    char *value = NULL;
+    int rc;
+    cfs_err_clear(&err);
+    actor_init(&a);
+    if (n->attr->type == CFS_T_VERB && (len == 0 || (len == 1 && data[0] == '\n')))
+        return 0;   /* an empty verb file copied by a sync tool: nothing to do */
+    if (n->attr->type == CFS_T_SECRET && len == 0)
+        return 0;   /* secrets read back empty; writing that back keeps the secret */
+    if (value_normalize(n->attr, data, len, &value, &err) < 0)
+        return refuse(&n->res, &err);
+    if (n->attr->type == CFS_T_VERB) {
+        rc = store_verb(fs->st, &n->res, n->attr, value, &a.actor, &err);
+    } else {
+        bool changed = false;
+        rc = store_attr_set(fs->st, &n->res, n->attr, value, &a.actor, &changed, &err);
+    }
+    free(value);
+    if (rc < 0)
+        return refuse(&n->res, &err);
+    clear_error(&n->res, &a.actor);
+    return 0;
+}
+
+/* ---- open / read / write ---- */
+
+static int fh_new(const struct cfs_node *n, struct fuse_file_info *fi, bool load)
+{
+    struct cfs_fh *fh = calloc(1, sizeof(*fh));
+    if (!fh)
+        return -ENOMEM;
+    fh->node = *n;
+    int acc = fi->flags & O_ACCMODE;
+    fh->writable = acc == O_WRONLY || acc == O_RDWR;
+    if (load && n->type != NODE_SCRATCH) {
+        int rc = node_content(n, &fh->content, &fh->len, NULL);
+        if (rc < 0) {
+            free(fh);
+            return rc;
+        }
+    }
+    if (fh->writable && (fi->flags & O_TRUNC))
+        fh->truncated = true;
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    /* Values change behind the page cache's back (other writers, the
+     * reconciler): always ask us. */
+    fi->direct_io = n->type != NODE_SCRATCH;
+    return 0;
+}
+
+static int cfs_open(const char *path, struct fuse_file_info *fi)
+{
+    struct cfs_node n;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    int acc = fi->flags & O_ACCMODE;
+    bool write = acc == O_WRONLY || acc == O_RDWR;
+    switch (n.type) {
+    case NODE_ROOTFILE:
+    case NODE_STATUS:
+        if (write)
+            return -EACCES;
+        break;
+    case NODE_ATTR:
+    case NODE_SCRATCH:
+        break;
+    default:
+        return -EISDIR;
+    }
+    if (n.type == NODE_SCRATCH && (fi->flags & O_TRUNC))
+        scratch_truncate(n.res.id, n.name, 0);
+    return fh_new(&n, fi, acc != O_WRONLY);
+}
+
+static int cfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node parent;
+    struct cfs_err err;
+    char leaf[NAME_MAX + 1];
+    cfs_err_clear(&err);
+    if (tree_resolve_parent(fs->st, path, &parent, leaf, &err) < 0)
+        return -err.code;
+    if (parent.type != NODE_RES) {
+        if (parent.type == NODE_LINKDIR)
+            cfs_err_set(&err, EPERM, "%s/: attach with ln -s ../../../%s/NAME", parent.link->name,
+                        parent.link->kind->collection);
+        else
+            cfs_err_set(&err, EPERM, "cannot create files here");
+        return refuse(parent.type == NODE_ROOT || parent.res.id == 0 ? NULL : &parent.res, &err);
+    }
+    struct cfs_node n = parent;
+    snprintf(n.name, sizeof(n.name), "%s", leaf);
+    if ((n.attr = layout_attr(parent.res.kind, leaf)) != NULL) {
+        /* The kernel had no dentry (e.g. after an editor renamed the file
+         * away): opening an attribute for writing. */
+        n.type = NODE_ATTR;
+        return fh_new(&n, fi, false);
+    }
+    if (!tree_is_scratch_name(leaf)) {
+        cfs_err_set(&err, EPERM, "%s has no attribute '%.64s'", parent.res.kind->name, leaf);
+        return refuse(&parent.res, &err);
+    }
+    struct fuse_context *ctx = fuse_get_context();
+    int rc = scratch_create(parent.res.id, leaf, mode, ctx->uid, ctx->gid,
+                            (fi->flags & O_EXCL) != 0);
+    if (rc < 0)
+        return rc;
+    n.type = NODE_SCRATCH;
+    return fh_new(&n, fi, false);
+}
+
+static int cfs_read(const char *path, char *buf, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+    (void)path;
+    struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
+    if (fh->node.type == NODE_SCRATCH)
+        return (int)scratch_read(fh->node.res.id, fh->node.name, buf, size, off);
+    if (!fh->content)
+        return -EBADF;
+    if ((size_t)off >= fh->len)
+        return 0;
+    size_t n = fh->len - (size_t)off;
+    if (n > size)
+        n = size;
+    memcpy(buf, fh->content + off, n);
+    return (int)n;
+}
+
+static int fh_reserve(struct cfs_fh *fh, size_t need)
+{
+    size_t limit = fh->node.attr->type == CFS_T_BLOB && fh->node.attr->max
+                       ? (size_t)fh->node.attr->max + 1 : 8192;
+    if (need > limit)
+        return -EFBIG;
+    if (need <= fh->wcap)
+        return 0;
+    size_t cap = fh->wcap ? fh->wcap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *grown = realloc(fh->wbuf, cap);
+    if (!grown)
+        return -ENOMEM;
+    fh->wbuf = grown;
+    fh->wcap = cap;
+    return 0;
+}
+
+static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+    (void)path;
+    struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
+    if (fh->node.type == NODE_SCRATCH)
+        return (int)scratch_write(fh->node.res.id, fh->node.name, buf, size, off);
+    if (fh->node.type != NODE_ATTR || !fh->writable)
+        return -EBADF;
+    /* sysfs rule: a write that does not continue the previous one starts a
+     * new value. */
+    if (off < fh->base || off > fh->base + (off_t)fh->wlen) {
+        fh->base = off;
+        fh->wlen = 0;
+    }
+    size_t at = (size_t)(off - fh->base);
+    int rc = fh_reserve(fh, at + size);
+    if (rc < 0) {
+        struct cfs_err err;
+        cfs_err_set(&err, -rc, "%s: value too large", fh->node.attr->name);
+        fh->wlen = 0;
+        return refuse(&fh->node.res, &err);
+    }
+    memcpy(fh->wbuf + at, buf, size);
+    if (at + size > fh->wlen)
+        fh->wlen = at + size;
+    if (fh->node.attr->type == CFS_T_BLOB) {
+        fh->dirty = true;       /* validated as a whole on close */
+        return (int)size;
+    }
+    rc = commit_attr(&fh->node, fh->wbuf, fh->wlen);
+    fh->committed = true;
+    fh->base = off + (off_t)size;
+    fh->wlen = 0;
+    return rc < 0 ? rc : (int)size;
+}
+
+/* close(2) of a multi-write value commits it, so its errors reach close.
+ * flush runs on every close of a descriptor (a shell's dup2 dance closes one
+ * before anything is written), so only written bytes are committed here. */
+static int cfs_flush(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
+    if (fh->node.type != NODE_ATTR || !fh->dirty)
+        return 0;
+    fh->dirty = false;
+    fh->committed = true;
+    int rc = commit_attr(&fh->node, fh->wbuf, fh->wlen);
+    fh->wlen = 0;
+    return rc;
+}
+
+static int cfs_release(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
+    if (fh) {
+        /* "> user-data" with nothing written empties a multi-line value.
+         * Single values follow sysfs: truncation alone changes nothing. */
+        if (fh->node.type == NODE_ATTR && fh->truncated && !fh->committed &&
+            fh->node.attr->type == CFS_T_BLOB)
+            commit_attr(&fh->node, "", 0);
+        free(fh->content);
+        free(fh->wbuf);
+        free(fh);
+    }
+    return 0;
+}
+
+static int cfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    (void)path;
+    (void)datasync;
+    (void)fi;
+    return 0;   /* every acknowledged write is already committed */
+}
+
+static int cfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+    struct cfs_fh *fh = fi ? (struct cfs_fh *)(uintptr_t)fi->fh : NULL;
+    struct cfs_node n;
+    if (fh) {
+        n = fh->node;
+    } else {
+        int rc = resolve(path, &n);
+        if (rc < 0)
+            return rc;
+    }
+    switch (n.type) {
+    case NODE_SCRATCH:
+        return scratch_truncate(n.res.id, n.name, size);
+    case NODE_ATTR:
+        /* Truncation only empties the pending value; the value written
+         * next (or the empty value at close) is what gets committed. */
+        if (fh && fh->writable) {
+            if ((size_t)size < fh->wlen)
+                fh->wlen = (size_t)size;
+            if (size == 0)
+                fh->truncated = true;
+        }
+        return 0;
+    case NODE_STATUS:
+    case NODE_ROOTFILE:
+        return -EACCES;
+    default:
+        return -EISDIR;
+    }
+}
+
+/* ---- namespace operations ---- */
+
+static int cfs_mkdir(const char *path, mode_t mode)
+{
+    (void)mode;
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node parent;
+    struct cfs_err err;
+    struct actor_buf a;
+    char leaf[NAME_MAX + 1];
+    cfs_err_clear(&err);
+    if (tree_resolve_parent(fs->st, path, &parent, leaf, &err) < 0)
+        return -err.code;
+    const struct cfs_res *owner = parent.res.id ? &parent.res : NULL;
+    if (parent.type != NODE_COLL) {
+        cfs_err_set(&err, EPERM, "directories are created only inside collections (vms/, volumes/, ...)");
+        return refuse(parent.type == NODE_ROOT ? NULL : owner, &err);
+    }
+    struct fuse_context *ctx = fuse_get_context();
+    actor_init(&a);
+    if (store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid, &a.actor,
+                         NULL, &err) < 0)
+        return refuse(owner, &err);
+    return 0;
+}
+
+static int count_one(const struct cfs_res *r, void *arg)
+{
+    (void)r;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int cfs_rmdir(const char *path)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node n;
+    struct cfs_err err;
+    struct actor_buf a;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    cfs_err_clear(&err);
+    switch (n.type) {
+    case NODE_RES:
+        actor_init(&a);
+        if (store_res_delete(fs->st, &n.res, &a.actor, &err) < 0)
+            return refuse(&n.res, &err);
+        scratch_forget(n.res.id);
+        return 0;
+    case NODE_LINKDIR: {
+        /* rm -r empties it first; refuse only while links remain. */
+        int count = 0;
+        if (store_link_list(fs->st, &n.res, n.link, count_one, &count, &err) < 0)
+            return -err.code;
+        return count ? -ENOTEMPTY : 0;
+    }
+    case NODE_COLL:
+    case NODE_STATUSDIR:
+        /* Part of the resource's shape: rm -r removes the resource when it
+         * reaches the resource directory itself. */
+        return 0;
+    case NODE_ROOT:
+        return -EBUSY;
+    default:
+        return -ENOTDIR;
+    }
+}
+
+static int cfs_unlink(const char *path)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node n;
+    struct cfs_err err;
+    struct actor_buf a;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    cfs_err_clear(&err);
+    switch (n.type) {
+    case NODE_SCRATCH:
+        return scratch_remove(n.res.id, n.name);
+    case NODE_LINK:
+        actor_init(&a);
+        if (store_link_del(fs->st, &n.res, n.link, n.target.name, &a.actor, &err) < 0)
+            return refuse(&n.res, &err);
+        return 0;
+    case NODE_ATTR:
+    case NODE_STATUS:
+        /* Attributes cannot go away; accepting the unlink lets rm -r reach
+         * the rmdir that deletes the resource. */
+        return 0;
+    case NODE_ROOTFILE:
+        return -EACCES;
+    default:
+        return -EISDIR;
+    }
+}
+
+/* Normalise a symlink target into a path of the tree ("/zones/..."). */
+static int link_target_path(const char *linkdir, const char *target, char *out, size_t len)
+{
+    struct cfs_fs *fs = fs_self();
+    char joined[PATH_MAX * 2];
+    if (target[0] == '/') {
+        size_t ml = strlen(fs->mountpoint);
+        if (strncmp(target, fs->mountpoint, ml) || (target[ml] != '/' && target[ml] != '\0'))
+            return -ENOENT;
+        snprintf(joined, sizeof(joined), "/%s", target + ml);
+    } else {
+        snprintf(joined, sizeof(joined), "%s/%s", linkdir, target);
+    }
+    /* Resolve "." and ".." lexically. */
+    char *parts[64];
+    int np = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(joined, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(tok, "."))
+            continue;
+        if (!strcmp(tok, "..")) {
+            if (np > 0)
+                np--;
+            continue;
+        }
+        if (np == 64)
+            return -ENAMETOOLONG;
+        parts[np++] = tok;
+    }
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < np; i++) {
+        int w = snprintf(out + used, len - used, "/%s", parts[i]);
+        if (w < 0 || (size_t)w >= len - used)
+            return -ENAMETOOLONG;
+        used += (size_t)w;
+    }
+    if (np == 0)
+        snprintf(out, len, "/");
+    return 0;
+}
+
+static int cfs_symlink(const char *target, const char *linkpath)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node parent, t;
+    struct cfs_err err;
+    struct actor_buf a;
+    char leaf[NAME_MAX + 1], dirpath[PATH_MAX], tpath[PATH_MAX];
+    cfs_err_clear(&err);
+    if (tree_resolve_parent(fs->st, linkpath, &parent, leaf, &err) < 0)
+        return -err.code;
+    if (parent.type != NODE_LINKDIR) {
+        cfs_err_set(&err, EPERM, "symbolic links are relations and live in link directories");
+        return refuse(parent.res.id ? &parent.res : NULL, &err);
+    }
+    snprintf(dirpath, sizeof(dirpath), "%s", linkpath);
+    char *slash = strrchr(dirpath, '/');
+    if (slash)
+        *slash = '\0';
+    if (link_target_path(dirpath, target, tpath, sizeof(tpath)) < 0 ||
+        tree_resolve(fs->st, tpath, &t, &err) < 0 || t.type != NODE_RES ||
+        t.res.kind != parent.link->kind || t.res.parent != parent.res.parent) {
+        cfs_err_set(&err, ENOENT, "%s: '%.64s' is not a %s of this cluster", parent.link->name,
+                    target, parent.link->kind->name);
+        return refuse(&parent.res, &err);
+    }
+    if (strcmp(t.res.name, leaf)) {
+        cfs_err_set(&err, EINVAL, "%s: the link must be named after the %s (%s)",
+                    parent.link->name, parent.link->kind->name, t.res.name);
+        return refuse(&parent.res, &err);
+    }
+    actor_init(&a);
+    if (store_link_add(fs->st, &parent.res, parent.link, t.res.name, &a.actor, &err) < 0)
+        return refuse(&parent.res, &err);
+    clear_error(&parent.res, &a.actor);
+    return 0;
+}
+
+static int cfs_readlink(const char *path, char *buf, size_t size)
+{
+    struct cfs_node n;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    if (n.type != NODE_LINK)
+        return -EINVAL;
+    link_text(n.link, &n.target, buf, size);
+    return 0;
+}
+
+static int cfs_rename(const char *from, const char *to, unsigned int flags)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node src, dparent;
+    struct cfs_err err;
+    struct actor_buf a;
+    char leaf[NAME_MAX + 1];
+    cfs_err_clear(&err);
+    if (flags & RENAME_EXCHANGE)
+        return -EINVAL;
+    int rc = resolve(from, &src);
+    if (rc < 0)
+        return rc;
+    if (tree_resolve_parent(fs->st, to, &dparent, leaf, &err) < 0)
+        return -err.code;
+    actor_init(&a);
+
+    if (src.type == NODE_RES) {
+        if (dparent.type != NODE_COLL || dparent.kind != src.res.kind ||
+            dparent.res.id != src.res.parent) {
+            cfs_err_set(&err, EXDEV, "%s %s can only be renamed within its own %s/",
+                        src.res.kind->name, src.res.name, src.res.kind->collection);
+            return refuse(&src.res, &err);
+        }
+        if (store_res_rename(fs->st, &src.res, leaf, &a.actor, &err) < 0)
+            return refuse(&src.res, &err);
+        return 0;
+    }
+    if (src.type == NODE_SCRATCH || src.type == NODE_ATTR) {
+        if (dparent.type != NODE_RES || dparent.res.id != src.res.id)
+            return -EXDEV;
+        const struct cfs_attr_def *dattr = layout_attr(src.res.kind, leaf);
+        if (src.type == NODE_SCRATCH && dattr) {
+            /* rsync, sed -i, editors: an atomic, validated write. */
+            char *data = NULL;
+            size_t len = 0;
+            rc = scratch_copy(src.res.id, src.name, &data, &len);
+            if (rc < 0)
+                return rc;
+            struct cfs_node dst = dparent;
+            dst.type = NODE_ATTR;
+            dst.attr = dattr;
+            rc = commit_attr(&dst, data, len);
+            free(data);
+            if (rc == 0)
+                scratch_remove(src.res.id, src.name);
+            return rc;
+        }
+        if (!dattr && tree_is_scratch_name(leaf)) {
+            if (src.type == NODE_SCRATCH)
+                return scratch_rename(src.res.id, src.name, leaf);
+            /* An editor's backup of an attribute: copy it; the attribute
+             * itself cannot disappear. */
+            char *content = NULL;
+            size_t len = 0;
+            rc = node_content(&src, &content, &len, NULL);
+            if (rc < 0)
+                return rc;
+            struct fuse_context *ctx = fuse_get_context();
+            rc = scratch_put(src.res.id, leaf, content, len, src.attr->mode, ctx->uid, ctx->gid);
+            free(content);
+            return rc;
+        }
+        cfs_err_set(&err, EPERM, "cannot rename %s to '%.64s'", src.name, leaf);
+        return refuse(&src.res, &err);
+    }
+    return -EPERM;
+}
+
+static int cfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct cfs_node n;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    if (n.type == NODE_SCRATCH)
+        return scratch_chmod(n.res.id, n.name, mode);
+    return 0;   /* modes come from the layout; accepted for cp -p and rsync -a */
+}
+
+static int cfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct cfs_fs *fs = fs_self();
+    struct cfs_node n;
+    struct cfs_err err;
+    struct actor_buf a;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    if (n.type == NODE_SCRATCH)
+        return scratch_chown(n.res.id, n.name, uid, gid);
+    if (n.type != NODE_RES)
+        return 0;
+    actor_init(&a);
+    if (store_res_chown(fs->st, &n.res, uid == (uid_t)-1 ? n.res.uid : uid,
+                        gid == (gid_t)-1 ? n.res.gid : gid, &a.actor, &err) < 0)
+        return refuse(&n.res, &err);
+    return 0;
+}
+
+static int cfs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+    (void)fi;
+    struct cfs_node n;
+    int rc = resolve(path, &n);
+    if (rc < 0)
+        return rc;
+    if (n.type == NODE_SCRATCH)
+        return scratch_utimens(n.res.id, n.name, tv);
+    return 0;   /* times are those of the last change of the value */
+}
+
+static int cfs_statfs(const char *path, struct statvfs *s)
+{
+    (void)path;
+    memset(s, 0, sizeof(*s));
+    s->f_bsize = 4096;
+    s->f_frsize = 4096;
+    s->f_blocks = 1 << 20;
+    s->f_bfree = 1 << 20;
+    s->f_bavail = 1 << 20;
+    s->f_files = 1 << 20;
+    s->f_ffree = 1 << 20;
+    s->f_favail = 1 << 20;
+    s->f_namemax = CFS_NAME_MAX;
+    return 0;
+}
+
+static void *cfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    struct cfs_fs *fs = fuse_get_context()->private_data;
+    struct cfs_err err;
+    cfg->entry_timeout = 1.0;
+    cfg->attr_timeout = 1.0;
+    cfg->negative_timeout = 0;
+    cfg->hard_remove = 1;       /* no .fuse_hidden renames */
+    cfg->use_ino = 0;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    start_time_ns = store_now();
+    if (store_open(fs->conf->store, fs->layout, fs->conf->sync_full, &fs->st, &err) < 0) {
+        fprintf(stderr, "cloudfs: %s\n", err.msg);
+        fuse_exit(fuse_get_context()->fuse);
+    }
+    return fs;
+}
+
+static void cfs_destroy(void *data)
+{
+    struct cfs_fs *fs = data;
+    store_close(fs->st);
+    fs->st = NULL;
+}
+
+static const struct fuse_operations cfs_ops = {
+    .init = cfs_init,
+    .destroy = cfs_destroy,
+    .getattr = cfs_getattr,
+    .readdir = cfs_readdir,
+    .open = cfs_open,
+    .create = cfs_create,
+    .read = cfs_read,
+    .write = cfs_write,
+    .flush = cfs_flush,
+    .release = cfs_release,
+    .fsync = cfs_fsync,
+    .truncate = cfs_truncate,
+    .mkdir = cfs_mkdir,
+    .rmdir = cfs_rmdir,
+    .unlink = cfs_unlink,
+    .symlink = cfs_symlink,
+    .readlink = cfs_readlink,
+    .rename = cfs_rename,
+    .chmod = cfs_chmod,
+    .chown = cfs_chown,
+    .utimens = cfs_utimens,
+    .statfs = cfs_statfs,
+};
+
+/* The /README text: the embedded tree guide. */
+static char *readme_text(void)
+{
+    for (size_t i = 0; i < cfs_embedded_layout_count; i++)
+        if (!strcmp(cfs_embedded_layout[i].name, "README"))
+            return strdup(cfs_embedded_layout[i].text);
+    return strdup("cloudfs: see cloudfs(7)\n");
+}
+
+int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const char *mountpoint,
+             bool foreground, bool debug)
+{
+    struct cfs_fs fs = {.conf = conf, .layout = layout};
+    char *argv[16];
+    int argc = 0;
+    fs.mountpoint = realpath(mountpoint, NULL);
+    if (!fs.mountpoint) {
+        fprintf(stderr, "cloudfs: %s: %s\n", mountpoint, strerror(errno));
+        return 1;
+    }
+    fs.readme = readme_text();
+    argv[argc++] = (char *)"cloudfs";
+    argv[argc++] = fs.mountpoint;
+    argv[argc++] = (char *)"-o";
+    argv[argc++] = (char *)"default_permissions,allow_other,fsname=cloudfs,subtype=cloudfs";
+    if (foreground)
+        argv[argc++] = (char *)"-f";
+    if (debug)
+        argv[argc++] = (char *)"-d";
+    argv[argc] = NULL;
+    int rc = fuse_main(argc, argv, &cfs_ops, &fs);
+    free(fs.mountpoint);
+    free(fs.readme);
+    return rc;
+}

@@ -1,0 +1,123 @@
+/* manpage.c: roff for the tree reference, from the layout. */
+#include "manpage.h"
+
+#include "value.h"
+
+/* roff-escape: backslashes and hyphens (so they print as ASCII minus). */
+static void put(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", out);
+        else if (*s == '-')
+            fputs("\\-", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+static void kind_path(FILE *out, const struct cfs_kind *k)
+{
+    if (k->parent)
+        kind_path(out, k->parent);
+    fputc('/', out);
+    put(out, k->collection);
+    fputs("/\\fI", out);
+    put(out, k->name);
+    fputs("\\fP", out);
+}
+
+static void describe_type(FILE *out, const struct cfs_attr_def *a)
+{
+    char lo[32], hi[32];
+    fputs("(", out);
+    put(out, layout_type_name(a->type));
+    switch (a->type) {
+    case CFS_T_ENUM:
+    case CFS_T_VERB:
+        fputs(": ", out);
+        for (size_t i = 0; i < a->nvalues; i++) {
+            if (i)
+                fputs(", ", out);
+            put(out, a->values[i]);
+        }
+        break;
+    case CFS_T_INT:
+        fprintf(out, " %lld..%lld", a->min, a->max);
+        break;
+    case CFS_T_SIZE:
+        value_format_size(a->min, lo, sizeof(lo));
+        value_format_size(a->max, hi, sizeof(hi));
+        fprintf(out, " %s..%s", lo, hi);
+        break;
+    case CFS_T_RATIO:
+        value_format_ratio(a->min, lo, sizeof(lo));
+        value_format_ratio(a->max, hi, sizeof(hi));
+        fprintf(out, " %s..%s", lo, hi);
+        break;
+    case CFS_T_REF:
+        fputs(" to ", out);
+        put(out, a->ref);
+        break;
+    default:
+        break;
+    }
+    if (a->type != CFS_T_VERB && a->type != CFS_T_SECRET) {
+        fputs("; default ", out);
+        if (a->def && a->def[0])
+            put(out, a->def);
+        else
+            fputs("empty", out);
+    }
+    fprintf(out, "; mode %04o)", (unsigned)a->mode);
+}
+
+void manpage_write_layout(FILE *out, const struct cfs_layout *l)
+{
+    for (size_t i = 0; i < l->nkinds; i++) {
+        const struct cfs_kind *k = &l->kinds[i];
+        fputs(".SS ", out);
+        kind_path(out, k);
+        fputs("/\n", out);
+        put(out, k->doc);
+        fputs("\n", out);
+        for (size_t j = 0; j < k->nattrs; j++) {
+            const struct cfs_attr_def *a = &k->attrs[j];
+            fputs(".TP\n.B ", out);
+            put(out, a->name);
+            fputs("\n", out);
+            put(out, a->doc);
+            fputs(" ", out);
+            describe_type(out, a);
+            fputs("\n", out);
+        }
+        for (size_t j = 0; j < k->nlinks; j++) {
+            const struct cfs_link_def *d = &k->links[j];
+            fputs(".TP\n.B ", out);
+            put(out, d->name);
+            fputs("/\n", out);
+            put(out, d->doc);
+            fprintf(out, " (links to ");
+            put(out, d->kind_name);
+            if (d->max)
+                fprintf(out, "; at most %d", d->max);
+            if (d->exclusive)
+                fputs("; a target links from one place only", out);
+            fputs(")\n", out);
+        }
+        for (size_t j = 0; j < k->nchildren; j++) {
+            fputs(".TP\n.B ", out);
+            put(out, k->children[j]->collection);
+            fputs("/\n", out);
+            put(out, k->children[j]->doc);
+            fputs("\n", out);
+        }
+        for (size_t j = 0; j < k->nstatus; j++) {
+            fputs(".TP\n.B status/", out);
+            put(out, k->status[j].name);
+            fputs("\n", out);
+            put(out, k->status[j].doc);
+            fputs(" (read-only)\n", out);
+        }
+    }
+}
