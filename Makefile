@@ -1,16 +1,17 @@
 # cloudfs build.  `make` builds build/cloudfs; `make check` runs the test
 # suite; `make asan` builds an AddressSanitizer/UBSan binary in build-asan/.
 PREFIX ?= /usr/local
+BUILD ?= build
 CC ?= cc
 PKGS = fuse3 sqlite3 libconfig libvirt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -Ibuild $(PKG_CFLAGS)
-LDLIBS += $(PKG_LIBS) -lpthread
+# override: the asan target passes its own CFLAGS on the command line.
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -I$(BUILD) $(PKG_CFLAGS)
+override LDLIBS += $(PKG_LIBS) -lpthread
 
-BUILD ?= build
 SRCS := $(wildcard src/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS)) $(BUILD)/layout_data.o
 LAYOUT := $(sort $(wildcard fs-layout/*.cfg)) fs-layout/README

@@ -19,7 +19,7 @@ pkgs=(
   libconfig-dev
   libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   qemu-system-x86 qemu-utils
-  bats inotify-tools rsync attr procps psmisc
+  bats inotify-tools rsync attr procps psmisc vim
 )
 if [ "$want_ceph" = 1 ]; then
   pkgs+=(ceph-mon ceph-osd ceph-common librados-dev librbd-dev qemu-block-extra)
