@@ -16,6 +16,13 @@ struct cfs_conf {
     char *pool_path;        /* directory of the default "local" pool */
     char *layout_dir;       /* fs-layout override, NULL for the embedded copy */
     bool sync_full;         /* PRAGMA synchronous=FULL (durable across power loss) */
+    /* reconciler */
+    int workers;            /* worker threads */
+    int resync_interval;    /* seconds between full resyncs */
+    int stop_timeout;       /* seconds of graceful ACPI shutdown before a forced stop */
+    long long reserved_memory;  /* bytes kept back on every host */
+    int hotplug_factor;     /* max vCPUs/memory of a running VM = factor x value at start */
+    char *console_dir;      /* serial console logs of the VMs */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

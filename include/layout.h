@@ -51,6 +51,7 @@ struct cfs_attr_def {
 struct cfs_status_def {
     char *name;
     char *doc;
+    bool volatile_value;    /* a counter (cpu-time): updated without a change entry */
 };
 
 struct cfs_link_def {
@@ -69,6 +70,7 @@ struct cfs_kind {
     char *parent_name;      /* "cluster", or NULL for the root */
     const struct cfs_kind *parent;
     int order;              /* position in listings and the man page */
+    bool teardown;          /* deletion leaves a tombstone for the reconciler */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

@@ -38,6 +38,7 @@ struct cfs_res {
     gid_t gid;
     int64_t ctime;          /* nanoseconds since the epoch */
     int64_t mtime;
+    bool deleted;           /* tombstone waiting for the reconciler's teardown */
 };
 
 struct cfs_change {
@@ -79,6 +80,20 @@ int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind
                      struct cfs_res *out, struct cfs_err *err);
 int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
                      const struct cfs_actor *actor, struct cfs_err *err);
+/* Remove a tombstone for good, once its teardown is done. */
+int store_res_purge(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
+                    struct cfs_err *err);
+/* Every resource of a kind, tombstones included (*list malloc'd). */
+int store_res_all(struct cfs_store *st, const struct cfs_kind *k, struct cfs_res **list,
+                  size_t *n, struct cfs_err *err);
+/* Resources of kind k under parent whose status name equals value. */
+int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t parent,
+                        const char *name, const char *value, struct cfs_res **list, size_t *n,
+                        struct cfs_err *err);
+int store_res_by_uuid(struct cfs_store *st, const char *uuid, struct cfs_res *out,
+                      struct cfs_err *err);
+/* seq of the last change of the resource's spec (its generation). */
+int64_t store_spec_generation(struct cfs_store *st, int64_t res);
 int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *newname,
                      const struct cfs_actor *actor, struct cfs_err *err);
 int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gid_t gid,
@@ -102,7 +117,9 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
 int store_verb(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                const char *verb, const struct cfs_actor *actor, struct cfs_err *err);
 
-/* Status (observed state). */
+/* Status (observed state).  Names starting with '_' are internal (never in
+ * the tree) and, like statuses marked volatile in the layout, are not
+ * logged as changes. */
 int store_status_get(struct cfs_store *st, int64_t res, const char *name, char **value,
                      int64_t *mtime, struct cfs_err *err);
 int store_status_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg,
@@ -125,5 +142,9 @@ typedef int (*store_change_cb)(const struct cfs_change *c, void *arg);
 int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, store_change_cb cb,
                         void *arg, struct cfs_err *err);
 int64_t store_last_seq(struct cfs_store *st);
+/* Entries of one resource with operation op after after_seq (only seq,
+ * time, attr and new_value are filled); the callback may use the store. */
+int store_res_changes(struct cfs_store *st, int64_t res, const char *op, int64_t after_seq,
+                      store_change_cb cb, void *arg, struct cfs_err *err);
 
 #endif

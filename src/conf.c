@@ -1,9 +1,12 @@
 /* conf.c: load cloudfs.conf with defaults for everything. */
 #include "conf.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "value.h"
 
 static int take_string(config_t *cfg, const char *key, const char *dflt, char **out,
                        struct cfs_err *err)
@@ -45,6 +48,31 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         take_string(&conf->cfg, "layout", NULL, &conf->layout_dir, err) < 0)
         return -1;
     conf->limits = config_lookup(&conf->cfg, "limits");
+    if (take_string(&conf->cfg, "console-dir", "/var/lib/cloudfs/console", &conf->console_dir,
+                    err) < 0)
+        return -1;
+    static const struct {
+        const char *key;
+        int dflt, min, max;
+        size_t off;
+    } ints[] = {
+        {"workers", 4, 1, 64, offsetof(struct cfs_conf, workers)},
+        {"resync-interval", 30, 1, 86400, offsetof(struct cfs_conf, resync_interval)},
+        {"stop-timeout", 60, 0, 3600, offsetof(struct cfs_conf, stop_timeout)},
+        {"hotplug-factor", 2, 1, 16, offsetof(struct cfs_conf, hotplug_factor)},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        int v = ints[i].dflt;
+        config_lookup_int(&conf->cfg, ints[i].key, &v);
+        if (v < ints[i].min || v > ints[i].max)
+            return cfs_err_set(err, EINVAL, "%s must be in %d..%d", ints[i].key, ints[i].min,
+                               ints[i].max);
+        *(int *)((char *)conf + ints[i].off) = v;
+    }
+    const char *reserved = "1G";
+    config_lookup_string(&conf->cfg, "reserved-memory", &reserved);
+    if (value_parse_size(reserved, &conf->reserved_memory) < 0)
+        return cfs_err_set(err, EINVAL, "reserved-memory: '%s' is not a size", reserved);
     return 0;
 }
 
@@ -55,6 +83,7 @@ void conf_free(struct cfs_conf *conf)
     free(conf->hypervisor);
     free(conf->pool_path);
     free(conf->layout_dir);
+    free(conf->console_dir);
     config_destroy(&conf->cfg);
     memset(conf, 0, sizeof(*conf));
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "precond.h"
 #include "scratch.h"
 #include "store.h"
 #include "tree.h"
@@ -39,9 +40,11 @@ struct cfs_fh {
     size_t wlen, wcap;
     off_t base;             /* file offset of wbuf[0] */
     bool writable;
+    bool append;            /* BLOB opened with O_APPEND: writes extend the value */
     bool dirty;             /* BLOB bytes written and not yet committed */
     bool truncated;         /* opened with O_TRUNC or truncated */
     bool committed;         /* a value was committed through this handle */
+    int error;              /* errno of a refused BLOB write, reported again at close */
 };
 
 static struct cfs_fs *fs_self(void)
@@ -73,6 +76,25 @@ static void actor_init(struct actor_buf *a)
     a->actor.comm = a->comm;
 }
 
+/* Drop the kernel's cached stat of a path whose size, times or owner changed
+ * as a side effect of an operation on another path (attr_timeout would keep
+ * the old ones for a second).  Never blocks: there is no writeback cache. */
+static void forget_stat(const char *path)
+{
+    fuse_invalidate_path(fuse_get_context()->fuse, path);
+}
+
+/* The same for the file rel ("status/error") of resource r. */
+static void forget_res_stat(const struct cfs_res *r, const char *rel)
+{
+    char rpath[PATH_MAX], path[PATH_MAX + NAME_MAX + 2];
+    struct cfs_err ignore;
+    if (store_res_path(fs_self()->st, r, rpath, sizeof(rpath), &ignore) == 0) {
+        snprintf(path, sizeof(path), "/%s/%s", rpath, rel);
+        forget_stat(path);
+    }
+}
+
 /* Leave a refused request's reason in status/error of res. */
 static int refuse(const struct cfs_res *res, const struct cfs_err *err)
 {
@@ -81,15 +103,22 @@ static int refuse(const struct cfs_res *res, const struct cfs_err *err)
         struct actor_buf a;
         struct cfs_err ignore;
         actor_init(&a);
-        store_status_set(fs->st, res, "error", err->msg, &a.actor, &ignore);
+        if (store_status_set(fs->st, res, "error", err->msg, &a.actor, &ignore) == 0)
+            forget_res_stat(res, "status/error");
     }
     return -(err->code ? err->code : EIO);
 }
 
-static int clear_error(const struct cfs_res *res, const struct cfs_actor *actor)
+static void clear_error(const struct cfs_res *res, const struct cfs_actor *actor)
 {
+    struct cfs_fs *fs = fs_self();
     struct cfs_err ignore;
-    return store_status_set(fs_self()->st, res, "error", "", actor, &ignore);
+    char *old = NULL;
+    /* Most writes find it empty: a read spares them a write transaction. */
+    if (store_status_get(fs->st, res->id, "error", &old, NULL, &ignore) == 0 && old[0] &&
+        store_status_set(fs->st, res, "error", "", actor, &ignore) == 0)
+        forget_res_stat(res, "status/error");
+    free(old);
 }
 
 static int resolve(const char *path, struct cfs_node *n)
@@ -116,6 +145,14 @@ static char *with_newline(const char *v, size_t *len)
     *len = n;
     return out;
 }
+
+/* mtime of an attribute that still holds the default mkdir gave it.  Not the
+ * creation time: rsync compares whole seconds and sizes, so a new resource
+ * directory it has just made would look up to date against files written in
+ * the same second ("running" over "stopped", "2C4G" over "1C2G") and the
+ * values would silently stay at their defaults.  One second after the epoch,
+ * as Nix does for immutable files: "never changed". */
+#define UNTOUCHED_NS 1000000000LL
 
 /* Text of a file node (malloc'd) and its mtime in ns. */
 static int node_content(const struct cfs_node *n, char **out, size_t *len, int64_t *mtime)
@@ -145,12 +182,17 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
             if (err.code != ENOENT)
                 return -err.code;
             *out = with_newline(n->attr->def, len);
-        } else if (n->attr->type == CFS_T_BLOB) {
-            *len = strlen(v);
-            *out = v;
-            v = NULL;
+            t = UNTOUCHED_NS;
         } else {
-            *out = with_newline(v, len);
+            if (t == n->res.ctime)
+                t = UNTOUCHED_NS;   /* the default mkdir wrote, never changed */
+            if (n->attr->type == CFS_T_BLOB) {
+                *len = strlen(v);
+                *out = v;
+                v = NULL;
+            } else {
+                *out = with_newline(v, len);
+            }
         }
         break;
     case NODE_STATUS:
@@ -456,6 +498,10 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
         return 0;   /* secrets read back empty; writing that back keeps the secret */
     if (value_normalize(n->attr, data, len, &value, &err) < 0)
         return refuse(&n->res, &err);
+    if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
     if (n->attr->type == CFS_T_VERB) {
         rc = store_verb(fs->st, &n->res, n->attr, value, &a.actor, &err);
     } else {
@@ -471,28 +517,63 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
 
 /* ---- open / read / write ---- */
 
+static int fh_reserve(struct cfs_fh *fh, size_t need)
+{
+    size_t limit = fh->node.attr->type == CFS_T_BLOB && fh->node.attr->max
+                       ? (size_t)fh->node.attr->max + 1 : 8192;
+    if (need > limit)
+        return -EFBIG;
+    if (need <= fh->wcap)
+        return 0;
+    size_t cap = fh->wcap ? fh->wcap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *grown = realloc(fh->wbuf, cap);
+    if (!grown)
+        return -ENOMEM;
+    fh->wbuf = grown;
+    fh->wcap = cap;
+    return 0;
+}
+
 static int fh_new(const struct cfs_node *n, struct fuse_file_info *fi, bool load)
 {
     struct cfs_fh *fh = calloc(1, sizeof(*fh));
+    char *cur = NULL;
+    size_t len = 0;
+    int rc = 0;
     if (!fh)
         return -ENOMEM;
     fh->node = *n;
     int acc = fi->flags & O_ACCMODE;
     fh->writable = acc == O_WRONLY || acc == O_RDWR;
-    if (load && n->type != NODE_SCRATCH) {
-        int rc = node_content(n, &fh->content, &fh->len, NULL);
-        if (rc < 0) {
-            free(fh);
-            return rc;
-        }
-    }
+    if (load && n->type != NODE_SCRATCH &&
+        (rc = node_content(n, &fh->content, &fh->len, NULL)) < 0)
+        goto cleanup;
     if (fh->writable && (fi->flags & O_TRUNC))
         fh->truncated = true;
+    if (fh->writable && (fi->flags & O_APPEND) && !fh->truncated && n->type == NODE_ATTR &&
+        n->attr->type == CFS_T_BLOB) {
+        /* "echo more >> user-data" adds to the value: start from it. */
+        if ((rc = node_content(n, &cur, &len, NULL)) < 0 || (rc = fh_reserve(fh, len)) < 0)
+            goto cleanup;
+        memcpy(fh->wbuf, cur, len);
+        fh->wlen = len;
+        fh->append = true;
+    }
     fi->fh = (uint64_t)(uintptr_t)fh;
     /* Values change behind the page cache's back (other writers, the
      * reconciler): always ask us. */
     fi->direct_io = n->type != NODE_SCRATCH;
-    return 0;
+    fh = NULL;
+cleanup:
+    free(cur);
+    if (fh) {
+        free(fh->content);
+        free(fh->wbuf);
+        free(fh);
+    }
+    return rc;
 }
 
 static int cfs_open(const char *path, struct fuse_file_info *fi)
@@ -576,25 +657,6 @@ static int cfs_read(const char *path, char *buf, size_t size, off_t off,
     return (int)n;
 }
 
-static int fh_reserve(struct cfs_fh *fh, size_t need)
-{
-    size_t limit = fh->node.attr->type == CFS_T_BLOB && fh->node.attr->max
-                       ? (size_t)fh->node.attr->max + 1 : 8192;
-    if (need > limit)
-        return -EFBIG;
-    if (need <= fh->wcap)
-        return 0;
-    size_t cap = fh->wcap ? fh->wcap : 256;
-    while (cap < need)
-        cap *= 2;
-    char *grown = realloc(fh->wbuf, cap);
-    if (!grown)
-        return -ENOMEM;
-    fh->wbuf = grown;
-    fh->wcap = cap;
-    return 0;
-}
-
 static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
@@ -604,6 +666,8 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
         return (int)scratch_write(fh->node.res.id, fh->node.name, buf, size, off);
     if (fh->node.type != NODE_ATTR || !fh->writable)
         return -EBADF;
+    if (fh->append)
+        off = fh->base + (off_t)fh->wlen;
     /* sysfs rule: a write that does not continue the previous one starts a
      * new value. */
     if (off < fh->base || off > fh->base + (off_t)fh->wlen) {
@@ -616,8 +680,16 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
         struct cfs_err err;
         cfs_err_set(&err, -rc, "%s: value too large", fh->node.attr->name);
         fh->wlen = 0;
+        /* A refused part of a multi-write value refuses the whole of it: the
+         * close must neither commit the rest nor empty the value. */
+        if (fh->node.attr->type == CFS_T_BLOB) {
+            fh->error = -rc;
+            fh->dirty = false;
+        }
         return refuse(&fh->node.res, &err);
     }
+    if (fh->error)
+        return -fh->error;
     memcpy(fh->wbuf + at, buf, size);
     if (at + size > fh->wlen)
         fh->wlen = at + size;
@@ -639,13 +711,17 @@ static int cfs_flush(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
-    if (fh->node.type != NODE_ATTR || !fh->dirty)
+    if (fh->node.type != NODE_ATTR)
+        return 0;
+    if (fh->error)
+        return -fh->error;
+    if (!fh->dirty)
         return 0;
     fh->dirty = false;
     fh->committed = true;
-    int rc = commit_attr(&fh->node, fh->wbuf, fh->wlen);
-    fh->wlen = 0;
-    return rc;
+    /* The bytes stay buffered: in "(cat a; cat b) > user-data" the first
+     * cat's exit flushes, and the second cat continues the same value. */
+    return commit_attr(&fh->node, fh->wbuf, fh->wlen);
 }
 
 static int cfs_release(const char *path, struct fuse_file_info *fi)
@@ -655,7 +731,7 @@ static int cfs_release(const char *path, struct fuse_file_info *fi)
     if (fh) {
         /* "> user-data" with nothing written empties a multi-line value.
          * Single values follow sysfs: truncation alone changes nothing. */
-        if (fh->node.type == NODE_ATTR && fh->truncated && !fh->committed &&
+        if (fh->node.type == NODE_ATTR && fh->truncated && !fh->committed && !fh->error &&
             fh->node.attr->type == CFS_T_BLOB)
             commit_attr(&fh->node, "", 0);
         free(fh->content);
@@ -751,7 +827,8 @@ static int cfs_rmdir(const char *path)
     switch (n.type) {
     case NODE_RES:
         actor_init(&a);
-        if (store_res_delete(fs->st, &n.res, &a.actor, &err) < 0)
+        if (precond_delete(fs->st, &n.res, &err) < 0 ||
+            store_res_delete(fs->st, &n.res, &a.actor, &err) < 0)
             return refuse(&n.res, &err);
         scratch_forget(n.res.id);
         return 0;
@@ -762,10 +839,20 @@ static int cfs_rmdir(const char *path)
             return -err.code;
         return count ? -ENOTEMPTY : 0;
     }
-    case NODE_COLL:
-    case NODE_STATUSDIR:
+    case NODE_COLL: {
         /* Part of the resource's shape: rm -r removes the resource when it
-         * reaches the resource directory itself. */
+         * reaches the resource directory itself.  While resources remain,
+         * say so instead of pretending the directory went away. */
+        int64_t count = 0;
+        if (store_res_count(fs->st, n.res.id, n.kind, &count, &err) < 0)
+            return -err.code;
+        if (count == 0)
+            return 0;
+        cfs_err_set(&err, ENOTEMPTY, "%s/ still holds %lld %s", n.kind->collection,
+                    (long long)count, n.kind->name);
+        return refuse(n.res.id ? &n.res : NULL, &err);
+    }
+    case NODE_STATUSDIR:
         return 0;
     case NODE_ROOT:
         return -EBUSY;
@@ -915,7 +1002,9 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
     if (src.type == NODE_RES) {
         if (dparent.type != NODE_COLL || dparent.kind != src.res.kind ||
             dparent.res.id != src.res.parent) {
-            cfs_err_set(&err, EXDEV, "%s %s can only be renamed within its own %s/",
+            /* Not EXDEV: mv would fall back to mkdir + copy at the target
+             * and leave a half-made resource there. */
+            cfs_err_set(&err, EPERM, "%s %s can only be renamed within its own %s/",
                         src.res.kind->name, src.res.name, src.res.kind->collection);
             return refuse(&src.res, &err);
         }
@@ -924,8 +1013,15 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
         return 0;
     }
     if (src.type == NODE_SCRATCH || src.type == NODE_ATTR) {
-        if (dparent.type != NODE_RES || dparent.res.id != src.res.id)
-            return -EXDEV;
+        if (dparent.type != NODE_RES || dparent.res.id != src.res.id) {
+            if (src.type == NODE_SCRATCH)
+                return -EXDEV;  /* mv copies it: a validated write at the target */
+            /* An attribute cannot leave its resource; with EXDEV mv would
+             * copy the value and report a move that did not happen. */
+            cfs_err_set(&err, EPERM, "%s cannot be moved out of %s %s", src.name,
+                        src.res.kind->name, src.res.name);
+            return refuse(&src.res, &err);
+        }
         const struct cfs_attr_def *dattr = layout_attr(src.res.kind, leaf);
         if (src.type == NODE_SCRATCH && dattr) {
             /* rsync, sed -i, editors: an atomic, validated write. */
@@ -939,8 +1035,13 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
             dst.attr = dattr;
             rc = commit_attr(&dst, data, len);
             free(data);
-            if (rc == 0)
+            if (rc == 0) {
                 scratch_remove(src.res.id, src.name);
+                /* The inode moving onto the attribute carries the temporary
+                 * file's cached size and times, while the value committed may
+                 * be normalised ("20480M" reads "20G"): make the kernel ask. */
+                forget_stat(from);
+            }
             return rc;
         }
         if (!dattr && tree_is_scratch_name(leaf)) {
@@ -994,6 +1095,24 @@ static int cfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_in
     if (store_res_chown(fs->st, &n.res, uid == (uid_t)-1 ? n.res.uid : uid,
                         gid == (gid_t)-1 ? n.res.gid : gid, &a.actor, &err) < 0)
         return refuse(&n.res, &err);
+    /* Everything in the directory takes the resource's owner; the kernel
+     * checks permissions against what it cached, so make it ask again. */
+    const struct cfs_kind *k = n.res.kind;
+    char sub[PATH_MAX + 2 * NAME_MAX + 3];
+    for (size_t i = 0; i < k->nattrs; i++) {
+        snprintf(sub, sizeof(sub), "%s/%s", path, k->attrs[i].name);
+        forget_stat(sub);
+    }
+    snprintf(sub, sizeof(sub), "%s/status", path);
+    forget_stat(sub);
+    for (size_t i = 0; i < k->nstatus; i++) {
+        snprintf(sub, sizeof(sub), "%s/status/%s", path, k->status[i].name);
+        forget_stat(sub);
+    }
+    for (size_t i = 0; i < k->nlinks; i++) {
+        snprintf(sub, sizeof(sub), "%s/%s", path, k->links[i].name);
+        forget_stat(sub);
+    }
     return 0;
 }
 

@@ -149,6 +149,9 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
         return cfs_err_set(err, EINVAL, "%s: no valid 'collection'", file);
     k->parent_name = dup_setting(root, "parent", NULL);
     config_setting_lookup_int(root, "order", &k->order);
+    int flag = 0;
+    if (config_setting_lookup_bool(root, "teardown", &flag))
+        k->teardown = flag;
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {
@@ -170,6 +173,9 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
             const config_setting_t *e = config_setting_get_elem(st, (unsigned)i);
             k->status[i].name = dup_setting(e, "name", NULL);
             k->status[i].doc = dup_setting(e, "doc", "");
+            int vol = 0;
+            if (config_setting_lookup_bool(e, "volatile", &vol))
+                k->status[i].volatile_value = vol;
             if (!k->status[i].name || !value_name_ok(k->status[i].name))
                 return cfs_err_set(err, EINVAL, "%s: status entry without a valid name", file);
         }

@@ -9,6 +9,7 @@
 #include "fs_ops.h"
 #include "layout.h"
 #include "manpage.h"
+#include "reconcile.h"
 #include "store.h"
 #include "version.h"
 
@@ -19,6 +20,7 @@ static void usage(FILE *out)
           "commands:\n"
           "  init                     create the store and the embedded default cloud\n"
           "  mount [-f] [-d] DIR      mount the cloud at DIR (-f: stay in the foreground)\n"
+          "  reconcile [-f]           run the reconciler daemon (-f: stay in the foreground)\n"
           "  layout-man               print the tree reference of cloudfs(7) from the layout\n"
           "  version                  print the version\n"
           "  help                     print this help\n"
@@ -134,6 +136,24 @@ int main(int argc, char **argv)
         rc = 0;
     } else if (!strcmp(cmd, "mount")) {
         rc = cmd_mount(&conf, layout, argc - optind, argv + optind);
+    } else if (!strcmp(cmd, "reconcile")) {
+        bool fg = false;
+        for (int i = optind + 1; i < argc; i++) {
+            if (!strcmp(argv[i], "-f")) {
+                fg = true;
+            } else {
+                fprintf(stderr, "cloudfs reconcile: unexpected argument '%s'\n", argv[i]);
+                rc = 2;
+                goto out;
+            }
+        }
+        struct cfs_store *st = NULL;
+        if (open_store(&conf, layout, false, &st, &err) < 0) {
+            fprintf(stderr, "cloudfs: %s\n", err.msg);
+            goto out;
+        }
+        store_close(st);
+        rc = reconcile_main(&conf, layout, fg);
     } else if (!strcmp(cmd, "layout-man")) {
         manpage_write_layout(stdout, layout);
         rc = 0;

@@ -50,6 +50,12 @@ static const char *const migrations[] = {
     "  res INTEGER NOT NULL, kind TEXT NOT NULL, path TEXT NOT NULL, op TEXT NOT NULL,"
     "  attr TEXT, old TEXT, new TEXT, actor TEXT NOT NULL, uid INTEGER, pid INTEGER,"
     "  comm TEXT);",
+    /* 2: tombstones for resources whose teardown the reconciler finishes
+     * (a deleted VM's domain), and indexes for per-resource history and
+     * status lookups (VMs placed on a host). */
+    "ALTER TABLE resources ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX changes_res ON changes(res, seq);"
+    "CREATE INDEX status_value ON status(name, value);",
 };
 
 int64_t store_now(void)
@@ -269,7 +275,7 @@ cleanup:
 
 /* ---- resources ---- */
 
-#define RES_COLS "id, parent, kind, name, uuid, uid, gid, ctime, mtime"
+#define RES_COLS "id, parent, kind, name, uuid, uid, gid, ctime, mtime, deleted"
 
 static int row_to_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res *r)
 {
@@ -283,6 +289,7 @@ static int row_to_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res *r)
     r->gid = (gid_t)sqlite3_column_int64(s, 6);
     r->ctime = sqlite3_column_int64(s, 7);
     r->mtime = sqlite3_column_int64(s, 8);
+    r->deleted = sqlite3_column_count(s) > 9 && sqlite3_column_int(s, 9) != 0;
     return r->kind ? 0 : -1;
 }
 
@@ -353,7 +360,8 @@ int store_res_list(struct cfs_store *st, int64_t parent, const struct cfs_kind *
     int rc = -1;
     lock(st);
     sqlite3_stmt *s = stmt(st,
-        "SELECT " RES_COLS " FROM resources WHERE parent = ? AND kind = ? ORDER BY name", err);
+        "SELECT " RES_COLS " FROM resources WHERE parent = ? AND kind = ? AND deleted = 0"
+        " ORDER BY name", err);
     if (!s) {
         unlock(st);
         return -1;
@@ -393,7 +401,7 @@ int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind 
 {
     int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "SELECT count(*) FROM resources WHERE parent = ? AND kind = ?", err);
+    sqlite3_stmt *s = stmt(st, "SELECT count(*) FROM resources WHERE parent = ? AND kind = ? AND deleted = 0", err);
     if (s) {
         sqlite3_bind_int64(s, 1, parent);
         sqlite3_bind_text(s, 2, k->name, -1, SQLITE_STATIC);
@@ -620,6 +628,7 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
             sqlite3_stmt *s = stmt(st,
                 "SELECT r.name FROM attrs a JOIN resources r ON r.id = a.res"
                 " WHERE a.name = ? AND a.value = ? AND r.kind = ? AND (? = 0 OR r.parent = ?)"
+                " AND r.deleted = 0"
                 " LIMIT 1", err);
             if (!s)
                 return -1;
@@ -687,7 +696,7 @@ int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
     lock(st);
     if (begin(st, err) < 0)
         goto out;
-    sqlite3_stmt *s = stmt(st, "SELECT kind, name FROM resources WHERE parent = ? LIMIT 1", err);
+    sqlite3_stmt *s = stmt(st, "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", err);
     if (!s)
         goto fail;
     sqlite3_bind_int64(s, 1, r->id);
@@ -706,9 +715,31 @@ int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
         cfs_err_set(err, EBUSY, "%s %s is in use by %s", r->kind->name, r->name, who);
         goto fail;
     }
-    if (log_change(st, r, "delete", NULL, r->uuid, NULL, actor, err) < 0 ||
-        delete_rows_locked(st, r->id, err) < 0 || touch_res_locked(st, r->parent, err) < 0 ||
-        commit(st, err) < 0)
+    if (log_change(st, r, "delete", NULL, r->uuid, NULL, actor, err) < 0)
+        goto fail;
+    if (r->kind->teardown) {
+        /* Keep a hidden tombstone until the reconciler has torn down what
+         * the resource owns outside the store; its name is freed now. */
+        static const char *const sql[] = {
+            "UPDATE resources SET deleted = 1, name = '.deleted-' || uuid WHERE id = ?",
+            "DELETE FROM links WHERE res = ?",
+        };
+        for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+            s = stmt(st, sql[i], err);
+            if (!s)
+                goto fail;
+            sqlite3_bind_int64(s, 1, r->id);
+            int step = sqlite3_step(s);
+            sqlite3_reset(s);
+            if (step != SQLITE_DONE) {
+                db_error(st, err, "delete");
+                goto fail;
+            }
+        }
+    } else if (delete_rows_locked(st, r->id, err) < 0) {
+        goto fail;
+    }
+    if (touch_res_locked(st, r->parent, err) < 0 || commit(st, err) < 0)
         goto fail;
     rc = 0;
     goto out;
@@ -717,6 +748,124 @@ fail:
 out:
     unlock(st);
     return rc;
+}
+
+int store_res_purge(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
+                    struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    if (begin(st, err) < 0)
+        goto out;
+    if (log_change(st, r, "purge", NULL, r->uuid, NULL, actor, err) < 0 ||
+        delete_rows_locked(st, r->id, err) < 0 || commit(st, err) < 0)
+        goto fail;
+    rc = 0;
+    goto out;
+fail:
+    rollback(st);
+out:
+    unlock(st);
+    return rc;
+}
+
+/* Collect rows of a prepared statement into an array of resources. */
+static int collect_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res **list, size_t *n,
+                       struct cfs_err *err)
+{
+    size_t cap = 0;
+    int step;
+    *list = NULL;
+    *n = 0;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct cfs_res *grown = realloc(*list, cap * sizeof(**list));
+            if (!grown) {
+                sqlite3_reset(s);
+                return cfs_err_set(err, ENOMEM, "out of memory");
+            }
+            *list = grown;
+        }
+        if (row_to_res(st, s, &(*list)[*n]) == 0)
+            (*n)++;
+    }
+    sqlite3_reset(s);
+    return step == SQLITE_DONE ? 0 : db_error(st, err, "list");
+}
+
+int store_res_all(struct cfs_store *st, const struct cfs_kind *k, struct cfs_res **list,
+                  size_t *n, struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    sqlite3_stmt *s = stmt(st, "SELECT " RES_COLS " FROM resources WHERE kind = ? ORDER BY id", err);
+    if (s) {
+        sqlite3_bind_text(s, 1, k->name, -1, SQLITE_STATIC);
+        rc = collect_res(st, s, list, n, err);
+    }
+    unlock(st);
+    return rc;
+}
+
+int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t parent,
+                        const char *name, const char *value, struct cfs_res **list, size_t *n,
+                        struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    sqlite3_stmt *s = stmt(st,
+        "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, r.mtime, r.deleted"
+        " FROM status x JOIN resources r ON r.id = x.res"
+        " WHERE x.name = ? AND x.value = ? AND r.kind = ? AND r.parent = ? ORDER BY r.name", err);
+    if (s) {
+        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, k->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, parent);
+        rc = collect_res(st, s, list, n, err);
+    }
+    unlock(st);
+    return rc;
+}
+
+int store_res_by_uuid(struct cfs_store *st, const char *uuid, struct cfs_res *out,
+                      struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    sqlite3_stmt *s = stmt(st, "SELECT " RES_COLS " FROM resources WHERE uuid = ?", err);
+    if (s) {
+        sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW && row_to_res(st, s, out) == 0)
+            rc = 0;
+        else if (step == SQLITE_ROW || step == SQLITE_DONE)
+            cfs_err_set(err, ENOENT, "no resource with uuid %s", uuid);
+        else
+            db_error(st, err, "uuid");
+        sqlite3_reset(s);
+    }
+    unlock(st);
+    return rc;
+}
+
+int64_t store_spec_generation(struct cfs_store *st, int64_t res)
+{
+    int64_t gen = 0;
+    struct cfs_err err;
+    lock(st);
+    sqlite3_stmt *s = stmt(st,
+        "SELECT coalesce(max(seq), 0) FROM changes WHERE res = ?"
+        " AND op IN ('create', 'set', 'link', 'unlink', 'delete')", &err);
+    if (s) {
+        sqlite3_bind_int64(s, 1, res);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            gen = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+    }
+    unlock(st);
+    return gen;
 }
 
 int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *newname,
@@ -1025,7 +1174,10 @@ int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *
         db_error(st, err, "status");
         goto fail;
     }
-    if (log_change(st, r, "status", name, old, value, actor, err) < 0 || commit(st, err) < 0)
+    const struct cfs_status_def *def = layout_status(r->kind, name);
+    bool quiet = name[0] == '_' || (def && def->volatile_value);
+    if ((!quiet && log_change(st, r, "status", name, old, value, actor, err) < 0) ||
+        commit(st, err) < 0)
         goto fail;
     rc = 0;
     goto out;
@@ -1259,6 +1411,61 @@ int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, stor
     else
         rc = 0;
     sqlite3_reset(s);
+out:
+    unlock(st);
+    return rc;
+}
+
+int store_res_changes(struct cfs_store *st, int64_t res, const char *op, int64_t after_seq,
+                      store_change_cb cb, void *arg, struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    sqlite3_stmt *s = stmt(st,
+        "SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm"
+        " FROM changes WHERE res = ? AND op = ? AND seq > ? ORDER BY seq", err);
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, res);
+    sqlite3_bind_text(s, 2, op, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, after_seq);
+    /* Collect first: the callback may call the store. */
+    struct cfs_change *list = NULL;
+    char **strs = NULL;
+    size_t n = 0;
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct cfs_change *grown = realloc(list, (n + 1) * sizeof(*list));
+        char **sgrown = realloc(strs, (n + 1) * 2 * sizeof(*strs));
+        if (grown)
+            list = grown;
+        if (sgrown)
+            strs = sgrown;
+        if (!grown || !sgrown)
+            break;
+        strs[2 * n] = col_dup(s, 6);
+        strs[2 * n + 1] = col_dup(s, 8);
+        list[n] = (struct cfs_change){
+            .seq = sqlite3_column_int64(s, 0),
+            .time = sqlite3_column_int64(s, 1),
+            .res = res,
+            .op = op,
+            .attr = strs[2 * n],
+            .new_value = strs[2 * n + 1],
+        };
+        n++;
+    }
+    sqlite3_reset(s);
+    unlock(st);
+    rc = step == SQLITE_DONE ? 0 : cfs_err_set(err, EIO, "store: reading changes failed");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (cb(&list[i], arg) != 0)
+            break;
+    for (size_t i = 0; i < 2 * n; i++)
+        free(strs[i]);
+    free(strs);
+    free(list);
+    return rc;
 out:
     unlock(st);
     return rc;

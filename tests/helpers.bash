@@ -19,7 +19,7 @@ store = "$DB";
 hypervisor = "${CFS_TEST_URI:-test:///default}";
 pool-path = "$T/pool";
 sync = "normal";
-${CFS_EXTRA_CONF:-}
+${CFS_EXTRA_CONF//@T@/$T}
 CONF
   export T MNT DB CONF
   export C="$MNT/zones/default/clusters/default"

@@ -1,0 +1,109 @@
+/* compute.h: the compute driver interface.
+ *
+ * The reconciler talks to hypervisors only through this table of operations;
+ * driver_libvirt.c implements it over libvirt (qemu:///system, qemu+ssh://,
+ * qemu+tls://, test:///...).  Every call is idempotent and safe to retry:
+ * define of an existing domain updates it, destroy of a stopped one and
+ * undefine of a missing one succeed.  Domains are addressed by UUID (the VM's
+ * UUID); their libvirt name is "cfs-" + UUID so VMs with equal names in
+ * different clusters never collide.
+ */
+#ifndef CFS_COMPUTE_H
+#define CFS_COMPUTE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfs_error.h"
+
+struct cfs_conn;    /* one connection to one host, opaque */
+
+enum cfs_power {
+    CFS_POWER_NONE,     /* no such domain on the host */
+    CFS_POWER_SHUTOFF,
+    CFS_POWER_RUNNING,
+    CFS_POWER_PAUSED,
+    CFS_POWER_SHUTDOWN, /* shutting down */
+    CFS_POWER_CRASHED,
+    CFS_POWER_OTHER,
+};
+
+struct cfs_host_info {
+    int cpus;                   /* logical CPUs */
+    long long memory_kib;
+    char arch[32];              /* x86_64 */
+    char cpu_model[64];
+    char domain_type[16];       /* best type the host offers: kvm, else qemu, else test */
+};
+
+struct cfs_domain_spec {
+    const char *uuid;           /* the VM's UUID */
+    const char *title;          /* tree path of the VM, shown by virsh list --title */
+    const char *description;
+    const char *type;           /* kvm, qemu, test */
+    const char *arch;           /* host arch (x86_64) */
+    int vcpus;                  /* at start */
+    int max_vcpus;              /* hot-plug ceiling, >= vcpus */
+    long long memory_kib;       /* at start */
+    long long max_memory_kib;   /* balloon ceiling, >= memory_kib */
+    const char *kernel;         /* direct kernel boot, or NULL/"" */
+    const char *initrd;
+    const char *cmdline;
+    const char *console_path;   /* serial console to this file, or NULL/"" */
+};
+
+struct cfs_domain_info {
+    enum cfs_power power;
+    int reason;                 /* libvirt state reason, for messages */
+    bool persistent;
+    int vcpus;
+    int max_vcpus;
+    long long memory_kib;
+    long long max_memory_kib;
+    unsigned long long cpu_time_ns;
+    int vnc_port;               /* -1 when none */
+    char vnc_listen[64];
+};
+
+/* Called from the driver's event thread when a domain changes state. */
+typedef void (*cfs_domain_event_cb)(const char *uuid, enum cfs_power power, void *arg);
+/* Called from the event thread when a connection is lost. */
+typedef void (*cfs_conn_lost_cb)(void *arg);
+/* One domain found on a host. */
+typedef void (*cfs_domain_list_cb)(const char *name, const char *uuid, void *arg);
+
+struct cfs_compute_driver {
+    const char *name;
+    /* Once per process, before the first connect: start the event loop. */
+    int (*init)(struct cfs_err *err);
+    void (*shutdown)(void);
+    int (*connect)(const char *uri, cfs_domain_event_cb on_event, cfs_conn_lost_cb on_lost,
+                   void *arg, struct cfs_conn **out, struct cfs_err *err);
+    void (*close)(struct cfs_conn *c);
+    bool (*alive)(struct cfs_conn *c);
+    int (*host_info)(struct cfs_conn *c, struct cfs_host_info *out, struct cfs_err *err);
+    int (*list)(struct cfs_conn *c, cfs_domain_list_cb cb, void *arg, struct cfs_err *err);
+    int (*define)(struct cfs_conn *c, const struct cfs_domain_spec *spec, struct cfs_err *err);
+    int (*undefine)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    int (*info)(struct cfs_conn *c, const char *uuid, struct cfs_domain_info *out,
+                struct cfs_err *err);
+    int (*start)(struct cfs_conn *c, const char *uuid, bool paused, struct cfs_err *err);
+    int (*shutdown_guest)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    int (*destroy)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    int (*suspend)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    int (*resume)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    int (*reboot)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    int (*reset)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    /* Live and persistent change of a running domain, within its maximum. */
+    int (*set_vcpus)(struct cfs_conn *c, const char *uuid, int vcpus, struct cfs_err *err);
+    int (*set_memory)(struct cfs_conn *c, const char *uuid, long long kib, struct cfs_err *err);
+    /* Current XML of the domain (malloc'd). */
+    char *(*xml)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+};
+
+extern const struct cfs_compute_driver cfs_libvirt_driver;
+
+/* Domain name for a VM UUID: "cfs-" + uuid. */
+#define CFS_DOMAIN_PREFIX "cfs-"
+
+#endif

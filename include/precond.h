@@ -1,0 +1,18 @@
+/* precond.h: preconditions of writes that depend on observed state.
+ *
+ * The layout validates values; these hooks refuse values that are valid in
+ * general but not now (moving a running VM, maintenance of a busy host),
+ * from the same errno + status/error path, before anything is stored.
+ */
+#ifndef CFS_PRECOND_H
+#define CFS_PRECOND_H
+
+#include "store.h"
+
+/* 0 when writing value (normalised) to a of r is allowed now. */
+int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
+                 const char *value, struct cfs_err *err);
+/* 0 when r may be deleted now. */
+int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err);
+
+#endif

@@ -1,0 +1,45 @@
+/* workq.h: the reconciler's work queue.
+ *
+ * Keys are resource ids.  A key is handed to at most one worker at a time
+ * (work on one resource is serialised); asking for a key that is being
+ * worked on marks it to run again afterwards, so no wake-up is lost.  Each
+ * entry has a due time, which gives delayed retries and timers for free.
+ */
+#ifndef CFS_WORKQ_H
+#define CFS_WORKQ_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct workq_item {
+    int64_t key;
+    int64_t due;        /* monotonic ns */
+    bool running;
+    bool again;         /* re-queued while running */
+    int64_t again_due;
+};
+
+struct workq {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct workq_item *items;
+    size_t n, cap;
+    bool stopping;
+    /* Statistics for /metrics and the bench. */
+    uint64_t done;
+};
+
+void workq_init(struct workq *q);
+void workq_destroy(struct workq *q);
+int64_t workq_now(void);
+/* Run key after delay_ms (0 = now); an earlier request wins. */
+void workq_add(struct workq *q, int64_t key, int64_t delay_ms);
+/* Block until a key is due (returns true) or the queue stops (false). */
+bool workq_take(struct workq *q, int64_t *key);
+/* The worker finished key; it runs again if it was re-queued meanwhile. */
+void workq_done(struct workq *q, int64_t key);
+void workq_stop(struct workq *q);
+size_t workq_depth(struct workq *q);
+
+#endif

@@ -1,0 +1,1133 @@
+/* driver_libvirt.c: the compute driver over libvirt (see compute.h).
+ *
+ * One event-loop thread (started by init) runs libvirt's default event
+ * implementation; every connection's lifecycle and close callbacks run on it
+ * (a close may also be noticed by a thread inside an RPC).  All other calls
+ * come from the reconciler's worker threads; libvirt connections are
+ * thread-safe, and each struct cfs_conn guards its own small state.
+ *
+ * Errors carry libvirt's own message.  Codes: ENOENT for a missing domain
+ * where that is an error, EHOSTDOWN for a lost or refused connection, EEXIST
+ * for a UUID taken by a foreign domain, EINVAL/ENOMEM for problems found
+ * here, EIO for everything else libvirt reports.
+ */
+#include "compute.h"
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xml.h"
+
+struct cfs_conn {
+    virConnectPtr vc;
+    cfs_domain_event_cb on_event;
+    cfs_conn_lost_cb on_lost;
+    void *arg;
+    int lifecycle_id;           /* -1 when not registered */
+    bool close_cb_registered;
+
+    pthread_mutex_t lock;       /* guards the fields below */
+    pthread_cond_t idle;        /* broadcast when busy drops to 0 */
+    int refs;                   /* the owner, plus one while the lifecycle callback is registered */
+    int busy;                   /* user callbacks running right now */
+    bool closing;               /* close() started: no more user callbacks */
+};
+
+/* The connection whose user callback this thread is running, so that a
+ * callback closing its own connection does not wait for itself. */
+static _Thread_local struct cfs_conn *callback_conn;
+
+/* ---- event loop ---- */
+
+static pthread_mutex_t loop_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool loop_registered;    /* virEventRegisterDefaultImpl done (once per process) */
+static bool loop_running;
+static pthread_t loop_thread;
+static int loop_timer = -1;
+static atomic_bool loop_quit;   /* read by the loop thread without loop_lock */
+
+/* libvirt's default handler prints every error to stderr; errors reach the
+ * caller through struct cfs_err instead. */
+static void silent_error(void *opaque, virErrorPtr error)
+{
+    (void)opaque;
+    (void)error;
+}
+
+/* A periodic timer makes virEventRunDefaultImpl return, so the loop notices
+ * loop_quit even when no other event arrives. */
+static void loop_tick(int timer, void *opaque)
+{
+    (void)timer;
+    (void)opaque;
+}
+
+static void *loop_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&loop_quit)) {
+        if (virEventRunDefaultImpl() < 0) {
+            /* Nothing to report to: back off instead of spinning. */
+            virResetLastError();
+            nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+        }
+    }
+    return NULL;
+}
+
+static int libvirt_init(struct cfs_err *err)
+{
+    int ret = -1;
+    pthread_mutex_lock(&loop_lock);
+    if (loop_running) {
+        ret = 0;
+        goto cleanup;
+    }
+    if (virInitialize() < 0) {
+        cfs_err_set(err, EIO, "libvirt initialisation failed: %s", virGetLastErrorMessage());
+        goto cleanup;
+    }
+    virSetErrorFunc(NULL, silent_error);
+    /* The default implementation cannot be registered twice; a later init
+     * after shutdown reuses it. */
+    if (!loop_registered) {
+        if (virEventRegisterDefaultImpl() < 0) {
+            cfs_err_set(err, EIO, "libvirt event loop: %s", virGetLastErrorMessage());
+            goto cleanup;
+        }
+        loop_registered = true;
+    }
+    atomic_store(&loop_quit, false);
+    loop_timer = virEventAddTimeout(500, loop_tick, NULL, NULL);
+    if (loop_timer < 0) {
+        cfs_err_set(err, EIO, "libvirt event loop timer: %s", virGetLastErrorMessage());
+        goto cleanup;
+    }
+    int e = pthread_create(&loop_thread, NULL, loop_main, NULL);
+    if (e) {
+        virEventRemoveTimeout(loop_timer);
+        loop_timer = -1;
+        cfs_err_set(err, e, "libvirt event thread: %s", strerror(e));
+        goto cleanup;
+    }
+    loop_running = true;
+    ret = 0;
+
+cleanup:
+    pthread_mutex_unlock(&loop_lock);
+    return ret;
+}
+
+static void libvirt_shutdown(void)
+{
+    pthread_mutex_lock(&loop_lock);
+    if (!loop_running)
+        goto cleanup;
+    atomic_store(&loop_quit, true);
+    /* Fire the timer now: the loop wakes up and sees loop_quit. */
+    virEventUpdateTimeout(loop_timer, 0);
+    pthread_join(loop_thread, NULL);
+    virEventRemoveTimeout(loop_timer);
+    loop_timer = -1;
+    loop_running = false;
+
+cleanup:
+    pthread_mutex_unlock(&loop_lock);
+}
+
+/* ---- errors ---- */
+
+/* Fill err from libvirt's last error of this thread; returns -1. */
+static int lv_fail(struct cfs_err *err, const char *what, const char *subject)
+{
+    virErrorPtr e = virGetLastError();
+    int code = EIO;
+    if (e) {
+        switch (e->code) {
+        case VIR_ERR_NO_DOMAIN:
+            code = ENOENT;
+            break;
+        case VIR_ERR_NO_CONNECT:
+        case VIR_ERR_INVALID_CONN:
+        case VIR_ERR_RPC:
+        case VIR_ERR_AUTH_FAILED:
+        case VIR_ERR_AUTH_CANCELLED:
+        case VIR_ERR_AUTH_UNAVAILABLE:
+            code = EHOSTDOWN;
+            break;
+        default:
+            /* Transport failures (EOF, reset, keepalive timeout) come from
+             * the RPC layer whatever their code. */
+            if (e->domain == VIR_FROM_RPC)
+                code = EHOSTDOWN;
+            break;
+        }
+    }
+    return cfs_err_set(err, code, "%s %s: %s", what, subject, virGetLastErrorMessage());
+}
+
+static bool last_error_is(int code)
+{
+    virErrorPtr e = virGetLastError();
+    return e && e->code == code;
+}
+
+/* ---- connections ---- */
+
+static void conn_unref(struct cfs_conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool last = --c->refs == 0;
+    pthread_mutex_unlock(&c->lock);
+    if (!last)
+        return;
+    pthread_cond_destroy(&c->idle);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* libvirt calls this once the lifecycle callback is gone for good, which may
+ * be after close() returned (a dispatch in progress finishes first). */
+static void conn_unref_cb(void *opaque)
+{
+    conn_unref(opaque);
+}
+
+/* Enter a user callback unless the connection is closing. */
+static bool callback_enter(struct cfs_conn *c)
+{
+    pthread_mutex_lock(&c->lock);
+    bool ok = !c->closing;
+    if (ok)
+        c->busy++;
+    pthread_mutex_unlock(&c->lock);
+    if (ok)
+        callback_conn = c;
+    return ok;
+}
+
+static void callback_leave(struct cfs_conn *c)
+{
+    callback_conn = NULL;
+    pthread_mutex_lock(&c->lock);
+    if (--c->busy == 0)
+        pthread_cond_broadcast(&c->idle);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static enum cfs_power power_from_state(int state)
+{
+    switch (state) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+        return CFS_POWER_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+        return CFS_POWER_PAUSED;
+    case VIR_DOMAIN_SHUTDOWN:
+        return CFS_POWER_SHUTDOWN;
+    case VIR_DOMAIN_SHUTOFF:
+        return CFS_POWER_SHUTOFF;
+    case VIR_DOMAIN_CRASHED:
+        return CFS_POWER_CRASHED;
+    default:
+        return CFS_POWER_OTHER;
+    }
+}
+
+/* Power of a domain right now; NONE once it is gone, fallback when the
+ * host cannot tell. */
+static enum cfs_power power_query(virDomainPtr dom, enum cfs_power fallback)
+{
+    int state, reason;
+    enum cfs_power p = fallback;
+    if (virDomainGetState(dom, &state, &reason, 0) == 0)
+        p = power_from_state(state);
+    else if (last_error_is(VIR_ERR_NO_DOMAIN))
+        p = CFS_POWER_NONE;
+    virResetLastError();
+    return p;
+}
+
+static int lifecycle_cb(virConnectPtr vc, virDomainPtr dom, int event, int detail, void *opaque)
+{
+    struct cfs_conn *c = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    enum cfs_power p;
+    (void)vc;
+    (void)detail;
+    if (virDomainGetUUIDString(dom, uuid) < 0) {
+        virResetLastError();
+        return 0;
+    }
+    switch (event) {
+    case VIR_DOMAIN_EVENT_STARTED:
+    case VIR_DOMAIN_EVENT_RESUMED:
+        p = CFS_POWER_RUNNING;
+        break;
+    case VIR_DOMAIN_EVENT_SUSPENDED:
+        p = CFS_POWER_PAUSED;
+        break;
+    case VIR_DOMAIN_EVENT_STOPPED:
+        p = CFS_POWER_SHUTOFF;
+        break;
+    case VIR_DOMAIN_EVENT_CRASHED:
+        p = CFS_POWER_CRASHED;
+        break;
+    /* The rest do not say where the domain ended up: a running domain can
+     * be (re)defined or undefined (it stays as a transient one), and a
+     * guest shutdown is followed by STOPPED only once QEMU has exited. */
+    case VIR_DOMAIN_EVENT_UNDEFINED:
+        p = power_query(dom, CFS_POWER_NONE);
+        break;
+    case VIR_DOMAIN_EVENT_SHUTDOWN:
+        p = power_query(dom, CFS_POWER_SHUTDOWN);
+        break;
+    default:
+        p = power_query(dom, CFS_POWER_OTHER);
+        break;
+    }
+    if (callback_enter(c)) {
+        c->on_event(uuid, p, c->arg);
+        callback_leave(c);
+    }
+    return 0;
+}
+
+static void close_cb(virConnectPtr vc, int reason, void *opaque)
+{
+    struct cfs_conn *c = opaque;
+    (void)vc;
+    (void)reason;
+    if (callback_enter(c)) {
+        c->on_lost(c->arg);
+        callback_leave(c);
+    }
+}
+
+/* Remote URIs name a host ("qemu+ssh://host/system"); local ones do not
+ * ("qemu:///system", "test:///default"). */
+static bool uri_is_remote(const char *uri)
+{
+    const char *p = strstr(uri, "://");
+    return p && p[3] != '\0' && p[3] != '/';
+}
+
+/* After close() returns no callback reaches the caller's arg any more.  It
+ * waits for a callback still running on the event thread, so it must not be
+ * called while holding a lock that on_event/on_lost take; on_lost must not
+ * call it at all (libvirt holds its close-callback lock while calling it). */
+static void libvirt_close(struct cfs_conn *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->closing = true;
+    pthread_mutex_unlock(&c->lock);
+    if (c->vc) {
+        /* Failures here mean the connection is already dead; libvirt drops
+         * the registrations when it is closed below. */
+        if (c->lifecycle_id >= 0)
+            virConnectDomainEventDeregisterAny(c->vc, c->lifecycle_id);
+        if (c->close_cb_registered)
+            virConnectUnregisterCloseCallback(c->vc, close_cb);
+        virResetLastError();
+    }
+    pthread_mutex_lock(&c->lock);
+    int self = callback_conn == c ? 1 : 0;
+    while (c->busy > self)
+        pthread_cond_wait(&c->idle, &c->lock);
+    pthread_mutex_unlock(&c->lock);
+    if (c->vc) {
+        virConnectClose(c->vc);
+        c->vc = NULL;
+        virResetLastError();
+    }
+    conn_unref(c);
+}
+
+static int libvirt_connect(const char *uri, cfs_domain_event_cb on_event,
+                           cfs_conn_lost_cb on_lost, void *arg, struct cfs_conn **out,
+                           struct cfs_err *err)
+{
+    int ret = -1;
+    struct cfs_conn *c = NULL;
+    *out = NULL;
+    if (!uri || !uri[0])
+        return cfs_err_set(err, EINVAL, "connect: empty URI");
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return cfs_err_set(err, ENOMEM, "connect %s: out of memory", uri);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_cond_init(&c->idle, NULL);
+    c->refs = 1;
+    c->lifecycle_id = -1;
+    c->on_event = on_event;
+    c->on_lost = on_lost;
+    c->arg = arg;
+
+    c->vc = virConnectOpen(uri);
+    if (!c->vc) {
+        cfs_err_set(err, EHOSTDOWN, "connect %s: %s", uri, virGetLastErrorMessage());
+        goto cleanup;
+    }
+    /* A dead remote host is noticed (and on_lost called) within ~20 s
+     * instead of at the next TCP timeout.  Optional: ignore failure. */
+    if (uri_is_remote(uri) && virConnectSetKeepAlive(c->vc, 5, 3) < 0)
+        virResetLastError();
+
+    if (on_event) {
+        /* The registration holds its own reference, dropped by libvirt. */
+        c->refs++;
+        c->lifecycle_id = virConnectDomainEventRegisterAny(
+            c->vc, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), c,
+            conn_unref_cb);
+        if (c->lifecycle_id < 0) {
+            c->refs--;
+            lv_fail(err, "connect", uri);
+            goto cleanup;
+        }
+    }
+    if (on_lost) {
+        /* No free callback: unregistering waits for a running close
+         * callback, and drivers without close callbacks never call it. */
+        if (virConnectRegisterCloseCallback(c->vc, close_cb, c, NULL) < 0) {
+            lv_fail(err, "connect", uri);
+            goto cleanup;
+        }
+        c->close_cb_registered = true;
+    }
+    *out = c;
+    c = NULL;
+    ret = 0;
+
+cleanup:
+    libvirt_close(c);
+    return ret;
+}
+
+static bool libvirt_alive(struct cfs_conn *c)
+{
+    bool alive = c && c->vc && virConnectIsAlive(c->vc) == 1;
+    virResetLastError();
+    return alive;
+}
+
+/* ---- host ---- */
+
+/* Copy [start, end) into dst, truncated to fit. */
+static void copy_span(char *dst, size_t size, const char *start, const char *end)
+{
+    size_t n = (size_t)(end - start);
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, start, n);
+    dst[n] = '\0';
+}
+
+/* Find "<tag>" or "<tag attr...>" inside [from, to); on success point *text
+ * at its content and return the content's end ('<' of the next tag). */
+static const char *find_elem(const char *from, const char *to, const char *tag,
+                             const char **text)
+{
+    size_t n = strlen(tag);
+    for (const char *p = from; p && p < to; p++) {
+        p = strchr(p, '<');
+        if (!p || p >= to)
+            break;
+        if (strncmp(p + 1, tag, n) || (p[n + 1] != '>' && p[n + 1] != ' '))
+            continue;
+        const char *gt = strchr(p, '>');
+        if (!gt || gt >= to || gt[-1] == '/')
+            return NULL;
+        const char *lt = strchr(gt, '<');
+        if (!lt || lt > to)
+            return NULL;
+        *text = gt + 1;
+        return lt;
+    }
+    return NULL;
+}
+
+/* Does the capabilities XML offer <domain type='TYPE'>? */
+static bool caps_has_domain_type(const char *caps, const char *type)
+{
+    size_t n = strlen(type);
+    for (const char *p = caps; (p = strstr(p, "<domain type=")); p++) {
+        const char *v = p + strlen("<domain type=");
+        char q = *v;
+        if ((q == '\'' || q == '"') && !strncmp(v + 1, type, n) && v[1 + n] == q)
+            return true;
+    }
+    return false;
+}
+
+static void caps_parse(const char *caps, struct cfs_host_info *out)
+{
+    /* Host CPU: <host><cpu><arch>x86_64</arch><model>kvm64</model>...  The
+     * search stays inside <cpu> because <host> also holds <secmodel><model>. */
+    const char *host = strstr(caps, "<host>");
+    const char *cpu = host ? strstr(host, "<cpu>") : NULL;
+    const char *cpu_end = cpu ? strstr(cpu, "</cpu>") : NULL;
+    const char *text, *end;
+    if (cpu && cpu_end) {
+        if ((end = find_elem(cpu, cpu_end, "arch", &text)))
+            copy_span(out->arch, sizeof(out->arch), text, end);
+        if ((end = find_elem(cpu, cpu_end, "model", &text)))
+            copy_span(out->cpu_model, sizeof(out->cpu_model), text, end);
+    }
+    if (caps_has_domain_type(caps, "kvm")) {
+        snprintf(out->domain_type, sizeof(out->domain_type), "kvm");
+    } else if (caps_has_domain_type(caps, "qemu")) {
+        snprintf(out->domain_type, sizeof(out->domain_type), "qemu");
+    } else {
+        const char *p = strstr(caps, "<domain type=");
+        if (p) {
+            const char *v = p + strlen("<domain type=");
+            const char *q = *v ? strchr(v + 1, *v) : NULL;
+            if (q)
+                copy_span(out->domain_type, sizeof(out->domain_type), v + 1, q);
+        }
+    }
+}
+
+static int libvirt_host_info(struct cfs_conn *c, struct cfs_host_info *out, struct cfs_err *err)
+{
+    int ret = -1;
+    char *caps = NULL;
+    virNodeInfo ni;
+    memset(out, 0, sizeof(*out));
+    if (virNodeGetInfo(c->vc, &ni) < 0) {
+        lv_fail(err, "host", "info");
+        goto cleanup;
+    }
+    out->cpus = (int)ni.cpus;
+    out->memory_kib = (long long)ni.memory;
+    caps = virConnectGetCapabilities(c->vc);
+    if (!caps) {
+        lv_fail(err, "host", "capabilities");
+        goto cleanup;
+    }
+    caps_parse(caps, out);
+    ret = 0;
+
+cleanup:
+    free(caps);
+    return ret;
+}
+
+static int libvirt_list(struct cfs_conn *c, cfs_domain_list_cb cb, void *arg, struct cfs_err *err)
+{
+    int ret = -1;
+    virDomainPtr *doms = NULL;
+    int n = virConnectListAllDomains(c->vc, &doms, 0);
+    if (n < 0) {
+        lv_fail(err, "list", "domains");
+        goto cleanup;
+    }
+    for (int i = 0; i < n; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        const char *name = virDomainGetName(doms[i]);
+        if (name && virDomainGetUUIDString(doms[i], uuid) == 0)
+            cb(name, uuid, arg);
+    }
+    ret = 0;
+
+cleanup:
+    for (int i = 0; i < n; i++)
+        virDomainFree(doms[i]);
+    free(doms);
+    return ret;
+}
+
+/* ---- domains ---- */
+
+/* Look a domain up by UUID: 0 found (*dom owned by the caller), 1 missing,
+ * -1 error. */
+static int domain_find(struct cfs_conn *c, const char *uuid, const char *what, virDomainPtr *dom,
+                       struct cfs_err *err)
+{
+    if (!uuid || !uuid[0])
+        return cfs_err_set(err, EINVAL, "%s: no UUID given", what);
+    *dom = virDomainLookupByUUIDString(c->vc, uuid);
+    if (*dom)
+        return 0;
+    if (last_error_is(VIR_ERR_NO_DOMAIN)) {
+        virResetLastError();
+        return 1;
+    }
+    return lv_fail(err, what, uuid);
+}
+
+/* Like domain_find, but a missing domain is an ENOENT error. */
+static int domain_get(struct cfs_conn *c, const char *uuid, const char *what, virDomainPtr *dom,
+                      struct cfs_err *err)
+{
+    int r = domain_find(c, uuid, what, dom, err);
+    if (r == 1)
+        return cfs_err_set(err, ENOENT, "%s %s: no such domain on this host", what, uuid);
+    return r;
+}
+
+static bool is_set(const char *s)
+{
+    return s && s[0];
+}
+
+/* Build the domain XML; NULL when out of memory.  Every value from the spec
+ * goes through xbuf_text/xbuf_elem; only fixed markup and numbers are raw. */
+static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const char *title,
+                        long long max_mem, int max_vcpus)
+{
+    struct xbuf b = {0};
+    bool test = !strcmp(s->type, "test");
+
+    xbuf_raw(&b, "<domain type='");
+    xbuf_text(&b, s->type);
+    xbuf_raw(&b, "'>\n  ");
+    xbuf_elem(&b, "name", name);
+    xbuf_raw(&b, "\n  ");
+    xbuf_elem(&b, "uuid", s->uuid);
+    xbuf_raw(&b, "\n");
+    if (is_set(title)) {
+        xbuf_raw(&b, "  ");
+        xbuf_elem(&b, "title", title);
+        xbuf_raw(&b, "\n");
+    }
+    if (is_set(s->description)) {
+        xbuf_raw(&b, "  ");
+        xbuf_elem(&b, "description", s->description);
+        xbuf_raw(&b, "\n");
+    }
+    xbuf_rawf(&b, "  <memory unit='KiB'>%lld</memory>\n", max_mem);
+    xbuf_rawf(&b, "  <currentMemory unit='KiB'>%lld</currentMemory>\n", s->memory_kib);
+    xbuf_rawf(&b, "  <vcpu placement='static' current='%d'>%d</vcpu>\n", s->vcpus, max_vcpus);
+
+    xbuf_raw(&b, "  <os>\n    <type");
+    /* The test driver only knows its own (i686) guest arch. */
+    if (!test && is_set(s->arch)) {
+        xbuf_raw(&b, " arch='");
+        xbuf_text(&b, s->arch);
+        xbuf_raw(&b, "'");
+    }
+    xbuf_raw(&b, ">hvm</type>\n");
+    if (is_set(s->kernel)) {
+        xbuf_raw(&b, "    ");
+        xbuf_elem(&b, "kernel", s->kernel);
+        xbuf_raw(&b, "\n");
+        if (is_set(s->initrd)) {
+            xbuf_raw(&b, "    ");
+            xbuf_elem(&b, "initrd", s->initrd);
+            xbuf_raw(&b, "\n");
+        }
+        if (is_set(s->cmdline)) {
+            xbuf_raw(&b, "    ");
+            xbuf_elem(&b, "cmdline", s->cmdline);
+            xbuf_raw(&b, "\n");
+        }
+    } else {
+        xbuf_raw(&b, "    <boot dev='hd'/>\n");
+    }
+    xbuf_raw(&b, "  </os>\n");
+    if (!test)
+        xbuf_raw(&b, "  <features><acpi/><apic/></features>\n");
+    xbuf_raw(&b, "  <on_poweroff>destroy</on_poweroff>\n"
+                 "  <on_reboot>restart</on_reboot>\n"
+                 "  <on_crash>destroy</on_crash>\n");
+    if (!test) {
+        xbuf_raw(&b, "  <devices>\n"
+                     "    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>"
+                     "<listen type='address' address='127.0.0.1'/></graphics>\n");
+        if (is_set(s->console_path)) {
+            xbuf_raw(&b, "    <serial type='file'><source path='");
+            xbuf_text(&b, s->console_path);
+            xbuf_raw(&b, "'/><target port='0'/></serial>\n"
+                         "    <console type='file'><source path='");
+            xbuf_text(&b, s->console_path);
+            xbuf_raw(&b, "'/><target type='serial' port='0'/></console>\n");
+        }
+        xbuf_raw(&b, "    <memballoon model='virtio'/>\n  </devices>\n");
+    }
+    xbuf_raw(&b, "</domain>\n");
+    return xbuf_steal(&b);
+}
+
+static int libvirt_define(struct cfs_conn *c, const struct cfs_domain_spec *spec,
+                          struct cfs_err *err)
+{
+    int ret = -1;
+    virDomainPtr old = NULL, dom = NULL;
+    char *title = NULL, *xml = NULL;
+    char name[256];
+
+    if (!spec || !is_set(spec->uuid) || !is_set(spec->type))
+        return cfs_err_set(err, EINVAL, "define: UUID and domain type are required");
+    if (strlen(spec->uuid) >= sizeof(name) - strlen(CFS_DOMAIN_PREFIX))
+        return cfs_err_set(err, EINVAL, "define: UUID too long");
+    /* A zero ceiling means "no hot-plug room": the ceiling is the start value. */
+    int max_vcpus = spec->max_vcpus > 0 ? spec->max_vcpus : spec->vcpus;
+    long long max_mem = spec->max_memory_kib > 0 ? spec->max_memory_kib : spec->memory_kib;
+    if (spec->vcpus < 1 || max_vcpus < spec->vcpus || spec->memory_kib <= 0 ||
+        max_mem < spec->memory_kib)
+        return cfs_err_set(err, EINVAL,
+                           "define %s: need 1 <= vcpus (%d) <= max_vcpus (%d) and "
+                           "0 < memory (%lld KiB) <= max_memory (%lld KiB)",
+                           spec->uuid, spec->vcpus, max_vcpus, spec->memory_kib, max_mem);
+    snprintf(name, sizeof(name), "%s%s", CFS_DOMAIN_PREFIX, spec->uuid);
+
+    /* Redefining our own domain updates it; a foreign domain that already
+     * holds the UUID must not be taken over (libvirt would refuse anyway,
+     * with a less helpful message). */
+    int r = domain_find(c, spec->uuid, "define", &old, err);
+    if (r < 0)
+        goto cleanup;
+    if (r == 0 && strcmp(virDomainGetName(old), name)) {
+        cfs_err_set(err, EEXIST, "define %s: UUID already used by domain '%s'", spec->uuid,
+                    virDomainGetName(old));
+        goto cleanup;
+    }
+
+    /* Titles are one line (libvirt refuses newlines in them). */
+    if (is_set(spec->title)) {
+        title = strdup(spec->title);
+        if (!title) {
+            cfs_err_set(err, ENOMEM, "define %s: out of memory", spec->uuid);
+            goto cleanup;
+        }
+        for (char *p = title; *p; p++)
+            if (*p == '\n' || *p == '\r')
+                *p = ' ';
+    }
+    xml = domain_xml(spec, name, title, max_mem, max_vcpus);
+    if (!xml) {
+        cfs_err_set(err, ENOMEM, "define %s: out of memory", spec->uuid);
+        goto cleanup;
+    }
+    dom = virDomainDefineXML(c->vc, xml);
+    if (!dom) {
+        lv_fail(err, "define", spec->uuid);
+        goto cleanup;
+    }
+    ret = 0;
+
+cleanup:
+    if (old)
+        virDomainFree(old);
+    if (dom)
+        virDomainFree(dom);
+    free(title);
+    free(xml);
+    return ret;
+}
+
+static int libvirt_undefine(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    int ret = -1;
+    virDomainPtr dom = NULL;
+    int r = domain_find(c, uuid, "undefine", &dom, err);
+    if (r != 0) {
+        ret = r > 0 ? 0 : -1;
+        goto cleanup;
+    }
+    /* A transient domain (undefined while running) has no definition left. */
+    int persistent = virDomainIsPersistent(dom);
+    if (persistent == 0) {
+        ret = 0;
+        goto cleanup;
+    }
+    unsigned flags = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                     VIR_DOMAIN_UNDEFINE_NVRAM;
+    if (virDomainUndefineFlags(dom, flags) == 0) {
+        ret = 0;
+        goto cleanup;
+    }
+    /* Drivers that do not know some of the flags (test) reject them. */
+    if ((last_error_is(VIR_ERR_INVALID_ARG) || last_error_is(VIR_ERR_NO_SUPPORT)) &&
+        virDomainUndefine(dom) == 0) {
+        ret = 0;
+        goto cleanup;
+    }
+    if (last_error_is(VIR_ERR_NO_DOMAIN)) {     /* removed meanwhile */
+        virResetLastError();
+        ret = 0;
+        goto cleanup;
+    }
+    lv_fail(err, "undefine", uuid);
+
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
+/* Find attribute NAME='value' inside the tag [tag, tag_end); copies the
+ * value into dst and returns true when present. */
+static bool tag_attr(const char *tag, const char *tag_end, const char *name, char *dst,
+                     size_t size)
+{
+    size_t n = strlen(name);
+    for (const char *p = tag; (p = strstr(p, name)) && p < tag_end; p++) {
+        /* Whole attribute names only: " port=" must not match "autoport=". */
+        if (p[-1] != ' ' || p[n] != '=' || (p[n + 1] != '\'' && p[n + 1] != '"'))
+            continue;
+        const char *v = p + n + 2;
+        const char *q = strchr(v, p[n + 1]);
+        if (!q || q > tag_end)
+            return false;
+        copy_span(dst, size, v, q);
+        return true;
+    }
+    return false;
+}
+
+static void vnc_from_xml(const char *xml, struct cfs_domain_info *out)
+{
+    out->vnc_port = -1;
+    out->vnc_listen[0] = '\0';
+    for (const char *g = xml; (g = strstr(g, "<graphics ")); g++) {
+        const char *end = strchr(g, '>');
+        char type[16], port[16];
+        if (!end)
+            return;
+        if (!tag_attr(g, end, "type", type, sizeof(type)) || strcmp(type, "vnc"))
+            continue;
+        if (tag_attr(g, end, "port", port, sizeof(port)))
+            out->vnc_port = atoi(port);
+        tag_attr(g, end, "listen", out->vnc_listen, sizeof(out->vnc_listen));
+        return;
+    }
+}
+
+static int libvirt_info(struct cfs_conn *c, const char *uuid, struct cfs_domain_info *out,
+                        struct cfs_err *err)
+{
+    int ret = -1;
+    virDomainPtr dom = NULL;
+    char *xml = NULL;
+    int state, reason;
+    virDomainInfo di;
+
+    memset(out, 0, sizeof(*out));
+    out->power = CFS_POWER_NONE;
+    out->vnc_port = -1;
+    int r = domain_find(c, uuid, "info", &dom, err);
+    if (r != 0) {
+        ret = r > 0 ? 0 : -1;
+        goto cleanup;
+    }
+    if (virDomainGetState(dom, &state, &reason, 0) < 0 || virDomainGetInfo(dom, &di) < 0) {
+        /* Undefined between the lookup and now: that is "none", too. */
+        if (last_error_is(VIR_ERR_NO_DOMAIN)) {
+            virResetLastError();
+            memset(out, 0, sizeof(*out));
+            out->power = CFS_POWER_NONE;
+            out->vnc_port = -1;
+            ret = 0;
+        } else {
+            lv_fail(err, "info", uuid);
+        }
+        goto cleanup;
+    }
+    out->power = power_from_state(state);
+    out->reason = reason;
+    out->vcpus = di.nrVirtCpu;
+    out->memory_kib = (long long)di.memory;
+    out->max_memory_kib = (long long)di.maxMem;
+    out->cpu_time_ns = di.cpuTime;
+    out->persistent = virDomainIsPersistent(dom) == 1;
+    int max = virDomainGetVcpusFlags(dom, VIR_DOMAIN_VCPU_MAXIMUM);
+    out->max_vcpus = max > 0 ? max : out->vcpus;
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (xml) {
+        vnc_from_xml(xml, out);
+    }
+    /* Without a balloon driver in the guest, GetInfo and the live XML
+     * report the maximum; the persistent balloon target is what the VM was
+     * given (set_memory updates it too). */
+    free(xml);
+    xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+    if (xml) {
+        const char *cm = strstr(xml, "<currentMemory");
+        const char *gt = cm ? strchr(cm, '>') : NULL;
+        if (gt && atoll(gt + 1) > 0)
+            out->memory_kib = atoll(gt + 1);
+    }
+    virResetLastError();        /* the optional parts may have failed */
+    ret = 0;
+
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    free(xml);
+    return ret;
+}
+
+/* What a failed operation may find that means it has nothing to do. */
+enum already {
+    ALREADY_NEVER,
+    ALREADY_ACTIVE,             /* start: running or paused */
+    ALREADY_INACTIVE,           /* destroy, shutdown */
+    ALREADY_PAUSED,             /* suspend */
+    ALREADY_RUNNING,            /* resume */
+};
+
+static bool already_done(virDomainPtr dom, enum already want)
+{
+    int state, reason;
+    bool done = false;
+    switch (want) {
+    case ALREADY_NEVER:
+        break;
+    case ALREADY_ACTIVE:
+        done = virDomainIsActive(dom) == 1;
+        break;
+    case ALREADY_INACTIVE:
+        done = virDomainIsActive(dom) == 0 || last_error_is(VIR_ERR_NO_DOMAIN);
+        break;
+    case ALREADY_PAUSED:
+        done = virDomainGetState(dom, &state, &reason, 0) == 0 && state == VIR_DOMAIN_PAUSED;
+        break;
+    case ALREADY_RUNNING:
+        done = virDomainGetState(dom, &state, &reason, 0) == 0 && state == VIR_DOMAIN_RUNNING;
+        break;
+    }
+    return done;
+}
+
+typedef int (*domain_op_fn)(virDomainPtr dom, unsigned flags);
+
+/* Run one state-changing operation on the domain with that UUID.  A missing
+ * domain is an ENOENT error unless missing_ok; a failure that left the
+ * domain where the caller wanted it anyway counts as success, which makes
+ * every operation safe to retry. */
+static int domain_op(struct cfs_conn *c, const char *uuid, const char *what, domain_op_fn op,
+                     unsigned flags, bool missing_ok, enum already want, struct cfs_err *err)
+{
+    int ret = -1;
+    virDomainPtr dom = NULL;
+    int r = domain_find(c, uuid, what, &dom, err);
+    if (r < 0)
+        goto cleanup;
+    if (r > 0) {
+        if (missing_ok)
+            ret = 0;
+        else
+            cfs_err_set(err, ENOENT, "%s %s: no such domain on this host", what, uuid);
+        goto cleanup;
+    }
+    if (op(dom, flags) == 0) {
+        ret = 0;
+        goto cleanup;
+    }
+    lv_fail(err, what, uuid);   /* before the check below replaces the error */
+    if ((missing_ok && last_error_is(VIR_ERR_NO_DOMAIN)) || already_done(dom, want)) {
+        cfs_err_clear(err);
+        ret = 0;
+    }
+    virResetLastError();
+
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
+static int op_create(virDomainPtr dom, unsigned flags)
+{
+    if (virDomainCreateWithFlags(dom, flags) == 0)
+        return 0;
+    /* The test driver rejects START_PAUSED as an unknown flag: start, then
+     * pause at once. */
+    if (!(flags & VIR_DOMAIN_START_PAUSED) || !last_error_is(VIR_ERR_INVALID_ARG))
+        return -1;
+    if (virDomainCreateWithFlags(dom, flags & ~(unsigned)VIR_DOMAIN_START_PAUSED) < 0)
+        return -1;
+    return virDomainSuspend(dom);
+}
+
+static int op_shutdown(virDomainPtr dom, unsigned flags)
+{
+    (void)flags;
+    return virDomainShutdown(dom);
+}
+
+static int op_destroy(virDomainPtr dom, unsigned flags)
+{
+    (void)flags;
+    return virDomainDestroy(dom);
+}
+
+static int op_suspend(virDomainPtr dom, unsigned flags)
+{
+    (void)flags;
+    return virDomainSuspend(dom);
+}
+
+static int op_resume(virDomainPtr dom, unsigned flags)
+{
+    (void)flags;
+    return virDomainResume(dom);
+}
+
+static int op_reboot(virDomainPtr dom, unsigned flags)
+{
+    return virDomainReboot(dom, flags);
+}
+
+static int op_reset(virDomainPtr dom, unsigned flags)
+{
+    return virDomainReset(dom, flags);
+}
+
+static int libvirt_start(struct cfs_conn *c, const char *uuid, bool paused, struct cfs_err *err)
+{
+    return domain_op(c, uuid, "start", op_create, paused ? VIR_DOMAIN_START_PAUSED : 0, false,
+                     ALREADY_ACTIVE, err);
+}
+
+/* Shutdown and destroy only have to leave the domain not running, which a
+ * missing domain already satisfies (teardown destroys before undefining). */
+static int libvirt_shutdown_guest(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    return domain_op(c, uuid, "shutdown", op_shutdown, 0, true, ALREADY_INACTIVE, err);
+}
+
+static int libvirt_destroy(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    return domain_op(c, uuid, "destroy", op_destroy, 0, true, ALREADY_INACTIVE, err);
+}
+
+static int libvirt_suspend(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    return domain_op(c, uuid, "suspend", op_suspend, 0, false, ALREADY_PAUSED, err);
+}
+
+static int libvirt_resume(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    return domain_op(c, uuid, "resume", op_resume, 0, false, ALREADY_RUNNING, err);
+}
+
+static int libvirt_reboot(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    return domain_op(c, uuid, "reboot", op_reboot, 0, false, ALREADY_NEVER, err);
+}
+
+static int libvirt_reset(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    return domain_op(c, uuid, "reset", op_reset, 0, false, ALREADY_NEVER, err);
+}
+
+typedef int (*domain_set_fn)(virDomainPtr dom, unsigned long value, unsigned flags);
+
+static int set_vcpus_fn(virDomainPtr dom, unsigned long value, unsigned flags)
+{
+    return virDomainSetVcpusFlags(dom, (unsigned)value, flags);
+}
+
+static int set_memory_fn(virDomainPtr dom, unsigned long value, unsigned flags)
+{
+    return virDomainSetMemoryFlags(dom, value, flags);
+}
+
+/* Change the running domain and its stored definition, whichever of the two
+ * exist; a missing domain is ENOENT. */
+static int domain_set(struct cfs_conn *c, const char *uuid, const char *what, domain_set_fn set,
+                      unsigned long value, struct cfs_err *err)
+{
+    int ret = -1;
+    virDomainPtr dom = NULL;
+    if (domain_get(c, uuid, what, &dom, err) < 0)
+        goto cleanup;
+    int active = virDomainIsActive(dom);
+    int persistent = virDomainIsPersistent(dom);
+    if (active < 0 || persistent < 0) {
+        lv_fail(err, what, uuid);
+        goto cleanup;
+    }
+    unsigned live = active ? VIR_DOMAIN_AFFECT_LIVE : 0;
+    unsigned config = persistent ? VIR_DOMAIN_AFFECT_CONFIG : 0;
+    if (set(dom, value, live | config) == 0) {
+        ret = 0;
+        goto cleanup;
+    }
+    /* Some drivers (test, for memory) refuse LIVE|CONFIG together: apply
+     * the two one after the other. */
+    if (live && config && last_error_is(VIR_ERR_INVALID_ARG) && set(dom, value, live) == 0 &&
+        set(dom, value, config) == 0) {
+        ret = 0;
+        goto cleanup;
+    }
+    lv_fail(err, what, uuid);
+
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
+static int libvirt_set_vcpus(struct cfs_conn *c, const char *uuid, int vcpus, struct cfs_err *err)
+{
+    if (vcpus < 1)
+        return cfs_err_set(err, EINVAL, "set vcpus %s: %d is not a vCPU count", uuid, vcpus);
+    return domain_set(c, uuid, "set vcpus", set_vcpus_fn, (unsigned long)vcpus, err);
+}
+
+static int libvirt_set_memory(struct cfs_conn *c, const char *uuid, long long kib,
+                              struct cfs_err *err)
+{
+    if (kib <= 0)
+        return cfs_err_set(err, EINVAL, "set memory %s: %lld KiB is not a memory size", uuid, kib);
+    return domain_set(c, uuid, "set memory", set_memory_fn, (unsigned long)kib, err);
+}
+
+static char *libvirt_xml(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    char *ret = NULL, *xml = NULL;
+    virDomainPtr dom = NULL;
+    if (domain_get(c, uuid, "xml", &dom, err) < 0)
+        goto cleanup;
+    xml = virDomainGetXMLDesc(dom, 0);
+    if (!xml) {
+        lv_fail(err, "xml", uuid);
+        goto cleanup;
+    }
+    /* Hand out memory from our own allocator, not libvirt's. */
+    ret = strdup(xml);
+    if (!ret)
+        cfs_err_set(err, ENOMEM, "xml %s: out of memory", uuid);
+
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    free(xml);
+    return ret;
+}
+
+const struct cfs_compute_driver cfs_libvirt_driver = {
+    .name = "libvirt",
+    .init = libvirt_init,
+    .shutdown = libvirt_shutdown,
+    .connect = libvirt_connect,
+    .close = libvirt_close,
+    .alive = libvirt_alive,
+    .host_info = libvirt_host_info,
+    .list = libvirt_list,
+    .define = libvirt_define,
+    .undefine = libvirt_undefine,
+    .info = libvirt_info,
+    .start = libvirt_start,
+    .shutdown_guest = libvirt_shutdown_guest,
+    .destroy = libvirt_destroy,
+    .suspend = libvirt_suspend,
+    .resume = libvirt_resume,
+    .reboot = libvirt_reboot,
+    .reset = libvirt_reset,
+    .set_vcpus = libvirt_set_vcpus,
+    .set_memory = libvirt_set_memory,
+    .xml = libvirt_xml,
+};

@@ -1,0 +1,380 @@
+/* reconcile.c: the reconciler daemon: wake-ups, workers, host table.
+ *
+ * Wake-ups come from three places: the store's changes log (inotify on the
+ * WAL file: every commit of the other process modifies it), libvirt domain
+ * events, and a periodic full resync.  All of them only enqueue resource
+ * ids; reconcile_vm() and reconcile_host() decide what to do.
+ */
+#include "reconcile.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+const struct cfs_actor rc_actor = {.who = "reconciler", .uid = 0, .pid = 0, .comm = "cloudfs"};
+
+char *rc_attr(struct reconciler *rc, int64_t res, const char *name)
+{
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (store_attr_get(rc->st, res, name, &v, NULL, &ignore) < 0)
+        v = strdup("");
+    return v ? v : strdup("");
+}
+
+char *rc_status(struct reconciler *rc, int64_t res, const char *name)
+{
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (store_status_get(rc->st, res, name, &v, NULL, &ignore) < 0)
+        v = strdup("");
+    return v ? v : strdup("");
+}
+
+void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *name,
+                   const char *value)
+{
+    struct cfs_err err;
+    if (store_status_set(rc->st, r, name, value ? value : "", &rc_actor, &err) < 0)
+        fprintf(stderr, "cloudfs reconcile: %s/%s: %s\n", r->name, name, err.msg);
+}
+
+/* ---- hosts ---- */
+
+static void on_domain_event(const char *uuid, enum cfs_power power, void *arg)
+{
+    struct rc_host *h = arg;
+    struct cfs_res vm;
+    struct cfs_err ignore;
+    (void)power;
+    if (store_res_by_uuid(h->rc->st, uuid, &vm, &ignore) == 0)
+        workq_add(&h->rc->q, vm.id, 0);
+}
+
+static void on_conn_lost(void *arg)
+{
+    struct rc_host *h = arg;
+    workq_add(&h->rc->q, h->id, 0);
+}
+
+struct rc_host *rc_host_get(struct reconciler *rc, const struct cfs_res *host)
+{
+    struct rc_host *h = NULL;
+    pthread_mutex_lock(&rc->hosts_lock);
+    for (size_t i = 0; i < rc->nhosts; i++)
+        if (rc->hosts[i]->id == host->id)
+            h = rc->hosts[i];
+    if (!h) {
+        struct rc_host **grown = realloc(rc->hosts, (rc->nhosts + 1) * sizeof(*grown));
+        h = calloc(1, sizeof(*h));
+        if (grown)
+            rc->hosts = grown;
+        if (grown && h) {
+            h->id = host->id;
+            h->rc = rc;
+            pthread_rwlock_init(&h->rw, NULL);
+            rc->hosts[rc->nhosts++] = h;
+        } else {
+            free(h);
+            h = NULL;
+        }
+    }
+    if (h)
+        snprintf(h->name, sizeof(h->name), "%s", host->name);
+    pthread_mutex_unlock(&rc->hosts_lock);
+    return h;
+}
+
+struct rc_host *rc_host_find_name(struct reconciler *rc, int64_t cluster, const char *name)
+{
+    struct cfs_res host;
+    struct cfs_err ignore;
+    if (!name[0] || store_res_find(rc->st, cluster, rc->k_host, name, &host, &ignore) < 0)
+        return NULL;
+    return rc_host_get(rc, &host);
+}
+
+struct rc_vm *rc_vm_get(struct reconciler *rc, int64_t id)
+{
+    /* Callers hold vms_lock. */
+    for (size_t i = 0; i < rc->nvms; i++)
+        if (rc->vms[i].id == id)
+            return &rc->vms[i];
+    struct rc_vm *grown = realloc(rc->vms, (rc->nvms + 1) * sizeof(*grown));
+    if (!grown)
+        return NULL;
+    rc->vms = grown;
+    rc->vms[rc->nvms] = (struct rc_vm){.id = id};
+    return &rc->vms[rc->nvms++];
+}
+
+void rc_vm_forget(struct reconciler *rc, int64_t id)
+{
+    pthread_mutex_lock(&rc->vms_lock);
+    for (size_t i = 0; i < rc->nvms; i++) {
+        if (rc->vms[i].id == id) {
+            rc->vms[i] = rc->vms[--rc->nvms];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rc->vms_lock);
+}
+
+int reconcile_host_connect(struct reconciler *rc, struct rc_host *h, const char *uri,
+                           struct cfs_err *err)
+{
+    int rc_ = 0;
+    pthread_rwlock_wrlock(&h->rw);
+    if (h->conn && (strcmp(h->uri, uri) || !rc->drv->alive(h->conn))) {
+        rc->drv->close(h->conn);
+        h->conn = NULL;
+        memset(&h->info, 0, sizeof(h->info));
+    }
+    if (!h->conn) {
+        snprintf(h->uri, sizeof(h->uri), "%s", uri);
+        if (rc->drv->connect(uri, on_domain_event, on_conn_lost, h, &h->conn, err) < 0) {
+            h->conn = NULL;
+            rc_ = -1;
+        } else if (rc->drv->host_info(h->conn, &h->info, err) < 0) {
+            rc->drv->close(h->conn);
+            h->conn = NULL;
+            rc_ = -1;
+        }
+    }
+    pthread_rwlock_unlock(&h->rw);
+    return rc_;
+}
+
+void rc_wake_unplaced(struct reconciler *rc, int64_t cluster)
+{
+    struct cfs_res *vms = NULL;
+    size_t n = 0;
+    struct cfs_err ignore;
+    if (store_res_all(rc->st, rc->k_vm, &vms, &n, &ignore) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (vms[i].parent != cluster || vms[i].deleted)
+            continue;
+        char *host = rc_status(rc, vms[i].id, "host");
+        if (!host[0])
+            workq_add(&rc->q, vms[i].id, 0);
+        free(host);
+    }
+    free(vms);
+}
+
+/* ---- wake-ups ---- */
+
+static void enqueue_kind(struct reconciler *rc, const struct cfs_kind *k)
+{
+    struct cfs_res *list = NULL;
+    size_t n = 0;
+    struct cfs_err ignore;
+    if (store_res_all(rc->st, k, &list, &n, &ignore) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        workq_add(&rc->q, list[i].id, 0);
+    free(list);
+}
+
+static void resync_all(struct reconciler *rc)
+{
+    enqueue_kind(rc, rc->k_host);
+    enqueue_kind(rc, rc->k_vm);
+}
+
+struct dispatch {
+    struct reconciler *rc;
+    bool resync;
+};
+
+/* Runs under the store's lock: only the work queue may be touched here. */
+static int dispatch_change(const struct cfs_change *c, void *arg)
+{
+    struct dispatch *d = arg;
+    struct reconciler *rc = d->rc;
+    rc->seq = c->seq;
+    if (!strcmp(c->op, "status"))
+        return 0;   /* observations never need action */
+    if (!strcmp(c->kind, "vm") || !strcmp(c->kind, "host")) {
+        workq_add(&rc->q, c->res, 0);
+    } else if (!strcmp(c->kind, "cluster") || !strcmp(c->kind, "offering")) {
+        /* Capacity or sizes changed: look at everything again. */
+        d->resync = true;
+    }
+    return 0;
+}
+
+static void drain_changes(struct reconciler *rc)
+{
+    struct cfs_err err;
+    struct dispatch d = {.rc = rc};
+    int64_t before;
+    do {
+        before = rc->seq;
+        if (store_changes_since(rc->st, rc->seq, 1000, dispatch_change, &d, &err) < 0) {
+            fprintf(stderr, "cloudfs reconcile: %s\n", err.msg);
+            break;
+        }
+    } while (rc->seq != before);
+    if (d.resync)
+        resync_all(rc);
+}
+
+/* ---- workers ---- */
+
+static void *worker(void *arg)
+{
+    struct reconciler *rc = arg;
+    int64_t key;
+    while (workq_take(&rc->q, &key)) {
+        struct cfs_res r;
+        struct cfs_err err;
+        int again = 0;
+        if (store_res_get(rc->st, key, &r, &err) == 0) {
+            if (r.kind == rc->k_vm)
+                again = reconcile_vm(rc, &r);
+            else if (r.kind == rc->k_host)
+                again = reconcile_host(rc, &r);
+        }
+        workq_done(&rc->q, key);
+        if (again > 0)
+            workq_add(&rc->q, key, again);
+    }
+    return NULL;
+}
+
+static int run(struct reconciler *rc)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+    /* Watch the store's directory: the WAL file is rewritten on every
+     * commit and recreated after checkpoints. */
+    char dir[PATH_MAX], wal[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", rc->conf->store);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof(dir), slash ? "/" : ".");
+    const char *base = strrchr(rc->conf->store, '/');
+    snprintf(wal, sizeof(wal), "%s-wal", base ? base + 1 : rc->conf->store);
+    int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ifd < 0 || inotify_add_watch(ifd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+        fprintf(stderr, "cloudfs reconcile: inotify on %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+
+    int nworkers = rc->conf->workers;
+    pthread_t *threads = calloc((size_t)nworkers, sizeof(*threads));
+    if (!threads)
+        return 1;
+    for (int i = 0; i < nworkers; i++)
+        pthread_create(&threads[i], NULL, worker, rc);
+
+    rc->seq = store_last_seq(rc->st);
+    resync_all(rc);
+    int64_t next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
+
+    while (!rc->stopping) {
+        int64_t now = workq_now();
+        int timeout = next_resync > now ? (int)((next_resync - now) / 1000000LL) + 1 : 0;
+        struct pollfd pfd[2] = {{.fd = ifd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        int n = poll(pfd, 2, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (pfd[1].revents & POLLIN) {
+            rc->stopping = 1;
+            break;
+        }
+        if (pfd[0].revents & POLLIN) {
+            char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+            bool store_changed = false;
+            ssize_t len;
+            while ((len = read(ifd, buf, sizeof(buf))) > 0) {
+                for (char *p = buf; p < buf + len;) {
+                    struct inotify_event *ev = (struct inotify_event *)p;
+                    if (ev->len && !strcmp(ev->name, wal))
+                        store_changed = true;
+                    p += sizeof(*ev) + ev->len;
+                }
+            }
+            if (store_changed)
+                drain_changes(rc);
+        }
+        if (workq_now() >= next_resync) {
+            drain_changes(rc);
+            resync_all(rc);
+            next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
+        }
+    }
+
+    workq_stop(&rc->q);
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    close(ifd);
+    if (sfd >= 0)
+        close(sfd);
+    return 0;
+}
+
+int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout, bool foreground)
+{
+    struct reconciler rc = {.conf = conf, .layout = layout, .drv = &cfs_libvirt_driver};
+    struct cfs_err err;
+    int status = 1;
+    rc.k_vm = layout_kind(layout, "vm");
+    rc.k_host = layout_kind(layout, "host");
+    rc.k_cluster = layout_kind(layout, "cluster");
+    rc.k_offering = layout_kind(layout, "offering");
+    if (!rc.k_vm || !rc.k_host || !rc.k_cluster || !rc.k_offering) {
+        fprintf(stderr, "cloudfs reconcile: the layout lacks vm, host, cluster or offering\n");
+        return 1;
+    }
+    if (!foreground && daemon(0, 0) < 0) {
+        perror("cloudfs reconcile: daemon");
+        return 1;
+    }
+    workq_init(&rc.q);
+    pthread_mutex_init(&rc.hosts_lock, NULL);
+    pthread_mutex_init(&rc.place_lock, NULL);
+    pthread_mutex_init(&rc.vms_lock, NULL);
+    if (store_open(conf->store, layout, conf->sync_full, &rc.st, &err) < 0) {
+        fprintf(stderr, "cloudfs reconcile: %s\n", err.msg);
+        goto cleanup;
+    }
+    if (rc.drv->init(&err) < 0) {
+        fprintf(stderr, "cloudfs reconcile: %s\n", err.msg);
+        goto cleanup;
+    }
+    status = run(&rc);
+    for (size_t i = 0; i < rc.nhosts; i++) {
+        if (rc.hosts[i]->conn)
+            rc.drv->close(rc.hosts[i]->conn);
+        pthread_rwlock_destroy(&rc.hosts[i]->rw);
+        free(rc.hosts[i]);
+    }
+    rc.drv->shutdown();
+cleanup:
+    free(rc.hosts);
+    free(rc.vms);
+    store_close(rc.st);
+    workq_destroy(&rc.q);
+    pthread_mutex_destroy(&rc.hosts_lock);
+    pthread_mutex_destroy(&rc.place_lock);
+    pthread_mutex_destroy(&rc.vms_lock);
+    return status;
+}

@@ -1,0 +1,143 @@
+/* scheduler.c: VM placement within a cluster.
+ *
+ * Capacity follows the reference platforms (ZStack): placeable vCPUs are
+ * host threads x the cluster's cpu-overcommit; placeable memory is (host
+ * memory - reserved-memory) x memory-overcommit.  Among enabled, connected
+ * hosts with room, the least loaded by memory share wins (balanced spread),
+ * then the one with fewer VMs, then the name.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconcile.h"
+#include "value.h"
+
+int scheduler_vm_size(struct reconciler *rc, const struct cfs_res *vm, int *vcpus,
+                      long long *memory, struct cfs_err *err)
+{
+    char *name = rc_attr(rc, vm->id, "offering");
+    struct cfs_res off;
+    int rc_ = -1;
+    if (store_res_find(rc->st, 0, rc->k_offering, name, &off, err) < 0) {
+        cfs_err_set(err, ENOENT, "offering '%s' does not exist", name);
+        goto cleanup;
+    }
+    char *c = rc_attr(rc, off.id, "cpus");
+    char *m = rc_attr(rc, off.id, "memory");
+    *vcpus = atoi(c);
+    if (value_parse_size(m, memory) < 0 || *vcpus < 1)
+        cfs_err_set(err, EINVAL, "offering '%s' is incomplete", name);
+    else
+        rc_ = 0;
+    free(c);
+    free(m);
+cleanup:
+    free(name);
+    return rc_;
+}
+
+static long long ratio_of(struct reconciler *rc, int64_t cluster, const char *attr)
+{
+    char *v = rc_attr(rc, cluster, attr);
+    long long h = 100;
+    if (value_parse_ratio(v, &h) < 0)
+        h = 100;
+    free(v);
+    return h;
+}
+
+int scheduler_capacity(struct reconciler *rc, const struct cfs_res *host, struct rc_host *h,
+                       int64_t exclude_vm, struct sched_capacity *cap, struct cfs_err *err)
+{
+    struct cfs_res *vms = NULL;
+    size_t n = 0;
+    memset(cap, 0, sizeof(*cap));
+    long long cpu_ratio = ratio_of(rc, host->parent, "cpu-overcommit");
+    long long mem_ratio = ratio_of(rc, host->parent, "memory-overcommit");
+    pthread_rwlock_rdlock(&h->rw);
+    int cpus = h->info.cpus;
+    long long mem = h->info.memory_kib * 1024LL;
+    pthread_rwlock_unlock(&h->rw);
+    cap->cpus_total = (long long)cpus * cpu_ratio / 100;
+    long long usable = mem - rc->conf->reserved_memory;
+    cap->mem_total = usable > 0 ? usable * mem_ratio / 100 : 0;
+    if (store_res_by_status(rc->st, rc->k_vm, host->parent, "host", host->name, &vms, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int c = 0;
+        long long m = 0;
+        struct cfs_err ignore;
+        if (vms[i].id == exclude_vm)
+            continue;
+        cap->vms++;
+        if (scheduler_vm_size(rc, &vms[i], &c, &m, &ignore) == 0) {
+            cap->cpus_used += c;
+            cap->mem_used += m;
+        }
+    }
+    free(vms);
+    return 0;
+}
+
+struct candidate {
+    char name[CFS_NAME_MAX + 1];
+    long long mem_permille;     /* memory share after placing the VM */
+    int vms;
+};
+
+int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
+                    long long memory, char *out, size_t len, struct cfs_err *err)
+{
+    struct cfs_res *hosts = NULL;
+    size_t n = 0;
+    struct candidate best = {.name = ""};
+    int seen = 0, usable = 0;
+    char why[160] = "";
+    if (store_res_all(rc->st, rc->k_host, &hosts, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const struct cfs_res *h = &hosts[i];
+        if (h->deleted || h->parent != vm->parent)
+            continue;
+        seen++;
+        char *state = rc_attr(rc, h->id, "state");
+        bool enabled = !strcmp(state, "enabled");
+        free(state);
+        struct rc_host *rh = rc_host_get(rc, h);
+        bool connected = false;
+        if (rh) {
+            pthread_rwlock_rdlock(&rh->rw);
+            connected = rh->conn && rc->drv->alive(rh->conn) && rh->info.cpus > 0;
+            pthread_rwlock_unlock(&rh->rw);
+        }
+        if (!enabled || !connected)
+            continue;
+        usable++;
+        struct sched_capacity cap;
+        if (scheduler_capacity(rc, h, rh, vm->id, &cap, err) < 0)
+            continue;
+        if (cap.cpus_used + vcpus > cap.cpus_total || cap.mem_used + memory > cap.mem_total) {
+            snprintf(why, sizeof(why), "%s has %lld vCPUs and %lld MiB free", h->name,
+                     cap.cpus_total - cap.cpus_used, (cap.mem_total - cap.mem_used) >> 20);
+            continue;
+        }
+        struct candidate c = {.vms = cap.vms};
+        snprintf(c.name, sizeof(c.name), "%s", h->name);
+        c.mem_permille = cap.mem_total ? (cap.mem_used + memory) * 1000 / cap.mem_total : 1000;
+        if (!best.name[0] || c.mem_permille < best.mem_permille ||
+            (c.mem_permille == best.mem_permille && c.vms < best.vms))
+            best = c;
+    }
+    free(hosts);
+    if (!best.name[0]) {
+        if (seen == 0)
+            return cfs_err_set(err, ENOSPC, "no host in this cluster");
+        if (usable == 0)
+            return cfs_err_set(err, ENOSPC, "no enabled, connected host in this cluster");
+        return cfs_err_set(err, ENOSPC, "no host has room for %d vCPUs and %lld MiB (%s)", vcpus,
+                           memory >> 20, why);
+    }
+    snprintf(out, len, "%s", best.name);
+    return 0;
+}

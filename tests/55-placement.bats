@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# Placement across simulated hosts (libvirt's test:/// driver, one node file
+# per host): balanced spread, disabled hosts, a full cluster.
+
+load compute_helpers
+
+node_xml() {
+  cat > "$1" <<XML
+<node>
+  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
+  <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
+  <memory>4194304</memory>
+</node>
+XML
+}
+
+setup_file() {
+  CFS_EXTRA_CONF='reserved-memory = "0";' CFS_TEST_URI="test:///default" compute_start
+  S="$MNT/zones/default/clusters/sim"
+  mkdir "$S"
+  echo 1.0 > "$S/cpu-overcommit"
+  for h in h1 h2; do
+    node_xml "$T/$h.xml"
+    mkdir "$S/hosts/$h"
+    echo "test://$T/$h.xml" > "$S/hosts/$h/uri"
+  done
+  mkdir "$MNT/offerings/m1"
+  echo 1 > "$MNT/offerings/m1/cpus"
+  echo 1G > "$MNT/offerings/m1/memory"
+}
+
+teardown_file() { compute_stop; }
+
+S() { echo "$MNT/zones/default/clusters/sim"; }
+
+mkvm() {
+  mkdir "$(S)/vms/$1"
+  echo m1 > "$(S)/vms/$1/offering"
+  echo running > "$(S)/vms/$1/state"
+}
+
+@test "simulated hosts connect and report their capacity" {
+  wait_until 20 file_is "$(S)/hosts/h1/status/connection" connected
+  wait_until 20 file_is "$(S)/hosts/h2/status/connection" connected
+  [ "$(cat "$(S)/hosts/h1/status/cpus")" = 4 ]
+  [ "$(cat "$(S)/hosts/h1/status/memory")" = 4G ]
+  [ "$(cat "$(S)/hosts/h1/status/domain-type")" = test ]
+}
+
+@test "VMs spread across the hosts" {
+  for v in a b c d; do mkvm "$v"; done
+  for v in a b c d; do wait_until 20 file_is "$(S)/vms/$v/status/state" running; done
+  n1=$(grep -l '^h1$' "$(S)"/vms/*/status/host | wc -l)
+  n2=$(grep -l '^h2$' "$(S)"/vms/*/status/host | wc -l)
+  [ "$n1" = 2 ] && [ "$n2" = 2 ]
+  wait_until 20 file_is "$(S)/hosts/h1/status/vm-count" 2
+  wait_until 20 file_is "$(S)/hosts/h1/status/free-memory" 2G
+}
+
+@test "a disabled host receives no new VM" {
+  echo disabled > "$(S)/hosts/h2/state"
+  mkvm e
+  mkvm f
+  wait_until 20 file_is "$(S)/vms/e/status/state" running
+  wait_until 20 file_is "$(S)/vms/f/status/state" running
+  [ "$(cat "$(S)/vms/e/status/host")" = h1 ]
+  [ "$(cat "$(S)/vms/f/status/host")" = h1 ]
+}
+
+@test "an over-full cluster leaves the VM unplaced with a reason, placed once capacity appears" {
+  mkvm g
+  wait_until 20 grep -q "no host has room" "$(S)/vms/g/status/error"
+  [ -z "$(cat "$(S)/vms/g/status/host")" ]
+  [ "$(cat "$(S)/vms/g/status/state")" = stopped ]
+  [ "$(cat "$(S)/vms/g/state")" = running ]
+  echo enabled > "$(S)/hosts/h2/state"
+  wait_until 30 file_is "$(S)/vms/g/status/host" h2
+  wait_until 20 file_is "$(S)/vms/g/status/state" running
+  [ -z "$(cat "$(S)/vms/g/status/error")" ]
+}
+
+@test "a host holding VMs cannot be deleted; maintenance is refused while VMs run" {
+  run rmdir "$(S)/hosts/h1"
+  [ "$status" -ne 0 ]
+  grep -q "still holds vm" "$(S)/hosts/h1/status/error"
+  run bash -c "echo maintenance > '$(S)/hosts/h1/state'"
+  [ "$status" -ne 0 ]
+  grep -q "still runs vm" "$(S)/hosts/h1/status/error"
+  [ "$(cat "$(S)/hosts/h1/state")" = enabled ]
+}
+
+@test "a bad URI gives a disconnected host with a clear error and no crash" {
+  mkdir "$(S)/hosts/bad"
+  echo "qemu+tcp://127.0.0.1:1/system" > "$(S)/hosts/bad/uri"
+  wait_until 20 file_is "$(S)/hosts/bad/status/connection" disconnected
+  [ -n "$(cat "$(S)/hosts/bad/status/error")" ]
+  kill -0 "$(cat "$T/reconcile.pid")"
+  rmdir "$(S)/hosts/bad"
+}
+
+@test "the whole simulated cluster can be torn down" {
+  for v in a b c d e f g; do rmdir "$(S)/vms/$v"; done
+  wait_until 20 bash -c "[ \$(sqlite3 '$DB' \"select count(*) from resources where kind='vm'\") = 0 ]"
+  rm -r "$(S)"
+  [ ! -e "$(S)" ]
+}

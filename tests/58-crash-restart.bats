@@ -1,0 +1,90 @@
+#!/usr/bin/env bats
+# kill -9 of the reconciler in the middle of 50 concurrent starts and stops:
+# after a restart every VM converges, with exactly one domain per VM.
+
+load compute_helpers
+
+N=50
+
+setup_file() {
+  STOP_TIMEOUT=2 compute_start
+  make_tiny_offering tiny 64M
+  echo 100 > "$C/cpu-overcommit"      # 50 vCPUs on a 2-core test machine
+  for i in $(seq 1 $N); do
+    mkdir "$C/vms/c$i"
+    echo tiny > "$C/vms/c$i/offering"
+  done
+}
+
+teardown_file() { compute_stop; }
+
+# One virsh call per poll: how many of our domains are in a state.
+all_state() {
+  local flag=--state-running
+  [ "$1" = running ] || flag=--state-shutoff
+  sqlite3 "$DB" "SELECT 'cfs-' || uuid FROM resources WHERE kind='vm'" > "$T/doms"
+  [ "$($VIRSH list --all --name $flag | grep -cxFf "$T/doms")" = "$N" ]
+}
+
+our_domains() {
+  # Domains on the host named after one of this store's VMs.
+  local all
+  all=$($VIRSH list --all --name)
+  for u in $(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm'"); do
+    grep -c "^cfs-$u\$" <<<"$all" || true
+  done | awk '{s += $1} END {print s + 0}'
+}
+
+@test "kill -9 during 50 starts: everything runs after the restart" {
+  for i in $(seq 1 $N); do echo running > "$C/vms/c$i/state" & done
+  wait
+  sleep 1.5
+  rc_crash
+  rc_start
+  wait_until 180 all_state running
+  [ "$(our_domains)" = $N ]
+  for i in $(seq 1 $N); do
+    wait_until 20 file_is "$C/vms/c$i/status/state" running
+  done
+}
+
+@test "kill -9 during 50 stops: everything stops after the restart" {
+  for i in $(seq 1 $N); do echo stopped > "$C/vms/c$i/state" & done
+  wait
+  sleep 1
+  rc_crash
+  rc_start
+  wait_until 180 all_state "shut off"
+  [ "$(our_domains)" = $N ]
+  for i in $(seq 1 $N); do
+    wait_until 20 file_is "$C/vms/c$i/status/state" stopped
+  done
+}
+
+@test "no orphans: the host reports none of ours" {
+  wait_until 20 file_is "$C/hosts/local/status/connection" connected
+  for u in $(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm'"); do
+    ! grep -q "$u" "$C/hosts/local/status/orphans"
+  done
+}
+
+@test "a domain defined behind cloudfs's back is reported as an orphan, never destroyed" {
+  cat > "$T/foreign.xml" <<XML
+<domain type='kvm'><name>cfs-test-foreign-$$</name><memory unit='MiB'>32</memory>
+<os><type arch='x86_64'>hvm</type></os></domain>
+XML
+  $VIRSH define "$T/foreign.xml" >/dev/null
+  wait_until 30 grep -q "^cfs-test-foreign-$$\$" "$C/hosts/local/status/orphans"
+  $VIRSH dominfo "cfs-test-foreign-$$" >/dev/null
+  $VIRSH undefine "cfs-test-foreign-$$" >/dev/null
+}
+
+@test "deleting all 50 removes all their domains" {
+  uuids=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm'")
+  for i in $(seq 1 $N); do rmdir "$C/vms/c$i"; done
+  wait_until 120 bash -c "[ \$(sqlite3 '$DB' \"select count(*) from resources where kind='vm'\") = 0 ]"
+  all=$($VIRSH list --all --name)
+  for u in $uuids; do
+    ! grep -q "^cfs-$u\$" <<<"$all"
+  done
+}

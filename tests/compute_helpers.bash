@@ -1,0 +1,92 @@
+# Helpers for suites that run the reconciler against real libvirt.
+load helpers
+
+# Start the reconciler for this file's store; PID in $T/reconcile.pid.
+rc_start() {
+  "$CLOUDFS_BIN" -c "$CONF" reconcile -f >>"$T/reconcile.log" 2>&1 &
+  echo $! > "$T/reconcile.pid"
+}
+
+rc_stop() {
+  local pid
+  pid="$(cat "$T/reconcile.pid" 2>/dev/null || true)"
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true
+  local i
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$T/reconcile.pid"
+}
+
+rc_crash() {
+  local pid
+  pid="$(cat "$T/reconcile.pid")"
+  kill -9 "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$T/reconcile.pid"
+}
+
+rc_check_log() {
+  if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T/reconcile.log" >&2; then
+    return 1
+  fi
+}
+
+# Poll until a command succeeds; usage: wait_until SECONDS CMD...
+wait_until() {
+  local limit="$1" i
+  shift
+  for i in $(seq 1 $((limit * 10))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "timed out after ${limit}s waiting for: $*" >&2
+  return 1
+}
+
+# file_is FILE VALUE: the file's content is exactly VALUE.
+file_is() { [ "$(cat "$1")" = "$2" ]; }
+
+vm_uuid() { sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm' AND name='$1' AND deleted=0"; }
+vm_domain() { echo "cfs-$(vm_uuid "$1")"; }
+
+VIRSH="virsh -q -c qemu:///system"
+domstate() { $VIRSH domstate "$1" 2>/dev/null | head -n1; }
+domstate_is() { [ "$(domstate "$1")" = "$2" ]; }
+
+# Destroy and undefine every domain this file's store knows (pass or fail).
+rc_cleanup_domains() {
+  [ -f "$DB" ] || return 0
+  local u
+  for u in $(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm'"); do
+    $VIRSH destroy "cfs-$u" >/dev/null 2>&1 || true
+    $VIRSH undefine "cfs-$u" --nvram >/dev/null 2>&1 || $VIRSH undefine "cfs-$u" >/dev/null 2>&1 || true
+  done
+}
+
+# A small offering for test domains.
+make_tiny_offering() {
+  mkdir -p "$MNT/offerings/${1:-tiny}"
+  echo 1 > "$MNT/offerings/${1:-tiny}/cpus"
+  echo "${2:-64M}" > "$MNT/offerings/${1:-tiny}/memory"
+}
+
+compute_start() {
+  export CFS_TEST_URI="${CFS_TEST_URI:-qemu:///system}"
+  export CFS_EXTRA_CONF="stop-timeout = ${STOP_TIMEOUT:-3}; resync-interval = ${RESYNC:-5}; console-dir = \"@T@/console\"; ${CFS_EXTRA_CONF:-}"
+  cfs_start
+  rc_start
+}
+
+compute_stop() {
+  [ -n "${T:-}" ] || return 0
+  rc_stop
+  rc_cleanup_domains
+  local rc_log=0
+  rc_check_log || rc_log=1
+  cfs_stop || rc_log=1
+  return $rc_log
+}
