@@ -61,3 +61,9 @@ install: all
 
 clean:
 	rm -rf build build-asan
+
+# Benchmarks (not part of check): ratios against baselines measured in the
+# same run; results land in bench/results/.
+bench: all
+	bench/tree.sh $(BENCH_VMS)
+	bench/lifecycle.sh

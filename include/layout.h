@@ -63,6 +63,16 @@ struct cfs_link_def {
     bool exclusive;         /* a target may be linked from one resource only */
 };
 
+/* status/NAME/ of a resource: symlinks to the sibling resources of kind
+ * whose status file `via` names it (a host's status/vms/). */
+struct cfs_backlink_def {
+    char *name;
+    char *doc;
+    char *kind_name;
+    const struct cfs_kind *kind;
+    char *via;
+};
+
 struct cfs_kind {
     char *name;             /* "vm" */
     char *doc;
@@ -77,6 +87,8 @@ struct cfs_kind {
     size_t nstatus;
     struct cfs_link_def *links;
     size_t nlinks;
+    struct cfs_backlink_def *backlinks;
+    size_t nbacklinks;
     const struct cfs_kind **children;   /* kinds whose parent is this kind */
     size_t nchildren;
 };
@@ -104,6 +116,7 @@ const struct cfs_kind *layout_child_by_collection(const struct cfs_layout *l,
 const struct cfs_attr_def *layout_attr(const struct cfs_kind *k, const char *name);
 const struct cfs_status_def *layout_status(const struct cfs_kind *k, const char *name);
 const struct cfs_link_def *layout_link(const struct cfs_kind *k, const char *name);
+const struct cfs_backlink_def *layout_backlink(const struct cfs_kind *k, const char *name);
 
 const char *layout_type_name(enum cfs_type t);
 

@@ -18,6 +18,8 @@ enum cfs_node_type {
     NODE_ATTR,        /* .../vms/web1/state */
     NODE_STATUSDIR,   /* .../vms/web1/status */
     NODE_STATUS,      /* .../vms/web1/status/state */
+    NODE_BACKDIR,     /* .../hosts/h1/status/vms */
+    NODE_BACKLINK,    /* .../hosts/h1/status/vms/web1 */
     NODE_LINKDIR,     /* .../vms/web1/volumes */
     NODE_LINK,        /* .../vms/web1/volumes/data1 */
     NODE_SCRATCH,     /* an editor's or rsync's temporary file, memory only */
@@ -33,7 +35,8 @@ struct cfs_node {
     const struct cfs_attr_def *attr;    /* ATTR */
     const struct cfs_status_def *status;/* STATUS */
     const struct cfs_link_def *link;    /* LINKDIR, LINK */
-    struct cfs_res target;              /* LINK */
+    const struct cfs_backlink_def *back;/* BACKDIR, BACKLINK */
+    struct cfs_res target;              /* LINK, BACKLINK */
     enum cfs_rootfile rootfile;         /* ROOTFILE */
     char name[NAME_MAX + 1];            /* last path component */
 };

@@ -60,6 +60,20 @@ running_pid() {
   printf '%s\n' "$pid"
 }
 
+# detached CMD...: run a daemonising command with only stdin/stdout/stderr
+# open.  The daemons keep inherited descriptors, and a test runner (bats)
+# waits for EOF on its pipes: a libvirtd started from a test must not hold them.
+detached() {
+  (
+    for fd in /proc/self/fd/*; do
+      n=${fd##*/}
+      case "$n" in ''|*[!0-9]*) continue ;; esac
+      [ "$n" -gt 2 ] && eval "exec $n>&-"
+    done 2>/dev/null
+    exec "$@" </dev/null >/dev/null 2>&1
+  )
+}
+
 # record NAME PID: remember that we started this daemon.
 record() {
   local st
@@ -118,7 +132,7 @@ set_conf group root
 
 # --- 4. virtlogd -------------------------------------------------------------------
 if ! running_pid virtlogd /run/virtlogd.pid >/dev/null; then
-  virtlogd -d || die "virtlogd -d failed"
+  detached virtlogd -d || die "virtlogd -d failed"
   pid=""
   for _ in $(seq 1 50); do
     pid=$(running_pid virtlogd /run/virtlogd.pid) && break
@@ -147,7 +161,7 @@ else
       echo "libvirt-up: warning: the 'default' network is set to autostart;" \
         "it needs dnsmasq/iptables and may log errors" >&2
     fi
-    libvirtd -d || die "libvirtd -d failed (see $LIBVIRTD_LOG)"
+    detached libvirtd -d || die "libvirtd -d failed (see $LIBVIRTD_LOG)"
     pid=""
     for _ in $(seq 1 50); do
       pid=$(running_pid libvirtd /run/libvirtd.pid) && break

@@ -268,11 +268,14 @@ static nlink_t coll_nlink(const struct cfs_node *n)
     return (nlink_t)(2 + count);
 }
 
-static void link_text(const struct cfs_link_def *l, const struct cfs_res *target, char *buf,
-                      size_t len)
+/* Text of a relation symlink: relative, so it resolves under any mount
+ * point.  LINK lives in <res>/<linkdir>/, BACKLINK in <res>/status/<dir>/;
+ * both point at a sibling collection of <res>. */
+static void link_text(const struct cfs_node *n, char *buf, size_t len)
 {
-    /* From <res>/<linkdir>/ up to the shared parent of sibling kinds. */
-    snprintf(buf, len, "../../../%s/%s", l->kind->collection, target->name);
+    const struct cfs_kind *k = n->type == NODE_LINK ? n->link->kind : n->back->kind;
+    snprintf(buf, len, "../../../%s%s/%s", n->type == NODE_BACKLINK ? "../" : "", k->collection,
+             n->target.name);
 }
 
 static int node_stat(const struct cfs_node *n, struct stat *s)
@@ -293,14 +296,18 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         dir_stat(s, 0755, res_nlink(n->res.kind), &n->res, n->res.mtime);
         break;
     case NODE_STATUSDIR:
+        dir_stat(s, 0555, (nlink_t)(2 + n->res.kind->nbacklinks), &n->res, n->res.mtime);
+        break;
+    case NODE_BACKDIR:
         dir_stat(s, 0555, 2, &n->res, n->res.mtime);
         break;
     case NODE_LINKDIR:
         dir_stat(s, 0755, 2, &n->res, n->res.mtime);
         break;
-    case NODE_LINK: {
+    case NODE_LINK:
+    case NODE_BACKLINK: {
         char text[PATH_MAX];
-        link_text(n->link, &n->target, text, sizeof(text));
+        link_text(n, text, sizeof(text));
         memset(s, 0, sizeof(*s));
         s->st_mode = S_IFLNK | 0777;
         s->st_nlink = 1;
@@ -371,7 +378,7 @@ static int fill_link(const struct cfs_res *r, void *arg)
 {
     struct dir_fill *d = arg;
     struct cfs_node n = d->parent;
-    n.type = NODE_LINK;
+    n.type = d->parent.type == NODE_BACKDIR ? NODE_BACKLINK : NODE_LINK;
     n.target = *r;
     struct stat s;
     node_stat(&n, &s);
@@ -469,7 +476,25 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
             c.status = &n.res.kind->status[i];
             fill_child(&d, c.status->name, &c);
         }
+        for (size_t i = 0; i < n.res.kind->nbacklinks; i++) {
+            struct cfs_node c = n;
+            c.type = NODE_BACKDIR;
+            c.back = &n.res.kind->backlinks[i];
+            fill_child(&d, c.back->name, &c);
+        }
         break;
+    case NODE_BACKDIR: {
+        struct cfs_res *list = NULL;
+        size_t count = 0;
+        if (store_res_by_status(fs->st, n.back->kind, n.res.parent, n.back->via, n.res.name, &list,
+                                &count, &err) < 0)
+            return -err.code;
+        for (size_t i = 0; i < count; i++)
+            if (!list[i].deleted && fill_link(&list[i], &d))
+                break;
+        free(list);
+        break;
+    }
     case NODE_LINKDIR:
         if (store_link_list(fs->st, &n.res, n.link, fill_link, &d, &err) < 0)
             return -err.code;
@@ -775,7 +800,8 @@ static int cfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         return 0;
     case NODE_STATUS:
     case NODE_ROOTFILE:
-        return -EACCES;
+    case NODE_BACKLINK:
+        return -EACCES;     /* observed, not removable */
     default:
         return -EISDIR;
     }
@@ -853,6 +879,7 @@ static int cfs_rmdir(const char *path)
         return refuse(n.res.id ? &n.res : NULL, &err);
     }
     case NODE_STATUSDIR:
+    case NODE_BACKDIR:
         return 0;
     case NODE_ROOT:
         return -EBUSY;
@@ -885,7 +912,8 @@ static int cfs_unlink(const char *path)
          * the rmdir that deletes the resource. */
         return 0;
     case NODE_ROOTFILE:
-        return -EACCES;
+    case NODE_BACKLINK:
+        return -EACCES;     /* observed, not removable */
     default:
         return -EISDIR;
     }
@@ -976,9 +1004,9 @@ static int cfs_readlink(const char *path, char *buf, size_t size)
     int rc = resolve(path, &n);
     if (rc < 0)
         return rc;
-    if (n.type != NODE_LINK)
+    if (n.type != NODE_LINK && n.type != NODE_BACKLINK)
         return -EINVAL;
-    link_text(n.link, &n.target, buf, size);
+    link_text(&n, buf, size);
     return 0;
 }
 

@@ -200,6 +200,23 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
                 return cfs_err_set(err, EINVAL, "%s: link entry needs name and kind", file);
         }
     }
+    const config_setting_t *back = config_setting_get_member(root, "backlinks");
+    if (back) {
+        k->nbacklinks = (size_t)config_setting_length(back);
+        k->backlinks = calloc(k->nbacklinks ? k->nbacklinks : 1, sizeof(*k->backlinks));
+        if (!k->backlinks)
+            return cfs_err_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < k->nbacklinks; i++) {
+            const config_setting_t *e = config_setting_get_elem(back, (unsigned)i);
+            struct cfs_backlink_def *d = &k->backlinks[i];
+            d->name = dup_setting(e, "name", NULL);
+            d->doc = dup_setting(e, "doc", "");
+            d->kind_name = dup_setting(e, "kind", NULL);
+            d->via = dup_setting(e, "via", NULL);
+            if (!d->name || !d->kind_name || !d->via || !value_name_ok(d->name))
+                return cfs_err_set(err, EINVAL, "%s: backlink entry needs name, kind and via", file);
+        }
+    }
     return 0;
 }
 
@@ -311,6 +328,14 @@ static int link_kinds(struct cfs_layout *l, struct cfs_err *err)
                 d->def = norm;
             }
         }
+        for (size_t j = 0; j < k->nbacklinks; j++) {
+            struct cfs_backlink_def *d = &k->backlinks[j];
+            d->kind = layout_kind(l, d->kind_name);
+            if (!d->kind || d->kind->parent != k->parent || !layout_status(d->kind, d->via))
+                return cfs_err_set(err, EINVAL,
+                                   "layout: %s status/%s: backlinks need a sibling kind with "
+                                   "status %s", k->name, d->name, d->via);
+        }
         for (size_t j = 0; j < k->nlinks; j++) {
             struct cfs_link_def *d = &k->links[j];
             d->kind = layout_kind(l, d->kind_name);
@@ -401,9 +426,16 @@ void layout_free(struct cfs_layout *l)
             free(k->links[s].doc);
             free(k->links[s].kind_name);
         }
+        for (size_t s = 0; s < k->nbacklinks; s++) {
+            free(k->backlinks[s].name);
+            free(k->backlinks[s].doc);
+            free(k->backlinks[s].kind_name);
+            free(k->backlinks[s].via);
+        }
         free(k->attrs);
         free(k->status);
         free(k->links);
+        free(k->backlinks);
         free(k->children);
         free(k->name);
         free(k->doc);
@@ -448,6 +480,14 @@ const struct cfs_status_def *layout_status(const struct cfs_kind *k, const char 
     for (size_t i = 0; i < k->nstatus; i++)
         if (!strcmp(k->status[i].name, name))
             return &k->status[i];
+    return NULL;
+}
+
+const struct cfs_backlink_def *layout_backlink(const struct cfs_kind *k, const char *name)
+{
+    for (size_t i = 0; i < k->nbacklinks; i++)
+        if (!strcmp(k->backlinks[i].name, name))
+            return &k->backlinks[i];
     return NULL;
 }
 

@@ -112,6 +112,18 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
             put(out, k->children[j]->doc);
             fputs("\n", out);
         }
+        for (size_t j = 0; j < k->nbacklinks; j++) {
+            const struct cfs_backlink_def *d = &k->backlinks[j];
+            fputs(".TP\n.B status/", out);
+            put(out, d->name);
+            fputs("/\n", out);
+            put(out, d->doc);
+            fputs(" (read-only symlinks to each ", out);
+            put(out, d->kind_name);
+            fputs(" whose status/", out);
+            put(out, d->via);
+            fputs(" names this one)\n", out);
+        }
         for (size_t j = 0; j < k->nstatus; j++) {
             fputs(".TP\n.B status/", out);
             put(out, k->status[j].name);

@@ -104,6 +104,8 @@ int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
         set_int_status(rc, host, "free-cpus", cap.cpus_total - cap.cpus_used);
         set_size_status(rc, host, "free-memory", cap.mem_total - cap.mem_used);
         set_int_status(rc, host, "vm-count", cap.vms);
+        set_int_status(rc, host, "allocated-cpus", cap.cpus_used);
+        set_size_status(rc, host, "allocated-memory", cap.mem_used);
     }
 
     struct orphan_scan o = {.rc = rc, .host = host};

@@ -421,7 +421,8 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
             .console_path = strcmp(type, "test") ? console : NULL,
         };
         int rc_ = rc->drv->define(conn, &spec, &err);
-        free(dtype);
+        bool has_console = spec.console_path != NULL;
+        free(dtype);    /* type pointed into it */
         if (rc_ < 0) {
             result = fail(rc, vm, err.msg);
             goto cleanup;
@@ -430,7 +431,7 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
         char dom[64];
         snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
         rc_set_status(rc, vm, "domain", dom);
-        rc_set_status(rc, vm, "console", strcmp(type, "test") ? console : "");
+        rc_set_status(rc, vm, "console", has_console ? console : "");
         if (info.power == CFS_POWER_NONE)
             info.power = CFS_POWER_SHUTOFF;
     }

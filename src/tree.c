@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scratch.h"
@@ -96,7 +97,24 @@ static int step(struct cfs_store *st, struct cfs_node *cur, const char *name, st
             cur->type = NODE_STATUS;
             return 0;
         }
+        if ((cur->back = layout_backlink(cur->res.kind, name)) != NULL) {
+            cur->type = NODE_BACKDIR;
+            return 0;
+        }
         break;
+    case NODE_BACKDIR: {
+        char *via = NULL;
+        struct cfs_err ignore;
+        bool ok = store_res_find(st, cur->res.parent, cur->back->kind, name, &cur->target,
+                                 err) == 0 &&
+                  store_status_get(st, cur->target.id, cur->back->via, &via, NULL, &ignore) == 0 &&
+                  !strcmp(via, cur->res.name);
+        free(via);
+        if (!ok)
+            break;
+        cur->type = NODE_BACKLINK;
+        return 0;
+    }
     case NODE_LINKDIR:
         if (store_link_find(st, &cur->res, cur->link, name, &cur->target, err) < 0)
             return -1;

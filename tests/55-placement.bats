@@ -55,6 +55,14 @@ mkvm() {
   [ "$n1" = 2 ] && [ "$n2" = 2 ]
   wait_until 20 file_is "$(S)/hosts/h1/status/vm-count" 2
   wait_until 20 file_is "$(S)/hosts/h1/status/free-memory" 2G
+  [ "$(cat "$(S)/hosts/h1/status/allocated-cpus")" = 2 ]
+  [ "$(cat "$(S)/hosts/h1/status/allocated-memory")" = 2G ]
+  # status/vms/ links each placed VM, and the links resolve.
+  [ "$(ls "$(S)/hosts/h1/status/vms" | wc -l)" = 2 ]
+  for v in $(ls "$(S)/hosts/h1/status/vms"); do
+    [ "$(readlink "$(S)/hosts/h1/status/vms/$v")" = "../../../../vms/$v" ]
+    [ "$(cat "$(S)/hosts/h1/status/vms/$v/status/host")" = h1 ]
+  done
 }
 
 @test "a disabled host receives no new VM" {
