@@ -10,8 +10,9 @@ RUNS="${1:-10}"
 CSV="$RESULTS/lifecycle-$(date +%Y%m%d-%H%M%S).csv"
 echo "name,ours,baseline,baseline_value,unit,ratio" > "$CSV"
 V="virsh -q -c qemu:///system"
-trap 'bench_cleanup; $V destroy cfs-bench-plain >/dev/null 2>&1; $V undefine cfs-bench-plain >/dev/null 2>&1' EXIT
+trap '[ -n "${dom:-}" ] && { $V destroy "$dom"; $V undefine "$dom"; } >/dev/null 2>&1; bench_cleanup; $V destroy cfs-bench-plain >/dev/null 2>&1; $V undefine cfs-bench-plain >/dev/null 2>&1' EXIT
 
+"$REPO/scripts/libvirt-up.sh" || exit 1
 bench_mount "qemu:///system" "stop-timeout = 1; resync-interval = 30;"
 bench_reconciler
 mkdir "$BT/mnt/offerings/tiny"
@@ -22,13 +23,14 @@ echo tiny > "$BC/vms/b1/offering"
 echo running > "$BC/vms/b1/state"
 for _ in $(seq 1 300); do [ "$(cat "$BC/vms/b1/status/state")" = running ] && break; sleep 0.05; done
 dom=$(cat "$BC/vms/b1/status/domain")
-$V dumpxml --inactive "$dom" | sed -e "s/<name>.*<\/name>/<name>cfs-bench-plain<\/name>/" -e "/<uuid>/d" > "$BT/plain.xml"
+$V dumpxml --inactive "$dom" | sed -e "s/<name>.*<\/name>/<name>cfs-bench-plain<\/name>/" -e "/<uuid>/d" \
+    -e "s|/console/[^']*\.log|/console/plain.log|g" > "$BT/plain.xml"
 $V define "$BT/plain.xml" >/dev/null
 
 wait_dom() { while [ "$($V domstate "$1")" != "$2" ]; do :; done; }
 wait_file() { while [ "$(cat "$1")" != "$2" ]; do :; done; }
 
-ours=() base=() drift=()
+ours=() base=() drift=() destroy=()
 for r in $(seq 1 "$RUNS"); do
   echo poweroff > "$BC/vms/b1/ctl"
   wait_file "$BC/vms/b1/status/state" stopped
@@ -40,8 +42,10 @@ for r in $(seq 1 "$RUNS"); do
   base+=($(( (b - a) / 1000000 )))
   $V destroy cfs-bench-plain >/dev/null
 
-  a=$(now_ns); $V destroy "$dom" >/dev/null; wait_file "$BC/vms/b1/status/state" stopped; b=$(now_ns)
-  drift+=($(( (b - a) / 1000000 )))
+  a=$(now_ns); $V destroy "$dom" >/dev/null; b=$(now_ns)
+  wait_file "$BC/vms/b1/status/state" stopped; c=$(now_ns)
+  drift+=($(( (c - a) / 1000000 )))
+  destroy+=($(( (b - a) / 1000000 )))
   echo stopped > "$BC/vms/b1/state"
   wait_file "$BC/vms/b1/status/state" stopped
   echo running > "$BC/vms/b1/state"
@@ -52,6 +56,7 @@ echo "machine: $(nproc) cores, KVM: $([ -e /dev/kvm ] && echo yes || echo no); $
 printf '%-44s %12s %-28s %12s %6s  %s\n' "measure (median)" "cloudfs" "baseline" "value" "unit" "ratio"
 row "echo running > state -> domain running" "$(printf '%s\n' "${ours[@]}" | median)" \
     "virsh start" "$(printf '%s\n' "${base[@]}" | median)" ms
-row "virsh destroy -> status/state stopped" "$(printf '%s\n' "${drift[@]}" | median)" "-" 0 ms
+row "virsh destroy -> status/state stopped" "$(printf '%s\n' "${drift[@]}" | median)" \
+    "virsh destroy returns" "$(printf '%s\n' "${destroy[@]}" | median)" ms
 echo "p95: start $(printf '%s\n' "${ours[@]}" | p95) ms, virsh start $(printf '%s\n' "${base[@]}" | p95) ms, destroy->status $(printf '%s\n' "${drift[@]}" | p95) ms"
 echo "results: $CSV"

@@ -345,11 +345,14 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
     if (vm->deleted)
         return teardown(rc, vm);
     cfs_err_clear(&err);
+    /* The generation is read before the spec: a write landing in between
+     * then looks newer than what this pass acts on, never the reverse
+     * (which would mark an unseen spec as reached). */
+    int64_t gen = store_spec_generation(rc->st, vm->id);
     if (read_spec(rc, vm, &s, &err) < 0) {
         result = fail(rc, vm, err.msg);
         goto cleanup;
     }
-    int64_t gen = store_spec_generation(rc->st, vm->id);
     char *acted_s = rc_status(rc, vm->id, "_gen");
     int64_t acted = atoll(acted_s);
     free(acted_s);
