@@ -81,6 +81,7 @@ struct cfs_kind {
     const struct cfs_kind *parent;
     int order;              /* position in listings and the man page */
     bool teardown;          /* deletion leaves a tombstone for the reconciler */
+    bool reconciled;        /* the reconciler converges it: the resource has a wait file */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

@@ -122,6 +122,9 @@ int store_verb(struct cfs_store *st, const struct cfs_res *r, const struct cfs_a
  * logged as changes. */
 int store_status_get(struct cfs_store *st, int64_t res, const char *name, char **value,
                      int64_t *mtime, struct cfs_err *err);
+/* The value, or "" when there is none or it cannot be read (malloc'd). */
+char *store_attr_text(struct cfs_store *st, int64_t res, const char *name);
+char *store_status_text(struct cfs_store *st, int64_t res, const char *name);
 int store_status_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg,
                       struct cfs_err *err);
 int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *name,

@@ -23,6 +23,7 @@ enum cfs_node_type {
     NODE_LINKDIR,     /* .../vms/web1/volumes */
     NODE_LINK,        /* .../vms/web1/volumes/data1 */
     NODE_SCRATCH,     /* an editor's or rsync's temporary file, memory only */
+    NODE_WAIT,        /* .../vms/web1/wait: blocks until status converges on spec */
 };
 
 enum cfs_rootfile { ROOTFILE_README, ROOTFILE_VERSION, ROOTFILE_COUNT };

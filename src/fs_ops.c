@@ -9,6 +9,7 @@
 #include "fs_ops.h"
 
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "tree.h"
 #include "value.h"
 #include "version.h"
+#include "wait.h"
 
 struct cfs_fs {
     const struct cfs_conf *conf;
@@ -39,6 +41,7 @@ struct cfs_fh {
     char *wbuf;             /* bytes written since the last commit */
     size_t wlen, wcap;
     off_t base;             /* file offset of wbuf[0] */
+    struct wait_mark mark;  /* WAIT: what "converged" means for this reader */
     bool writable;
     bool append;            /* BLOB opened with O_APPEND: writes extend the value */
     bool dirty;             /* BLOB bytes written and not yet committed */
@@ -334,6 +337,9 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         s->st_ctim = info.ctime;
         break;
     }
+    case NODE_WAIT:
+        file_stat(s, 0444, 0, &n->res, n->res.mtime);
+        break;
     case NODE_ROOTFILE:
     case NODE_ATTR:
     case NODE_STATUS:
@@ -454,6 +460,8 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
         struct cfs_node c = n;
         c.type = NODE_STATUSDIR;
         fill_child(&d, "status", &c);
+        /* wait is not listed: recursive readers (grep -r, rsync, a
+         * backup) would block on it.  It is there for whoever names it. */
         for (size_t i = 0; i < k->nlinks; i++) {
             c = n;
             c.type = NODE_LINKDIR;
@@ -618,6 +626,14 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
     case NODE_ATTR:
     case NODE_SCRATCH:
         break;
+    case NODE_WAIT:
+        if (write)
+            return -EACCES;
+        rc = fh_new(&n, fi, false);
+        if (rc == 0)
+            wait_mark_take(fs_self()->st, &n.res,
+                           &((struct cfs_fh *)(uintptr_t)fi->fh)->mark);
+        return rc;
     default:
         return -EISDIR;
     }
@@ -664,6 +680,11 @@ static int cfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     return fh_new(&n, fi, false);
 }
 
+static bool wait_interrupted(void)
+{
+    return fuse_interrupted() != 0;
+}
+
 static int cfs_read(const char *path, char *buf, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -671,6 +692,15 @@ static int cfs_read(const char *path, char *buf, size_t size, off_t off,
     struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
     if (fh->node.type == NODE_SCRATCH)
         return (int)scratch_read(fh->node.res.id, fh->node.name, buf, size, off);
+    if (fh->node.type == NODE_WAIT && !fh->content) {
+        /* Blocks this worker thread; the loop runs others meanwhile and
+         * an interrupted reader (Ctrl-C, timeout) frees it. */
+        int rc = wait_converged(fs_self()->st, &fh->node.res, &fh->mark, wait_interrupted,
+                                &fh->content);
+        if (rc < 0)
+            return rc;
+        fh->len = strlen(fh->content);
+    }
     if (!fh->content)
         return -EBADF;
     if ((size_t)off >= fh->len)
@@ -908,6 +938,7 @@ static int cfs_unlink(const char *path)
         return 0;
     case NODE_ATTR:
     case NODE_STATUS:
+    case NODE_WAIT:
         /* Attributes cannot go away; accepting the unlink lets rm -r reach
          * the rmdir that deletes the resource. */
         return 0;
@@ -1237,7 +1268,10 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
 {
     struct cfs_fs fs = {.conf = conf, .layout = layout};
     char *argv[16];
-    int argc = 0;
+    int argc = 0, rc = 1;
+    struct fuse *f = NULL;
+    struct fuse_loop_config *loop = NULL;
+    struct fuse_cmdline_opts opts = {0};
     fs.mountpoint = realpath(mountpoint, NULL);
     if (!fs.mountpoint) {
         fprintf(stderr, "cloudfs: %s: %s\n", mountpoint, strerror(errno));
@@ -1247,13 +1281,45 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
     argv[argc++] = (char *)"cloudfs";
     argv[argc++] = fs.mountpoint;
     argv[argc++] = (char *)"-o";
+    /* No "intr": a blocked wait read polls fuse_interrupted() instead of
+     * being signalled, which the kernel's FUSE_INTERRUPT already sets. */
     argv[argc++] = (char *)"default_permissions,allow_other,fsname=cloudfs,subtype=cloudfs";
     if (foreground)
         argv[argc++] = (char *)"-f";
     if (debug)
         argv[argc++] = (char *)"-d";
     argv[argc] = NULL;
-    int rc = fuse_main(argc, argv, &cfs_ops, &fs);
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    if (fuse_parse_cmdline(&args, &opts) != 0)
+        goto cleanup;
+    f = fuse_new(&args, &cfs_ops, sizeof(cfs_ops), &fs);
+    if (!f)
+        goto cleanup;
+    if (fuse_mount(f, opts.mountpoint) != 0) {
+        fuse_destroy(f);
+        f = NULL;
+        goto cleanup;
+    }
+    fuse_daemonize(opts.foreground);
+    struct fuse_session *se = fuse_get_session(f);
+    fuse_set_signal_handlers(se);
+    /* Readers of wait files each hold a worker thread while they block:
+     * allow many more than libfuse's default of 10. */
+    loop = fuse_loop_cfg_create();
+    if (loop) {
+        fuse_loop_cfg_set_max_threads(loop, 512);
+        fuse_loop_cfg_set_idle_threads(loop, 16);
+        rc = fuse_loop_mt(f, loop) ? 1 : 0;
+    }
+    fuse_remove_signal_handlers(se);
+    fuse_unmount(f);
+cleanup:
+    if (loop)
+        fuse_loop_cfg_destroy(loop);
+    if (f)
+        fuse_destroy(f);
+    free(opts.mountpoint);
+    fuse_opt_free_args(&args);
     free(fs.mountpoint);
     free(fs.readme);
     return rc;

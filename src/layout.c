@@ -80,8 +80,10 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
     int flag = 0;
 
     a->name = dup_setting(s, "name", NULL);
-    if (!a->name || !value_name_ok(a->name))
-        return cfs_err_set(err, EINVAL, "kind %s: attribute without a valid name", k->name);
+    if (!a->name || !value_name_ok(a->name) || !strcmp(a->name, "status") ||
+        !strcmp(a->name, "wait"))
+        return cfs_err_set(err, EINVAL, "kind %s: attribute without a valid name (status and "
+                           "wait are reserved)", k->name);
     snprintf(where, sizeof(where), "%s.%s", k->name, a->name);
     a->doc = dup_setting(s, "doc", "");
     if (!config_setting_lookup_string(s, "type", &type))
@@ -152,6 +154,8 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
     int flag = 0;
     if (config_setting_lookup_bool(root, "teardown", &flag))
         k->teardown = flag;
+    if (config_setting_lookup_bool(root, "reconciled", &flag))
+        k->reconciled = flag;
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {

@@ -91,6 +91,11 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
             describe_type(out, a);
             fputs("\n", out);
         }
+        if (k->reconciled)
+            fputs(".TP\n.B wait\nReading blocks until the reconciler has converged this "
+                  "resource on the spec it had when the file was opened, then prints the "
+                  "observed state; fails with EIO when the attempt failed (see status/error). "
+                  "Not listed by ls, so recursive readers never block on it. (read-only)\n", out);
         for (size_t j = 0; j < k->nlinks; j++) {
             const struct cfs_link_def *d = &k->links[j];
             fputs(".TP\n.B ", out);

@@ -8,15 +8,6 @@
 
 #include "value.h"
 
-static char *status_of(struct cfs_store *st, int64_t res, const char *name)
-{
-    char *v = NULL;
-    struct cfs_err ignore;
-    if (store_status_get(st, res, name, &v, NULL, &ignore) < 0)
-        v = NULL;
-    return v ? v : strdup("");
-}
-
 static bool is_active(const char *state)
 {
     static const char *const active[] = {"running", "paused", "starting", "stopping",
@@ -31,8 +22,8 @@ static bool is_active(const char *state)
 static int vm_host(struct cfs_store *st, const struct cfs_res *r, const char *value,
                    struct cfs_err *err)
 {
-    char *state = status_of(st, r->id, "state");
-    char *placed = status_of(st, r->id, "host");
+    char *state = store_status_text(st, r->id, "state");
+    char *placed = store_status_text(st, r->id, "host");
     int rc = 0;
     if (value[0] && placed[0] && strcmp(value, placed) && is_active(state))
         rc = cfs_err_set(err, EBUSY, "vm %s is %s on host %s; stop it before moving it to %s",
@@ -47,16 +38,16 @@ static int vm_host(struct cfs_store *st, const struct cfs_res *r, const char *va
 static int vm_offering(struct cfs_store *st, const struct cfs_res *r, const char *value,
                        struct cfs_err *err)
 {
-    char *state = status_of(st, r->id, "state");
+    char *state = store_status_text(st, r->id, "state");
     int rc = 0;
     if (is_active(state)) {
         const struct cfs_kind *ko = layout_kind(store_layout(st), "offering");
         struct cfs_res off;
         char *cpus = NULL, *mem = NULL;
-        char *cur_cpus = status_of(st, r->id, "cpus");
-        char *cur_mem = status_of(st, r->id, "memory");
-        char *max_cpus = status_of(st, r->id, "_max_vcpus");
-        char *max_mem = status_of(st, r->id, "_max_memory");
+        char *cur_cpus = store_status_text(st, r->id, "cpus");
+        char *cur_mem = store_status_text(st, r->id, "memory");
+        char *max_cpus = store_status_text(st, r->id, "_max_vcpus");
+        char *max_mem = store_status_text(st, r->id, "_max_memory");
         long long want_mem = 0, have_mem = 0, top_mem = 0;
         if (ko && store_res_find(st, 0, ko, value, &off, err) == 0 &&
             store_attr_get(st, off.id, "cpus", &cpus, NULL, err) == 0 &&
@@ -98,7 +89,7 @@ static int placed_vm(struct cfs_store *st, const struct cfs_res *h, bool any_sta
     if (store_res_by_status(st, kvm, h->parent, "host", h->name, &vms, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n && !found; i++) {
-        char *state = status_of(st, vms[i].id, "state");
+        char *state = store_status_text(st, vms[i].id, "state");
         if (any_state || is_active(state)) {
             snprintf(name, len, "%s", vms[i].deleted ? "(being deleted)" : vms[i].name);
             found = 1;

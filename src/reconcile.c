@@ -1,7 +1,7 @@
 /* reconcile.c: the reconciler daemon: wake-ups, workers, host table.
  *
  * Wake-ups come from three places: the store's changes log (inotify on the
- * WAL file: every commit of the other process modifies it), libvirt domain
+ * store's notify file, touched after every commit by either process), libvirt domain
  * events, and a periodic full resync.  All of them only enqueue resource
  * ids; reconcile_vm() and reconcile_host() decide what to do.
  */
@@ -21,20 +21,12 @@ const struct cfs_actor rc_actor = {.who = "reconciler", .uid = 0, .pid = 0, .com
 
 char *rc_attr(struct reconciler *rc, int64_t res, const char *name)
 {
-    char *v = NULL;
-    struct cfs_err ignore;
-    if (store_attr_get(rc->st, res, name, &v, NULL, &ignore) < 0)
-        v = strdup("");
-    return v ? v : strdup("");
+    return store_attr_text(rc->st, res, name);
 }
 
 char *rc_status(struct reconciler *rc, int64_t res, const char *name)
 {
-    char *v = NULL;
-    struct cfs_err ignore;
-    if (store_status_get(rc->st, res, name, &v, NULL, &ignore) < 0)
-        v = strdup("");
-    return v ? v : strdup("");
+    return store_status_text(rc->st, res, name);
 }
 
 void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *name,
@@ -260,9 +252,9 @@ static int run(struct reconciler *rc)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
-    /* Watch the store's directory: the WAL file is rewritten on every
-     * commit and recreated after checkpoints. */
-    char dir[PATH_MAX], wal[PATH_MAX];
+    /* Watch the store's directory for the notify file, which every commit
+     * touches once it is visible (store.c), by either process. */
+    char dir[PATH_MAX], notify[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s", rc->conf->store);
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir)
@@ -270,9 +262,9 @@ static int run(struct reconciler *rc)
     else
         snprintf(dir, sizeof(dir), slash ? "/" : ".");
     const char *base = strrchr(rc->conf->store, '/');
-    snprintf(wal, sizeof(wal), "%s-wal", base ? base + 1 : rc->conf->store);
+    snprintf(notify, sizeof(notify), "%s-notify", base ? base + 1 : rc->conf->store);
     int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (ifd < 0 || inotify_add_watch(ifd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+    if (ifd < 0 || inotify_add_watch(ifd, dir, IN_ATTRIB | IN_CREATE | IN_MOVED_TO) < 0) {
         fprintf(stderr, "cloudfs reconcile: inotify on %s: %s\n", dir, strerror(errno));
         return 1;
     }
@@ -306,7 +298,7 @@ static int run(struct reconciler *rc)
             while ((len = read(ifd, buf, sizeof(buf))) > 0) {
                 for (char *p = buf; p < buf + len;) {
                     struct inotify_event *ev = (struct inotify_event *)p;
-                    if (ev->len && !strcmp(ev->name, wal))
+                    if (ev->len && !strcmp(ev->name, notify))
                         store_changed = true;
                     p += sizeof(*ev) + ev->len;
                 }

@@ -59,6 +59,7 @@ int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
 {
     struct rc_host *h = rc_host_get(rc, host);
     struct cfs_err err;
+    int64_t gen = store_spec_generation(rc->st, host->id);   /* before the spec: see reconcile_vm */
     cfs_err_clear(&err);
     if (!h)
         return 5000;
@@ -118,6 +119,7 @@ int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
         rc_set_status(rc, host, "orphans", o.text ? o.text : "");
     free(o.text);
     rc_set_status(rc, host, "error", "");
+    set_int_status(rc, host, "_gen", gen);     /* for readers of wait */
 
     if (!was_connected) {
         /* New capacity, and VMs here need their status refreshed. */

@@ -521,8 +521,6 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
                        (!strcmp(s.state, "paused") && info.power == CFS_POWER_PAUSED) ||
                        (!strcmp(s.state, "stopped") &&
                         (info.power == CFS_POWER_SHUTOFF || info.power == CFS_POWER_NONE));
-        if (reached)
-            converged(rc, vm, gen);
         /* Transitional states stay visible until the domain gets there. */
         char *cur = rc_status(rc, vm->id, "state");
         bool transitional = !strcmp(cur, "stopping") && info.power == CFS_POWER_RUNNING;
@@ -531,6 +529,9 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
             observe(rc, vm, h, conn, &info, defined_now);
         else
             rc_set_status(rc, vm, "host", h->name);
+        /* Last: readers of wait take _gen as "status is final". */
+        if (reached)
+            converged(rc, vm, gen);
     }
 cleanup:
     if (locked)

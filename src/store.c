@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 struct cfs_store {
     sqlite3 *db;
+    int notify_fd;          /* "<store>-notify": touched after every commit */
     const struct cfs_layout *layout;
     pthread_mutex_t lock;
     struct {
@@ -126,9 +128,17 @@ static int begin(struct cfs_store *st, struct cfs_err *err)
     return exec(st, "BEGIN IMMEDIATE", err);
 }
 
+/* After COMMIT returns the change is visible to other connections; only
+ * then touch the notify file.  Waking a reader on the WAL write itself
+ * races with SQLite's update of the WAL index (the reader could look too
+ * early and see nothing). */
 static int commit(struct cfs_store *st, struct cfs_err *err)
 {
-    return exec(st, "COMMIT", err);
+    if (exec(st, "COMMIT", err) < 0)
+        return -1;
+    if (st->notify_fd >= 0)
+        futimens(st->notify_fd, NULL);
+    return 0;
 }
 
 static void rollback(struct cfs_store *st)
@@ -182,7 +192,11 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     if (!st)
         return cfs_err_set(err, ENOMEM, "out of memory");
     st->layout = layout;
+    st->notify_fd = -1;
     pthread_mutex_init(&st->lock, NULL);
+    char notify[4096];
+    snprintf(notify, sizeof(notify), "%s-notify", path);
+    st->notify_fd = open(notify, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         cfs_err_set(err, EIO, "store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
@@ -207,6 +221,8 @@ void store_close(struct cfs_store *st)
     for (int i = 0; i < STMT_CACHE; i++)
         sqlite3_finalize(st->cache[i].stmt);
     sqlite3_close(st->db);
+    if (st->notify_fd >= 0)
+        close(st->notify_fd);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -1050,6 +1066,24 @@ int store_status_get(struct cfs_store *st, int64_t res, const char *name, char *
 {
     return kv_get(st, "SELECT value, mtime FROM status WHERE res = ? AND name = ?", res, name,
                   value, mtime, err);
+}
+
+char *store_attr_text(struct cfs_store *st, int64_t res, const char *name)
+{
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (store_attr_get(st, res, name, &v, NULL, &ignore) < 0)
+        v = NULL;
+    return v ? v : strdup("");
+}
+
+char *store_status_text(struct cfs_store *st, int64_t res, const char *name)
+{
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (store_status_get(st, res, name, &v, NULL, &ignore) < 0)
+        v = NULL;
+    return v ? v : strdup("");
 }
 
 int store_status_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg,

@@ -77,6 +77,10 @@ static int step(struct cfs_store *st, struct cfs_node *cur, const char *name, st
             cur->type = NODE_STATUSDIR;
             return 0;
         }
+        if (rk->reconciled && !strcmp(name, "wait")) {
+            cur->type = NODE_WAIT;
+            return 0;
+        }
         if ((cur->link = layout_link(rk, name)) != NULL) {
             cur->type = NODE_LINKDIR;
             return 0;

@@ -107,9 +107,11 @@ LIST
   [ "$m1" != "$m3" ]
 }
 
-@test "find, ls -lR and grep -r walk the tree" {
+@test "find, ls -lR and grep -r walk the tree (wait files are not listed, so nothing blocks)" {
+  ! ls "$C/vms/web1" | grep -qx wait
+  [ -f "$C/vms/web1/wait" ] && [ "$(stat -c %a "$C/vms/web1/wait")" = 444 ]
   find "$MNT" > "$T/find.out"
   grep -q "/vms/web1/status/state$" "$T/find.out"
   ls -lR "$MNT" > /dev/null
-  grep -rl '^2C4G$' "$MNT/zones" | grep -q "vms/web1/offering"
+  timeout 60 grep -rl '^2C4G$' "$MNT/zones" | grep -q "vms/web1/offering"
 }

@@ -13,11 +13,13 @@ setup_file() {
 
 teardown_file() { compute_stop; }
 
-@test "running: the domain starts and status follows" {
-  echo running > "$C/vms/vm1/state"
+@test "running: the domain starts and status follows; cat wait prints the outcome" {
+  run bash -c "echo running > '$C/vms/vm1/state' && timeout 60 cat '$C/vms/vm1/wait'"
+  [ "$status" -eq 0 ]
+  [ "$output" = running ]
   dom=$(vm_domain vm1)
-  wait_until 30 domstate_is "$dom" running
-  wait_until 10 file_is "$C/vms/vm1/status/state" running
+  domstate_is "$dom" running
+  [ "$(cat "$C/vms/vm1/status/state")" = running ]
   [ "$(cat "$C/vms/vm1/status/host")" = local ]
   [ "$(cat "$C/vms/vm1/status/domain")" = "$dom" ]
   grep -Eq '^127\.0\.0\.1:[0-9]+$' "$C/vms/vm1/status/vnc"
@@ -66,8 +68,9 @@ teardown_file() { compute_stop; }
   echo stopped > "$C/vms/vm1/state"
   wait_until 10 file_is "$C/vms/vm1/status/state" stopping
   domstate_is "$dom" running      # ACPI ignored: still up inside the timeout
-  wait_until 20 domstate_is "$dom" "shut off"
-  wait_until 10 file_is "$C/vms/vm1/status/state" stopped
+  [ "$(timeout 30 cat "$C/vms/vm1/wait")" = stopped ]
+  domstate_is "$dom" "shut off"
+  $VIRSH domstate --reason "$dom" | grep -q "destroyed"
 }
 
 @test "an unknown ctl verb is refused" {

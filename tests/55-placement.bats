@@ -77,7 +77,10 @@ mkvm() {
 
 @test "an over-full cluster leaves the VM unplaced with a reason, placed once capacity appears" {
   mkvm g
-  wait_until 20 grep -q "no host has room" "$(S)/vms/g/status/error"
+  run timeout 20 cat "$(S)/vms/g/wait"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"Input/output error"* ]]
+  grep -q "no host has room" "$(S)/vms/g/status/error"
   [ -z "$(cat "$(S)/vms/g/status/host")" ]
   [ "$(cat "$(S)/vms/g/status/state")" = stopped ]
   [ "$(cat "$(S)/vms/g/state")" = running ]
@@ -104,6 +107,22 @@ mkvm() {
   [ -n "$(cat "$(S)/hosts/bad/status/error")" ]
   kill -0 "$(cat "$T/reconcile.pid")"
   rmdir "$(S)/hosts/bad"
+}
+
+@test "writes queue while the reconciler is down; an interrupted wait returns at once" {
+  rc_stop
+  mkdir "$(S)/vms/q"
+  echo m1 > "$(S)/vms/q/offering"
+  echo running > "$(S)/vms/q/state"
+  start=$(date +%s)
+  run timeout 1 cat "$(S)/vms/q/wait"
+  [ "$status" -eq 124 ]
+  [ $(( $(date +%s) - start )) -le 3 ]
+  [ "$(cat "$(S)/vms/q/state")" = running ]     # the mount still answers
+  rc_start
+  [ "$(timeout 30 cat "$(S)/vms/q/wait")" = running ]
+  [ "$(timeout 30 cat "$(S)/hosts/h1/wait")" = converged ]
+  rmdir "$(S)/vms/q"
 }
 
 @test "the whole simulated cluster can be torn down" {
