@@ -146,6 +146,33 @@ static void rollback(struct cfs_store *st)
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+static void lock(struct cfs_store *st);
+static void unlock(struct cfs_store *st);
+
+/* Every write runs between txn_begin and txn_end: the lock, then a write
+ * transaction.  txn_begin holds nothing when it fails. */
+static int txn_begin(struct cfs_store *st, struct cfs_err *err)
+{
+    lock(st);
+    if (begin(st, err) < 0) {
+        unlock(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* rc == 0: commit; rc > 0: nothing to do, roll back and succeed; rc < 0:
+ * roll back and fail.  Releases the lock; returns 0 or -1. */
+static int txn_end(struct cfs_store *st, int rc, struct cfs_err *err)
+{
+    if (rc == 0 && commit(st, err) < 0)
+        rc = -1;
+    if (rc != 0)
+        rollback(st);
+    unlock(st);
+    return rc < 0 ? -1 : 0;
+}
+
 static int migrate(struct cfs_store *st, struct cfs_err *err)
 {
     sqlite3_stmt *s = NULL;
@@ -564,9 +591,8 @@ int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind
     r.gid = gid;
     r.ctime = r.mtime = store_now();
 
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     struct cfs_res existing;
     struct cfs_err ignore;
     if (res_find_locked(st, parent, k, name, &existing, &ignore) == 0) {
@@ -614,16 +640,13 @@ int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind
     }
     sqlite3_reset(s);
     if (touch_res_locked(st, parent, err) < 0 ||
-        log_change(st, &r, "create", NULL, NULL, r.uuid, actor, err) < 0 || commit(st, err) < 0)
+        log_change(st, &r, "create", NULL, NULL, r.uuid, actor, err) < 0)
         goto fail;
     if (out)
         *out = r;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     return rc;
 }
 
@@ -709,9 +732,8 @@ int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
 {
     int rc = -1;
     char who[160];
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     sqlite3_stmt *s = stmt(st, "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", err);
     if (!s)
         goto fail;
@@ -755,14 +777,11 @@ int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
     } else if (delete_rows_locked(st, r->id, err) < 0) {
         goto fail;
     }
-    if (touch_res_locked(st, r->parent, err) < 0 || commit(st, err) < 0)
+    if (touch_res_locked(st, r->parent, err) < 0)
         goto fail;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     return rc;
 }
 
@@ -770,18 +789,14 @@ int store_res_purge(struct cfs_store *st, const struct cfs_res *r, const struct 
                     struct cfs_err *err)
 {
     int rc = -1;
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     if (log_change(st, r, "purge", NULL, r->uuid, NULL, actor, err) < 0 ||
-        delete_rows_locked(st, r->id, err) < 0 || commit(st, err) < 0)
+        delete_rows_locked(st, r->id, err) < 0)
         goto fail;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     return rc;
 }
 
@@ -895,9 +910,8 @@ int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *
         return cfs_err_set(err, EINVAL, "'%.64s' is not a valid name", newname);
     if (!strcmp(newname, r->name))
         return 0;
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     if (res_find_locked(st, r->parent, r->kind, newname, &other, &ignore) == 0) {
         cfs_err_set(err, EEXIST, "%s '%s' already exists", r->kind->name, newname);
         goto fail;
@@ -926,15 +940,11 @@ int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *
     }
     snprintf(renamed.name, sizeof(renamed.name), "%s", newname);
     if (touch_res_locked(st, r->parent, err) < 0 ||
-        log_change(st, &renamed, "rename", NULL, r->name, newname, actor, err) < 0 ||
-        commit(st, err) < 0)
+        log_change(st, &renamed, "rename", NULL, r->name, newname, actor, err) < 0)
         goto fail;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     return rc;
 }
 
@@ -947,9 +957,8 @@ int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gi
         return 0;
     snprintf(old, sizeof(old), "%lu:%lu", (unsigned long)r->uid, (unsigned long)r->gid);
     snprintf(new_value, sizeof(new_value), "%lu:%lu", (unsigned long)uid, (unsigned long)gid);
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     sqlite3_stmt *s = stmt(st, "UPDATE resources SET uid = ?, gid = ? WHERE id = ?", err);
     if (!s)
         goto fail;
@@ -962,14 +971,11 @@ int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gi
         db_error(st, err, "chown");
         goto fail;
     }
-    if (log_change(st, r, "chown", NULL, old, new_value, actor, err) < 0 || commit(st, err) < 0)
+    if (log_change(st, r, "chown", NULL, old, new_value, actor, err) < 0)
         goto fail;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     return rc;
 }
 
@@ -1101,9 +1107,8 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
     struct cfs_res target;
     if (changed)
         *changed = false;
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     if (a->type == CFS_T_REF && value[0] &&
         res_find_locked(st, a->ref_kind->parent ? r->parent : 0, a->ref_kind, value, &target,
                         err) < 0) {
@@ -1120,9 +1125,8 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
         old = col_dup(s, 0);
     sqlite3_reset(s);
     if (old && !strcmp(old, value)) {
-        rollback(st);   /* idempotent: nothing to write, nothing to log */
-        rc = 0;
-        goto out;
+        rc = 1;     /* idempotent: nothing to write, nothing to log */
+        goto fail;
     }
     if (a->immutable && old && old[0]) {
         cfs_err_set(err, EPERM, "%s cannot be changed once set", a->name);
@@ -1143,17 +1147,13 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
     }
     bool secret = a->type == CFS_T_SECRET;
     if (log_change(st, r, "set", a->name, secret ? "***" : old, secret ? "***" : value, actor,
-                   err) < 0 ||
-        commit(st, err) < 0)
+                   err) < 0)
         goto fail;
     if (changed)
         *changed = true;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     free(old);
     return rc;
 }
@@ -1161,17 +1161,10 @@ out:
 int store_verb(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                const char *verb, const struct cfs_actor *actor, struct cfs_err *err)
 {
-    int rc = -1;
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
-    if (log_change(st, r, "verb", a->name, NULL, verb, actor, err) < 0 || commit(st, err) < 0)
-        rollback(st);
-    else
-        rc = 0;
-out:
-    unlock(st);
-    return rc;
+    if (txn_begin(st, err) < 0)
+        return -1;
+    int rc = log_change(st, r, "verb", a->name, NULL, verb, actor, err);
+    return txn_end(st, rc, err);
 }
 
 int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *name,
@@ -1179,9 +1172,8 @@ int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *
 {
     int rc = -1;
     char *old = NULL;
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     sqlite3_stmt *s = stmt(st, "SELECT value FROM status WHERE res = ? AND name = ?", err);
     if (!s)
         goto fail;
@@ -1191,9 +1183,8 @@ int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *
         old = col_dup(s, 0);
     sqlite3_reset(s);
     if ((old && !strcmp(old, value)) || (!old && !value[0])) {
-        rollback(st);
-        rc = 0;
-        goto out;
+        rc = 1;     /* unchanged */
+        goto fail;
     }
     s = stmt(st, "INSERT OR REPLACE INTO status(res, name, value, mtime) VALUES(?, ?, ?, ?)", err);
     if (!s)
@@ -1210,15 +1201,11 @@ int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *
     }
     const struct cfs_status_def *def = layout_status(r->kind, name);
     bool quiet = name[0] == '_' || (def && def->volatile_value);
-    if ((!quiet && log_change(st, r, "status", name, old, value, actor, err) < 0) ||
-        commit(st, err) < 0)
+    if (!quiet && log_change(st, r, "status", name, old, value, actor, err) < 0)
         goto fail;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     free(old);
     return rc;
 }
@@ -1305,9 +1292,8 @@ int store_link_add(struct cfs_store *st, const struct cfs_res *r, const struct c
     int rc = -1;
     struct cfs_res target, existing;
     struct cfs_err ignore;
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     if (res_find_locked(st, r->parent, l->kind, name, &target, err) < 0) {
         cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", l->name, l->kind->name, name);
         goto fail;
@@ -1361,14 +1347,11 @@ int store_link_add(struct cfs_store *st, const struct cfs_res *r, const struct c
         db_error(st, err, "link");
         goto fail;
     }
-    if (log_change(st, r, "link", l->name, NULL, name, actor, err) < 0 || commit(st, err) < 0)
+    if (log_change(st, r, "link", l->name, NULL, name, actor, err) < 0)
         goto fail;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     return rc;
 }
 
@@ -1377,9 +1360,8 @@ int store_link_del(struct cfs_store *st, const struct cfs_res *r, const struct c
 {
     int rc = -1;
     struct cfs_res target;
-    lock(st);
-    if (begin(st, err) < 0)
-        goto out;
+    if (txn_begin(st, err) < 0)
+        return -1;
     if (link_find_locked(st, r, l, name, &target, err) < 0)
         goto fail;
     sqlite3_stmt *s = stmt(st, "DELETE FROM links WHERE res = ? AND link = ? AND target = ?", err);
@@ -1394,14 +1376,11 @@ int store_link_del(struct cfs_store *st, const struct cfs_res *r, const struct c
         db_error(st, err, "unlink");
         goto fail;
     }
-    if (log_change(st, r, "unlink", l->name, name, NULL, actor, err) < 0 || commit(st, err) < 0)
+    if (log_change(st, r, "unlink", l->name, name, NULL, actor, err) < 0)
         goto fail;
     rc = 0;
-    goto out;
 fail:
-    rollback(st);
-out:
-    unlock(st);
+    rc = txn_end(st, rc, err);
     return rc;
 }
 

@@ -12,12 +12,7 @@ rc_stop() {
   pid="$(cat "$T/reconcile.pid" 2>/dev/null || true)"
   [ -n "$pid" ] || return 0
   kill "$pid" 2>/dev/null || true
-  local i
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
+  reap_pid "$pid"
   rm -f "$T/reconcile.pid"
 }
 

@@ -42,18 +42,22 @@ cfs_mount() {
 }
 
 # Unmount and wait for the daemon to exit.
+# Wait up to 5 s for a process to exit, then kill it.
+reap_pid() {
+  local pid="$1" i
+  [ -n "$pid" ] || return 0
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 cfs_umount() {
   local pid
   pid="$(cat "$T/mount.pid" 2>/dev/null || true)"
   fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null || true
-  if [ -n "$pid" ]; then
-    local i
-    for i in $(seq 1 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  reap_pid "$pid"
   rm -f "$T/mount.pid"
 }
 
