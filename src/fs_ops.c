@@ -5,7 +5,7 @@
  * validated by value.c and committed by store.c; refused writes return the
  * errno of the error and leave the reason in the resource's status/error.
  */
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #include "fs_ops.h"
 
 #include <fuse.h>
@@ -1308,7 +1308,7 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
     loop = fuse_loop_cfg_create();
     if (loop) {
         fuse_loop_cfg_set_max_threads(loop, 512);
-        fuse_loop_cfg_set_idle_threads(loop, 16);
+        fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
         rc = fuse_loop_mt(f, loop) ? 1 : 0;
     }
     fuse_remove_signal_handlers(se);
