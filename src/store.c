@@ -1432,55 +1432,52 @@ out:
 int store_res_changes(struct cfs_store *st, int64_t res, const char *op, int64_t after_seq,
                       store_change_cb cb, void *arg, struct cfs_err *err)
 {
-    int rc = -1;
+    struct row {
+        int64_t seq, time;
+        char *attr, *new_value;
+    } *rows = NULL;
+    size_t n = 0;
+    int step = SQLITE_DONE;
     lock(st);
     sqlite3_stmt *s = stmt(st,
-        "SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm"
-        " FROM changes WHERE res = ? AND op = ? AND seq > ? ORDER BY seq", err);
-    if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, res);
-    sqlite3_bind_text(s, 2, op, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, after_seq);
-    /* Collect first: the callback may call the store. */
-    struct cfs_change *list = NULL;
-    char **strs = NULL;
-    size_t n = 0;
-    int step;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cfs_change *grown = realloc(list, (n + 1) * sizeof(*list));
-        char **sgrown = realloc(strs, (n + 1) * 2 * sizeof(*strs));
-        if (grown)
-            list = grown;
-        if (sgrown)
-            strs = sgrown;
-        if (!grown || !sgrown)
-            break;
-        strs[2 * n] = col_dup(s, 6);
-        strs[2 * n + 1] = col_dup(s, 8);
-        list[n] = (struct cfs_change){
-            .seq = sqlite3_column_int64(s, 0),
-            .time = sqlite3_column_int64(s, 1),
-            .res = res,
-            .op = op,
-            .attr = strs[2 * n],
-            .new_value = strs[2 * n + 1],
-        };
-        n++;
+        "SELECT seq, time, attr, new FROM changes WHERE res = ? AND op = ? AND seq > ?"
+        " ORDER BY seq", err);
+    if (s) {
+        sqlite3_bind_int64(s, 1, res);
+        sqlite3_bind_text(s, 2, op, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, after_seq);
+        /* Collect first: the callback may call the store. */
+        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+            struct row *grown = realloc(rows, (n + 1) * sizeof(*rows));
+            if (!grown)
+                break;
+            rows = grown;
+            rows[n++] = (struct row){
+                .seq = sqlite3_column_int64(s, 0),
+                .time = sqlite3_column_int64(s, 1),
+                .attr = col_dup(s, 2),
+                .new_value = col_dup(s, 3),
+            };
+        }
+        sqlite3_reset(s);
     }
-    sqlite3_reset(s);
     unlock(st);
-    rc = step == SQLITE_DONE ? 0 : cfs_err_set(err, EIO, "store: reading changes failed");
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (cb(&list[i], arg) != 0)
+    int rc = -1;
+    if (s && step == SQLITE_DONE)
+        rc = 0;
+    else if (s)
+        cfs_err_set(err, EIO, "store: reading changes failed");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct cfs_change c = {.seq = rows[i].seq, .time = rows[i].time, .res = res, .op = op,
+                               .attr = rows[i].attr, .new_value = rows[i].new_value};
+        if (cb(&c, arg) != 0)
             break;
-    for (size_t i = 0; i < 2 * n; i++)
-        free(strs[i]);
-    free(strs);
-    free(list);
-    return rc;
-out:
-    unlock(st);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].attr);
+        free(rows[i].new_value);
+    }
+    free(rows);
     return rc;
 }
 
