@@ -82,6 +82,9 @@ struct cfs_kind {
     int order;              /* position in listings and the man page */
     bool teardown;          /* deletion leaves a tombstone for the reconciler */
     bool reconciled;        /* the reconciler converges it: the resource has a wait file */
+    bool system;            /* made by the reconciler only (tasks): users cannot mkdir,
+                             * rmdir or write; its status files sit in the resource
+                             * directory itself, there being no spec to separate them from */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

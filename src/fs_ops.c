@@ -458,8 +458,16 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
             fill_child(&d, c.attr->name, &c);
         }
         struct cfs_node c = n;
-        c.type = NODE_STATUSDIR;
-        fill_child(&d, "status", &c);
+        if (k->system) {
+            for (size_t i = 0; i < k->nstatus; i++) {
+                c.type = NODE_STATUS;
+                c.status = &k->status[i];
+                fill_child(&d, c.status->name, &c);
+            }
+        } else {
+            c.type = NODE_STATUSDIR;
+            fill_child(&d, "status", &c);
+        }
         /* wait is not listed: recursive readers (grep -r, rsync, a
          * backup) would block on it.  It is there for whoever names it. */
         for (size_t i = 0; i < k->nlinks; i++) {
@@ -855,6 +863,10 @@ static int cfs_mkdir(const char *path, mode_t mode)
         cfs_err_set(&err, EPERM, "directories are created only inside collections (vms/, volumes/, ...)");
         return refuse(parent.type == NODE_ROOT ? NULL : owner, &err);
     }
+    if (parent.kind->system) {
+        cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", parent.kind->collection);
+        return refuse(NULL, &err);
+    }
     struct fuse_context *ctx = fuse_get_context();
     actor_init(&a);
     if (store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid, &a.actor,
@@ -1023,6 +1035,8 @@ static int cfs_symlink(const char *target, const char *linkpath)
         return refuse(&parent.res, &err);
     }
     actor_init(&a);
+    if (precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
+        return refuse(&parent.res, &err);
     if (store_link_add(fs->st, &parent.res, parent.link, t.res.name, &a.actor, &err) < 0)
         return refuse(&parent.res, &err);
     clear_error(&parent.res, &a.actor);
@@ -1058,6 +1072,10 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
         return -err.code;
     actor_init(&a);
 
+    if (src.type == NODE_RES && src.res.kind->system) {
+        cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", src.res.kind->collection);
+        return refuse(NULL, &err);
+    }
     if (src.type == NODE_RES) {
         if (dparent.type != NODE_COLL || dparent.kind != src.res.kind ||
             dparent.res.id != src.res.parent) {

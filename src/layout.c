@@ -156,6 +156,8 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
         k->teardown = flag;
     if (config_setting_lookup_bool(root, "reconciled", &flag))
         k->reconciled = flag;
+    if (config_setting_lookup_bool(root, "system", &flag))
+        k->system = flag;
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {

@@ -168,7 +168,7 @@ static void enqueue_kind(struct reconciler *rc, const struct cfs_kind *k)
     struct cfs_res *list = NULL;
     size_t n = 0;
     struct cfs_err ignore;
-    if (store_res_all(rc->st, k, &list, &n, &ignore) < 0)
+    if (!k || store_res_all(rc->st, k, &list, &n, &ignore) < 0)
         return;
     for (size_t i = 0; i < n; i++)
         workq_add(&rc->q, list[i].id, 0);
@@ -178,7 +178,11 @@ static void enqueue_kind(struct reconciler *rc, const struct cfs_kind *k)
 static void resync_all(struct reconciler *rc)
 {
     enqueue_kind(rc, rc->k_host);
+    enqueue_kind(rc, rc->k_pool);
+    enqueue_kind(rc, rc->k_image);
+    enqueue_kind(rc, rc->k_volume);
     enqueue_kind(rc, rc->k_vm);
+    enqueue_kind(rc, rc->k_task);
 }
 
 struct dispatch {
@@ -194,7 +198,8 @@ static int dispatch_change(const struct cfs_change *c, void *arg)
     rc->seq = c->seq;
     if (!strcmp(c->op, "status"))
         return 0;   /* observations never need action */
-    if (!strcmp(c->kind, "vm") || !strcmp(c->kind, "host")) {
+    if (!strcmp(c->kind, "vm") || !strcmp(c->kind, "host") || !strcmp(c->kind, "volume") ||
+        !strcmp(c->kind, "pool") || !strcmp(c->kind, "image")) {
         workq_add(&rc->q, c->res, 0);
     } else if (!strcmp(c->kind, "cluster") || !strcmp(c->kind, "offering")) {
         /* Capacity or sizes changed: look at everything again. */
@@ -234,6 +239,14 @@ static void *worker(void *arg)
                 again = reconcile_vm(rc, &r);
             else if (r.kind == rc->k_host)
                 again = reconcile_host(rc, &r);
+            else if (r.kind == rc->k_volume)
+                again = reconcile_volume(rc, &r);
+            else if (r.kind == rc->k_pool)
+                again = reconcile_pool(rc, &r);
+            else if (r.kind == rc->k_image)
+                again = reconcile_image(rc, &r);
+            else if (r.kind == rc->k_task)
+                again = reconcile_task(rc, &r);
         }
         workq_done(&rc->q, key);
         if (again > 0)
@@ -277,6 +290,7 @@ static int run(struct reconciler *rc)
         pthread_create(&threads[i], NULL, worker, rc);
 
     rc->seq = store_last_seq(rc->st);
+    task_fail_orphans(rc);
     resync_all(rc);
     int64_t next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
 
@@ -332,8 +346,14 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
     rc.k_host = layout_kind(layout, "host");
     rc.k_cluster = layout_kind(layout, "cluster");
     rc.k_offering = layout_kind(layout, "offering");
-    if (!rc.k_vm || !rc.k_host || !rc.k_cluster || !rc.k_offering) {
-        fprintf(stderr, "cloudfs reconcile: the layout lacks vm, host, cluster or offering\n");
+    rc.k_pool = layout_kind(layout, "pool");
+    rc.k_volume = layout_kind(layout, "volume");
+    rc.k_image = layout_kind(layout, "image");
+    rc.k_task = layout_kind(layout, "task");
+    if (!rc.k_vm || !rc.k_host || !rc.k_cluster || !rc.k_offering || !rc.k_pool ||
+        !rc.k_volume || !rc.k_image) {
+        fprintf(stderr, "cloudfs reconcile: the layout lacks vm, host, cluster, offering, "
+                        "pool, volume or image\n");
         return 1;
     }
     if (!foreground && daemon(0, 0) < 0) {
@@ -344,6 +364,9 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
     pthread_mutex_init(&rc.hosts_lock, NULL);
     pthread_mutex_init(&rc.place_lock, NULL);
     pthread_mutex_init(&rc.vms_lock, NULL);
+    pthread_mutex_init(&rc.pools_lock, NULL);
+    pthread_mutex_init(&rc.copy_lock, NULL);
+    pthread_mutex_init(&rc.task_lock, NULL);
     if (store_open(conf->store, layout, conf->sync_full, &rc.st, &err) < 0) {
         fprintf(stderr, "cloudfs reconcile: %s\n", err.msg);
         goto cleanup;
@@ -360,6 +383,7 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
         free(rc.hosts[i]);
     }
     rc.drv->shutdown();
+    rc_pools_close(&rc);
 cleanup:
     free(rc.hosts);
     free(rc.vms);
@@ -368,5 +392,8 @@ cleanup:
     pthread_mutex_destroy(&rc.hosts_lock);
     pthread_mutex_destroy(&rc.place_lock);
     pthread_mutex_destroy(&rc.vms_lock);
+    pthread_mutex_destroy(&rc.pools_lock);
+    pthread_mutex_destroy(&rc.copy_lock);
+    pthread_mutex_destroy(&rc.task_lock);
     return status;
 }

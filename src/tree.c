@@ -73,7 +73,11 @@ static int step(struct cfs_store *st, struct cfs_node *cur, const char *name, st
             cur->type = NODE_ATTR;
             return 0;
         }
-        if (!strcmp(name, "status")) {
+        if (rk->system && (cur->status = layout_status(rk, name)) != NULL) {
+            cur->type = NODE_STATUS;
+            return 0;
+        }
+        if (!rk->system && !strcmp(name, "status")) {
             cur->type = NODE_STATUSDIR;
             return 0;
         }
