@@ -171,19 +171,20 @@ static int volume_size(struct cfs_store *st, const struct cfs_res *r, const char
     return rc;
 }
 
-/* volume.pool/image: fixed once the volume is made. */
+/* volume.pool/image: until its first attachment a volume holds nothing of
+ * value and is remade; after that they are fixed. */
 static int volume_made(struct cfs_store *st, const struct cfs_res *r, const char *value,
                        struct cfs_err *err)
 {
+    char *used = store_status_text(st, r->id, "_used");
     char *pool = store_status_text(st, r->id, "pool");
-    char *state = store_status_text(st, r->id, "state");
     int rc = 0;
     (void)value;
-    if (pool[0] && strcmp(state, "creating") && state[0])
-        rc = cfs_err_set(err, EBUSY, "volume %s is already made in pool %s; make a new volume",
-                         r->name, pool);
+    if (used[0])
+        rc = cfs_err_set(err, EBUSY, "volume %s has been attached and holds data in pool %s; "
+                         "make a new volume", r->name, pool);
+    free(used);
     free(pool);
-    free(state);
     return rc;
 }
 

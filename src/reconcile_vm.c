@@ -370,8 +370,13 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
     bool drift = acted > 0 && acted >= gen;   /* this spec was reached before */
     bool ha = !strcmp(s.ha, "on");
 
-    if (s.image[0]) {
-        /* The root disk comes first: nothing is placed or defined before it. */
+    char *made_root = rc_status(rc, vm->id, "root-volume");
+    bool wants_root = s.image[0] && (made_root[0] || strcmp(s.state, "stopped"));
+    free(made_root);
+    if (wants_root) {
+        /* The root disk is made before the first start (until then image
+         * and root-size may still change), and nothing is placed or
+         * defined before it. */
         bool ready = false;
         if (vm_root_volume(rc, vm, s.image, &ready, &err) < 0) {
             result = fail(rc, vm, err.msg);
@@ -476,7 +481,7 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
         vm_disks_array(disks, &ndisks);
         if (l)
             store_link_list(rc->st, vm, l, count_link, &linked, &err);
-        if (linked + (s.image[0] ? 1 : 0) > ndisks)
+        if (linked + (wants_root ? 1 : 0) > ndisks)
             result = 2000;  /* a linked volume is still being made */
     }
     run_verbs(rc, vm, h);

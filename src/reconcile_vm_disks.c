@@ -234,6 +234,8 @@ static void mark(struct reconciler *rc, const struct cfs_res *vm, const struct c
     rc_set_status(rc, vol, "attached-to", on ? vm->name : "");
     rc_set_status(rc, vol, "_attached", on ? vm->uuid : "");
     rc_set_status(rc, vol, "_target", on ? target : "");
+    if (on)
+        rc_set_status(rc, vol, "_used", "1");   /* from now on it may hold data */
     char *state = rc_status(rc, vol->id, "state");
     if (!strcmp(state, "available") || !strcmp(state, "attached") ||
         !strcmp(state, "attaching") || !strcmp(state, "detaching"))

@@ -89,6 +89,35 @@ cleanup:
     return result;
 }
 
+/* A volume never attached holds nothing of value: when its pool or image
+ * changed since it was made, remove it so that it is made again. */
+static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *want_pool,
+                  const char *image, struct cfs_err *err)
+{
+    char *made = rc_status(rc, vol->id, "pool");
+    char *made_image = rc_status(rc, vol->id, "_image");
+    char *used = rc_status(rc, vol->id, "_used");
+    struct cfs_res pool;
+    char obj[128];
+    int rc_ = 0;
+    if (made[0] && !used[0] &&
+        ((want_pool[0] && strcmp(want_pool, made)) || strcmp(image, made_image))) {
+        if (store_res_find(rc->st, vol->parent, rc->k_pool, made, &pool, err) == 0) {
+            struct rc_pool *p = rc_pool_get(rc, &pool, err);
+            rc_vol_object(vol, obj, sizeof(obj));
+            if (!p || p->drv->remove(p->handle, obj, err) < 0)
+                rc_ = -1;
+            rc_pool_put(p);
+        }
+        if (rc_ == 0)
+            rc_set_status(rc, vol, "pool", "");
+    }
+    free(made);
+    free(made_image);
+    free(used);
+    return rc_;
+}
+
 /* Grow a volume plugged into a running domain through that domain. */
 static int grow_live(struct reconciler *rc, const struct cfs_res *vol, long long size,
                      struct cfs_err *err)
@@ -135,6 +164,10 @@ int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
     char *want_pool = rc_attr(rc, vol->id, "pool");
     char *image = rc_attr(rc, vol->id, "image");
     value_parse_size(size_s, &size);
+    if (remake(rc, vol, want_pool, image, &err) < 0) {
+        result = vol_fail(rc, vol, "remake", &err);
+        goto cleanup;
+    }
     if (choose_pool(rc, vol, want_pool, &pool, &err) < 0) {
         rc_set_status(rc, vol, "state", "creating");
         result = vol_fail(rc, vol, "pool", &err);
@@ -194,6 +227,7 @@ int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
             result = vol_fail(rc, vol, "create", &err);
             goto cleanup;
         }
+        rc_set_status(rc, vol, "_image", image);
         rc_wake_volume_users(rc, vol);
     } else if (info.size < size) {
         rc_set_status(rc, vol, "state", "resizing");
