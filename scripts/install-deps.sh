@@ -18,11 +18,13 @@ pkgs=(
   libsqlite3-dev sqlite3
   libconfig-dev
   libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+  librados-dev librbd-dev
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
 )
 if [ "$want_ceph" = 1 ]; then
-  pkgs+=(ceph-mon ceph-osd ceph-common librados-dev librbd-dev qemu-block-extra)
+  # A throwaway Ceph cluster for the RBD tests, and QEMU's rbd driver.
+  pkgs+=(ceph-mon ceph-osd ceph-common qemu-block-extra)
 fi
 
 missing=()

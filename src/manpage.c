@@ -129,8 +129,11 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
             put(out, d->via);
             fputs(" names this one)\n", out);
         }
+        if (k->system)
+            fputs(".PP\nMade by the reconciler only: mkdir, rmdir, mv and writes are refused "
+                  "(EPERM); its files sit in the directory itself.\n", out);
         for (size_t j = 0; j < k->nstatus; j++) {
-            fputs(".TP\n.B status/", out);
+            fputs(k->system ? ".TP\n.B " : ".TP\n.B status/", out);
             put(out, k->status[j].name);
             fputs("\n", out);
             put(out, k->status[j].doc);
