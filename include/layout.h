@@ -46,6 +46,11 @@ struct cfs_attr_def {
     bool immutable;         /* writable only while the resource is new (never changed) */
     char *ref;              /* REF: kind name */
     const struct cfs_kind *ref_kind;
+    /* VERB naming a resource: writing NAME links it into (or, with
+     * link_remove, unlinks it from) this link directory (attach/detach). */
+    char *link_name;
+    const struct cfs_link_def *link;
+    bool link_remove;
 };
 
 struct cfs_status_def {

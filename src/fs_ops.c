@@ -523,6 +523,23 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
 
 /* ---- commit of attribute writes ---- */
 
+/* attach/detach: the same as ln -s / rm in the link directory. */
+static int link_verb(const struct cfs_node *n, const char *name, const struct cfs_actor *actor,
+                     struct cfs_err *err)
+{
+    struct cfs_fs *fs = fs_self();
+    const struct cfs_link_def *l = n->attr->link;
+    if (n->attr->link_remove)
+        return store_link_del(fs->st, &n->res, l, name, actor, err);
+    struct cfs_res target;
+    if (store_res_find(fs->st, n->res.parent, l->kind, name, &target, err) < 0)
+        return cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", n->attr->name,
+                           l->kind_name, name);
+    if (precond_link(fs->st, &n->res, l, &target, err) < 0)
+        return -1;
+    return store_link_add(fs->st, &n->res, l, name, actor, err);
+}
+
 /* Validate and store data as the new value of attribute n->attr. */
 static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
 {
@@ -543,7 +560,12 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
         free(value);
         return refuse(&n->res, &err);
     }
-    if (n->attr->type == CFS_T_VERB) {
+    /* Cleared before the change is stored: the reconciler may act on it and
+     * report a failure before this thread would get back here. */
+    clear_error(&n->res, &a.actor);
+    if (n->attr->link) {
+        rc = link_verb(n, value, &a.actor, &err);
+    } else if (n->attr->type == CFS_T_VERB) {
         rc = store_verb(fs->st, &n->res, n->attr, value, &a.actor, &err);
     } else {
         bool changed = false;
@@ -552,7 +574,6 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
     free(value);
     if (rc < 0)
         return refuse(&n->res, &err);
-    clear_error(&n->res, &a.actor);
     return 0;
 }
 
@@ -1037,9 +1058,11 @@ static int cfs_symlink(const char *target, const char *linkpath)
     actor_init(&a);
     if (precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
         return refuse(&parent.res, &err);
+    /* Cleared before the change is stored: the reconciler may act on the
+     * change and report a failure before this thread would get here. */
+    clear_error(&parent.res, &a.actor);
     if (store_link_add(fs->st, &parent.res, parent.link, t.res.name, &a.actor, &err) < 0)
         return refuse(&parent.res, &err);
-    clear_error(&parent.res, &a.actor);
     return 0;
 }
 

@@ -35,6 +35,14 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
     switch (a->type) {
     case CFS_T_ENUM:
     case CFS_T_VERB:
+        if (a->link) {
+            fputs(": a ", out);
+            put(out, a->link->kind_name);
+            fputs(a->link_remove ? " name, unlinked from " : " name, linked into ", out);
+            put(out, a->link->name);
+            fputs("/", out);
+            break;
+        }
         fputs(": ", out);
         for (size_t i = 0; i < a->nvalues; i++) {
             if (i)

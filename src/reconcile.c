@@ -33,7 +33,23 @@ void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *n
                    const char *value)
 {
     struct cfs_err err;
-    if (store_status_set(rc->st, r, name, value ? value : "", &rc_actor, &err) < 0)
+    if (!value)
+        value = "";
+    if (!strcmp(name, "error")) {
+        /* status/error also carries the reasons of writes the mount
+         * refused: the reconciler clears only what it reported itself
+         * (kept in _rc_error), the user's next accepted write the rest. */
+        char *mine = rc_status(rc, r->id, "_rc_error");
+        char *cur = value[0] ? NULL : rc_status(rc, r->id, "error");
+        bool skip = !value[0] && cur[0] && strcmp(cur, mine);
+        if (strcmp(mine, value))
+            store_status_set(rc->st, r, "_rc_error", value, &rc_actor, &err);
+        free(mine);
+        free(cur);
+        if (skip)
+            return;
+    }
+    if (store_status_set(rc->st, r, name, value, &rc_actor, &err) < 0)
         fprintf(stderr, "cloudfs reconcile: %s/%s: %s\n", r->name, name, err.msg);
 }
 

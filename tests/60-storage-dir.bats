@@ -202,14 +202,25 @@ vol_file() { cat "$C/volumes/$1/status/path"; }
   domstate_is "$dom" running
 }
 
-@test "cold plug into a stopped VM's definition, then start with it" {
+@test "cold plug into a stopped VM's definition, then start with it; attach/detach files" {
   dom=$(vm_domain web)
   echo stopped > "$C/vms/web/state"
   timeout 60 cat "$C/vms/web/wait"
-  ln -s ../../../volumes/data1 "$C/vms/web/volumes/"
+  echo data1 > "$C/vms/web/attach"
+  [ "$(readlink "$C/vms/web/volumes/data1")" = ../../../volumes/data1 ]
   timeout 60 cat "$C/vms/web/wait"
   $VIRSH domblklist --inactive "$dom" | grep -q "^ *sdb *$(vol_file data1)\$"
   echo running > "$C/vms/web/state"
+  timeout 60 cat "$C/vms/web/wait"
+  $VIRSH domblklist "$dom" | grep -q "^ *sdb "
+  # detach is rm of the link; unknown names are refused.
+  echo data1 > "$C/vms/web/detach"
+  [ ! -e "$C/vms/web/volumes/data1" ]
+  timeout 60 cat "$C/vms/web/wait"
+  ! $VIRSH domblklist "$dom" | grep -q sdb
+  reject "$E_NOENT" "$C/vms/web/attach" nosuch "no volume 'nosuch'"
+  reject "$E_INVAL" "$C/vms/web/attach" "../x" "is not a volume name"
+  echo data1 > "$C/vms/web/attach"
   timeout 60 cat "$C/vms/web/wait"
   $VIRSH domblklist "$dom" | grep -q "^ *sdb "
 }
