@@ -239,6 +239,8 @@ mon warn on insecure global id reclaim allowed = false
 osd crush chooseleaf type = 0
 mon data avail warn = 1
 mon data avail crit = 0
+# Commit monitor changes sooner (default 1 s): start-up takes ~1.7 s instead of ~8.5 s.
+paxos propose interval = 0.05
 
 [mon]
 mon data = $CEPH_DIR/mon/\$cluster-\$id
