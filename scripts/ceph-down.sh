@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stop the throwaway Ceph cluster that scripts/ceph-up.sh started, and only that.
 #
-# ceph-up.sh records "PID STARTTIME" in $CLOUDFS_TEST_STATE/ceph/{osd,mon}.started
+# ceph-up.sh records "PID STARTTIME" in $CLOUDFS_TEST_STATE/ceph/{mgr,osd,mon}.started
 # (default /run/cloudfs-test). For each record whose process is still the same process
 # (same PID, same command name, same kernel start time) this sends SIGTERM and waits for
 # it to exit (SIGKILL after CEPH_DOWN_TIMEOUT seconds, default 20). Then it removes
@@ -89,7 +89,8 @@ stop() {
   rm -f "$file"
 }
 
-# The OSD first: the monitor would otherwise wait for it to report down.
+# The manager and the OSD first: the monitor would otherwise wait for them.
+stop mgr ceph-mgr
 stop osd ceph-osd
 stop mon ceph-mon
 [ "$rc" = 0 ] || die "not removing $CEPH_DIR: some daemons are still alive"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a throwaway single-node Ceph cluster for tests (librados / librbd / QEMU rbd disks).
 #
-# One ceph-mon ("a", on 127.0.0.1:$CEPH_PORT, msgr v1 only) and one ceph-osd (osd.0,
+# One ceph-mon ("a", on 127.0.0.1:$CEPH_PORT, msgr v1 only), one ceph-mgr ("x", for
+# pool statistics) and one ceph-osd (osd.0,
 # objectstore memstore: RAM-backed, nothing survives a restart), no ceph-mgr, no cephx
 # (auth none), pool default size 1. Everything lives under one directory:
 #   $CLOUDFS_TEST_STATE/ceph   (default /run/cloudfs-test/ceph)
@@ -59,7 +60,7 @@ fi
 if ! [[ "$MEMSTORE_BYTES" =~ ^[0-9]+$ ]] || [ "$MEMSTORE_BYTES" -lt 268435456 ]; then
   die "CEPH_MEMSTORE_BYTES must be a number of bytes >= 256 MiB"
 fi
-for b in ceph ceph-mon ceph-osd monmaptool rbd rados uuidgen flock; do
+for b in ceph ceph-mon ceph-osd ceph-mgr monmaptool rbd rados uuidgen flock; do
   command -v "$b" >/dev/null 2>&1 ||
     die "$b not found (run scripts/install-deps.sh --with-ceph: ceph-mon ceph-osd ceph-common)"
 done
@@ -173,7 +174,7 @@ flock -w "$((TIMEOUT + 30))" 9 || die "another ceph-up/ceph-down holds $STATE_DI
 
 # --- 1. already running? -----------------------------------------------------------
 if mon_pid=$(recorded_alive mon ceph-mon) && osd_pid=$(recorded_alive osd ceph-osd) &&
-  [ -f "$CONF" ]; then
+  recorded_alive mgr ceph-mgr >/dev/null && [ -f "$CONF" ]; then
   if [ -f "$CEPH_DIR/port" ] && [ "$(cat "$CEPH_DIR/port")" != "$PORT" ]; then
     echo "ceph-up: warning: cluster already running on port $(cat "$CEPH_DIR/port")," \
       "not $PORT (run scripts/ceph-down.sh first to change it)" >&2
@@ -195,7 +196,7 @@ fi
 deadline=$((SECONDS + TIMEOUT))
 
 # --- 2. configuration --------------------------------------------------------------
-mkdir -p "$CEPH_DIR"/{mon,osd/ceph-0,run,log,crash}
+mkdir -p "$CEPH_DIR"/{mon,osd/ceph-0,mgr/ceph-x,run,log,crash}
 chmod 0755 "$CEPH_DIR"
 printf '%s\n' "$PORT" >"$CEPH_DIR/port"
 FSID=$(uuidgen)
@@ -317,6 +318,23 @@ until stat=$(c osd stat -f json 2>/dev/null) &&
   sleep 0.2
 done
 
+# --- 5b. manager -------------------------------------------------------------------
+# Pool and cluster statistics (ceph df, the capacity librados reports) come
+# from ceph-mgr; RBD itself would work without it.
+detached ceph-mgr -c "$CONF" -i x --mgr-data "$CEPH_DIR/mgr/ceph-x" ||
+  die "ceph-mgr failed to start (see $CEPH_DIR/log/ceph-mgr.x.log)"
+mgr_pid=""
+for _ in $(seq 1 100); do
+  mgr_pid=$(running_pid ceph-mgr "$CEPH_DIR/run/ceph-mgr.x.pid") && break
+  sleep 0.1
+done
+[ -n "$mgr_pid" ] || die "ceph-mgr did not come up (see $CEPH_DIR/log/ceph-mgr.x.log)"
+record mgr "$mgr_pid"
+until timeout "$(left)" ceph -c "$CONF" mgr stat 2>/dev/null | grep -q '"available": true'; do
+  [ "$SECONDS" -lt "$deadline" ] || die "ceph-mgr not available after ${TIMEOUT}s"
+  sleep 0.2
+done
+
 # --- 6. pool "rbd" -----------------------------------------------------------------
 if ! c osd pool ls 2>/dev/null | grep -qx "$POOL"; then
   c osd pool create "$POOL" 8 8 >"$CEPH_DIR/log/pool.log" 2>&1 ||
@@ -352,5 +370,5 @@ fi
 if [ "$print_conf" = 1 ]; then
   printf '%s\n' "$CONF"
 else
-  echo "ceph-up: started mon[$mon_pid] osd[$osd_pid] conf=$CONF"
+  echo "ceph-up: started mon[$mon_pid] osd[$osd_pid] mgr[$mgr_pid] conf=$CONF"
 fi

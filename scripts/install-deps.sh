@@ -24,7 +24,7 @@ pkgs=(
 )
 if [ "$want_ceph" = 1 ]; then
   # A throwaway Ceph cluster for the RBD tests, and QEMU's rbd driver.
-  pkgs+=(ceph-mon ceph-osd ceph-common qemu-block-extra)
+  pkgs+=(ceph-mon ceph-osd ceph-mgr ceph-common qemu-block-extra)
 fi
 
 missing=()

@@ -109,8 +109,10 @@ static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *
                 rc_ = -1;
             rc_pool_put(p);
         }
-        if (rc_ == 0)
+        if (rc_ == 0) {
             rc_set_status(rc, vol, "pool", "");
+            rc_set_status(rc, vol, "state", "creating");
+        }
     }
     free(made);
     free(made_image);
