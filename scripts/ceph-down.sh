@@ -18,6 +18,10 @@ MARKER="# written by cloudfs scripts/ceph-up.sh"
 
 die() { echo "ceph-down: $*" >&2; exit 1; }
 
+DAEMON_LOG_PREFIX=ceph-down
+# shellcheck source=scripts/daemon-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
+
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "CEPH_DOWN_TIMEOUT must be a number of seconds"
 [ -d "$CEPH_DIR" ] || exit 0
 
@@ -28,66 +32,9 @@ if [ -z "${_CLOUDFS_CEPH_LOCKED:-}" ]; then
   [ -d "$CEPH_DIR" ] || exit 0
 fi
 
-start_time() {
-  local stat rest
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  rest=${stat##*) }
-  local -a f
-  read -ra f <<<"$rest"
-  if [ "${f[0]}" = Z ]; then
-    # The main thread exited. Gone only once no other thread is left (a daemon's other
-    # threads keep running, and keep its listening socket, while exit is under way).
-    local -a t=("/proc/$1/task/"*)
-    [ "${#t[@]}" -gt 1 ] || return 1
-  fi
-  printf '%s\n' "${f[19]}"
-}
-
-# same_process NAME PID STARTTIME: true while PID is still the process we started.
-same_process() {
-  local comm st
-  comm=$(cat "/proc/$2/comm" 2>/dev/null) || return 1
-  [ "$comm" = "$1" ] || return 1
-  st=$(start_time "$2") || return 1
-  [ "$st" = "$3" ]
-}
-
 rc=0
 # stop WHO COMM: stop the daemon recorded in $CEPH_DIR/WHO.started.
-stop() {
-  local name=$2 file="$CEPH_DIR/$1.started" pid st extra
-  [ -f "$file" ] || return 0
-  read -r pid st extra <"$file" || true
-  if ! [[ "${pid:-}" =~ ^[0-9]+$ && "${st:-}" =~ ^[0-9]+$ && -z "${extra:-}" ]]; then
-    echo "ceph-down: ignoring malformed $file" >&2
-    rm -f "$file"
-    return 0
-  fi
-  if ! same_process "$name" "$pid" "$st"; then
-    rm -f "$file"              # already gone (or PID reused by something else)
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + TIMEOUT))
-  while same_process "$name" "$pid" "$st"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "ceph-down: ${name}[$pid] ignored SIGTERM for ${TIMEOUT}s, sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do
-        same_process "$name" "$pid" "$st" || break
-        sleep 0.1
-      done
-      if same_process "$name" "$pid" "$st"; then
-        echo "ceph-down: ${name}[$pid] still alive after SIGKILL" >&2
-        rc=1
-        return 0
-      fi
-      break
-    fi
-    sleep 0.1
-  done
-  rm -f "$file"
-}
+stop() { stop_recorded "$CEPH_DIR" "$1" "$2" "$TIMEOUT" || rc=1; }
 
 # The manager and the OSD first: the monitor would otherwise wait for them.
 stop mgr ceph-mgr

@@ -43,6 +43,12 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 die() { echo "ceph-up: $*" >&2; exit 1; }
 
+DAEMON_LOG_PREFIX=ceph-up
+# shellcheck source=scripts/daemon-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
+record() { record_in "$CEPH_DIR" "$@"; }
+recorded_alive() { recorded_pid "$CEPH_DIR" "$@"; }
+
 print_conf=0
 case "${1:-}" in
   "") ;;
@@ -67,75 +73,11 @@ done
 
 # --- helpers -----------------------------------------------------------------------
 
-# start_time PID: field 22 of /proc/PID/stat (start time in clock ticks since boot),
-# used together with the PID to make sure we never signal a recycled PID.
-start_time() {
-  local stat rest
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  rest=${stat##*) }            # drop "pid (comm) "; comm may contain spaces
-  local -a f
-  read -ra f <<<"$rest"
-  if [ "${f[0]}" = Z ]; then
-    # The main thread exited. Gone only once no other thread is left (a daemon's other
-    # threads keep running, and keep its listening socket, while exit is under way).
-    local -a t=("/proc/$1/task/"*)
-    [ "${#t[@]}" -gt 1 ] || return 1
-  fi
-  printf '%s\n' "${f[19]}"
-}
 
-# same_process NAME PID STARTTIME: true while PID is still the process we started.
-same_process() {
-  local comm st
-  comm=$(cat "/proc/$2/comm" 2>/dev/null) || return 1
-  [ "$comm" = "$1" ] || return 1
-  st=$(start_time "$2") || return 1
-  [ "$st" = "$3" ]
-}
 
-# recorded_alive WHO COMM: print the PID recorded in $CEPH_DIR/WHO.started if it still runs.
-recorded_alive() {
-  local file="$CEPH_DIR/$1.started" pid st extra
-  [ -f "$file" ] || return 1
-  read -r pid st extra <"$file" || true
-  [[ "${pid:-}" =~ ^[0-9]+$ && "${st:-}" =~ ^[0-9]+$ && -z "${extra:-}" ]] || return 1
-  same_process "$2" "$pid" "$st" || return 1
-  printf '%s\n' "$pid"
-}
 
-# running_pid NAME PIDFILE: print the PID from PIDFILE if that process is alive and is NAME.
-running_pid() {
-  local name=$1 pidfile=$2 pid comm
-  [ -r "$pidfile" ] || return 1
-  pid=$(head -n1 "$pidfile" 2>/dev/null) || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-  [ "$comm" = "$name" ] || return 1
-  start_time "$pid" >/dev/null || return 1    # zombie: not running
-  printf '%s\n' "$pid"
-}
 
-# detached CMD...: run a daemonising command with only stdin/stdout/stderr
-# open.  The daemons keep inherited descriptors, and a test runner (bats)
-# waits for EOF on its pipes: a daemon started from a test must not hold them.
-detached() {
-  (
-    for fd in /proc/self/fd/*; do
-      n=${fd##*/}
-      case "$n" in ''|*[!0-9]*) continue ;; esac
-      [ "$n" -gt 2 ] && eval "exec $n>&-"
-    done 2>/dev/null
-    exec "$@" </dev/null >/dev/null 2>&1
-  )
-}
 
-# record WHO PID: remember that we started this daemon.
-record() {
-  local st
-  st=$(start_time "$2") || die "$1 (pid $2) exited right after start (see $CEPH_DIR/log)"
-  printf '%s %s\n' "$2" "$st" >"$CEPH_DIR/$1.started.tmp"
-  mv -f "$CEPH_DIR/$1.started.tmp" "$CEPH_DIR/$1.started"
-}
 
 # left: seconds left before the deadline (at least 1).
 left() {
