@@ -3,7 +3,7 @@
 PREFIX ?= /usr/local
 BUILD ?= build
 CC ?= cc
-PKGS = fuse3 sqlite3 libconfig libvirt
+PKGS = fuse3 sqlite3 libconfig libvirt nettle
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 

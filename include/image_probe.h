@@ -6,6 +6,7 @@
 #ifndef CFS_IMAGE_PROBE_H
 #define CFS_IMAGE_PROBE_H
 
+#include <nettle/sha2.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,16 +22,13 @@ struct cfs_image_probe {
  * a qcow2 naming a backing file, which would reach outside the catalogue). */
 int image_probe(const char *path, struct cfs_image_probe *out, struct cfs_err *err);
 
-/* SHA-256 (FIPS 180-4), streamed. */
+/* SHA-256 of a stream (nettle's, which uses the CPU's SHA instructions). */
 struct cfs_sha256 {
-    uint32_t h[8];
-    uint64_t bytes;
-    unsigned char buf[64];
-    size_t used;
+    struct sha256_ctx ctx;
 };
-void sha256_init(struct cfs_sha256 *s);
-void sha256_update(struct cfs_sha256 *s, const void *data, size_t len);
+void cfs_sha256_init(struct cfs_sha256 *s);
+void cfs_sha256_update(struct cfs_sha256 *s, const void *data, size_t len);
 /* 64 hex digits and a NUL. */
-void sha256_hex(struct cfs_sha256 *s, char out[65]);
+void cfs_sha256_hex(struct cfs_sha256 *s, char out[65]);
 
 #endif

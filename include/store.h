@@ -60,6 +60,8 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
                struct cfs_store **out, struct cfs_err *err);
 void store_close(struct cfs_store *st);
 const struct cfs_layout *store_layout(const struct cfs_store *st);
+/* The file every commit touches (IN_ATTRIB) once it is visible to readers. */
+const char *store_notify_path(const struct cfs_store *st);
 int64_t store_now(void);
 
 /* Meta key/value (schema-independent settings such as "initialized"). */

@@ -18,7 +18,7 @@ pkgs=(
   libsqlite3-dev sqlite3
   libconfig-dev
   libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
-  librados-dev librbd-dev
+  librados-dev librbd-dev nettle-dev
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
 )

@@ -44,7 +44,7 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
         cfs_err_set(err, errno, "%s: %s", in < 0 ? src : part, strerror(errno));
         goto cleanup;
     }
-    sha256_init(&h);
+    cfs_sha256_init(&h);
     long long done = 0;
     for (;;) {
         ssize_t n = read(in, buf, COPY_CHUNK);
@@ -54,7 +54,7 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
         }
         if (n == 0)
             break;
-        sha256_update(&h, buf, (size_t)n);
+        cfs_sha256_update(&h, buf, (size_t)n);
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w < 0) {
@@ -77,7 +77,7 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
         cfs_err_set(err, errno, "%s: %s", dst, strerror(errno));
         goto cleanup;
     }
-    sha256_hex(&h, sha);
+    cfs_sha256_hex(&h, sha);
     rc = 0;
 cleanup:
     if (in >= 0)

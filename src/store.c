@@ -16,6 +16,7 @@
 struct cfs_store {
     sqlite3 *db;
     int notify_fd;          /* "<store>-notify": touched after every commit */
+    char notify_path[4096];
     const struct cfs_layout *layout;
     pthread_mutex_t lock;
     struct {
@@ -65,6 +66,11 @@ int64_t store_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+const char *store_notify_path(const struct cfs_store *st)
+{
+    return st->notify_path;
 }
 
 const struct cfs_layout *store_layout(const struct cfs_store *st)
@@ -221,9 +227,8 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     st->layout = layout;
     st->notify_fd = -1;
     pthread_mutex_init(&st->lock, NULL);
-    char notify[4096];
-    snprintf(notify, sizeof(notify), "%s-notify", path);
-    st->notify_fd = open(notify, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    snprintf(st->notify_path, sizeof(st->notify_path), "%s-notify", path);
+    st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         cfs_err_set(err, EIO, "store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
