@@ -62,6 +62,7 @@ struct cfs_domain_spec {
     const char *console_path;   /* serial console to this file, or NULL/"" */
     const struct cfs_disk *disks;
     int ndisks;
+    const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
 };
 
 struct cfs_domain_info {

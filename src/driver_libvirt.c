@@ -679,6 +679,8 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
             xbuf_raw(&b, "\n");
         }
     } else {
+        if (is_set(s->cdrom))
+            xbuf_raw(&b, "    <boot dev='cdrom'/>\n");
         xbuf_raw(&b, "    <boot dev='hd'/>\n");
     }
     xbuf_raw(&b, "  </os>\n");
@@ -694,6 +696,13 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
                      "    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
         for (int i = 0; i < s->ndisks; i++)
             disk_xml(&b, &s->disks[i]);
+        if (is_set(s->cdrom)) {
+            xbuf_raw(&b, "    <disk type='file' device='cdrom'>\n"
+                         "      <driver name='qemu' type='raw'/>\n      <source file='");
+            xbuf_text(&b, s->cdrom);
+            xbuf_raw(&b, "'/>\n      <target dev='sda' bus='sata'/>\n      <readonly/>\n"
+                         "    </disk>\n");
+        }
         if (is_set(s->console_path)) {
             xbuf_raw(&b, "    <serial type='file'><source path='");
             xbuf_text(&b, s->console_path);

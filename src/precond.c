@@ -126,8 +126,8 @@ static long long size_of(const char *s)
 }
 
 /* A disk made from image must hold it: its virtual size and min-disk. */
-static int fits_image(struct cfs_store *st, const char *image, long long size, const char *what,
-                      struct cfs_err *err)
+static int fits_image_as(struct cfs_store *st, const char *image, long long size,
+                         const char *what, bool iso_ok, struct cfs_err *err)
 {
     const struct cfs_kind *ki = layout_kind(store_layout(st), "image");
     struct cfs_res img;
@@ -140,7 +140,8 @@ static int fits_image(struct cfs_store *st, const char *image, long long size, c
     char *format = store_status_text(st, img.id, "format");
     char buf[32];
     if (!strcmp(format, "iso")) {
-        rc = cfs_err_set(err, EINVAL, "image %s is an ISO: it cannot be a disk's base", image);
+        if (!iso_ok)
+            rc = cfs_err_set(err, EINVAL, "image %s is an ISO: it cannot be a disk's base", image);
     } else if (atoll(vsize) > size) {
         value_format_size(atoll(vsize), buf, sizeof(buf));
         rc = cfs_err_set(err, EINVAL, "%s is smaller than image %s (virtual size %s)", what, image,
@@ -152,6 +153,12 @@ static int fits_image(struct cfs_store *st, const char *image, long long size, c
     free(min);
     free(format);
     return rc;
+}
+
+static int fits_image(struct cfs_store *st, const char *image, long long size, const char *what,
+                      struct cfs_err *err)
+{
+    return fits_image_as(st, image, size, what, false, err);
 }
 
 /* volume.size: grows only; holds its image. */
@@ -210,7 +217,7 @@ static int vm_image(struct cfs_store *st, const struct cfs_res *r, const char *v
         rc = cfs_err_set(err, EBUSY, "vm %s already has root volume %s; delete the VM to "
                          "change its image", r->name, root);
     else
-        rc = fits_image(st, value, size_of(size), "root-size", err);
+        rc = fits_image_as(st, value, size_of(size), "root-size", true, err);
     free(root);
     free(size);
     return rc;
@@ -226,7 +233,7 @@ static int vm_root_size(struct cfs_store *st, const struct cfs_res *r, const cha
     if (root[0] && size_of(value) < size_of(cur))
         rc = cfs_err_set(err, EINVAL, "vm %s: root-size can only grow (it is %s)", r->name, cur);
     else
-        rc = fits_image(st, image, size_of(value), "root-size", err);
+        rc = fits_image_as(st, image, size_of(value), "root-size", true, err);
     free(root);
     free(cur);
     free(image);

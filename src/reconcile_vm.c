@@ -453,6 +453,10 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
             .console_path = strcmp(type, "test") ? console : NULL,
         };
         spec.disks = vm_disks_array(disks, &spec.ndisks);
+        char cdrom[4200];
+        if (strcmp(type, "test") && vm_cdrom(rc, s.image, cdrom, sizeof(cdrom)))
+            spec.cdrom = cdrom;
+        rc_set_status(rc, vm, "cdrom", spec.cdrom ? s.image : "");
         int rc_ = rc->drv->define(conn, &spec, &err);
         bool has_console = spec.console_path != NULL;
         free(dtype);    /* type pointed into it */

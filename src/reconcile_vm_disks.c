@@ -59,6 +59,23 @@ int vm_root_volume(struct reconciler *rc, const struct cfs_res *vm, const char *
         const struct cfs_attr_def *a_size = layout_attr(rc->k_volume, "size");
         const struct cfs_attr_def *a_image = layout_attr(rc->k_volume, "image");
         const struct cfs_attr_def *a_pool = layout_attr(rc->k_volume, "pool");
+        /* An ISO installs onto a blank root disk from the CD-ROM drive. */
+        struct cfs_res img;
+        bool iso = false;
+        if (store_res_find(rc->st, 0, rc->k_image, image, &img, err) == 0) {
+            char *format = rc_status(rc, img.id, "format");
+            char *istate = rc_status(rc, img.id, "state");
+            bool known = !strcmp(istate, "available");
+            iso = !strcmp(format, "iso");
+            free(format);
+            free(istate);
+            if (!known) {
+                free(size);
+                free(pool);
+                rc_ = 0;    /* wait for the import: the format decides */
+                goto cleanup;
+            }
+        }
         int ok = store_res_create(rc->st, vm->parent, rc->k_volume, name, vm->uid, vm->gid,
                                   &rc_actor, &vol, err) == 0;
         if (ok) {
@@ -66,7 +83,7 @@ int vm_root_volume(struct reconciler *rc, const struct cfs_res *vm, const char *
             rc_set_status(rc, &vol, "_root-of", vm->uuid);
             rc_set_status(rc, &vol, "root-of", vm->name);
             ok = store_attr_set(rc->st, &vol, a_size, size, &rc_actor, NULL, err) == 0 &&
-                 store_attr_set(rc->st, &vol, a_image, image, &rc_actor, NULL, err) == 0 &&
+                 (iso || store_attr_set(rc->st, &vol, a_image, image, &rc_actor, NULL, err) == 0) &&
                  (!pool[0] || store_attr_set(rc->st, &vol, a_pool, pool, &rc_actor, NULL, err) == 0);
             rc_set_status(rc, vm, "root-volume", name);
         }
@@ -88,6 +105,23 @@ int vm_root_volume(struct reconciler *rc, const struct cfs_res *vm, const char *
 cleanup:
     free(have);
     return rc_;
+}
+
+bool vm_cdrom(struct reconciler *rc, const char *image, char *path, size_t len)
+{
+    struct cfs_res img;
+    struct cfs_err ignore;
+    bool iso = false;
+    if (!image[0] || store_res_find(rc->st, 0, rc->k_image, image, &img, &ignore) < 0)
+        return false;
+    char *format = rc_status(rc, img.id, "format");
+    char *state = rc_status(rc, img.id, "state");
+    iso = !strcmp(format, "iso") && !strcmp(state, "available");
+    if (iso)
+        rc_img_file(rc, &img, path, len);
+    free(format);
+    free(state);
+    return iso;
 }
 
 static int want_add(struct vm_disks *d, const struct cfs_res *vol)
