@@ -63,6 +63,7 @@ struct cfs_domain_spec {
     const struct cfs_disk *disks;
     int ndisks;
     const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
+    bool windows;               /* Hyper-V enlightenments, clock in local time */
 };
 
 struct cfs_domain_info {

@@ -119,6 +119,8 @@ int vm_root_volume(struct reconciler *rc, const struct cfs_res *vm, const char *
 struct vm_disks *vm_disks_want(struct reconciler *rc, const struct cfs_res *vm);
 /* The catalogue file of image when it is an ISO (for the CD-ROM drive). */
 bool vm_cdrom(struct reconciler *rc, const char *image, char *path, size_t len);
+/* Is the image's os attribute os ("windows")? */
+bool vm_image_os_is(struct reconciler *rc, const char *image, const char *os);
 const struct cfs_disk *vm_disks_array(const struct vm_disks *d, int *n);
 void vm_disks_free(struct vm_disks *d);
 int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_conn *conn,

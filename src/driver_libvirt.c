@@ -684,7 +684,13 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
         xbuf_raw(&b, "    <boot dev='hd'/>\n");
     }
     xbuf_raw(&b, "  </os>\n");
-    if (!test)
+    /* Only enlightenments that are CPUID bits: vapic needs MSRs that nested
+     * KVM (these test machines) refuses, so it is left out. */
+    if (!test && s->windows)
+        xbuf_raw(&b, "  <features><acpi/><apic/><hyperv mode='custom'><relaxed state='on'/>"
+                     "<spinlocks state='on' retries='8191'/></hyperv>"
+                     "</features>\n  <clock offset='localtime'/>\n");
+    else if (!test)
         xbuf_raw(&b, "  <features><acpi/><apic/></features>\n");
     xbuf_raw(&b, "  <on_poweroff>destroy</on_poweroff>\n"
                  "  <on_reboot>restart</on_reboot>\n"

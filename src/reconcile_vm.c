@@ -457,6 +457,7 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
         if (strcmp(type, "test") && vm_cdrom(rc, s.image, cdrom, sizeof(cdrom)))
             spec.cdrom = cdrom;
         rc_set_status(rc, vm, "cdrom", spec.cdrom ? s.image : "");
+        spec.windows = vm_image_os_is(rc, s.image, "windows");
         int rc_ = rc->drv->define(conn, &spec, &err);
         bool has_console = spec.console_path != NULL;
         free(dtype);    /* type pointed into it */

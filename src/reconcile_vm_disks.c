@@ -124,6 +124,18 @@ bool vm_cdrom(struct reconciler *rc, const char *image, char *path, size_t len)
     return iso;
 }
 
+bool vm_image_os_is(struct reconciler *rc, const char *image, const char *os)
+{
+    struct cfs_res img;
+    struct cfs_err ignore;
+    if (!image[0] || store_res_find(rc->st, 0, rc->k_image, image, &img, &ignore) < 0)
+        return false;
+    char *have = rc_attr(rc, img.id, "os");
+    bool is = !strcmp(have, os);
+    free(have);
+    return is;
+}
+
 static int want_add(struct vm_disks *d, const struct cfs_res *vol)
 {
     struct vm_disk_want *grown = realloc(d->v, (d->n + 1) * sizeof(*grown));

@@ -178,6 +178,7 @@ vol_file() { cat "$C/volumes/$1/status/path"; }
 }
 
 @test "VM from an ISO: a blank root disk and the ISO in the CD-ROM drive, booted first" {
+  echo windows > "$MNT/images/cd/os"
   mkdir "$C/vms/inst"
   echo tiny > "$C/vms/inst/offering"
   echo cd > "$C/vms/inst/image"
@@ -189,6 +190,9 @@ vol_file() { cat "$C/volumes/$1/status/path"; }
   $VIRSH domblklist "$dom" | grep -q "^ *sda *$iso\$"
   $VIRSH domblklist "$dom" | grep -q "^ *vda *$(vol_file inst-root)\$"
   $VIRSH dumpxml "$dom" | grep -q "<boot dev='cdrom'/>"
+  # os = windows: Hyper-V enlightenments and a local-time clock.
+  $VIRSH dumpxml "$dom" | grep -q "<hyperv"
+  $VIRSH dumpxml "$dom" | grep -q "<clock offset='localtime'"
   [ "$(cat "$C/vms/inst/status/cdrom")" = cd ]
   # The root disk is blank (no backing file) and of root-size (default 40G).
   info=$(qemu-img info -U --output=json "$(vol_file inst-root)")
