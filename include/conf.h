@@ -23,6 +23,7 @@ struct cfs_conf {
     long long reserved_memory;  /* bytes kept back on every host */
     int hotplug_factor;     /* max vCPUs/memory of a running VM = factor x value at start */
     char *console_dir;      /* serial console logs of the VMs */
+    int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

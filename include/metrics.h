@@ -20,4 +20,11 @@
 
 int metrics_render(struct cfs_store *st, char **out, size_t *len);
 
+struct textbuf;
+/* Label value escaped for the exposition format (backslash, quote, newline). */
+void metrics_label_value(struct textbuf *b, const char *v);
+/* Labels naming a resource, one per level of its path, named after the
+ * kinds: zone="z",cluster="c",vm="web1". */
+void metrics_res_labels(struct cfs_store *st, const struct cfs_res *r, struct textbuf *b);
+
 #endif

@@ -60,6 +60,7 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"resync-interval", 30, 1, 86400, offsetof(struct cfs_conf, resync_interval)},
         {"stop-timeout", 60, 0, 3600, offsetof(struct cfs_conf, stop_timeout)},
         {"hotplug-factor", 2, 1, 16, offsetof(struct cfs_conf, hotplug_factor)},
+        {"metrics-interval", 5, 1, 3600, offsetof(struct cfs_conf, metrics_interval)},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         int v = ints[i].dflt;

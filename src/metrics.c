@@ -33,8 +33,7 @@ static const struct gauge_def gauges[] = {
     {"pool", "available", "cloudfs_pool_available_bytes", "Bytes free in the pool.", CONV_SIZE, NULL},
 };
 
-/* Label value escaping of the exposition format: backslash, quote, newline. */
-static void label_value(struct textbuf *b, const char *v)
+void metrics_label_value(struct textbuf *b, const char *v)
 {
     for (const char *p = v; *p; p++) {
         if (*p == '\\' || *p == '"')
@@ -48,14 +47,14 @@ static void label_value(struct textbuf *b, const char *v)
 
 /* Labels of a resource from its path: one per level, named after the kind
  * ("zones/z/clusters/c/hosts/h" -> zone="z",cluster="c",host="h"). */
-static void res_labels(struct cfs_store *st, const struct cfs_res *r, struct textbuf *b)
+void metrics_res_labels(struct cfs_store *st, const struct cfs_res *r, struct textbuf *b)
 {
     char path[1024];
     struct cfs_err ignore;
     const struct cfs_layout *l = store_layout(st);
     if (store_res_path(st, r, path, sizeof(path), &ignore) < 0) {
         tb_puts(b, "name=\"");
-        label_value(b, r->name);
+        metrics_label_value(b, r->name);
         tb_puts(b, "\"");
         return;
     }
@@ -73,7 +72,7 @@ static void res_labels(struct cfs_store *st, const struct cfs_res *r, struct tex
         for (const char *p = label; *p; p++)
             tb_put(b, *p == '-' ? "_" : p, 1);
         tb_puts(b, "=\"");
-        label_value(b, name);
+        metrics_label_value(b, name);
         tb_puts(b, "\"");
         first = false;
     }
@@ -117,7 +116,7 @@ static void gauge_family(struct cfs_store *st, const struct gauge_def *g, struct
         if (!ok)
             continue;
         tb_printf(&s, "%s{", g->metric);
-        res_labels(st, &list[i], &s);
+        metrics_res_labels(st, &list[i], &s);
         tb_printf(&s, "} %lld\n", x);
     }
     free(list);
@@ -178,11 +177,11 @@ static void count_family(struct cfs_store *st, const char *kind, const char *met
         struct cfs_res parent;
         tb_printf(&s, "%s{", metric);
         if (counts[j].parent && store_res_get(st, counts[j].parent, &parent, &ignore) == 0) {
-            res_labels(st, &parent, &s);
+            metrics_res_labels(st, &parent, &s);
             tb_puts(&s, ",");
         }
         tb_puts(&s, "state=\"");
-        label_value(&s, counts[j].state);
+        metrics_label_value(&s, counts[j].state);
         tb_printf(&s, "\"} %lld\n", counts[j].n);
     }
     family(out, metric, "gauge", help, &s);
@@ -225,7 +224,7 @@ int metrics_render(struct cfs_store *st, char **out, size_t *len)
         gauge_family(st, &gauges[i], &b);
     count_family(st, "task", "cloudfs_tasks", "Tasks by state.", &b);
     tb_puts(&b, "# HELP cloudfs_changes_last_seq Sequence number of the newest change-log entry.\n"
-                "# TYPE cloudfs_changes_last_seq counter\n");
+                "# TYPE cloudfs_changes_last_seq gauge\n");
     tb_printf(&b, "cloudfs_changes_last_seq %lld\n", (long long)store_last_seq(st));
     reconciler_part(st, &b);
     *out = tb_steal(&b, len);
