@@ -34,7 +34,11 @@ struct notify_fs;
  * FUSE loop running. */
 int notify_fs_start(struct cfs_store *st, const char *store_path, struct fuse *f,
                     const char *mountpoint, struct notify_fs **out, struct cfs_err *err);
-/* Stop and join the thread (after the loop has ended); NULL is ignored. */
+/* The FUSE loop has ended: make no more calls on the session, whose device
+ * is about to be closed (its descriptor number could be reused).  Before
+ * unmounting; NULL is ignored. */
+void notify_fs_quiesce(struct notify_fs *nf);
+/* Stop and join the thread (after the unmount); NULL is ignored. */
 void notify_fs_stop(struct notify_fs *nf);
 
 /* True when the FUSE request being served was made by the notifier thread:

@@ -20,6 +20,7 @@ pkgs=(
   libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
+  prometheus  # promtool: the independent parser of /metrics in the tests
 )
 if [ "$want_ceph" = 1 ]; then
   pkgs+=(ceph-mon ceph-osd ceph-common librados-dev librbd-dev qemu-block-extra)

@@ -1533,6 +1533,7 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
         fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
         rc = fuse_loop_mt(f, loop) ? 1 : 0;
     }
+    notify_fs_quiesce(fs.nf);
     fuse_remove_signal_handlers(se);
     fuse_unmount(f);
 cleanup:

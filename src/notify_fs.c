@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ struct notify_fs {
     bool started;
     int stop_fd;                /* eventfd: stop the thread */
     pid_t tid;                  /* the notifier thread's kernel thread id */
+    atomic_bool stopping;       /* the FUSE loop has ended: touch the mount no more */
+    pthread_mutex_t fuse_lock;  /* held around notify calls on the session's fd */
     int64_t seq;                /* last change handled (thread only) */
 
     pthread_mutex_t lock;       /* everything below */
@@ -104,6 +107,11 @@ static void set_pending(struct notify_fs *nf, enum nf_pending p, const char *pat
 
 /* ---- the change feed ---- */
 
+static void unlock_mutex(void *m)
+{
+    pthread_mutex_unlock(m);
+}
+
 uint64_t notify_fs_gen(struct notify_fs *nf)
 {
     if (!nf)
@@ -132,11 +140,14 @@ void notify_fs_wait(struct notify_fs *nf, uint64_t seen, int timeout_ms)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&nf->lock);
+    /* libfuse cancels its workers when the loop ends; one blocked here
+     * must not leave the lock held for the notifier's shutdown. */
+    pthread_cleanup_push(unlock_mutex, &nf->lock);
     while (nf->gen == seen) {
         if (pthread_cond_timedwait(&nf->cond, &nf->lock, &ts) == ETIMEDOUT)
             break;
     }
-    pthread_mutex_unlock(&nf->lock);
+    pthread_cleanup_pop(1);
 }
 
 void notify_fs_poll_arm(struct notify_fs *nf, struct fuse_pollhandle **slot,
@@ -364,13 +375,20 @@ static void forget_entry(struct notify_fs *nf, const char *path)
         return;
     const char *name = path + (slash - parent) + 1;
     *slash = '\0';
-    if (dir_nodeid(nf, parent, &ino) == 0)
+    if (dir_nodeid(nf, parent, &ino) < 0)
+        return;
+    pthread_mutex_lock(&nf->fuse_lock);
+    if (!nf->stopping)
         fuse_lowlevel_notify_inval_entry(fuse_get_session(nf->fuse), ino, name, strlen(name));
+    pthread_mutex_unlock(&nf->fuse_lock);
 }
 
 static void forget_attrs(struct notify_fs *nf, const char *path)
 {
-    fuse_invalidate_path(nf->fuse, path);   /* ENOENT: the kernel has nothing cached */
+    pthread_mutex_lock(&nf->fuse_lock);
+    if (!nf->stopping)
+        fuse_invalidate_path(nf->fuse, path);   /* ENOENT: the kernel has nothing cached */
+    pthread_mutex_unlock(&nf->fuse_lock);
 }
 
 static void perform(struct notify_fs *nf, const struct nf_item *it)
@@ -439,7 +457,8 @@ static void drain(struct notify_fs *nf)
         if (more)
             feed_advance(nf);
         for (size_t i = 0; i < b.n; i++) {
-            perform(nf, &b.items[i]);
+            if (!nf->stopping)
+                perform(nf, &b.items[i]);
             free(b.items[i].path);
         }
         free(b.items);
@@ -523,6 +542,7 @@ int notify_fs_start(struct cfs_store *st, const char *store_path, struct fuse *f
     nf->fuse = f;
     nf->stop_fd = -1;
     pthread_mutex_init(&nf->lock, NULL);
+    pthread_mutex_init(&nf->fuse_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -576,6 +596,22 @@ void notify_fs_stop(struct notify_fs *nf)
     free(nf->slots);
     pthread_cond_destroy(&nf->cond);
     pthread_mutex_destroy(&nf->lock);
+    pthread_mutex_destroy(&nf->fuse_lock);
     free(nf->mountpoint);
     free(nf);
+}
+
+void notify_fs_quiesce(struct notify_fs *nf)
+{
+    if (!nf)
+        return;
+    nf->stopping = true;
+    /* Wait for a notify call in progress, but not forever: one blocked in
+     * the kernel (on a directory lock held by a request nobody will answer
+     * now) ends when the unmount closes the device. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 2;
+    if (pthread_mutex_timedlock(&nf->fuse_lock, &ts) == 0)
+        pthread_mutex_unlock(&nf->fuse_lock);
 }
