@@ -18,6 +18,7 @@
 #include "storage.h"
 
 struct cfs_conn;    /* one connection to one host, opaque */
+struct cfs_domain_stats;   /* counters of one domain (all_stats), defined below */
 
 enum cfs_power {
     CFS_POWER_NONE,     /* no such domain on the host */
@@ -127,11 +128,26 @@ struct cfs_compute_driver {
     /* Grow a disk of a running domain (and what backs it) to bytes. */
     int (*block_resize)(struct cfs_conn *c, const char *uuid, const char *target,
                         long long bytes, struct cfs_err *err);
+    /* Counters of every domain of the host in one call (libvirt bulk
+     * stats); cb runs once per domain, in the caller's thread. */
+    int (*all_stats)(struct cfs_conn *c, void (*cb)(const struct cfs_domain_stats *s, void *arg),
+                     void *arg, struct cfs_err *err);
 };
 
 extern const struct cfs_compute_driver cfs_libvirt_driver;
 
 /* Domain name for a VM UUID: "cfs-" + uuid. */
 #define CFS_DOMAIN_PREFIX "cfs-"
+
+/* One domain's counters from all_stats; -1 where the host gave none. */
+struct cfs_domain_stats {
+    char uuid[37];
+    enum cfs_power power;
+    long long cpu_time_ns;
+    long long memory_kib;           /* balloon: current */
+    long long rss_kib;              /* resident set of the QEMU process */
+    long long disk_rd_bytes, disk_wr_bytes, disk_rd_reqs, disk_wr_reqs;   /* all disks */
+    long long net_rx_bytes, net_tx_bytes, net_rx_pkts, net_tx_pkts;       /* all interfaces */
+};
 
 #endif

@@ -26,6 +26,7 @@ struct cfs_conf {
     char *image_dir;        /* the image catalogue's imported copies */
     int task_retention;     /* seconds a finished task stays in tasks/ */
     int storage_timeout;    /* seconds before a stalled storage operation fails */
+    int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

@@ -21,6 +21,7 @@ pkgs=(
   librados-dev librbd-dev nettle-dev
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
+  prometheus  # promtool: the independent parser of /metrics in the tests
 )
 if [ "$want_ceph" = 1 ]; then
   # A throwaway Ceph cluster for the RBD tests, and QEMU's rbd driver.

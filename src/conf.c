@@ -64,6 +64,7 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"hotplug-factor", 2, 1, 16, offsetof(struct cfs_conf, hotplug_factor)},
         {"task-retention", 86400, 0, 31536000, offsetof(struct cfs_conf, task_retention)},
         {"storage-timeout", 30, 1, 3600, offsetof(struct cfs_conf, storage_timeout)},
+        {"metrics-interval", 5, 1, 3600, offsetof(struct cfs_conf, metrics_interval)},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         int v = ints[i].dflt;

@@ -17,6 +17,7 @@
 #include <libvirt/virterror.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1330,6 +1331,78 @@ cleanup:
     return ret;
 }
 
+/* ---- bulk statistics ---- */
+
+static void stat_add(long long *sum, unsigned long long v)
+{
+    *sum = (*sum < 0 ? 0 : *sum) + (long long)v;
+}
+
+/* Sum the per-device counters "net.N.rx.bytes" and the like. */
+static void stats_devices(const virTypedParameterPtr p, int n, struct cfs_domain_stats *s)
+{
+    static const struct {
+        const char *prefix, *suffix;
+        size_t off;
+    } map[] = {
+        {"block.", ".rd.bytes", offsetof(struct cfs_domain_stats, disk_rd_bytes)},
+        {"block.", ".wr.bytes", offsetof(struct cfs_domain_stats, disk_wr_bytes)},
+        {"block.", ".rd.reqs", offsetof(struct cfs_domain_stats, disk_rd_reqs)},
+        {"block.", ".wr.reqs", offsetof(struct cfs_domain_stats, disk_wr_reqs)},
+        {"net.", ".rx.bytes", offsetof(struct cfs_domain_stats, net_rx_bytes)},
+        {"net.", ".tx.bytes", offsetof(struct cfs_domain_stats, net_tx_bytes)},
+        {"net.", ".rx.pkts", offsetof(struct cfs_domain_stats, net_rx_pkts)},
+        {"net.", ".tx.pkts", offsetof(struct cfs_domain_stats, net_tx_pkts)},
+    };
+    for (int i = 0; i < n; i++) {
+        if (p[i].type != VIR_TYPED_PARAM_ULLONG)
+            continue;
+        const char *f = p[i].field;
+        size_t fl = strlen(f);
+        for (size_t j = 0; j < sizeof(map) / sizeof(map[0]); j++) {
+            size_t pl = strlen(map[j].prefix), sl = strlen(map[j].suffix);
+            if (fl > pl + sl && !strncmp(f, map[j].prefix, pl) &&
+                !strcmp(f + fl - sl, map[j].suffix) && f[pl] >= '0' && f[pl] <= '9')
+                stat_add((long long *)((char *)s + map[j].off), p[i].value.ul);
+        }
+    }
+}
+
+static int libvirt_all_stats(struct cfs_conn *c,
+                             void (*cb)(const struct cfs_domain_stats *s, void *arg), void *arg,
+                             struct cfs_err *err)
+{
+    virDomainStatsRecordPtr *recs = NULL;
+    unsigned int what = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
+                        VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_INTERFACE |
+                        VIR_DOMAIN_STATS_BLOCK;
+    int n = virConnectGetAllDomainStats(c->vc, what, &recs, 0);
+    if (n < 0)
+        return lv_fail(err, "stats", "of all domains");
+    for (int i = 0; i < n; i++) {
+        struct cfs_domain_stats s;
+        unsigned long long v;
+        int state;
+        memset(&s, 0xff, sizeof(s));    /* every counter -1: not reported */
+        if (virDomainGetUUIDString(recs[i]->dom, s.uuid) < 0)
+            continue;
+        virTypedParameterPtr p = recs[i]->params;
+        int np = recs[i]->nparams;
+        s.power = virTypedParamsGetInt(p, np, "state.state", &state) == 1 ? power_from_state(state)
+                                                                          : CFS_POWER_OTHER;
+        if (virTypedParamsGetULLong(p, np, "cpu.time", &v) == 1)
+            s.cpu_time_ns = (long long)v;
+        if (virTypedParamsGetULLong(p, np, "balloon.current", &v) == 1)
+            s.memory_kib = (long long)v;
+        if (virTypedParamsGetULLong(p, np, "balloon.rss", &v) == 1)
+            s.rss_kib = (long long)v;
+        stats_devices(p, np, &s);
+        cb(&s, arg);
+    }
+    virDomainStatsRecordListFree(recs);
+    return 0;
+}
+
 const struct cfs_compute_driver cfs_libvirt_driver = {
     .name = "libvirt",
     .init = libvirt_init,
@@ -1356,4 +1429,5 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .attach_disk = libvirt_attach_disk,
     .detach_disk = libvirt_detach_disk,
     .block_resize = libvirt_block_resize,
+    .all_stats = libvirt_all_stats,
 };

@@ -6,6 +6,7 @@
  * ids; reconcile_vm() and reconcile_host() decide what to do.
  */
 #include "reconcile.h"
+#include "reconcile_metrics.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -305,6 +306,7 @@ static int run(struct reconciler *rc)
     for (int i = 0; i < nworkers; i++)
         pthread_create(&threads[i], NULL, worker, rc);
 
+    struct rc_metrics *metrics = rc_metrics_start(rc);
     rc->seq = store_last_seq(rc->st);
     task_fail_orphans(rc);
     resync_all(rc);
@@ -343,6 +345,7 @@ static int run(struct reconciler *rc)
         }
     }
 
+    rc_metrics_stop(metrics);
     workq_stop(&rc->q);
     for (int i = 0; i < nworkers; i++)
         pthread_join(threads[i], NULL);

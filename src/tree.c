@@ -8,7 +8,8 @@
 
 #include "scratch.h"
 
-const char *const cfs_rootfile_names[ROOTFILE_COUNT] = {"README", "version"};
+const char *const cfs_rootfile_names[ROOTFILE_COUNT] = {"README", "version", "events", "audit",
+                                                        "metrics"};
 
 bool tree_is_scratch_name(const char *name)
 {
@@ -107,6 +108,10 @@ static int step(struct cfs_store *st, struct cfs_node *cur, const char *name, st
         }
         if ((cur->back = layout_backlink(cur->res.kind, name)) != NULL) {
             cur->type = NODE_BACKDIR;
+            return 0;
+        }
+        if (!strcmp(name, "events")) {
+            cur->type = NODE_EVENTLOG;
             return 0;
         }
         break;
