@@ -41,5 +41,7 @@ bool workq_take(struct workq *q, int64_t *key);
 void workq_done(struct workq *q, int64_t key);
 void workq_stop(struct workq *q);
 size_t workq_depth(struct workq *q);
+/* Nothing is running and nothing is due now (only timers wait). */
+bool workq_idle(struct workq *q);
 
 #endif

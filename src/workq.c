@@ -138,3 +138,14 @@ size_t workq_depth(struct workq *q)
     pthread_mutex_unlock(&q->lock);
     return n;
 }
+
+bool workq_idle(struct workq *q)
+{
+    int64_t now = workq_now();
+    bool idle = true;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->n && idle; i++)
+        idle = !q->items[i].running && q->items[i].due > now;
+    pthread_mutex_unlock(&q->lock);
+    return idle;
+}
