@@ -309,12 +309,25 @@ static int run(struct reconciler *rc)
     struct rc_metrics *metrics = rc_metrics_start(rc);
     rc->seq = store_last_seq(rc->st);
     task_fail_orphans(rc);
+    int64_t resync_started = workq_now();
     resync_all(rc);
+    size_t resync_size = workq_depth(&rc->q);
     int64_t next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
 
     while (!rc->stopping) {
         int64_t now = workq_now();
         int timeout = next_resync > now ? (int)((next_resync - now) / 1000000LL) + 1 : 0;
+        if (resync_started) {
+            /* Operators (and make bench) learn how long a full pass over
+             * everything took. */
+            if (workq_idle(&rc->q)) {
+                fprintf(stderr, "cloudfs reconcile: resync of %zu resources took %lld ms\n",
+                        resync_size, (long long)((now - resync_started) / 1000000LL));
+                resync_started = 0;
+            } else if (timeout > 100) {
+                timeout = 100;
+            }
+        }
         struct pollfd pfd[2] = {{.fd = ifd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
         int n = poll(pfd, 2, timeout);
         if (n < 0 && errno != EINTR)
@@ -340,7 +353,10 @@ static int run(struct reconciler *rc)
         }
         if (workq_now() >= next_resync) {
             drain_changes(rc);
+            if (!resync_started)    /* else the last pass is still running */
+                resync_started = workq_now();
             resync_all(rc);
+            resync_size = workq_depth(&rc->q);
             next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
         }
     }

@@ -20,6 +20,7 @@ struct cfs_store {
     char origin[37];        /* this handle's id in changes.origin */
     const struct cfs_layout *layout;
     pthread_mutex_t lock;
+    uint64_t commits;       /* commits on this connection (data_version ignores them) */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -160,6 +161,7 @@ static int commit(struct cfs_store *st, struct cfs_err *err)
 {
     if (exec(st, "COMMIT", err) < 0)
         return -1;
+    st->commits++;      /* under the store lock, like every write */
     if (st->notify_fd >= 0)
         futimens(st->notify_fd, NULL);
     return 0;
@@ -278,6 +280,21 @@ void store_close(struct cfs_store *st)
         close(st->notify_fd);
     pthread_mutex_destroy(&st->lock);
     free(st);
+}
+
+uint64_t store_generation(struct cfs_store *st)
+{
+    uint64_t gen = 0;
+    struct cfs_err err;
+    lock(st);
+    sqlite3_stmt *s = stmt(st, "PRAGMA data_version", &err);
+    if (s) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            gen = ((uint64_t)sqlite3_column_int64(s, 0) << 32) + (st->commits & 0xffffffffULL) + 1;
+        sqlite3_reset(s);
+    }
+    unlock(st);
+    return gen;
 }
 
 static void lock(struct cfs_store *st)
