@@ -9,7 +9,15 @@ teardown_file() { cfs_stop; }
 @test "root lists README, version and the top-level collections" {
   run ls "$MNT"
   [ "$status" -eq 0 ]
-  [ "$output" = "$(printf 'README\nimages\nofferings\ntasks\nversion\nzones')" ]
+  [ "$output" = "$(printf 'README
+audit
+events
+images
+metrics
+offerings
+tasks
+version
+zones')" ]
   grep -q "cloudfs" "$MNT/README"
   [ "$(cat "$MNT/version")" = "cloudfs $("$CLOUDFS_BIN" --version | cut -d' ' -f2)" ]
 }
