@@ -188,22 +188,30 @@ fail:
     return -1;
 }
 
-/* Calls cb for every cfs-* object; with parts, for the unfinished ones. */
-static int scan(struct cfs_pool *p, bool parts, cfs_object_cb cb, void *arg, struct cfs_err *err)
+/* Calls cb for every cfs-* object: NAME for NAME.qcow2, and NAME.part for
+ * an unfinished NAME.qcow2.part; parts_only keeps just the latter. */
+static int scan(struct cfs_pool *p, bool parts_only, cfs_object_cb cb, void *arg,
+                struct cfs_err *err)
 {
     DIR *d = opendir(p->dir);
     if (!d)
         return cfs_err_set(err, errno, "%s: %s", p->dir, strerror(errno));
     struct dirent *e;
     int rc = 0;
-    const char *suffix = parts ? ".qcow2" CFS_PART_SUFFIX : ".qcow2";
-    size_t sl = strlen(suffix);
+    static const char whole[] = ".qcow2", part[] = ".qcow2" CFS_PART_SUFFIX;
     while (rc == 0 && (e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "cfs-", 4) || n <= sl || strcmp(e->d_name + n - sl, suffix))
-            continue;
         char name[256];
-        snprintf(name, sizeof(name), "%.*s", (int)(n - sl), e->d_name);
+        if (strncmp(e->d_name, "cfs-", 4))
+            continue;
+        if (n > sizeof(part) - 1 && !strcmp(e->d_name + n - (sizeof(part) - 1), part))
+            snprintf(name, sizeof(name), "%.*s%s", (int)(n - (sizeof(part) - 1)), e->d_name,
+                     CFS_PART_SUFFIX);
+        else if (!parts_only && n > sizeof(whole) - 1 &&
+                 !strcmp(e->d_name + n - (sizeof(whole) - 1), whole))
+            snprintf(name, sizeof(name), "%.*s", (int)(n - (sizeof(whole) - 1)), e->d_name);
+        else
+            continue;
         rc = cb(name, arg);
     }
     closedir(d);
@@ -228,9 +236,11 @@ static int dir_source(struct cfs_pool *p, const char *name, struct cfs_disk_sour
 static int unlink_part(const char *name, void *arg)
 {
     struct cfs_pool *p = arg;
-    char part[4200];
+    char obj[256], part[4200];
     struct cfs_err ignore;
-    if (file_of(p, name, CFS_PART_SUFFIX, part, sizeof(part), &ignore) == 0)
+    /* name is "OBJ.part" for the file OBJ.qcow2.part */
+    snprintf(obj, sizeof(obj), "%.*s", (int)(strlen(name) - strlen(CFS_PART_SUFFIX)), name);
+    if (file_of(p, obj, CFS_PART_SUFFIX, part, sizeof(part), &ignore) == 0)
         unlink(part);
     return 0;
 }
