@@ -75,14 +75,14 @@ done
 
 echo "== storage: bootable 20G root volume from a 1 GiB image ($RUNS runs, medians, ms)"
 row "image import into the catalogue (1 GiB)" "$import_ms" "cp + sha256sum + sync" "$cp_ms" ms
-row "first boot volume, dir (incl. pool copy)" "$first_dir" "-" 0 ms
-row "first boot volume, rbd (incl. pool copy)" "$first_rbd" "-" 0 ms
-row "boot volume ready, dir pool" "$(printf '%s\n' "${dir_ours[@]}" | median)" \
+row "first boot volume on dir (incl. pool copy)" "$first_dir" "-" 0 ms
+row "first boot volume on rbd (incl. pool copy)" "$first_rbd" "-" 0 ms
+row "boot volume ready on a dir pool" "$(printf '%s\n' "${dir_ours[@]}" | median)" \
     "qemu-img create -b" "$(printf '%s\n' "${dir_base[@]}" | median)" ms
-row "boot volume ready, rbd pool" "$(printf '%s\n' "${rbd_ours[@]}" | median)" \
+row "boot volume ready on an rbd pool" "$(printf '%s\n' "${rbd_ours[@]}" | median)" \
     "rbd clone" "$(printf '%s\n' "${rbd_base[@]}" | median)" ms
-row "boot volume ready, dir pool (p95)" "$(printf '%s\n' "${dir_ours[@]}" | p95)" \
+row "boot volume ready on a dir pool (p95)" "$(printf '%s\n' "${dir_ours[@]}" | p95)" \
     "qemu-img create -b (p95)" "$(printf '%s\n' "${dir_base[@]}" | p95)" ms
-row "boot volume ready, rbd pool (p95)" "$(printf '%s\n' "${rbd_ours[@]}" | p95)" \
+row "boot volume ready on an rbd pool (p95)" "$(printf '%s\n' "${rbd_ours[@]}" | p95)" \
     "rbd clone (p95)" "$(printf '%s\n' "${rbd_base[@]}" | p95)" ms
 echo "results: $CSV"
