@@ -4,12 +4,11 @@
 # until `cat wait` returns), on a dir pool and on an rbd pool, against the
 # tools alone: qemu-img create -b (dir) and rbd clone (rbd).  The pool's
 # one-time copy of the image (its first use) is reported on its own row.
-#   bench/storage.sh [RUNS]   (default 10); starts scripts/ceph-up.sh
+#   bench/storage.sh [RUNS]   (default 10; quick: 3); starts scripts/ceph-up.sh
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
-RUNS="${1:-10}"
-CSV="$RESULTS/storage-$(date +%Y%m%d-%H%M%S).csv"
-echo "name,ours,baseline,baseline_value,unit,ratio" > "$CSV"
+RUNS="${1:-$(quick && echo 3 || echo 10)}"
+csv_init storage
 RPOOL="cfsbench$$"
 cleanup() {
   bench_cleanup
