@@ -10,13 +10,17 @@ set -uo pipefail
 RUNS="${1:-$(quick && echo 3 || echo 10)}"
 csv_init storage
 RPOOL="cfsbench$$"
+started_ceph=""
 cleanup() {
   bench_cleanup
   [ -n "${CEPH_CONF:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
     --yes-i-really-really-mean-it >/dev/null 2>&1
+  [ -n "$started_ceph" ] && "$REPO/scripts/ceph-down.sh"
 }
 trap cleanup EXIT
 
+# The throwaway cluster of the tests; stopped at the end if started here.
+started_ceph="$("$REPO/scripts/ceph-up.sh")" || exit 1
 CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf)" || exit 1
 ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1
 rbd -c "$CEPH_CONF" pool init "$RPOOL"
