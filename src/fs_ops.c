@@ -469,6 +469,10 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
     switch (n.type) {
     case NODE_ROOT:
         for (int i = 0; i < ROOTFILE_COUNT; i++) {
+            /* events is not listed, like wait: a recursive reader (grep -r,
+             * rsync, find | xargs cat) would block on it forever. */
+            if (i == ROOTFILE_EVENTS)
+                continue;
             struct cfs_node c = n;
             c.type = NODE_ROOTFILE;
             c.rootfile = (enum cfs_rootfile)i;
