@@ -719,6 +719,10 @@ static int self_open(struct fuse_file_info *fi)
     fh->self = true;
     fi->fh = (uint64_t)(uintptr_t)fh;
     fi->direct_io = 1;
+    /* No FLUSH at its close: the kernel waits for a FLUSH answer without
+     * regard to signals, and a daemon killed while its own notifier waited
+     * for one could never exit (nor its mount be torn down). */
+    fi->noflush = 1;
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,7 +46,7 @@ struct notify_fs {
     pthread_t thread;
     bool started;
     int stop_fd;                /* eventfd: stop the thread */
-    pid_t tid;                  /* the notifier thread's kernel thread id */
+    _Atomic pid_t tid;          /* pid of the child doing a no-op on the mount, or 0 */
     atomic_bool stopping;       /* the FUSE loop has ended: touch the mount no more */
     pthread_mutex_t fuse_lock;  /* held around notify calls on the session's fd */
     int64_t seq;                /* last change handled (thread only) */
@@ -391,6 +392,74 @@ static void forget_attrs(struct notify_fs *nf, const char *path)
     pthread_mutex_unlock(&nf->fuse_lock);
 }
 
+/* Run one no-op operation on the mount in a child process.  A thread of
+ * the daemon must never wait on its own mount: were the daemon killed
+ * then, that thread (blocked in the kernel, on the request or on a
+ * directory lock held by another waiter) would keep the process, and with
+ * it /dev/fuse, alive forever, and the mount would hang.  The child holds
+ * no /dev/fuse descriptor, so a dead daemon aborts the connection and the
+ * child's request simply fails.  The child calls only system calls. */
+static void self_op(struct notify_fs *nf, enum nf_action a, const char *full)
+{
+    int go[2];
+    if (pipe2(go, O_CLOEXEC) < 0)
+        return;
+    int fusefd = fuse_session_fd(fuse_get_session(nf->fuse));
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        close(fusefd);
+        if (read(go[0], &c, 1) != 1)
+            _exit(1);   /* the daemon is gone */
+        int rc = 0;
+        switch (a) {
+        case NF_FILE: {
+            /* No O_NONBLOCK/O_TRUNC: a plain open for writing, as a shell's. */
+            int fd = open(full, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (fd >= 0) {
+                rc = (int)write(fd, "\n", 1);
+                close(fd);
+            }
+            break;
+        }
+        case NF_MKDIR:
+            rc = mkdir(full, 0755);
+            break;
+        case NF_SYMLINK:
+            rc = symlink(".", full);
+            break;
+        case NF_RMDIR:
+            rc = rmdir(full);
+            break;
+        case NF_UNLINK:
+            rc = unlink(full);
+            break;
+        case NF_INVAL:
+            break;
+        }
+        _exit(rc < 0 ? 1 : 0);  /* failures are expected (gone again, unmounting) */
+    }
+    close(go[0]);
+    if (pid < 0) {
+        close(go[1]);
+        return;
+    }
+    /* Recognised by its pid (= its only thread's id) from now on. */
+    pthread_mutex_lock(&nf->lock);
+    nf->tid = pid;
+    pthread_mutex_unlock(&nf->lock);
+    if (write(go[1], "g", 1) < 0) {
+        /* the child exits on EOF */
+    }
+    close(go[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock(&nf->lock);
+    nf->tid = 0;
+    pthread_mutex_unlock(&nf->lock);
+}
+
 static void perform(struct notify_fs *nf, const struct nf_item *it)
 {
     char full[PATH_MAX * 2];
@@ -398,39 +467,23 @@ static void perform(struct notify_fs *nf, const struct nf_item *it)
     char parent[PATH_MAX];
     parent_of(it->path, 1, parent, sizeof(parent));
     switch (it->action) {
-    case NF_FILE: {
+    case NF_FILE:
         forget_attrs(nf, it->path);
-        /* No O_NONBLOCK/O_TRUNC: a plain open for writing, as a shell's. */
-        int fd = open(full, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-            if (write(fd, "\n", 1) < 0) {
-                /* nothing to undo: the write is a no-op either way */
-            }
-            close(fd);
-        }
+        self_op(nf, NF_FILE, full);
         forget_attrs(nf, it->path);
         break;
-    }
     case NF_MKDIR:
     case NF_SYMLINK:
         set_pending(nf, PEND_ABSENT, it->path);
         forget_entry(nf, it->path);
-        if (it->action == NF_MKDIR) {
-            if (mkdir(full, 0755) < 0 && errno != EEXIST) {
-                /* gone again, or the mount is going away */
-            }
-        } else if (symlink(".", full) < 0 && errno != EEXIST) {
-            /* same */
-        }
+        self_op(nf, it->action, full);
         set_pending(nf, PEND_NONE, NULL);
         forget_attrs(nf, parent);
         break;
     case NF_RMDIR:
     case NF_UNLINK:
         set_pending(nf, it->action == NF_RMDIR ? PEND_DIR : PEND_LINK, it->path);
-        if ((it->action == NF_RMDIR ? rmdir(full) : unlink(full)) < 0) {
-            /* the kernel had no entry to remove and no watcher saw it */
-        }
+        self_op(nf, it->action, full);
         set_pending(nf, PEND_NONE, NULL);
         forget_entry(nf, it->path);
         forget_attrs(nf, parent);
@@ -500,9 +553,6 @@ static void *notifier_main(void *arg)
 {
     struct start_arg *sa = arg;
     struct notify_fs *nf = sa->nf;
-    pthread_mutex_lock(&nf->lock);
-    nf->tid = gettid();
-    pthread_mutex_unlock(&nf->lock);
     for (;;) {
         struct pollfd pfd[2] = {{.fd = sa->ifd, .events = POLLIN},
                                 {.fd = nf->stop_fd, .events = POLLIN}};
