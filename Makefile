@@ -67,3 +67,4 @@ clean:
 bench: all
 	bench/tree.sh $(BENCH_VMS)
 	bench/lifecycle.sh
+	bench/events.sh

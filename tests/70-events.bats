@@ -245,6 +245,16 @@ PY
   [ "$status" -eq 124 ]
 }
 
+@test "/events is not listed, so recursive readers never block on it" {
+  ! ls -a "$MNT" | grep -qx events
+  [ -e "$MNT/events" ]
+  ls "$MNT" | grep -qx audit
+  ls "$MNT" | grep -qx metrics
+  # grep -r reads every listed file; a blocking one would end in timeout's 124.
+  run timeout 60 grep -r -l no-such-text-anywhere "$MNT"
+  [ "$status" -eq 1 ]
+}
+
 @test "status/events lists the resource's last changes" {
   for i in 1 2 3; do echo "rev$i" > "$C/vms/vm1/description"; done
   run cat "$C/vms/vm1/status/events"
