@@ -24,7 +24,12 @@ teardown_file() {
     fusermount3 -u "$T/mnt2" 2>/dev/null || fusermount3 -uz "$T/mnt2" 2>/dev/null || true
     reap_pid "$(cat "$T/mount2.pid")"
   fi
-  compute_stop
+  local bad=0
+  if [ -n "${T:-}" ] && grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T/mount2.log" >&2; then
+    bad=1
+  fi
+  compute_stop || bad=1
+  return $bad
 }
 
 C2() { echo "$T/mnt2/zones/default/clusters/default"; }
