@@ -1,11 +1,27 @@
 # Shared helpers for the benchmarks: a private store and mount, timing.
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$BENCH_DIR/.." && pwd)"
-CLOUDFS_BIN="${CLOUDFS_BIN:-$REPO/build/cloudfs}"
+BUILD="${BUILD_DIR:-$REPO/build}"
+CLOUDFS_BIN="${CLOUDFS_BIN:-$BUILD/cloudfs}"
 RESULTS="$BENCH_DIR/results"
 mkdir -p "$RESULTS"
 
 now_ns() { date +%s%N; }
+
+# Scale: BENCH_SCALE=quick (make bench QUICK=1) shrinks the big scenarios
+# tenfold; the table says which scale ran.
+BENCH_SCALE="${BENCH_SCALE:-full}"
+quick() { [ "$BENCH_SCALE" = quick ]; }
+
+# The CSV every scenario appends to: bench/run.sh sets BENCH_CSV for the
+# merged table; a scenario run alone writes its own file.
+csv_init() {
+  CSV="${BENCH_CSV:-$RESULTS/$1-$(date +%Y%m%d-%H%M%S).csv}"
+  [ -s "$CSV" ] || echo "name,ours,baseline,baseline_value,unit,ratio" > "$CSV"
+}
+
+# Resident memory of a process in kB.
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # bench_mount URI [extra conf]: private store + mount under $BT.
 bench_mount() {
@@ -16,6 +32,7 @@ store = "$BT/store.db";
 hypervisor = "$1";
 pool-path = "$BT/pool";
 console-dir = "$BT/console";
+image-dir = "$BT/images";
 sync = "normal";
 ${2:-}
 CONF
@@ -44,10 +61,15 @@ bench_cleanup() {
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 p95() { sort -n | awk '{a[NR]=$1} END {i=int(NR*0.95); if (i<1) i=1; print a[i]}'; }
 
-# row NAME OURS BASELINE_NAME BASELINE UNIT: print and append to the CSV.
+# row NAME OURS BASELINE_NAME BASELINE UNIT: print and append to the CSV
+# (names and baseline names must not contain commas).
 row() {
   local ratio
   ratio=$(awk -v a="$2" -v b="$4" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
-  printf '%-44s %12s %-28s %12s %6s  x%s\n' "$1" "$2" "$3" "$4" "$5" "$ratio"
+  printf '%-52s %10s %-34s %10s %5s  x%s\n' "$1" "$2" "$3" "$4" "$5" "$ratio"
   echo "$1,$2,$3,$4,$5,$ratio" >> "$CSV"
+}
+
+header() {
+  printf '%-52s %10s %-34s %10s %5s  %s\n' "measure" "cloudfs" "baseline" "value" "unit" "ratio"
 }

@@ -6,12 +6,12 @@
 #    IN_MODIFY, raised by the kernel itself.
 # Times are taken in one bash process with $EPOCHREALTIME (no fork on
 # either side); the watcher is one long-lived inotifywait.
-#   bench/events.sh [RUNS]    (default 50); needs libvirtd (scripts/libvirt-up.sh)
+#   bench/events.sh [RUNS]    (default 50; quick: 10); needs libvirtd
+#   (scripts/libvirt-up.sh)
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
-RUNS="${1:-50}"
-CSV="$RESULTS/events-$(date +%Y%m%d-%H%M%S).csv"
-echo "name,ours,baseline,baseline_value,unit,ratio" > "$CSV"
+RUNS="${1:-$(quick && echo 10 || echo 50)}"
+csv_init events
 V="virsh -q -c qemu:///system"
 watcher=""
 cleanup() {
@@ -76,7 +76,7 @@ done
 
 ms() { awk '{printf "%.2f\n", $1 / 1000}'; }
 echo "machine: $(nproc) cores, KVM: $([ -e /dev/kvm ] && echo yes || echo no); $RUNS runs"
-printf '%-44s %12s %-28s %12s %6s  %s\n' "measure" "cloudfs" "baseline" "value" "unit" "ratio"
+header
 row "virsh destroy -> IN_MODIFY status/state (median)" "$(printf '%s\n' "${destroy[@]}" | median | ms)" \
     "write -> IN_MODIFY (median)" "$(printf '%s\n' "${floor[@]}" | median | ms)" ms
 row "virsh destroy -> IN_MODIFY status/state (p95)" "$(printf '%s\n' "${destroy[@]}" | p95 | ms)" \

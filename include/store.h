@@ -74,9 +74,16 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
                struct cfs_store **out, struct cfs_err *err);
 void store_close(struct cfs_store *st);
 const struct cfs_layout *store_layout(const struct cfs_store *st);
+/* The file every commit touches (IN_ATTRIB) once it is visible to readers. */
+const char *store_notify_path(const struct cfs_store *st);
 int64_t store_now(void);
 /* Identifier of this handle, stored with every change it logs (changes.origin). */
 const char *store_origin(const struct cfs_store *st);
+
+/* Changes whenever a commit by this or any other connection becomes
+ * visible (PRAGMA data_version plus this handle's own commits); never 0.
+ * Caches of store reads are valid for one generation. */
+uint64_t store_generation(struct cfs_store *st);
 
 /* Meta key/value (schema-independent settings such as "initialized"). */
 int store_meta_get(struct cfs_store *st, const char *key, char **value, struct cfs_err *err);

@@ -54,5 +54,7 @@ void workq_stop(struct workq *q);
 size_t workq_depth(struct workq *q);
 /* Snapshot the statistics; resets wait_max_ns. */
 void workq_stats(struct workq *q, struct workq_stats *out);
+/* Nothing is running and nothing is due now (only timers wait). */
+bool workq_idle(struct workq *q);
 
 #endif

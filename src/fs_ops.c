@@ -499,8 +499,16 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
             fill_child(&d, c.attr->name, &c);
         }
         struct cfs_node c = n;
-        c.type = NODE_STATUSDIR;
-        fill_child(&d, "status", &c);
+        if (k->system) {
+            for (size_t i = 0; i < k->nstatus; i++) {
+                c.type = NODE_STATUS;
+                c.status = &k->status[i];
+                fill_child(&d, c.status->name, &c);
+            }
+        } else {
+            c.type = NODE_STATUSDIR;
+            fill_child(&d, "status", &c);
+        }
         /* wait is not listed: recursive readers (grep -r, rsync, a
          * backup) would block on it.  It is there for whoever names it. */
         for (size_t i = 0; i < k->nlinks; i++) {
@@ -561,6 +569,23 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
 
 /* ---- commit of attribute writes ---- */
 
+/* attach/detach: the same as ln -s / rm in the link directory. */
+static int link_verb(const struct cfs_node *n, const char *name, const struct cfs_actor *actor,
+                     struct cfs_err *err)
+{
+    struct cfs_fs *fs = fs_self();
+    const struct cfs_link_def *l = n->attr->link;
+    if (n->attr->link_remove)
+        return store_link_del(fs->st, &n->res, l, name, actor, err);
+    struct cfs_res target;
+    if (store_res_find(fs->st, n->res.parent, l->kind, name, &target, err) < 0)
+        return cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", n->attr->name,
+                           l->kind_name, name);
+    if (precond_link(fs->st, &n->res, l, &target, err) < 0)
+        return -1;
+    return store_link_add(fs->st, &n->res, l, name, actor, err);
+}
+
 /* The tree path of a node's resource plus rel ("/zones/.../vms/web1/state"). */
 static void node_path(const struct cfs_node *n, const char *rel, char *buf, size_t len)
 {
@@ -608,7 +633,12 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         free(value);
         return refuse(&n->res, &err);
     }
-    if (n->attr->type == CFS_T_VERB) {
+    /* Cleared before the change is stored: the reconciler may act on it and
+     * report a failure before this thread would get back here. */
+    clear_error(&n->res, &a.actor);
+    if (n->attr->link) {
+        rc = link_verb(n, value, &a.actor, &err);
+    } else if (n->attr->type == CFS_T_VERB) {
         rc = store_verb(fs->st, &n->res, n->attr, value, &a.actor, &err);
     } else {
         bool changed = false;
@@ -617,7 +647,6 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     free(value);
     if (rc < 0)
         return refuse(&n->res, &err);
-    clear_error(&n->res, &a.actor);
     return 0;
 }
 
@@ -986,6 +1015,10 @@ static int cfs_mkdir(const char *path, mode_t mode)
         cfs_err_set(&err, EPERM, "directories are created only inside collections (vms/, volumes/, ...)");
         return refuse(parent.type == NODE_ROOT ? NULL : owner, &err);
     }
+    if (parent.kind->system) {
+        cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", parent.kind->collection);
+        return refuse(NULL, &err);
+    }
     struct fuse_context *ctx = fuse_get_context();
     actor_init(&a);
     if (store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid, &a.actor,
@@ -1155,9 +1188,13 @@ static int cfs_symlink(const char *target, const char *linkpath)
         return refuse(&parent.res, &err);
     }
     actor_init(&a);
+    if (precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
+        return refuse(&parent.res, &err);
+    /* Cleared before the change is stored: the reconciler may act on the
+     * change and report a failure before this thread would get here. */
+    clear_error(&parent.res, &a.actor);
     if (store_link_add(fs->st, &parent.res, parent.link, t.res.name, &a.actor, &err) < 0)
         return refuse(&parent.res, &err);
-    clear_error(&parent.res, &a.actor);
     return 0;
 }
 
@@ -1190,6 +1227,10 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
         return -err.code;
     actor_init(&a);
 
+    if (src.type == NODE_RES && src.res.kind->system) {
+        cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", src.res.kind->collection);
+        return refuse(NULL, &err);
+    }
     if (src.type == NODE_RES) {
         if (dparent.type != NODE_COLL || dparent.kind != src.res.kind ||
             dparent.res.id != src.res.parent) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cloud_init.h"
 #include "conf.h"
 #include "fs_ops.h"
@@ -21,6 +22,7 @@ static void usage(FILE *out)
           "  init                     create the store and the embedded default cloud\n"
           "  mount [-f] [-d] DIR      mount the cloud at DIR (-f: stay in the foreground)\n"
           "  reconcile [-f]           run the reconciler daemon (-f: stay in the foreground)\n"
+          "  check [-n] [-t MIN]      verify the store (-n: only) and compare it with the hosts\n"
           "  layout-man               print the tree reference of cloudfs(7) from the layout\n"
           "  version                  print the version\n"
           "  help                     print this help\n"
@@ -76,6 +78,40 @@ static int cmd_mount(struct cfs_conf *conf, struct cfs_layout *layout, int argc,
     }
     store_close(st);    /* reopened inside the FUSE process after it forks */
     return fs_mount(conf, layout, mnt, foreground, debug) ? 1 : 0;
+}
+
+/* cloudfs check: 0 clean, 1 differences, 2 the check could not run. */
+static int cmd_check(const struct cfs_conf *conf, const struct cfs_layout *layout, int argc,
+                     char **argv)
+{
+    struct check_opts o = {.reality = true, .tombstone_minutes = 10};
+    struct cfs_err err;
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        if (!strcmp(argv[i], "-n") || !strcmp(argv[i], "--store-only")) {
+            o.reality = false;
+        } else if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--tombstone-age")) &&
+                   i + 1 < argc) {
+            o.tombstone_minutes = strtol(argv[++i], &end, 10);
+            if (!*argv[i] || *end || o.tombstone_minutes < 0) {
+                fprintf(stderr, "cloudfs check: bad tombstone age '%s'\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "cloudfs check: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    cfs_err_clear(&err);
+    long n = check_run(conf, layout, &o, stdout, stderr, &err);
+    fflush(stdout);
+    if (n < 0) {
+        fprintf(stderr, "cloudfs check: %s\n", err.msg);
+        return 2;
+    }
+    if (n > 0)
+        fprintf(stderr, "cloudfs check: %ld difference%s\n", n, n == 1 ? "" : "s");
+    return n ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -154,6 +190,8 @@ int main(int argc, char **argv)
         }
         store_close(st);
         rc = reconcile_main(&conf, layout, fg);
+    } else if (!strcmp(cmd, "check")) {
+        rc = cmd_check(&conf, layout, argc - optind, argv + optind);
     } else if (!strcmp(cmd, "layout-man")) {
         manpage_write_layout(stdout, layout);
         rc = 0;

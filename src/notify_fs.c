@@ -316,7 +316,8 @@ static int collect(const struct cfs_change *c, void *arg)
          * refusing a write to another file raised nothing by itself. */
         if (!c->attr || c->attr[0] == '_')
             return 0;
-        batch_add(b, NF_FILE, "/%s/status/%s", c->path, c->attr);
+        /* A system kind's (a task's) status files sit in its directory. */
+        batch_add(b, NF_FILE, k && k->system ? "/%s/%s" : "/%s/status/%s", c->path, c->attr);
         if (k)
             backlink_moves(b, c, k);
         return 0;

@@ -34,7 +34,23 @@ void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *n
                    const char *value)
 {
     struct cfs_err err;
-    if (store_status_set(rc->st, r, name, value ? value : "", &rc_actor, &err) < 0)
+    if (!value)
+        value = "";
+    if (!strcmp(name, "error")) {
+        /* status/error also carries the reasons of writes the mount
+         * refused: the reconciler clears only what it reported itself
+         * (kept in _rc_error), the user's next accepted write the rest. */
+        char *mine = rc_status(rc, r->id, "_rc_error");
+        char *cur = value[0] ? NULL : rc_status(rc, r->id, "error");
+        bool skip = !value[0] && cur[0] && strcmp(cur, mine);
+        if (strcmp(mine, value))
+            store_status_set(rc->st, r, "_rc_error", value, &rc_actor, &err);
+        free(mine);
+        free(cur);
+        if (skip)
+            return;
+    }
+    if (store_status_set(rc->st, r, name, value, &rc_actor, &err) < 0)
         fprintf(stderr, "cloudfs reconcile: %s/%s: %s\n", r->name, name, err.msg);
 }
 
@@ -169,7 +185,7 @@ static void enqueue_kind(struct reconciler *rc, const struct cfs_kind *k)
     struct cfs_res *list = NULL;
     size_t n = 0;
     struct cfs_err ignore;
-    if (store_res_all(rc->st, k, &list, &n, &ignore) < 0)
+    if (!k || store_res_all(rc->st, k, &list, &n, &ignore) < 0)
         return;
     for (size_t i = 0; i < n; i++)
         workq_add(&rc->q, list[i].id, 0);
@@ -179,7 +195,11 @@ static void enqueue_kind(struct reconciler *rc, const struct cfs_kind *k)
 static void resync_all(struct reconciler *rc)
 {
     enqueue_kind(rc, rc->k_host);
+    enqueue_kind(rc, rc->k_pool);
+    enqueue_kind(rc, rc->k_image);
+    enqueue_kind(rc, rc->k_volume);
     enqueue_kind(rc, rc->k_vm);
+    enqueue_kind(rc, rc->k_task);
 }
 
 struct dispatch {
@@ -195,7 +215,8 @@ static int dispatch_change(const struct cfs_change *c, void *arg)
     rc->seq = c->seq;
     if (!strcmp(c->op, "status"))
         return 0;   /* observations never need action */
-    if (!strcmp(c->kind, "vm") || !strcmp(c->kind, "host")) {
+    if (!strcmp(c->kind, "vm") || !strcmp(c->kind, "host") || !strcmp(c->kind, "volume") ||
+        !strcmp(c->kind, "pool") || !strcmp(c->kind, "image")) {
         workq_add(&rc->q, c->res, 0);
     } else if (!strcmp(c->kind, "cluster") || !strcmp(c->kind, "offering")) {
         /* Capacity or sizes changed: look at everything again. */
@@ -235,6 +256,14 @@ static void *worker(void *arg)
                 again = reconcile_vm(rc, &r);
             else if (r.kind == rc->k_host)
                 again = reconcile_host(rc, &r);
+            else if (r.kind == rc->k_volume)
+                again = reconcile_volume(rc, &r);
+            else if (r.kind == rc->k_pool)
+                again = reconcile_pool(rc, &r);
+            else if (r.kind == rc->k_image)
+                again = reconcile_image(rc, &r);
+            else if (r.kind == rc->k_task)
+                again = reconcile_task(rc, &r);
         }
         workq_done(&rc->q, key);
         if (again > 0)
@@ -279,12 +308,26 @@ static int run(struct reconciler *rc)
 
     struct rc_metrics *metrics = rc_metrics_start(rc);
     rc->seq = store_last_seq(rc->st);
+    task_fail_orphans(rc);
+    int64_t resync_started = workq_now();
     resync_all(rc);
+    size_t resync_size = workq_depth(&rc->q);
     int64_t next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
 
     while (!rc->stopping) {
         int64_t now = workq_now();
         int timeout = next_resync > now ? (int)((next_resync - now) / 1000000LL) + 1 : 0;
+        if (resync_started) {
+            /* Operators (and make bench) learn how long a full pass over
+             * everything took. */
+            if (workq_idle(&rc->q)) {
+                fprintf(stderr, "cloudfs reconcile: resync of %zu resources took %lld ms\n",
+                        resync_size, (long long)((now - resync_started) / 1000000LL));
+                resync_started = 0;
+            } else if (timeout > 100) {
+                timeout = 100;
+            }
+        }
         struct pollfd pfd[2] = {{.fd = ifd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
         int n = poll(pfd, 2, timeout);
         if (n < 0 && errno != EINTR)
@@ -310,7 +353,10 @@ static int run(struct reconciler *rc)
         }
         if (workq_now() >= next_resync) {
             drain_changes(rc);
+            if (!resync_started)    /* else the last pass is still running */
+                resync_started = workq_now();
             resync_all(rc);
+            resync_size = workq_depth(&rc->q);
             next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
         }
     }
@@ -335,8 +381,14 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
     rc.k_host = layout_kind(layout, "host");
     rc.k_cluster = layout_kind(layout, "cluster");
     rc.k_offering = layout_kind(layout, "offering");
-    if (!rc.k_vm || !rc.k_host || !rc.k_cluster || !rc.k_offering) {
-        fprintf(stderr, "cloudfs reconcile: the layout lacks vm, host, cluster or offering\n");
+    rc.k_pool = layout_kind(layout, "pool");
+    rc.k_volume = layout_kind(layout, "volume");
+    rc.k_image = layout_kind(layout, "image");
+    rc.k_task = layout_kind(layout, "task");
+    if (!rc.k_vm || !rc.k_host || !rc.k_cluster || !rc.k_offering || !rc.k_pool ||
+        !rc.k_volume || !rc.k_image) {
+        fprintf(stderr, "cloudfs reconcile: the layout lacks vm, host, cluster, offering, "
+                        "pool, volume or image\n");
         return 1;
     }
     if (!foreground && daemon(0, 0) < 0) {
@@ -347,6 +399,9 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
     pthread_mutex_init(&rc.hosts_lock, NULL);
     pthread_mutex_init(&rc.place_lock, NULL);
     pthread_mutex_init(&rc.vms_lock, NULL);
+    pthread_mutex_init(&rc.pools_lock, NULL);
+    pthread_mutex_init(&rc.copy_lock, NULL);
+    pthread_mutex_init(&rc.task_lock, NULL);
     if (store_open(conf->store, layout, conf->sync_full, &rc.st, &err) < 0) {
         fprintf(stderr, "cloudfs reconcile: %s\n", err.msg);
         goto cleanup;
@@ -363,6 +418,7 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
         free(rc.hosts[i]);
     }
     rc.drv->shutdown();
+    rc_pools_close(&rc);
 cleanup:
     free(rc.hosts);
     free(rc.vms);
@@ -371,5 +427,8 @@ cleanup:
     pthread_mutex_destroy(&rc.hosts_lock);
     pthread_mutex_destroy(&rc.place_lock);
     pthread_mutex_destroy(&rc.vms_lock);
+    pthread_mutex_destroy(&rc.pools_lock);
+    pthread_mutex_destroy(&rc.copy_lock);
+    pthread_mutex_destroy(&rc.task_lock);
     return status;
 }

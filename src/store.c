@@ -16,9 +16,11 @@
 struct cfs_store {
     sqlite3 *db;
     int notify_fd;          /* "<store>-notify": touched after every commit */
+    char notify_path[4096];
     char origin[37];        /* this handle's id in changes.origin */
     const struct cfs_layout *layout;
     pthread_mutex_t lock;
+    uint64_t commits;       /* commits on this connection (data_version ignores them) */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -78,6 +80,11 @@ int64_t store_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+const char *store_notify_path(const struct cfs_store *st)
+{
+    return st->notify_path;
 }
 
 const struct cfs_layout *store_layout(const struct cfs_store *st)
@@ -154,6 +161,7 @@ static int commit(struct cfs_store *st, struct cfs_err *err)
 {
     if (exec(st, "COMMIT", err) < 0)
         return -1;
+    st->commits++;      /* under the store lock, like every write */
     if (st->notify_fd >= 0)
         futimens(st->notify_fd, NULL);
     return 0;
@@ -242,9 +250,8 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     st->notify_fd = -1;
     make_uuid(st->origin);
     pthread_mutex_init(&st->lock, NULL);
-    char notify[4096];
-    snprintf(notify, sizeof(notify), "%s-notify", path);
-    st->notify_fd = open(notify, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    snprintf(st->notify_path, sizeof(st->notify_path), "%s-notify", path);
+    st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         cfs_err_set(err, EIO, "store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
@@ -273,6 +280,21 @@ void store_close(struct cfs_store *st)
         close(st->notify_fd);
     pthread_mutex_destroy(&st->lock);
     free(st);
+}
+
+uint64_t store_generation(struct cfs_store *st)
+{
+    uint64_t gen = 0;
+    struct cfs_err err;
+    lock(st);
+    sqlite3_stmt *s = stmt(st, "PRAGMA data_version", &err);
+    if (s) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            gen = ((uint64_t)sqlite3_column_int64(s, 0) << 32) + (st->commits & 0xffffffffULL) + 1;
+        sqlite3_reset(s);
+    }
+    unlock(st);
+    return gen;
 }
 
 static void lock(struct cfs_store *st)

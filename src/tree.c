@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "resolve_cache.h"
 #include "scratch.h"
 
 const char *const cfs_rootfile_names[ROOTFILE_COUNT] = {"README", "version", "events", "audit",
@@ -40,7 +41,8 @@ bool tree_is_scratch_name(const char *name)
 }
 
 /* Step from node cur into the child called name. */
-static int step(struct cfs_store *st, struct cfs_node *cur, const char *name, struct cfs_err *err)
+static int step(struct cfs_store *st, uint64_t gen, struct cfs_node *cur, const char *name,
+                struct cfs_err *err)
 {
     const struct cfs_layout *l = store_layout(st);
     const struct cfs_kind *k;
@@ -61,8 +63,11 @@ static int step(struct cfs_store *st, struct cfs_node *cur, const char *name, st
         return 0;
     case NODE_COLL: {
         struct cfs_res r;
-        if (store_res_find(st, cur->res.id, cur->kind, name, &r, err) < 0)
-            return -1;
+        if (!resolve_cache_get(st, gen, cur->res.id, cur->kind, name, &r)) {
+            if (store_res_find(st, cur->res.id, cur->kind, name, &r, err) < 0)
+                return -1;
+            resolve_cache_put(st, gen, cur->res.id, cur->kind, name, &r);
+        }
         cur->type = NODE_RES;
         cur->res = r;
         cur->kind = r.kind;
@@ -74,7 +79,11 @@ static int step(struct cfs_store *st, struct cfs_node *cur, const char *name, st
             cur->type = NODE_ATTR;
             return 0;
         }
-        if (!strcmp(name, "status")) {
+        if (rk->system && (cur->status = layout_status(rk, name)) != NULL) {
+            cur->type = NODE_STATUS;
+            return 0;
+        }
+        if (!rk->system && !strcmp(name, "status")) {
             cur->type = NODE_STATUSDIR;
             return 0;
         }
@@ -140,6 +149,8 @@ static int walk(struct cfs_store *st, const char *path, size_t len, struct cfs_n
 {
     memset(out, 0, sizeof(*out));
     out->type = NODE_ROOT;
+    /* Read before any lookup of this walk: see resolve_cache.c. */
+    uint64_t gen = store_generation(st);
     size_t i = 0;
     while (i < len) {
         while (i < len && path[i] == '/')
@@ -154,7 +165,7 @@ static int walk(struct cfs_store *st, const char *path, size_t len, struct cfs_n
             return cfs_err_set(err, ENAMETOOLONG, "name too long");
         memcpy(out->name, path + start, n);
         out->name[n] = '\0';
-        if (step(st, out, out->name, err) < 0)
+        if (step(st, gen, out, out->name, err) < 0)
             return -1;
     }
     return 0;

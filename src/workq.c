@@ -156,3 +156,14 @@ void workq_stats(struct workq *q, struct workq_stats *out)
     q->wait_max_ns = 0;
     pthread_mutex_unlock(&q->lock);
 }
+
+bool workq_idle(struct workq *q)
+{
+    int64_t now = workq_now();
+    bool idle = true;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->n && idle; i++)
+        idle = !q->items[i].running && q->items[i].due > now;
+    pthread_mutex_unlock(&q->lock);
+    return idle;
+}

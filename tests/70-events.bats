@@ -282,6 +282,9 @@ PY
   reader_start "$MNT" r4
   rc_stop
   rc_start
+  # The reader's marker changed the spec: let the new reconciler converge on
+  # it first, or the destroy below would look like a spec not yet acted on.
+  timeout 60 cat "$C/vms/vm1/wait" >/dev/null
   dom=$(vm_domain vm1)
   $VIRSH destroy "$dom" >/dev/null
   wait_until 30 grep -q "^$C/vms/vm1/status/state MODIFY" "$T/inw.log"

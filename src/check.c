@@ -1,0 +1,948 @@
+/* check.c: "cloudfs check" (see check.h for the contract).
+ *
+ * Two halves.  The store half checks what every writer promises: SQLite's
+ * own integrity, every row belonging to a resource that exists, every
+ * stored value being one the layout accepts in its normal form, relations
+ * within their limits, the changes log in order, status that names things
+ * which exist, and no tombstone left behind.  The reality half asks every
+ * host what it runs and compares it with the tree.  The check reads through
+ * its own read-only connection in one read transaction, so the daemons may
+ * keep running and the snapshot is still consistent.
+ */
+#include "check.h"
+
+#include <ctype.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "compute.h"
+#include "conf.h"
+#include "storage.h"
+#include "value.h"
+
+/* Spec operations of the changes log (store_spec_generation counts these). */
+#define SPEC_OPS "'create', 'set', 'link', 'unlink', 'delete'"
+/* Writers take the time inside the write lock; allow for a clock step. */
+#define CLOCK_SLACK_NS 1000000000LL
+
+struct chk_res {
+    int64_t id;
+    int64_t parent;
+    const struct cfs_kind *kind;    /* NULL when the layout has no such kind */
+    char kind_name[64];
+    char name[CFS_NAME_MAX + 64];
+    char uuid[40];
+    bool deleted;
+};
+
+struct check {
+    sqlite3 *db;
+    const struct cfs_layout *layout;
+    const struct check_opts *opts;
+    FILE *out, *notes;
+    long diffs;
+    struct chk_res *res;            /* every resource, sorted by id */
+    size_t nres;
+    struct cfs_err *err;
+};
+
+/* ---- output ---- */
+
+static const struct chk_res *res_by_id(const struct check *c, int64_t id)
+{
+    size_t lo = 0, hi = c->nres;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->res[mid].id == id)
+            return &c->res[mid];
+        if (c->res[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* The tree path of r, as store_res_path spells it. */
+static void res_path(const struct check *c, const struct chk_res *r, char *buf, size_t len)
+{
+    const struct chk_res *chain[32] = {NULL};
+    size_t n = 0;
+    for (const struct chk_res *p = r; p && n < 32; p = p->parent ? res_by_id(c, p->parent) : NULL)
+        chain[n++] = p;
+    size_t off = 0;
+    buf[0] = '\0';
+    if (n && chain[n - 1]->parent)
+        off += (size_t)snprintf(buf, len, "?/");     /* the chain is broken above */
+    while (n-- > 0 && off < len) {
+        const struct chk_res *p = chain[n];
+        off += (size_t)snprintf(buf + off, len - off, "%s%s/%s", off && buf[off - 1] != '/' ? "/" : "",
+                                p->kind ? p->kind->collection : p->kind_name, p->name);
+    }
+}
+
+/* A value as one printable line: control bytes escaped, long ones cut. */
+static void printable(const char *v, char *buf, size_t len)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)v;
+    for (; *p && o + 8 < len; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '\\')
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
+        else
+            buf[o++] = (char)*p;
+    }
+    if (*p)
+        o += (size_t)snprintf(buf + o, len - o, "...");
+    buf[o < len ? o : len - 1] = '\0';
+}
+
+/* One difference: "PATH: message", or "store: message" without a resource. */
+__attribute__((format(printf, 3, 4)))
+static void diff(struct check *c, const struct chk_res *r, const char *fmt, ...)
+{
+    char path[1024], msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (r)
+        res_path(c, r, path, sizeof(path));
+    else
+        snprintf(path, sizeof(path), "store");
+    fprintf(c->out, "%s: %s\n", path, msg);
+    c->diffs++;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void note(struct check *c, const struct chk_res *r, const char *fmt, ...)
+{
+    char path[1024], msg[1024];
+    va_list ap;
+    if (!c->notes)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (r)
+        res_path(c, r, path, sizeof(path));
+    else
+        snprintf(path, sizeof(path), "store");
+    fprintf(c->notes, "note: %s: %s\n", path, msg);
+}
+
+/* ---- SQL helpers ---- */
+
+static sqlite3_stmt *prep(struct check *c, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        cfs_err_set(c->err, EIO, "store: %s", sqlite3_errmsg(c->db));
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Step s; on an error other than the end of rows, record it. */
+static int next(struct check *c, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc != SQLITE_DONE) {
+        cfs_err_set(c->err, EIO, "store: %s", sqlite3_errmsg(c->db));
+        return -1;
+    }
+    return 0;
+}
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? (const char *)t : "";
+}
+
+/* The value of one attribute or status row, "" when absent (malloc'd). */
+static char *row_value(struct check *c, const char *table, int64_t res, const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT value FROM %s WHERE res = ? AND name = ?", table);
+    sqlite3_stmt *s = prep(c, sql);
+    char *v = NULL;
+    if (s) {
+        sqlite3_bind_int64(s, 1, res);
+        sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+        if (next(c, s) == 1)
+            v = strdup(col(s, 0));
+        sqlite3_finalize(s);
+    }
+    return v ? v : strdup("");
+}
+
+/* ---- the store ---- */
+
+static int check_integrity(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "PRAGMA integrity_check");
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1)
+        if (strcmp(col(s, 0), "ok"))
+            diff(c, NULL, "integrity: %s", col(s, 0));
+    sqlite3_finalize(s);
+    if (rc < 0)
+        return -1;
+    /* Declared foreign keys (none in the first schemas; later ones may add some). */
+    if (!(s = prep(c, "PRAGMA foreign_key_check")))
+        return -1;
+    while ((rc = next(c, s)) == 1)
+        diff(c, NULL, "foreign key: %s row %lld refers to a missing %s row", col(s, 0),
+             (long long)sqlite3_column_int64(s, 1), col(s, 2));
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static int load_resources(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT id, parent, kind, name, uuid, deleted FROM resources"
+                              " ORDER BY id");
+    size_t cap = 0;
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        if (c->nres == cap) {
+            size_t ncap = cap ? cap * 2 : 1024;
+            struct chk_res *grown = realloc(c->res, ncap * sizeof(*grown));
+            if (!grown) {
+                sqlite3_finalize(s);
+                return cfs_err_set(c->err, ENOMEM, "out of memory");
+            }
+            c->res = grown;
+            cap = ncap;
+        }
+        struct chk_res *r = &c->res[c->nres++];
+        memset(r, 0, sizeof(*r));
+        r->id = sqlite3_column_int64(s, 0);
+        r->parent = sqlite3_column_int64(s, 1);
+        snprintf(r->kind_name, sizeof(r->kind_name), "%s", col(s, 2));
+        r->kind = layout_kind(c->layout, r->kind_name);
+        snprintf(r->name, sizeof(r->name), "%s", col(s, 3));
+        snprintf(r->uuid, sizeof(r->uuid), "%s", col(s, 4));
+        r->deleted = sqlite3_column_int(s, 5) != 0;
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static bool uuid_ok(const char *u)
+{
+    if (strlen(u) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? u[i] != '-' : !isxdigit((unsigned char)u[i]))
+            return false;
+    }
+    return true;
+}
+
+static void check_resources(struct check *c)
+{
+    for (size_t i = 0; i < c->nres; i++) {
+        const struct chk_res *r = &c->res[i];
+        char shown[160];
+        if (!r->kind) {
+            diff(c, r, "kind '%s' is not in the layout", r->kind_name);
+            continue;
+        }
+        const struct chk_res *p = r->parent ? res_by_id(c, r->parent) : NULL;
+        if (r->parent && !p)
+            diff(c, r, "parent resource %lld does not exist", (long long)r->parent);
+        else if (!p && r->kind->parent)
+            diff(c, r, "at the top of the tree; a %s belongs in a %s", r->kind->name,
+                 r->kind->parent->name);
+        else if (p && p->kind != r->kind->parent)
+            diff(c, r, "inside a %s; a %s belongs in a %s", p->kind_name, r->kind->name,
+                 r->kind->parent ? r->kind->parent->name : "the top of the tree");
+        else if (p && p->deleted && !r->deleted)
+            diff(c, r, "lives inside a deleted %s", p->kind_name);
+        if (!uuid_ok(r->uuid)) {
+            printable(r->uuid, shown, sizeof(shown));
+            diff(c, r, "uuid '%s' is malformed", shown);
+        }
+        if (r->deleted) {
+            char want[CFS_NAME_MAX + 64];
+            snprintf(want, sizeof(want), ".deleted-%s", r->uuid);
+            if (!r->kind->teardown)
+                diff(c, r, "tombstone of a kind that has no teardown");
+            if (strcmp(r->name, want))
+                diff(c, r, "tombstone not named %s", want);
+        } else if (!value_name_ok(r->name)) {
+            printable(r->name, shown, sizeof(shown));
+            diff(c, r, "name '%s' is not a valid name", shown);
+        }
+    }
+}
+
+static int check_attrs(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT res, name, value FROM attrs ORDER BY res, name");
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        const char *name = col(s, 1);
+        const char *value = col(s, 2);
+        const struct chk_res *r = res_by_id(c, id);
+        char shown[160];
+        if (!r) {
+            diff(c, NULL, "attribute %s of resource %lld, which does not exist", name,
+                 (long long)id);
+            continue;
+        }
+        if (!r->kind)
+            continue;   /* reported with the resource */
+        const struct cfs_attr_def *a = layout_attr(r->kind, name);
+        if (!a) {
+            diff(c, r, "attribute '%s' is not in the layout of a %s", name, r->kind->name);
+            continue;
+        }
+        if (a->type == CFS_T_VERB) {
+            diff(c, r, "%s: a one-shot verb is stored as a value", name);
+            continue;
+        }
+        if (a->type == CFS_T_SECRET)
+            snprintf(shown, sizeof(shown), "***");
+        else
+            printable(value, shown, sizeof(shown));
+        size_t len = (size_t)sqlite3_column_bytes(s, 2);
+        char *norm = NULL;
+        struct cfs_err verr;
+        if (strlen(value) != len) {
+            diff(c, r, "%s: stored value holds a NUL byte", name);
+        } else if (value_normalize(a, value, len, &norm, &verr) < 0) {
+            diff(c, r, "%s: stored value '%s' is invalid: %s", name, shown, verr.msg);
+        } else if (strcmp(norm, value)) {
+            diff(c, r, "%s: stored value '%s' is not in normal form", name, shown);
+        }
+        free(norm);
+    }
+    sqlite3_finalize(s);
+    if (rc < 0)
+        return -1;
+
+    /* References by name: top-level targets anywhere, others among siblings
+     * (the rule store_attr_set enforces). */
+    for (size_t i = 0; i < c->layout->nkinds; i++) {
+        const struct cfs_kind *k = &c->layout->kinds[i];
+        for (size_t j = 0; j < k->nattrs; j++) {
+            const struct cfs_attr_def *a = &k->attrs[j];
+            if (a->type != CFS_T_REF || !a->ref_kind)
+                continue;
+            s = prep(c, "SELECT a.res, a.value FROM attrs a JOIN resources r ON r.id = a.res"
+                        " WHERE r.kind = ?1 AND a.name = ?2 AND a.value != '' AND r.deleted = 0"
+                        " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
+                        "   AND t.name = a.value AND t.deleted = 0"
+                        "   AND t.parent = CASE WHEN ?4 THEN r.parent ELSE 0 END)");
+            if (!s)
+                return -1;
+            sqlite3_bind_text(s, 1, k->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, a->ref_kind->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int(s, 4, a->ref_kind->parent != NULL);
+            while ((rc = next(c, s)) == 1) {
+                char shown[160];
+                printable(col(s, 1), shown, sizeof(shown));
+                diff(c, res_by_id(c, sqlite3_column_int64(s, 0)), "%s: %s '%s' does not exist",
+                     a->name, a->ref_kind->name, shown);
+            }
+            sqlite3_finalize(s);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_status(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT res, name FROM status ORDER BY res, name");
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        int64_t id = sqlite3_column_int64(s, 0);
+        const char *name = col(s, 1);
+        const struct chk_res *r = res_by_id(c, id);
+        if (!r)
+            diff(c, NULL, "status %s of resource %lld, which does not exist", name, (long long)id);
+        else if (r->kind && name[0] != '_' && !layout_status(r->kind, name))
+            diff(c, r, "status '%s' is not in the layout of a %s", name, r->kind->name);
+    }
+    sqlite3_finalize(s);
+    if (rc < 0)
+        return -1;
+
+    /* Status that names a sibling (a VM's status/host): the sibling exists. */
+    for (size_t i = 0; i < c->layout->nkinds; i++) {
+        const struct cfs_kind *k = &c->layout->kinds[i];
+        for (size_t j = 0; j < k->nbacklinks; j++) {
+            const struct cfs_backlink_def *b = &k->backlinks[j];
+            s = prep(c, "SELECT r.id, s.value FROM status s JOIN resources r ON r.id = s.res"
+                        " WHERE r.kind = ?1 AND s.name = ?2 AND s.value != '' AND r.deleted = 0"
+                        " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
+                        "   AND t.name = s.value AND t.parent = r.parent AND t.deleted = 0)");
+            if (!s)
+                return -1;
+            sqlite3_bind_text(s, 1, b->kind->name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 2, b->via, -1, SQLITE_STATIC);
+            sqlite3_bind_text(s, 3, k->name, -1, SQLITE_STATIC);
+            while ((rc = next(c, s)) == 1) {
+                char shown[160];
+                printable(col(s, 1), shown, sizeof(shown));
+                diff(c, res_by_id(c, sqlite3_column_int64(s, 0)),
+                     "status/%s names %s '%s', which does not exist", b->via, k->name, shown);
+            }
+            sqlite3_finalize(s);
+            if (rc < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_links(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT res, link, target, count(*) OVER (PARTITION BY res, link)"
+                              " FROM links ORDER BY res, link, target");
+    int rc;
+    int64_t last_res = -1;
+    char last_link[128] = "";
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        int64_t id = sqlite3_column_int64(s, 0), tid = sqlite3_column_int64(s, 2);
+        const char *name = col(s, 1);
+        long long count = sqlite3_column_int64(s, 3);
+        const struct chk_res *r = res_by_id(c, id), *t = res_by_id(c, tid);
+        if (!r) {
+            diff(c, NULL, "link %s of resource %lld, which does not exist", name, (long long)id);
+            continue;
+        }
+        if (!r->kind)
+            continue;
+        const struct cfs_link_def *l = layout_link(r->kind, name);
+        if (!l) {
+            diff(c, r, "link directory '%s' is not in the layout of a %s", name, r->kind->name);
+            continue;
+        }
+        if (r->deleted)
+            diff(c, r, "%s: a deleted resource still holds links", name);
+        if (!t)
+            diff(c, r, "%s: link to resource %lld, which does not exist", name, (long long)tid);
+        else if (t->kind != l->kind)
+            diff(c, r, "%s/%s: links a %s, expected a %s", name, t->name, t->kind_name,
+                 l->kind_name);
+        else if (t->deleted)
+            diff(c, r, "%s: links a deleted %s", name, t->kind_name);
+        else if (l->kind->parent && t->parent != r->parent)
+            diff(c, r, "%s/%s: the target is not in the same %s", name, t->name,
+                 l->kind->parent->name);
+        if (l->max > 0 && count > l->max && (id != last_res || strcmp(last_link, name)))
+            diff(c, r, "%s: %lld links, at most %d allowed", name, count, l->max);
+        last_res = id;
+        snprintf(last_link, sizeof(last_link), "%s", name);
+    }
+    sqlite3_finalize(s);
+    if (rc < 0)
+        return -1;
+
+    /* An exclusive target is linked from one resource only. */
+    if (!(s = prep(c, "SELECT r.kind, l.link, l.target, count(*) FROM links l"
+                      " JOIN resources r ON r.id = l.res GROUP BY r.kind, l.link, l.target"
+                      " HAVING count(*) > 1")))
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        const struct cfs_kind *k = layout_kind(c->layout, col(s, 0));
+        const struct cfs_link_def *l = k ? layout_link(k, col(s, 1)) : NULL;
+        if (l && l->exclusive)
+            diff(c, res_by_id(c, sqlite3_column_int64(s, 2)),
+                 "linked from %lld %s %s/ directories; %s links are exclusive",
+                 (long long)sqlite3_column_int64(s, 3), k->name, l->name, l->name);
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static bool known_op(const char *op)
+{
+    static const char *const ops[] = {"create", "delete", "purge", "rename", "set", "link",
+                                      "unlink", "status", "verb", "chown"};
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (!strcmp(op, ops[i]))
+            return true;
+    return false;
+}
+
+static int check_changes(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT seq, time, op FROM changes ORDER BY seq");
+    int rc;
+    int64_t prev_seq = 0, prev_time = 0;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        int64_t seq = sqlite3_column_int64(s, 0), t = sqlite3_column_int64(s, 1);
+        const char *op = col(s, 2);
+        if (prev_seq && t < prev_time - CLOCK_SLACK_NS)
+            diff(c, NULL, "changes: seq %lld is %.3f s older than seq %lld before it",
+                 (long long)seq, (double)(prev_time - t) / 1e9, (long long)prev_seq);
+        if (!known_op(op)) {
+            char shown[64];
+            printable(op, shown, sizeof(shown));
+            diff(c, NULL, "changes: seq %lld has unknown operation '%s'", (long long)seq, shown);
+        }
+        prev_seq = seq;
+        prev_time = t;
+    }
+    sqlite3_finalize(s);
+    if (rc < 0)
+        return -1;
+    /* AUTOINCREMENT's high-water mark: never below a seq handed out, or a
+     * reader that remembers its last seq would skip or replay entries. */
+    if (!(s = prep(c, "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'changes'),"
+                      " (SELECT max(seq) FROM changes)")))
+        return -1;
+    if ((rc = next(c, s)) == 1 && sqlite3_column_type(s, 1) != SQLITE_NULL &&
+        sqlite3_column_int64(s, 0) < sqlite3_column_int64(s, 1))
+        diff(c, NULL, "changes: sequence counter %lld is below the last seq %lld",
+             (long long)sqlite3_column_int64(s, 0), (long long)sqlite3_column_int64(s, 1));
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+static int check_tombstones(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT r.id, max(c.time) FROM resources r"
+                              " LEFT JOIN changes c ON c.res = r.id AND c.op = 'delete'"
+                              " WHERE r.deleted = 1 GROUP BY r.id");
+    int rc;
+    struct timespec now;
+    if (!s)
+        return -1;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+    int64_t limit = (int64_t)c->opts->tombstone_minutes * 60LL * 1000000000LL;
+    while ((rc = next(c, s)) == 1) {
+        const struct chk_res *r = res_by_id(c, sqlite3_column_int64(s, 0));
+        if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+            diff(c, r, "tombstone without a delete entry in the changes log");
+            continue;
+        }
+        int64_t age = now_ns - sqlite3_column_int64(s, 1);
+        if (age > limit)
+            diff(c, r, "deleted %lld minutes ago and still not torn down",
+                 (long long)(age / 60000000000LL));
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- reality ---- */
+
+struct dom {
+    char name[256];
+    char uuid[40];
+};
+
+struct dom_list {
+    struct dom *d;
+    size_t n, cap;
+};
+
+static void dom_add(const char *name, const char *uuid, void *arg)
+{
+    struct dom_list *l = arg;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        struct dom *grown = realloc(l->d, ncap * sizeof(*grown));
+        if (!grown)
+            return;
+        l->d = grown;
+        l->cap = ncap;
+    }
+    snprintf(l->d[l->n].name, sizeof(l->d[l->n].name), "%s", name);
+    snprintf(l->d[l->n].uuid, sizeof(l->d[l->n].uuid), "%s", uuid);
+    l->n++;
+}
+
+static const char *power_text(enum cfs_power p)
+{
+    switch (p) {
+    case CFS_POWER_NONE: return "missing";
+    case CFS_POWER_SHUTOFF: return "shut off";
+    case CFS_POWER_RUNNING: return "running";
+    case CFS_POWER_PAUSED: return "paused";
+    case CFS_POWER_SHUTDOWN: return "shutting down";
+    case CFS_POWER_CRASHED: return "crashed";
+    case CFS_POWER_OTHER:
+    default: return "in another state";
+    }
+}
+
+/* The power state a spec state asks for, as status/state spells it. */
+static bool power_matches(const char *state, enum cfs_power p)
+{
+    if (!strcmp(state, "running"))
+        return p == CFS_POWER_RUNNING;
+    if (!strcmp(state, "paused"))
+        return p == CFS_POWER_PAUSED;
+    if (!strcmp(state, "stopped"))
+        return p == CFS_POWER_SHUTOFF || p == CFS_POWER_NONE;
+    return true;    /* a transition (starting, stopping...) is not compared */
+}
+
+/* The VM has converged when the reconciler recorded reaching its latest
+ * spec generation; only then is a difference from reality a fault. */
+static bool vm_converged(struct check *c, const struct chk_res *vm)
+{
+    sqlite3_stmt *s = prep(c, "SELECT coalesce(max(seq), 0) FROM changes WHERE res = ?"
+                              " AND op IN (" SPEC_OPS ")");
+    int64_t gen = 0;
+    if (!s)
+        return false;
+    sqlite3_bind_int64(s, 1, vm->id);
+    if (next(c, s) == 1)
+        gen = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    char *acted = row_value(c, "status", vm->id, "_gen");
+    bool ok = acted && atoll(acted) > 0 && atoll(acted) >= gen;
+    free(acted);
+    return ok;
+}
+
+/* The VM whose UUID a domain name carries, or NULL. */
+static const struct chk_res *vm_by_uuid(struct check *c, const char *uuid)
+{
+    char lower[40];
+    size_t n = 0;
+    for (; n < sizeof(lower) - 1 && uuid[n]; n++)
+        lower[n] = (char)tolower((unsigned char)uuid[n]);
+    lower[n] = '\0';
+    sqlite3_stmt *s = prep(c, "SELECT id FROM resources WHERE uuid = ? AND kind = 'vm'");
+    const struct chk_res *vm = NULL;
+    if (!s)
+        return NULL;
+    sqlite3_bind_text(s, 1, lower, -1, SQLITE_STATIC);
+    if (next(c, s) == 1)
+        vm = res_by_id(c, sqlite3_column_int64(s, 0));
+    sqlite3_finalize(s);
+    return vm;
+}
+
+static const struct cfs_compute_driver *const drv = &cfs_libvirt_driver;
+
+/* Each VM placed on the host has its domain cfs-UUID in the state its spec
+ * asks for, and every cfs- domain there belongs to a VM placed there. */
+static int check_host_domains(struct check *c, const struct chk_res *host)
+{
+    char *uri = row_value(c, "attrs", host->id, "uri");
+    struct cfs_conn *conn = NULL;
+    struct dom_list doms = {0};
+    struct cfs_err err;
+    sqlite3_stmt *s = NULL;
+    int ret = -1, rc;
+    if (!uri)
+        return cfs_err_set(c->err, ENOMEM, "out of memory");
+    if (!strncmp(uri, "test:", 5)) {
+        /* libvirt's test driver lives inside the process that opened it. */
+        note(c, host, "%s is a simulated host private to the reconciler: domains not compared", uri);
+        ret = 0;
+        goto cleanup;
+    }
+    if (drv->connect(uri, NULL, NULL, NULL, &conn, &err) < 0 ||
+        drv->list(conn, dom_add, &doms, &err) < 0) {
+        diff(c, host, "cannot list the domains of %s: %s", uri, err.msg);
+        ret = 0;
+        goto cleanup;
+    }
+
+    /* The VMs placed here. */
+    s = prep(c, "SELECT r.id FROM resources r JOIN status s ON s.res = r.id AND s.name = 'host'"
+                " WHERE r.kind = 'vm' AND r.parent = ? AND s.value = ? AND r.deleted = 0"
+                " ORDER BY r.id");
+    if (!s)
+        goto cleanup;
+    sqlite3_bind_int64(s, 1, host->parent);
+    sqlite3_bind_text(s, 2, host->name, -1, SQLITE_STATIC);
+    while ((rc = next(c, s)) == 1) {
+        const struct chk_res *vm = res_by_id(c, sqlite3_column_int64(s, 0));
+        if (!vm)
+            continue;
+        if (!vm_converged(c, vm)) {
+            note(c, vm, "still converging: not compared");
+            continue;
+        }
+        char dom[64];
+        snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
+        bool listed = false;
+        for (size_t i = 0; i < doms.n && !listed; i++)
+            listed = !strcmp(doms.d[i].name, dom);
+        if (!listed) {
+            diff(c, vm, "domain %s is missing on host %s", dom, host->name);
+            continue;
+        }
+        struct cfs_domain_info info;
+        if (drv->info(conn, vm->uuid, &info, &err) < 0) {
+            diff(c, vm, "domain %s on host %s: %s", dom, host->name, err.msg);
+            continue;
+        }
+        char *want = row_value(c, "attrs", vm->id, "state");
+        char *seen = row_value(c, "status", vm->id, "state");
+        if (want && !power_matches(want, info.power))
+            diff(c, vm, "state is %s but domain %s is %s", want, dom, power_text(info.power));
+        if (seen && !power_matches(seen, info.power))
+            diff(c, vm, "status/state says %s but domain %s is %s", seen, dom,
+                 power_text(info.power));
+        free(want);
+        free(seen);
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc < 0)
+        goto cleanup;
+
+    /* Every cfs- domain belongs to a live VM placed on a host with this URI. */
+    for (size_t i = 0; i < doms.n; i++) {
+        const char *name = doms.d[i].name;
+        size_t pl = strlen(CFS_DOMAIN_PREFIX);
+        if (strncmp(name, CFS_DOMAIN_PREFIX, pl))
+            continue;   /* not named like ours: someone else's business */
+        const struct chk_res *vm = vm_by_uuid(c, name + pl);
+        if (!vm) {
+            diff(c, host, "orphan domain %s: no VM has UUID %s", name, name + pl);
+            continue;
+        }
+        if (vm->deleted) {
+            note(c, host, "domain %s of a deleted VM awaits its teardown", name);
+            continue;
+        }
+        char *placed = row_value(c, "status", vm->id, "host");
+        bool here = placed && vm->parent == host->parent && !strcmp(placed, host->name);
+        if (!here && placed && placed[0]) {
+            /* Another host of the cluster may reach the same libvirtd. */
+            for (size_t j = 0; j < c->nres && !here; j++) {
+                const struct chk_res *h = &c->res[j];
+                if (h->parent == vm->parent && h->kind == host->kind && !h->deleted &&
+                    !strcmp(h->name, placed)) {
+                    char *huri = row_value(c, "attrs", h->id, "uri");
+                    here = huri && !strcmp(huri, uri);
+                    free(huri);
+                }
+            }
+        }
+        if (!here)
+            diff(c, vm, "has a domain %s on host %s but is placed on '%s'", name, host->name,
+                 placed ? placed : "");
+        free(placed);
+    }
+    ret = 0;
+
+cleanup:
+    sqlite3_finalize(s);
+    if (conn)
+        drv->close(conn);
+    free(doms.d);
+    free(uri);
+    return ret;
+}
+
+/* ---- pools ---- */
+
+struct obj_list {
+    char (*name)[128];
+    size_t n, cap;
+};
+
+static int obj_add(const char *name, void *arg)
+{
+    struct obj_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char (*grown)[128] = realloc(l->name, cap * sizeof(*grown));
+        if (!grown)
+            return -1;
+        l->name = grown;
+        l->cap = cap;
+    }
+    snprintf(l->name[l->n++], sizeof(l->name[0]), "%s", name);
+    return 0;
+}
+
+static const struct chk_res *res_by_kind_uuid(const struct check *c, const char *kind,
+                                              const char *uuid)
+{
+    for (size_t i = 0; i < c->nres; i++)
+        if (!strcmp(c->res[i].kind_name, kind) && !strcmp(c->res[i].uuid, uuid))
+            return &c->res[i];
+    return NULL;
+}
+
+/* Every object in the pool belongs to a volume made there or an image, none
+ * is half-made, and every volume made there has its object. */
+static int check_pool_objects(struct check *c, const struct chk_res *pool)
+{
+    char *type = row_value(c, "attrs", pool->id, "type");
+    char *path = row_value(c, "attrs", pool->id, "path");
+    char *conf = row_value(c, "attrs", pool->id, "ceph-conf");
+    char *rpool = row_value(c, "attrs", pool->id, "rbd-pool");
+    char *user = row_value(c, "attrs", pool->id, "ceph-user");
+    struct cfs_pool_def def = {.type = type ? type : "", .path = path, .ceph_conf = conf,
+                               .rbd_pool = rpool, .ceph_user = user, .timeout = 10};
+    const struct cfs_storage_driver *sd = storage_driver(def.type);
+    struct cfs_pool *p = NULL;
+    struct obj_list objs = {0};
+    struct cfs_err err;
+    if (!sd) {
+        diff(c, pool, "unknown pool type '%s'", def.type);
+        goto cleanup;
+    }
+    if (sd->open(&def, &p, &err) < 0 || sd->list(p, obj_add, &objs, &err) < 0) {
+        diff(c, pool, "cannot list the pool: %s", err.msg);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < objs.n; i++) {
+        const char *o = objs.name[i];
+        size_t n = strlen(o), sl = strlen(CFS_PART_SUFFIX);
+        if (n > sl && !strcmp(o + n - sl, CFS_PART_SUFFIX)) {
+            diff(c, pool, "half-made object %s (removed when the reconciler next opens the pool)", o);
+            continue;
+        }
+        bool vol = !strncmp(o, CFS_VOL_PREFIX, strlen(CFS_VOL_PREFIX));
+        const char *uuid = o + strlen(vol ? CFS_VOL_PREFIX : CFS_IMG_PREFIX);
+        const struct chk_res *r = res_by_kind_uuid(c, vol ? "volume" : "image", uuid);
+        if (!r) {
+            diff(c, pool, "orphan object %s: no %s has UUID %s", o, vol ? "volume" : "image", uuid);
+            continue;
+        }
+        if (vol) {
+            char *made = row_value(c, "status", r->id, "pool");
+            if (!r->deleted && (!made || strcmp(made, pool->name) || r->parent != pool->parent))
+                diff(c, r, "has an object %s in pool %s but status/pool says '%s'", o, pool->name,
+                     made ? made : "");
+            free(made);
+        }
+    }
+    /* The volumes made in this pool. */
+    for (size_t i = 0; i < c->nres; i++) {
+        const struct chk_res *r = &c->res[i];
+        if (strcmp(r->kind_name, "volume") || r->deleted || r->parent != pool->parent)
+            continue;
+        char *made = row_value(c, "status", r->id, "pool");
+        char *state = row_value(c, "status", r->id, "state");
+        if (made && !strcmp(made, pool->name) && state &&
+            (!strcmp(state, "available") || !strcmp(state, "attached"))) {
+            char want[128];
+            bool found = false;
+            snprintf(want, sizeof(want), "%s%s", CFS_VOL_PREFIX, r->uuid);
+            for (size_t j = 0; j < objs.n && !found; j++)
+                found = !strcmp(objs.name[j], want);
+            if (!found)
+                diff(c, r, "is %s but its object %s is missing in pool %s", state, want,
+                     pool->name);
+        }
+        free(made);
+        free(state);
+    }
+cleanup:
+    if (p)
+        sd->close(p);
+    free(objs.name);
+    free(type);
+    free(path);
+    free(conf);
+    free(rpool);
+    free(user);
+    return 0;
+}
+
+/* What each kind is compared with outside the store.  One function per kind
+ * that owns something real; pools gain theirs (volumes against the pool's
+ * backend) here. */
+static const struct {
+    const char *kind;
+    int (*compare)(struct check *c, const struct chk_res *r);
+} reality_checks[] = {
+    {"host", check_host_domains},
+    {"pool", check_pool_objects},
+};
+
+static int check_reality(struct check *c)
+{
+    bool started = false;
+    int ret = 0;
+    for (size_t i = 0; i < c->nres && ret == 0; i++) {
+        const struct chk_res *r = &c->res[i];
+        if (!r->kind || r->deleted)
+            continue;
+        for (size_t j = 0; j < sizeof(reality_checks) / sizeof(reality_checks[0]); j++) {
+            if (strcmp(reality_checks[j].kind, r->kind->name))
+                continue;
+            if (!started) {
+                if (drv->init(c->err) < 0)
+                    return -1;
+                started = true;
+            }
+            if (reality_checks[j].compare(c, r) < 0) {
+                ret = -1;
+                break;
+            }
+        }
+    }
+    if (started)
+        drv->shutdown();
+    return ret;
+}
+
+long check_run(const struct cfs_conf *conf, const struct cfs_layout *layout,
+               const struct check_opts *opts, FILE *out, FILE *notes, struct cfs_err *err)
+{
+    struct check c = {.layout = layout, .opts = opts, .out = out, .notes = notes, .err = err};
+    long ret = -1;
+    if (sqlite3_open_v2(conf->store, &c.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        cfs_err_set(err, EIO, "store %s: %s", conf->store,
+                    c.db ? sqlite3_errmsg(c.db) : "cannot open");
+        goto cleanup;
+    }
+    sqlite3_busy_timeout(c.db, 30000);
+    /* One snapshot for the whole store half. */
+    if (sqlite3_exec(c.db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        cfs_err_set(err, EIO, "store %s: %s", conf->store, sqlite3_errmsg(c.db));
+        goto cleanup;
+    }
+    if (check_integrity(&c) < 0 || load_resources(&c) < 0)
+        goto cleanup;
+    check_resources(&c);
+    if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_links(&c) < 0 ||
+        check_changes(&c) < 0 || check_tombstones(&c) < 0)
+        goto cleanup;
+    if (opts->reality && check_reality(&c) < 0)
+        goto cleanup;
+    ret = c.diffs;
+
+cleanup:
+    if (c.db) {
+        sqlite3_exec(c.db, "COMMIT", NULL, NULL, NULL);
+        sqlite3_close(c.db);
+    }
+    free(c.res);
+    return ret;
+}

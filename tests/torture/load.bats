@@ -1,0 +1,12 @@
+#!/usr/bin/env bats
+# Load, full size: 64 writers and 8 readers; no lost or duplicated change,
+# no deadlock, bounded memory.
+
+load common
+
+teardown() { compute_stop; }
+
+@test "64 writers x 200 writes with 8 readers and the reconciler" {
+  CFS_TEST_URI=test:///default compute_start
+  torture_load 64 8 "${TORTURE_WRITES:-200}"
+}
