@@ -128,6 +128,19 @@ same_status_sets() { [ "$(status_changed_since "$1")" = "$(status_modified "$2")
   rmdir "$C/volumes/d1"
 }
 
+@test "resources the reconciler makes raise IN_CREATE: an import's task; its status IN_MODIFY" {
+  qemu-img create -q -f qcow2 "$T/small.qcow2" 64M
+  bg_start inotifywait -m -r --format '%w%f %e' "$MNT/tasks" "$MNT/images" >"$T/inw.log" 2>"$T/inw.log.err"
+  wait_until 10 grep -q "Watches established" "$T/inw.log.err"
+  mkdir "$MNT/images/small"
+  echo "$T/small.qcow2" > "$MNT/images/small/source"
+  [ "$(timeout 60 cat "$MNT/images/small/wait")" = available ]
+  t=$(grep -l images/small "$MNT"/tasks/*/target | head -n1 | xargs dirname | xargs basename)
+  [ -n "$t" ]
+  wait_until 10 grep -q "^$MNT/tasks/$t CREATE,ISDIR" "$T/inw.log"
+  wait_until 10 grep -q "^$MNT/images/small/status/state MODIFY" "$T/inw.log"
+}
+
 @test "the reconciler applying ctl poweroff raises IN_MODIFY on the spec file state" {
   vm_running
   watch "$C/vms/vm1" "$T/inw.log"
