@@ -469,8 +469,9 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
     switch (n.type) {
     case NODE_ROOT:
         for (int i = 0; i < ROOTFILE_COUNT; i++) {
-            /* events is not listed, like wait: a recursive reader (grep -r,
-             * rsync, find | xargs cat) would block on it forever. */
+            /* /events is not listed, like wait files: its reads block, and
+             * recursive readers (grep -r, find | xargs cat, a backup)
+             * would hang on it.  It opens for whoever names it. */
             if (i == ROOTFILE_EVENTS)
                 continue;
             struct cfs_node c = n;
