@@ -53,8 +53,8 @@ struct reconciler {
     size_t nhosts;
     pthread_mutex_t place_lock;     /* one placement decision at a time */
     pthread_mutex_t vms_lock;
-    struct rc_vm *vms;
-    size_t nvms;
+    struct rc_vm *vms;              /* sorted by id */
+    size_t nvms, vms_cap;
     int64_t seq;                    /* last change-log entry dispatched */
     volatile sig_atomic_t stopping;
 };
