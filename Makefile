@@ -3,14 +3,15 @@
 PREFIX ?= /usr/local
 BUILD ?= build
 CC ?= cc
-PKGS = fuse3 sqlite3 libconfig libvirt
+PKGS = fuse3 sqlite3 libconfig libvirt nettle
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
 CFLAGS ?= -O2 -g
 # override: the asan target passes its own CFLAGS on the command line.
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -I$(BUILD) $(PKG_CFLAGS)
-override LDLIBS += $(PKG_LIBS) -lpthread
+# librados/librbd ship no pkg-config file on Debian 12.
+override LDLIBS += $(PKG_LIBS) -lrbd -lrados -lpthread
 
 SRCS := $(wildcard src/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS)) $(BUILD)/layout_data.o

@@ -32,6 +32,7 @@ store = "$BT/store.db";
 hypervisor = "$1";
 pool-path = "$BT/pool";
 console-dir = "$BT/console";
+image-dir = "$BT/images";
 sync = "normal";
 ${2:-}
 CONF

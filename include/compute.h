@@ -15,8 +15,10 @@
 #include <stdint.h>
 
 #include "cfs_error.h"
+#include "storage.h"
 
 struct cfs_conn;    /* one connection to one host, opaque */
+struct cfs_domain_stats;   /* counters of one domain (all_stats), defined below */
 
 enum cfs_power {
     CFS_POWER_NONE,     /* no such domain on the host */
@@ -36,6 +38,15 @@ struct cfs_host_info {
     char domain_type[16];       /* best type the host offers: kvm, else qemu, else test */
 };
 
+/* A disk of a domain.  The serial (at most 20 characters, from the volume's
+ * UUID) identifies the volume inside the domain and inside the guest
+ * (/dev/disk/by-id/...). */
+struct cfs_disk {
+    const char *serial;
+    const char *target;         /* vda (the root disk, virtio), sdb.. (data, virtio-scsi) */
+    const struct cfs_disk_source *src;
+};
+
 struct cfs_domain_spec {
     const char *uuid;           /* the VM's UUID */
     const char *title;          /* tree path of the VM, shown by virsh list --title */
@@ -50,6 +61,10 @@ struct cfs_domain_spec {
     const char *initrd;
     const char *cmdline;
     const char *console_path;   /* serial console to this file, or NULL/"" */
+    const struct cfs_disk *disks;
+    int ndisks;
+    const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
+    bool windows;               /* Hyper-V enlightenments, clock in local time */
 };
 
 struct cfs_domain_info {
@@ -69,6 +84,8 @@ struct cfs_domain_info {
 typedef void (*cfs_domain_event_cb)(const char *uuid, enum cfs_power power, void *arg);
 /* Called from the event thread when a connection is lost. */
 typedef void (*cfs_conn_lost_cb)(void *arg);
+/* One disk of a domain: its serial and target. */
+typedef void (*cfs_disk_list_cb)(const char *serial, const char *target, void *arg);
 /* One domain found on a host. */
 typedef void (*cfs_domain_list_cb)(const char *name, const char *uuid, void *arg);
 
@@ -99,11 +116,38 @@ struct cfs_compute_driver {
     int (*set_memory)(struct cfs_conn *c, const char *uuid, long long kib, struct cfs_err *err);
     /* Current XML of the domain (malloc'd). */
     char *(*xml)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
+    /* Disks of the running domain when it runs, else of its definition. */
+    int (*disks)(struct cfs_conn *c, const char *uuid, cfs_disk_list_cb cb, void *arg,
+                 struct cfs_err *err);
+    /* Plug a disk into the domain (live when it runs, always in its
+     * definition); unplugging a disk that is not there succeeds. */
+    int (*attach_disk)(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
+                       struct cfs_err *err);
+    int (*detach_disk)(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
+                       struct cfs_err *err);
+    /* Grow a disk of a running domain (and what backs it) to bytes. */
+    int (*block_resize)(struct cfs_conn *c, const char *uuid, const char *target,
+                        long long bytes, struct cfs_err *err);
+    /* Counters of every domain of the host in one call (libvirt bulk
+     * stats); cb runs once per domain, in the caller's thread. */
+    int (*all_stats)(struct cfs_conn *c, void (*cb)(const struct cfs_domain_stats *s, void *arg),
+                     void *arg, struct cfs_err *err);
 };
 
 extern const struct cfs_compute_driver cfs_libvirt_driver;
 
 /* Domain name for a VM UUID: "cfs-" + uuid. */
 #define CFS_DOMAIN_PREFIX "cfs-"
+
+/* One domain's counters from all_stats; -1 where the host gave none. */
+struct cfs_domain_stats {
+    char uuid[37];
+    enum cfs_power power;
+    long long cpu_time_ns;
+    long long memory_kib;           /* balloon: current */
+    long long rss_kib;              /* resident set of the QEMU process */
+    long long disk_rd_bytes, disk_wr_bytes, disk_rd_reqs, disk_wr_reqs;   /* all disks */
+    long long net_rx_bytes, net_tx_bytes, net_rx_pkts, net_tx_pkts;       /* all interfaces */
+};
 
 #endif

@@ -23,6 +23,10 @@ struct cfs_conf {
     long long reserved_memory;  /* bytes kept back on every host */
     int hotplug_factor;     /* max vCPUs/memory of a running VM = factor x value at start */
     char *console_dir;      /* serial console logs of the VMs */
+    char *image_dir;        /* the image catalogue's imported copies */
+    int task_retention;     /* seconds a finished task stays in tasks/ */
+    int storage_timeout;    /* seconds before a stalled storage operation fails */
+    int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

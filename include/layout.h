@@ -46,6 +46,11 @@ struct cfs_attr_def {
     bool immutable;         /* writable only while the resource is new (never changed) */
     char *ref;              /* REF: kind name */
     const struct cfs_kind *ref_kind;
+    /* VERB naming a resource: writing NAME links it into (or, with
+     * link_remove, unlinks it from) this link directory (attach/detach). */
+    char *link_name;
+    const struct cfs_link_def *link;
+    bool link_remove;
 };
 
 struct cfs_status_def {
@@ -82,6 +87,9 @@ struct cfs_kind {
     int order;              /* position in listings and the man page */
     bool teardown;          /* deletion leaves a tombstone for the reconciler */
     bool reconciled;        /* the reconciler converges it: the resource has a wait file */
+    bool system;            /* made by the reconciler only (tasks): users cannot mkdir,
+                             * rmdir or write; its status files sit in the resource
+                             * directory itself, there being no spec to separate them from */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

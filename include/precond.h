@@ -12,6 +12,9 @@
 /* 0 when writing value (normalised) to a of r is allowed now. */
 int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                  const char *value, struct cfs_err *err);
+/* 0 when target may be linked from r's link directory l now. */
+int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                 const struct cfs_res *target, struct cfs_err *err);
 /* 0 when r may be deleted now. */
 int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err);
 

@@ -54,13 +54,31 @@ struct cfs_change {
     const char *actor;
     int64_t uid, pid;
     const char *comm;
+    const char *origin;     /* store_origin() of the handle that logged it; may be NULL */
+};
+
+/* One write through a mount, accepted or refused (the /audit file). */
+struct cfs_audit {
+    int64_t id;
+    int64_t time;
+    uid_t uid;
+    pid_t pid;
+    const char *comm;
+    const char *op;         /* write mkdir rmdir rename symlink unlink chown create */
+    const char *path;
+    const char *value;      /* secrets masked; may be NULL */
+    const char *result;     /* "ok" or an errno name (EINVAL) */
 };
 
 int store_open(const char *path, const struct cfs_layout *layout, bool sync_full,
                struct cfs_store **out, struct cfs_err *err);
 void store_close(struct cfs_store *st);
 const struct cfs_layout *store_layout(const struct cfs_store *st);
+/* The file every commit touches (IN_ATTRIB) once it is visible to readers. */
+const char *store_notify_path(const struct cfs_store *st);
 int64_t store_now(void);
+/* Identifier of this handle, stored with every change it logs (changes.origin). */
+const char *store_origin(const struct cfs_store *st);
 
 /* Changes whenever a commit by this or any other connection becomes
  * visible (PRAGMA data_version plus this handle's own commits); never 0.
@@ -155,5 +173,16 @@ int64_t store_last_seq(struct cfs_store *st);
  * time, attr and new_value are filled); the callback may use the store. */
 int store_res_changes(struct cfs_store *st, int64_t res, const char *op, int64_t after_seq,
                       store_change_cb cb, void *arg, struct cfs_err *err);
+/* The newest n entries of one resource, oldest first.  The callback runs
+ * under the store's lock and must not call the store. */
+int store_res_recent(struct cfs_store *st, int64_t res, int n, store_change_cb cb, void *arg,
+                     struct cfs_err *err);
+
+/* Audit log: append-only (triggers refuse UPDATE and DELETE). */
+int store_audit_append(struct cfs_store *st, const struct cfs_audit *a, struct cfs_err *err);
+typedef int (*store_audit_cb)(const struct cfs_audit *a, void *arg);
+/* Entries with id > after_id in order; the callback must not call the store. */
+int store_audit_list(struct cfs_store *st, int64_t after_id, int limit, store_audit_cb cb,
+                     void *arg, struct cfs_err *err);
 
 #endif

@@ -24,9 +24,17 @@ enum cfs_node_type {
     NODE_LINK,        /* .../vms/web1/volumes/data1 */
     NODE_SCRATCH,     /* an editor's or rsync's temporary file, memory only */
     NODE_WAIT,        /* .../vms/web1/wait: blocks until status converges on spec */
+    NODE_EVENTLOG,    /* .../vms/web1/status/events: the resource's last changes */
 };
 
-enum cfs_rootfile { ROOTFILE_README, ROOTFILE_VERSION, ROOTFILE_COUNT };
+enum cfs_rootfile {
+    ROOTFILE_README,
+    ROOTFILE_VERSION,
+    ROOTFILE_EVENTS,    /* stream of the changes log (events.h) */
+    ROOTFILE_AUDIT,     /* writes through the mount (audit.h) */
+    ROOTFILE_METRICS,   /* Prometheus exposition (metrics.h) */
+    ROOTFILE_COUNT
+};
 extern const char *const cfs_rootfile_names[ROOTFILE_COUNT];
 
 struct cfs_node {

@@ -18,6 +18,16 @@ struct workq_item {
     bool running;
     bool again;         /* re-queued while running */
     int64_t again_due;
+    int64_t taken;      /* monotonic ns a worker took it */
+};
+
+/* Totals since the queue started (for /metrics). */
+struct workq_stats {
+    uint64_t done;          /* passes finished */
+    int64_t wait_ns;        /* sum over passes of (taken - due): time spent queued */
+    int64_t run_ns;         /* sum over passes of (done - taken) */
+    int64_t wait_max_ns;    /* longest wait since the previous workq_stats call */
+    size_t depth;           /* keys queued or running now */
 };
 
 struct workq {
@@ -33,6 +43,7 @@ struct workq {
     bool stopping;
     /* Statistics for /metrics and the bench. */
     uint64_t done;
+    int64_t wait_ns, run_ns, wait_max_ns;
 };
 
 void workq_init(struct workq *q);
@@ -46,6 +57,8 @@ bool workq_take(struct workq *q, int64_t *key);
 void workq_done(struct workq *q, int64_t key);
 void workq_stop(struct workq *q);
 size_t workq_depth(struct workq *q);
+/* Snapshot the statistics; resets wait_max_ns. */
+void workq_stats(struct workq *q, struct workq_stats *out);
 /* Nothing is running and nothing is due now (only timers wait). */
 bool workq_idle(struct workq *q);
 

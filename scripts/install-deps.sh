@@ -18,11 +18,14 @@ pkgs=(
   libsqlite3-dev sqlite3
   libconfig-dev
   libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+  librados-dev librbd-dev nettle-dev
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
+  prometheus  # promtool: the independent parser of /metrics in the tests
 )
 if [ "$want_ceph" = 1 ]; then
-  pkgs+=(ceph-mon ceph-osd ceph-common librados-dev librbd-dev qemu-block-extra)
+  # A throwaway Ceph cluster for the RBD tests, and QEMU's rbd driver.
+  pkgs+=(ceph-mon ceph-osd ceph-mgr ceph-common qemu-block-extra)
 fi
 
 missing=()

@@ -18,63 +18,15 @@ TIMEOUT="${LIBVIRT_DOWN_TIMEOUT:-20}"
 
 die() { echo "libvirt-down: $*" >&2; exit 1; }
 
+DAEMON_LOG_PREFIX=libvirt-down
+# shellcheck source=scripts/daemon-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
+
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "LIBVIRT_DOWN_TIMEOUT must be a number of seconds"
 [ -d "$STATE_DIR" ] || exit 0
 
-start_time() {
-  local stat rest
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  rest=${stat##*) }
-  local -a f
-  read -ra f <<<"$rest"
-  [ "${f[0]}" != Z ] || return 1   # exited, not yet reaped: counts as gone
-  printf '%s\n' "${f[19]}"
-}
-
-# same_process NAME PID STARTTIME: true while PID is still the process we started.
-same_process() {
-  local comm st
-  comm=$(cat "/proc/$2/comm" 2>/dev/null) || return 1
-  [ "$comm" = "$1" ] || return 1
-  st=$(start_time "$2") || return 1
-  [ "$st" = "$3" ]
-}
-
 rc=0
-stop() {
-  local name=$1 file="$STATE_DIR/$1.started" pid st extra
-  [ -f "$file" ] || return 0
-  read -r pid st extra <"$file" || true
-  if ! [[ "${pid:-}" =~ ^[0-9]+$ && "${st:-}" =~ ^[0-9]+$ && -z "${extra:-}" ]]; then
-    echo "libvirt-down: ignoring malformed $file" >&2
-    rm -f "$file"
-    return 0
-  fi
-  if ! same_process "$name" "$pid" "$st"; then
-    rm -f "$file"              # already gone (or PID reused by something else)
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + TIMEOUT))
-  while same_process "$name" "$pid" "$st"; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "libvirt-down: ${name}[$pid] ignored SIGTERM for ${TIMEOUT}s, sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do
-        same_process "$name" "$pid" "$st" || break
-        sleep 0.1
-      done
-      if same_process "$name" "$pid" "$st"; then
-        echo "libvirt-down: ${name}[$pid] still alive after SIGKILL" >&2
-        rc=1
-        return 0
-      fi
-      break
-    fi
-    sleep 0.1
-  done
-  rm -f "$file"
-}
+stop() { stop_recorded "$STATE_DIR" "$1" "$1" "$TIMEOUT" || rc=1; }
 
 if [ -f "$STATE_DIR/libvirtd.started" ]; then
   running=$(timeout 10 virsh -c "$URI" list --name 2>/dev/null | sed '/^$/d' | tr '\n' ' ' || true)

@@ -27,6 +27,11 @@ LIBVIRTD_LOG=/var/log/libvirt/libvirtd.log
 
 die() { echo "libvirt-up: $*" >&2; exit 1; }
 
+DAEMON_LOG_PREFIX=libvirt-up
+# shellcheck source=scripts/daemon-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
+record() { record_in "$STATE_DIR" "$@"; }
+
 [ "$(id -u)" = 0 ] || die "must run as root (qemu:///system needs a privileged libvirtd)"
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "LIBVIRT_UP_TIMEOUT must be a number of seconds"
 for b in virsh libvirtd virtlogd; do
@@ -36,51 +41,9 @@ done
 
 # --- helpers -----------------------------------------------------------------------
 
-# start_time PID: field 22 of /proc/PID/stat (start time in clock ticks since boot),
-# used together with the PID to make sure we never signal a recycled PID.
-start_time() {
-  local stat rest
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  rest=${stat##*) }            # drop "pid (comm) "; comm may contain spaces
-  local -a f
-  read -ra f <<<"$rest"
-  [ "${f[0]}" != Z ] || return 1   # exited, not yet reaped
-  printf '%s\n' "${f[19]}"
-}
 
-# running_pid NAME PIDFILE: print the PID from PIDFILE if that process is alive and is NAME.
-running_pid() {
-  local name=$1 pidfile=$2 pid comm
-  [ -r "$pidfile" ] || return 1
-  pid=$(head -n1 "$pidfile" 2>/dev/null) || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
-  [ "$comm" = "$name" ] || return 1
-  start_time "$pid" >/dev/null || return 1    # zombie: not running
-  printf '%s\n' "$pid"
-}
 
-# detached CMD...: run a daemonising command with only stdin/stdout/stderr
-# open.  The daemons keep inherited descriptors, and a test runner (bats)
-# waits for EOF on its pipes: a libvirtd started from a test must not hold them.
-detached() {
-  (
-    for fd in /proc/self/fd/*; do
-      n=${fd##*/}
-      case "$n" in ''|*[!0-9]*) continue ;; esac
-      [ "$n" -gt 2 ] && eval "exec $n>&-"
-    done 2>/dev/null
-    exec "$@" </dev/null >/dev/null 2>&1
-  )
-}
 
-# record NAME PID: remember that we started this daemon.
-record() {
-  local st
-  st=$(start_time "$2") || die "$1 (pid $2) exited right after start"
-  printf '%s %s\n' "$2" "$st" >"$STATE_DIR/$1.started.tmp"
-  mv -f "$STATE_DIR/$1.started.tmp" "$STATE_DIR/$1.started"
-}
 
 # virsh_ok ARGS...: run virsh against qemu:///system, quietly, bounded by the time left.
 virsh_ok() {

@@ -23,14 +23,16 @@ else
   files=(tests/*.bats)
 fi
 
-scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+scripts/install-deps.sh --with-ceph || { echo "0 passed, 1 failed"; exit 1; }
 make -s || { echo "0 passed, 1 failed"; exit 1; }
 if [ "$quick" = 0 ]; then
   make -s asan || { echo "0 passed, 1 failed"; exit 1; }
 fi
 
 started_libvirt=0
+started_ceph=0
 cleanup() {
+  if [ "$started_ceph" = 1 ]; then scripts/ceph-down.sh || true; fi
   if [ "$started_libvirt" = 1 ]; then scripts/libvirt-down.sh || true; fi
 }
 trap cleanup EXIT
@@ -38,6 +40,13 @@ if scripts/libvirt-up.sh; then
   started_libvirt=1
 else
   echo "warning: libvirtd could not be started; qemu tests will fail" >&2
+fi
+
+# The RBD tests' Ceph cluster; stopped at the end only if this run started it.
+if out=$(scripts/ceph-up.sh); then
+  [ -n "$out" ] && { echo "$out"; started_ceph=1; }
+else
+  echo "warning: the Ceph test cluster could not be started; rbd tests will fail" >&2
 fi
 
 passed=0

@@ -20,6 +20,8 @@
 #include <time.h>
 
 #include "compute.h"
+#include "conf.h"
+#include "storage.h"
 #include "value.h"
 
 /* Spec operations of the changes log (store_spec_generation counts these). */
@@ -763,6 +765,115 @@ cleanup:
     return ret;
 }
 
+/* ---- pools ---- */
+
+struct obj_list {
+    char (*name)[128];
+    size_t n, cap;
+};
+
+static int obj_add(const char *name, void *arg)
+{
+    struct obj_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        char (*grown)[128] = realloc(l->name, cap * sizeof(*grown));
+        if (!grown)
+            return -1;
+        l->name = grown;
+        l->cap = cap;
+    }
+    snprintf(l->name[l->n++], sizeof(l->name[0]), "%s", name);
+    return 0;
+}
+
+static const struct chk_res *res_by_kind_uuid(const struct check *c, const char *kind,
+                                              const char *uuid)
+{
+    for (size_t i = 0; i < c->nres; i++)
+        if (!strcmp(c->res[i].kind_name, kind) && !strcmp(c->res[i].uuid, uuid))
+            return &c->res[i];
+    return NULL;
+}
+
+/* Every object in the pool belongs to a volume made there or an image, none
+ * is half-made, and every volume made there has its object. */
+static int check_pool_objects(struct check *c, const struct chk_res *pool)
+{
+    char *type = row_value(c, "attrs", pool->id, "type");
+    char *path = row_value(c, "attrs", pool->id, "path");
+    char *conf = row_value(c, "attrs", pool->id, "ceph-conf");
+    char *rpool = row_value(c, "attrs", pool->id, "rbd-pool");
+    char *user = row_value(c, "attrs", pool->id, "ceph-user");
+    struct cfs_pool_def def = {.type = type ? type : "", .path = path, .ceph_conf = conf,
+                               .rbd_pool = rpool, .ceph_user = user, .timeout = 10};
+    const struct cfs_storage_driver *sd = storage_driver(def.type);
+    struct cfs_pool *p = NULL;
+    struct obj_list objs = {0};
+    struct cfs_err err;
+    if (!sd) {
+        diff(c, pool, "unknown pool type '%s'", def.type);
+        goto cleanup;
+    }
+    if (sd->open(&def, &p, &err) < 0 || sd->list(p, obj_add, &objs, &err) < 0) {
+        diff(c, pool, "cannot list the pool: %s", err.msg);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < objs.n; i++) {
+        const char *o = objs.name[i];
+        size_t n = strlen(o), sl = strlen(CFS_PART_SUFFIX);
+        if (n > sl && !strcmp(o + n - sl, CFS_PART_SUFFIX)) {
+            diff(c, pool, "half-made object %s (removed when the reconciler next opens the pool)", o);
+            continue;
+        }
+        bool vol = !strncmp(o, CFS_VOL_PREFIX, strlen(CFS_VOL_PREFIX));
+        const char *uuid = o + strlen(vol ? CFS_VOL_PREFIX : CFS_IMG_PREFIX);
+        const struct chk_res *r = res_by_kind_uuid(c, vol ? "volume" : "image", uuid);
+        if (!r) {
+            diff(c, pool, "orphan object %s: no %s has UUID %s", o, vol ? "volume" : "image", uuid);
+            continue;
+        }
+        if (vol) {
+            char *made = row_value(c, "status", r->id, "pool");
+            if (!r->deleted && (!made || strcmp(made, pool->name) || r->parent != pool->parent))
+                diff(c, r, "has an object %s in pool %s but status/pool says '%s'", o, pool->name,
+                     made ? made : "");
+            free(made);
+        }
+    }
+    /* The volumes made in this pool. */
+    for (size_t i = 0; i < c->nres; i++) {
+        const struct chk_res *r = &c->res[i];
+        if (strcmp(r->kind_name, "volume") || r->deleted || r->parent != pool->parent)
+            continue;
+        char *made = row_value(c, "status", r->id, "pool");
+        char *state = row_value(c, "status", r->id, "state");
+        if (made && !strcmp(made, pool->name) && state &&
+            (!strcmp(state, "available") || !strcmp(state, "attached"))) {
+            char want[128];
+            bool found = false;
+            snprintf(want, sizeof(want), "%s%s", CFS_VOL_PREFIX, r->uuid);
+            for (size_t j = 0; j < objs.n && !found; j++)
+                found = !strcmp(objs.name[j], want);
+            if (!found)
+                diff(c, r, "is %s but its object %s is missing in pool %s", state, want,
+                     pool->name);
+        }
+        free(made);
+        free(state);
+    }
+cleanup:
+    if (p)
+        sd->close(p);
+    free(objs.name);
+    free(type);
+    free(path);
+    free(conf);
+    free(rpool);
+    free(user);
+    return 0;
+}
+
 /* What each kind is compared with outside the store.  One function per kind
  * that owns something real; pools gain theirs (volumes against the pool's
  * backend) here. */
@@ -771,6 +882,7 @@ static const struct {
     int (*compare)(struct check *c, const struct chk_res *r);
 } reality_checks[] = {
     {"host", check_host_domains},
+    {"pool", check_pool_objects},
 };
 
 static int check_reality(struct check *c)

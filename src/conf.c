@@ -49,6 +49,8 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         return -1;
     conf->limits = config_lookup(&conf->cfg, "limits");
     if (take_string(&conf->cfg, "console-dir", "/var/lib/cloudfs/console", &conf->console_dir,
+                    err) < 0 ||
+        take_string(&conf->cfg, "image-dir", "/var/lib/cloudfs/images", &conf->image_dir,
                     err) < 0)
         return -1;
     static const struct {
@@ -60,6 +62,9 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"resync-interval", 30, 1, 86400, offsetof(struct cfs_conf, resync_interval)},
         {"stop-timeout", 60, 0, 3600, offsetof(struct cfs_conf, stop_timeout)},
         {"hotplug-factor", 2, 1, 16, offsetof(struct cfs_conf, hotplug_factor)},
+        {"task-retention", 86400, 0, 31536000, offsetof(struct cfs_conf, task_retention)},
+        {"storage-timeout", 30, 1, 3600, offsetof(struct cfs_conf, storage_timeout)},
+        {"metrics-interval", 5, 1, 3600, offsetof(struct cfs_conf, metrics_interval)},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         int v = ints[i].dflt;
@@ -84,6 +89,7 @@ void conf_free(struct cfs_conf *conf)
     free(conf->pool_path);
     free(conf->layout_dir);
     free(conf->console_dir);
+    free(conf->image_dir);
     config_destroy(&conf->cfg);
     memset(conf, 0, sizeof(*conf));
 }

@@ -11,12 +11,17 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
+#include "events.h"
+#include "metrics.h"
+#include "notify_fs.h"
 #include "precond.h"
 #include "scratch.h"
 #include "store.h"
@@ -31,6 +36,7 @@ struct cfs_fs {
     struct cfs_store *st;
     char *mountpoint;       /* absolute, for absolute symlink targets */
     char *readme;
+    struct notify_fs *nf;   /* inotify for changes made elsewhere; the change feed */
 };
 
 /* One open file. */
@@ -42,6 +48,8 @@ struct cfs_fh {
     size_t wlen, wcap;
     off_t base;             /* file offset of wbuf[0] */
     struct wait_mark mark;  /* WAIT: what "converged" means for this reader */
+    struct events_reader *events;   /* ROOTFILE_EVENTS */
+    bool self;              /* opened by the notifier to raise events: no effect */
     bool writable;
     bool append;            /* BLOB opened with O_APPEND: writes extend the value */
     bool dirty;             /* BLOB bytes written and not yet committed */
@@ -168,15 +176,27 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
     *len = 0;
     switch (n->type) {
     case NODE_ROOTFILE:
-        if (n->rootfile == ROOTFILE_README) {
+        switch (n->rootfile) {
+        case ROOTFILE_README:
             *out = strdup(fs->readme);
-        } else {
+            break;
+        case ROOTFILE_AUDIT:
+            return audit_render(fs->st, out, len);
+        case ROOTFILE_METRICS:
+            return metrics_render(fs->st, out, len);
+        case ROOTFILE_EVENTS:
+            *out = strdup("");  /* a stream: read through events_read */
+            break;
+        default:
             *out = strdup("cloudfs " CFS_VERSION "\n");
+            break;
         }
         if (!*out)
             return -ENOMEM;
         *len = strlen(*out);
         break;
+    case NODE_EVENTLOG:
+        return events_recent(fs->st, n->res.id, out, len);
     case NODE_ATTR:
         t = n->res.mtime;
         if (n->attr->type == CFS_T_SECRET || n->attr->type == CFS_T_VERB) {
@@ -341,6 +361,15 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         file_stat(s, 0444, 0, &n->res, n->res.mtime);
         break;
     case NODE_ROOTFILE:
+        if (n->rootfile == ROOTFILE_EVENTS || n->rootfile == ROOTFILE_METRICS ||
+            n->rootfile == ROOTFILE_AUDIT) {
+            /* Computed when opened (like /proc): size 0, read to the end.
+             * The audit shows what everyone wrote: root only. */
+            file_stat(s, n->rootfile == ROOTFILE_AUDIT ? 0400 : 0444, 0, NULL, 0);
+            break;
+        }
+        /* fall through */
+    case NODE_EVENTLOG:
     case NODE_ATTR:
     case NODE_STATUS:
         rc = node_content(n, &content, &len, &mtime);
@@ -348,7 +377,8 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
             return rc;
         file_stat(s,
                   n->type == NODE_ATTR ? n->attr->mode : 0444, len,
-                  n->type == NODE_ROOTFILE ? NULL : &n->res, mtime);
+                  n->type == NODE_ROOTFILE ? NULL : &n->res,
+                  n->type == NODE_EVENTLOG ? n->res.mtime : mtime);
         free(content);
         break;
     }
@@ -359,6 +389,12 @@ static int cfs_getattr(const char *path, struct stat *s, struct fuse_file_info *
 {
     (void)fi;
     struct cfs_node n;
+    struct cfs_fs *fs = fs_self();
+    if (notify_fs_is_self(fs->nf)) {
+        int self = notify_fs_getattr(fs->nf, path, s);
+        if (self <= 0)
+            return self;
+    }
     int rc = resolve(path, &n);
     return rc < 0 ? rc : node_stat(&n, s);
 }
@@ -458,8 +494,16 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
             fill_child(&d, c.attr->name, &c);
         }
         struct cfs_node c = n;
-        c.type = NODE_STATUSDIR;
-        fill_child(&d, "status", &c);
+        if (k->system) {
+            for (size_t i = 0; i < k->nstatus; i++) {
+                c.type = NODE_STATUS;
+                c.status = &k->status[i];
+                fill_child(&d, c.status->name, &c);
+            }
+        } else {
+            c.type = NODE_STATUSDIR;
+            fill_child(&d, "status", &c);
+        }
         /* wait is not listed: recursive readers (grep -r, rsync, a
          * backup) would block on it.  It is there for whoever names it. */
         for (size_t i = 0; i < k->nlinks; i++) {
@@ -490,6 +534,11 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
             c.back = &n.res.kind->backlinks[i];
             fill_child(&d, c.back->name, &c);
         }
+        if (!layout_status(n.res.kind, "events")) {
+            struct cfs_node c = n;
+            c.type = NODE_EVENTLOG;
+            fill_child(&d, "events", &c);
+        }
         break;
     case NODE_BACKDIR: {
         struct cfs_res *list = NULL;
@@ -515,8 +564,52 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
 
 /* ---- commit of attribute writes ---- */
 
-/* Validate and store data as the new value of attribute n->attr. */
+/* attach/detach: the same as ln -s / rm in the link directory. */
+static int link_verb(const struct cfs_node *n, const char *name, const struct cfs_actor *actor,
+                     struct cfs_err *err)
+{
+    struct cfs_fs *fs = fs_self();
+    const struct cfs_link_def *l = n->attr->link;
+    if (n->attr->link_remove)
+        return store_link_del(fs->st, &n->res, l, name, actor, err);
+    struct cfs_res target;
+    if (store_res_find(fs->st, n->res.parent, l->kind, name, &target, err) < 0)
+        return cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", n->attr->name,
+                           l->kind_name, name);
+    if (precond_link(fs->st, &n->res, l, &target, err) < 0)
+        return -1;
+    return store_link_add(fs->st, &n->res, l, name, actor, err);
+}
+
+/* The tree path of a node's resource plus rel ("/zones/.../vms/web1/state"). */
+static void node_path(const struct cfs_node *n, const char *rel, char *buf, size_t len)
+{
+    char rpath[PATH_MAX];
+    struct cfs_err ignore;
+    if (store_res_path(fs_self()->st, &n->res, rpath, sizeof(rpath), &ignore) < 0)
+        snprintf(rpath, sizeof(rpath), "?");
+    snprintf(buf, len, "/%s/%s", rpath, rel);
+}
+
+static void audit_attr(const struct cfs_node *n, const char *data, size_t len, int rc)
+{
+    char path[PATH_MAX + NAME_MAX + 2];
+    node_path(n, n->attr->name, path, sizeof(path));
+    audit_fs(fs_self()->st, "write", path, data, len, n->attr->type == CFS_T_SECRET, rc);
+}
+
+static int commit_attr_checked(const struct cfs_node *n, const char *data, size_t len);
+
+/* Validate and store data as the new value of attribute n->attr; the
+ * request is audited whatever its result. */
 static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
+{
+    int rc = commit_attr_checked(n, data, len);
+    audit_attr(n, data, len, rc);
+    return rc;
+}
+
+static int commit_attr_checked(const struct cfs_node *n, const char *data, size_t len)
 {
     struct cfs_fs *fs = fs_self();
     struct cfs_err err;
@@ -535,7 +628,12 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
         free(value);
         return refuse(&n->res, &err);
     }
-    if (n->attr->type == CFS_T_VERB) {
+    /* Cleared before the change is stored: the reconciler may act on it and
+     * report a failure before this thread would get back here. */
+    clear_error(&n->res, &a.actor);
+    if (n->attr->link) {
+        rc = link_verb(n, value, &a.actor, &err);
+    } else if (n->attr->type == CFS_T_VERB) {
         rc = store_verb(fs->st, &n->res, n->attr, value, &a.actor, &err);
     } else {
         bool changed = false;
@@ -544,7 +642,6 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
     free(value);
     if (rc < 0)
         return refuse(&n->res, &err);
-    clear_error(&n->res, &a.actor);
     return 0;
 }
 
@@ -609,9 +706,24 @@ cleanup:
     return rc;
 }
 
+/* The notifier opening a file to raise IN_MODIFY/IN_CLOSE_WRITE on it. */
+static int self_open(struct fuse_file_info *fi)
+{
+    struct cfs_fh *fh = calloc(1, sizeof(*fh));
+    if (!fh)
+        return -ENOMEM;
+    fh->self = true;
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    fi->direct_io = 1;
+    return 0;
+}
+
 static int cfs_open(const char *path, struct fuse_file_info *fi)
 {
+    struct cfs_fs *fs = fs_self();
     struct cfs_node n;
+    if (notify_fs_is_self(fs->nf))
+        return self_open(fi);
     int rc = resolve(path, &n);
     if (rc < 0)
         return rc;
@@ -620,8 +732,25 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
     switch (n.type) {
     case NODE_ROOTFILE:
     case NODE_STATUS:
-        if (write)
+    case NODE_EVENTLOG:
+        if (write) {
+            /* Root passes the mode bits: say no here, and keep a record. */
+            audit_fs(fs->st, "open", path, NULL, 0, false, -EACCES);
             return -EACCES;
+        }
+        if (n.type == NODE_ROOTFILE && n.rootfile == ROOTFILE_EVENTS) {
+            rc = fh_new(&n, fi, false);
+            if (rc < 0)
+                return rc;
+            struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
+            rc = events_open(fs->st, fs->nf, &fh->events);
+            if (rc < 0) {
+                free(fh);
+                return rc;
+            }
+            fi->nonseekable = 1;
+            return 0;
+        }
         break;
     case NODE_ATTR:
     case NODE_SCRATCH:
@@ -692,6 +821,9 @@ static int cfs_read(const char *path, char *buf, size_t size, off_t off,
     struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
     if (fh->node.type == NODE_SCRATCH)
         return (int)scratch_read(fh->node.res.id, fh->node.name, buf, size, off);
+    if (fh->events)
+        return events_read(fh->events, buf, size, (fi->flags & O_NONBLOCK) != 0,
+                           wait_interrupted);
     if (fh->node.type == NODE_WAIT && !fh->content) {
         /* Blocks this worker thread; the loop runs others meanwhile and
          * an interrupted reader (Ctrl-C, timeout) frees it. */
@@ -717,6 +849,8 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
 {
     (void)path;
     struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
+    if (fh->self)
+        return (int)size;
     if (fh->node.type == NODE_SCRATCH)
         return (int)scratch_write(fh->node.res.id, fh->node.name, buf, size, off);
     if (fh->node.type != NODE_ATTR || !fh->writable)
@@ -734,6 +868,7 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
     if (rc < 0) {
         struct cfs_err err;
         cfs_err_set(&err, -rc, "%s: value too large", fh->node.attr->name);
+        audit_attr(&fh->node, buf, size, rc);
         fh->wlen = 0;
         /* A refused part of a multi-write value refuses the whole of it: the
          * close must neither commit the rest nor empty the value. */
@@ -766,7 +901,7 @@ static int cfs_flush(const char *path, struct fuse_file_info *fi)
 {
     (void)path;
     struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
-    if (fh->node.type != NODE_ATTR)
+    if (fh->self || fh->node.type != NODE_ATTR)
         return 0;
     if (fh->error)
         return -fh->error;
@@ -786,9 +921,10 @@ static int cfs_release(const char *path, struct fuse_file_info *fi)
     if (fh) {
         /* "> user-data" with nothing written empties a multi-line value.
          * Single values follow sysfs: truncation alone changes nothing. */
-        if (fh->node.type == NODE_ATTR && fh->truncated && !fh->committed && !fh->error &&
-            fh->node.attr->type == CFS_T_BLOB)
+        if (!fh->self && fh->node.type == NODE_ATTR && fh->truncated && !fh->committed &&
+            !fh->error && fh->node.attr->type == CFS_T_BLOB)
             commit_attr(&fh->node, "", 0);
+        events_close(fh->events);
         free(fh->content);
         free(fh->wbuf);
         free(fh);
@@ -831,10 +967,29 @@ static int cfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     case NODE_STATUS:
     case NODE_ROOTFILE:
     case NODE_BACKLINK:
+    case NODE_EVENTLOG:
         return -EACCES;     /* observed, not removable */
     default:
         return -EISDIR;
     }
+}
+
+static unsigned cfs_poll_events(struct cfs_fh *fh, struct fuse_pollhandle *ph)
+{
+    if (fh->events)
+        return events_poll(fh->events, ph);
+    if (ph)
+        fuse_pollhandle_destroy(ph);
+    /* A wait file is "ready" too: its read blocks, as a disk file's may. */
+    return POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
+}
+
+static int cfs_poll(const char *path, struct fuse_file_info *fi, struct fuse_pollhandle *ph,
+                    unsigned *reventsp)
+{
+    (void)path;
+    *reventsp = cfs_poll_events((struct cfs_fh *)(uintptr_t)fi->fh, ph);
+    return 0;
 }
 
 /* ---- namespace operations ---- */
@@ -854,6 +1009,10 @@ static int cfs_mkdir(const char *path, mode_t mode)
     if (parent.type != NODE_COLL) {
         cfs_err_set(&err, EPERM, "directories are created only inside collections (vms/, volumes/, ...)");
         return refuse(parent.type == NODE_ROOT ? NULL : owner, &err);
+    }
+    if (parent.kind->system) {
+        cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", parent.kind->collection);
+        return refuse(NULL, &err);
     }
     struct fuse_context *ctx = fuse_get_context();
     actor_init(&a);
@@ -939,6 +1098,7 @@ static int cfs_unlink(const char *path)
     case NODE_ATTR:
     case NODE_STATUS:
     case NODE_WAIT:
+    case NODE_EVENTLOG:
         /* Attributes cannot go away; accepting the unlink lets rm -r reach
          * the rmdir that deletes the resource. */
         return 0;
@@ -1023,9 +1183,13 @@ static int cfs_symlink(const char *target, const char *linkpath)
         return refuse(&parent.res, &err);
     }
     actor_init(&a);
+    if (precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
+        return refuse(&parent.res, &err);
+    /* Cleared before the change is stored: the reconciler may act on the
+     * change and report a failure before this thread would get here. */
+    clear_error(&parent.res, &a.actor);
     if (store_link_add(fs->st, &parent.res, parent.link, t.res.name, &a.actor, &err) < 0)
         return refuse(&parent.res, &err);
-    clear_error(&parent.res, &a.actor);
     return 0;
 }
 
@@ -1058,6 +1222,10 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
         return -err.code;
     actor_init(&a);
 
+    if (src.type == NODE_RES && src.res.kind->system) {
+        cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", src.res.kind->collection);
+        return refuse(NULL, &err);
+    }
     if (src.type == NODE_RES) {
         if (dparent.type != NODE_COLL || dparent.kind != src.res.kind ||
             dparent.res.id != src.res.parent) {
@@ -1218,15 +1386,109 @@ static void *cfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     if (store_open(fs->conf->store, fs->layout, fs->conf->sync_full, &fs->st, &err) < 0) {
         fprintf(stderr, "cloudfs: %s\n", err.msg);
         fuse_exit(fuse_get_context()->fuse);
+        return fs;
     }
+    /* Without it the tree still works; only inotify for changes made
+     * elsewhere and the /events stream's wake-ups are lost. */
+    if (notify_fs_start(fs->st, fs->conf->store, fuse_get_context()->fuse, fs->mountpoint,
+                        &fs->nf, &err) < 0)
+        fprintf(stderr, "cloudfs: %s\n", err.msg);
     return fs;
 }
 
 static void cfs_destroy(void *data)
 {
     struct cfs_fs *fs = data;
+    notify_fs_stop(fs->nf);
+    fs->nf = NULL;
     store_close(fs->st);
     fs->st = NULL;
+}
+
+/* ---- audited entry points ----
+ * Requests that would change the tree are recorded in the audit with their
+ * result.  The notifier's own requests (notify_fs.h) only raise inotify
+ * events: they change nothing and are not recorded. */
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+    struct cfs_fs *fs = fs_self();
+    if (notify_fs_is_self(fs->nf)) {
+        notify_fs_created(fs->nf);
+        return 0;
+    }
+    int rc = cfs_mkdir(path, mode);
+    audit_fs(fs->st, "mkdir", path, NULL, 0, false, rc);
+    return rc;
+}
+
+static int op_rmdir(const char *path)
+{
+    struct cfs_fs *fs = fs_self();
+    if (notify_fs_is_self(fs->nf))
+        return 0;
+    int rc = cfs_rmdir(path);
+    audit_fs(fs->st, "rmdir", path, NULL, 0, false, rc);
+    return rc;
+}
+
+static int op_unlink(const char *path)
+{
+    struct cfs_fs *fs = fs_self();
+    if (notify_fs_is_self(fs->nf))
+        return 0;
+    int rc = cfs_unlink(path);
+    audit_fs(fs->st, "unlink", path, NULL, 0, false, rc);
+    return rc;
+}
+
+static int op_symlink(const char *target, const char *linkpath)
+{
+    struct cfs_fs *fs = fs_self();
+    if (notify_fs_is_self(fs->nf)) {
+        notify_fs_created(fs->nf);
+        return 0;
+    }
+    int rc = cfs_symlink(target, linkpath);
+    audit_fs(fs->st, "symlink", linkpath, target, strlen(target), false, rc);
+    return rc;
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+    struct cfs_fs *fs = fs_self();
+    int rc = cfs_rename(from, to, flags);
+    audit_fs(fs->st, "rename", from, to, strlen(to), false, rc);
+    return rc;
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+    struct cfs_fs *fs = fs_self();
+    char value[64];
+    int rc = cfs_chown(path, uid, gid, fi);
+    snprintf(value, sizeof(value), "%ld:%ld", uid == (uid_t)-1 ? -1L : (long)uid,
+             gid == (gid_t)-1 ? -1L : (long)gid);
+    audit_fs(fs->st, "chown", path, value, strlen(value), false, rc);
+    return rc;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    struct cfs_fs *fs = fs_self();
+    int rc = cfs_create(path, mode, fi);
+    audit_fs(fs->st, "create", path, NULL, 0, false, rc);
+    return rc;
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+    int rc = cfs_truncate(path, size, fi);
+    /* Accepted truncations only prepare the value the next write commits
+     * (that write is audited); refused ones are attempts worth a line. */
+    if (rc < 0)
+        audit_fs(fs_self()->st, "truncate", path, NULL, 0, false, rc);
+    return rc;
 }
 
 static const struct fuse_operations cfs_ops = {
@@ -1235,23 +1497,24 @@ static const struct fuse_operations cfs_ops = {
     .getattr = cfs_getattr,
     .readdir = cfs_readdir,
     .open = cfs_open,
-    .create = cfs_create,
+    .create = op_create,
     .read = cfs_read,
     .write = cfs_write,
     .flush = cfs_flush,
     .release = cfs_release,
     .fsync = cfs_fsync,
-    .truncate = cfs_truncate,
-    .mkdir = cfs_mkdir,
-    .rmdir = cfs_rmdir,
-    .unlink = cfs_unlink,
-    .symlink = cfs_symlink,
+    .truncate = op_truncate,
+    .mkdir = op_mkdir,
+    .rmdir = op_rmdir,
+    .unlink = op_unlink,
+    .symlink = op_symlink,
     .readlink = cfs_readlink,
-    .rename = cfs_rename,
+    .rename = op_rename,
     .chmod = cfs_chmod,
-    .chown = cfs_chown,
+    .chown = op_chown,
     .utimens = cfs_utimens,
     .statfs = cfs_statfs,
+    .poll = cfs_poll,
 };
 
 /* The /README text: the embedded tree guide. */
@@ -1311,6 +1574,7 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
         fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
         rc = fuse_loop_mt(f, loop) ? 1 : 0;
     }
+    notify_fs_quiesce(fs.nf);
     fuse_remove_signal_handlers(se);
     fuse_unmount(f);
 cleanup:

@@ -122,7 +122,16 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
             a->values[j] = strdup(v);
         }
     }
-    if ((a->type == CFS_T_ENUM || a->type == CFS_T_VERB) && a->nvalues == 0)
+    a->link_name = dup_setting(s, "link", NULL);
+    if (a->link_name) {
+        const char *op = "attach";
+        config_setting_lookup_string(s, "op", &op);
+        if (a->type != CFS_T_VERB || (strcmp(op, "attach") && strcmp(op, "detach")))
+            return cfs_err_set(err, EINVAL, "%s: 'link' needs type verb and op attach or detach",
+                               where);
+        a->link_remove = !strcmp(op, "detach");
+    }
+    if ((a->type == CFS_T_ENUM || (a->type == CFS_T_VERB && !a->link_name)) && a->nvalues == 0)
         return cfs_err_set(err, EINVAL, "%s: an %s needs values", where, type);
 
     a->min = 0;
@@ -156,6 +165,8 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
         k->teardown = flag;
     if (config_setting_lookup_bool(root, "reconciled", &flag))
         k->reconciled = flag;
+    if (config_setting_lookup_bool(root, "system", &flag))
+        k->system = flag;
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {
@@ -203,6 +214,15 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
             if (!d->name || !d->kind_name || !value_name_ok(d->name))
                 return cfs_err_set(err, EINVAL, "%s: link entry needs name and kind", file);
         }
+    }
+    for (size_t i = 0; i < k->nattrs; i++) {
+        struct cfs_attr_def *a = &k->attrs[i];
+        for (size_t j = 0; a->link_name && j < k->nlinks; j++)
+            if (!strcmp(k->links[j].name, a->link_name))
+                a->link = &k->links[j];
+        if (a->link_name && !a->link)
+            return cfs_err_set(err, EINVAL, "%s: %s.%s names no link '%s'", file, k->name,
+                               a->name, a->link_name);
     }
     const config_setting_t *back = config_setting_get_member(root, "backlinks");
     if (back) {
@@ -417,6 +437,7 @@ void layout_free(struct cfs_layout *l)
             free(d->doc);
             free(d->def);
             free(d->ref);
+            free(d->link_name);
             for (size_t v = 0; v < d->nvalues; v++)
                 free(d->values[v]);
             free(d->values);

@@ -35,6 +35,14 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
     switch (a->type) {
     case CFS_T_ENUM:
     case CFS_T_VERB:
+        if (a->link) {
+            fputs(": a ", out);
+            put(out, a->link->kind_name);
+            fputs(a->link_remove ? " name, unlinked from " : " name, linked into ", out);
+            put(out, a->link->name);
+            fputs("/", out);
+            break;
+        }
         fputs(": ", out);
         for (size_t i = 0; i < a->nvalues; i++) {
             if (i)
@@ -129,8 +137,11 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
             put(out, d->via);
             fputs(" names this one)\n", out);
         }
+        if (k->system)
+            fputs(".PP\nMade by the reconciler only: mkdir, rmdir, mv and writes are refused "
+                  "(EPERM); its files sit in the directory itself.\n", out);
         for (size_t j = 0; j < k->nstatus; j++) {
-            fputs(".TP\n.B status/", out);
+            fputs(k->system ? ".TP\n.B " : ".TP\n.B status/", out);
             put(out, k->status[j].name);
             fputs("\n", out);
             put(out, k->status[j].doc);

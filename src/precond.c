@@ -117,13 +117,193 @@ static int host_state(struct cfs_store *st, const struct cfs_res *r, const char 
     return 0;
 }
 
+/* ---- storage ---- */
+
+static long long size_of(const char *s)
+{
+    long long v = 0;
+    return s && value_parse_size(s, &v) == 0 ? v : 0;
+}
+
+/* A disk made from image must hold it: its virtual size and min-disk. */
+static int fits_image_as(struct cfs_store *st, const char *image, long long size,
+                         const char *what, bool iso_ok, struct cfs_err *err)
+{
+    const struct cfs_kind *ki = layout_kind(store_layout(st), "image");
+    struct cfs_res img;
+    struct cfs_err ignore;
+    int rc = 0;
+    if (!ki || !image[0] || store_res_find(st, 0, ki, image, &img, &ignore) < 0)
+        return 0;   /* the store reports unknown references */
+    char *vsize = store_status_text(st, img.id, "virtual-size");
+    char *min = store_attr_text(st, img.id, "min-disk");
+    char *format = store_status_text(st, img.id, "format");
+    char buf[32];
+    if (!strcmp(format, "iso")) {
+        if (!iso_ok)
+            rc = cfs_err_set(err, EINVAL, "image %s is an ISO: it cannot be a disk's base", image);
+    } else if (atoll(vsize) > size) {
+        value_format_size(atoll(vsize), buf, sizeof(buf));
+        rc = cfs_err_set(err, EINVAL, "%s is smaller than image %s (virtual size %s)", what, image,
+                         buf);
+    } else if (size_of(min) > size) {
+        rc = cfs_err_set(err, EINVAL, "%s is smaller than image %s's min-disk %s", what, image, min);
+    }
+    free(vsize);
+    free(min);
+    free(format);
+    return rc;
+}
+
+static int fits_image(struct cfs_store *st, const char *image, long long size, const char *what,
+                      struct cfs_err *err)
+{
+    return fits_image_as(st, image, size, what, false, err);
+}
+
+/* volume.size: grows only; holds its image. */
+static int volume_size(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                       struct cfs_err *err)
+{
+    char *cur = store_attr_text(st, r->id, "size");
+    char *image = store_attr_text(st, r->id, "image");
+    int rc = 0;
+    if (size_of(value) < size_of(cur))
+        rc = cfs_err_set(err, EINVAL, "volume %s: size can only grow (it is %s; shrinking "
+                         "would destroy data)", r->name, cur);
+    else
+        rc = fits_image(st, image, size_of(value), "size", err);
+    free(cur);
+    free(image);
+    return rc;
+}
+
+/* volume.pool/image: until its first attachment a volume holds nothing of
+ * value and is remade; after that they are fixed. */
+static int volume_made(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                       struct cfs_err *err)
+{
+    char *used = store_status_text(st, r->id, "_used");
+    char *pool = store_status_text(st, r->id, "pool");
+    int rc = 0;
+    (void)value;
+    if (used[0])
+        rc = cfs_err_set(err, EBUSY, "volume %s has been attached and holds data in pool %s; "
+                         "make a new volume", r->name, pool);
+    free(used);
+    free(pool);
+    return rc;
+}
+
+static int volume_image(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                        struct cfs_err *err)
+{
+    if (volume_made(st, r, value, err) < 0)
+        return -1;
+    char *size = store_attr_text(st, r->id, "size");
+    int rc = fits_image(st, value, size_of(size), "size", err);
+    free(size);
+    return rc;
+}
+
+/* vm.image: fixed once the root volume exists; vm.root-size: holds it. */
+static int vm_image(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                    struct cfs_err *err)
+{
+    char *root = store_status_text(st, r->id, "root-volume");
+    char *size = store_attr_text(st, r->id, "root-size");
+    int rc = 0;
+    if (root[0])
+        rc = cfs_err_set(err, EBUSY, "vm %s already has root volume %s; delete the VM to "
+                         "change its image", r->name, root);
+    else
+        rc = fits_image_as(st, value, size_of(size), "root-size", true, err);
+    free(root);
+    free(size);
+    return rc;
+}
+
+static int vm_root_size(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                        struct cfs_err *err)
+{
+    char *root = store_status_text(st, r->id, "root-volume");
+    char *cur = store_attr_text(st, r->id, "root-size");
+    char *image = store_attr_text(st, r->id, "image");
+    int rc = 0;
+    if (root[0] && size_of(value) < size_of(cur))
+        rc = cfs_err_set(err, EINVAL, "vm %s: root-size can only grow (it is %s)", r->name, cur);
+    else
+        rc = fits_image_as(st, image, size_of(value), "root-size", true, err);
+    free(root);
+    free(cur);
+    free(image);
+    return rc;
+}
+
+/* image.source: an imported image keeps its content (volumes share it). */
+static int image_source(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                        struct cfs_err *err)
+{
+    char *state = store_status_text(st, r->id, "state");
+    int rc = 0;
+    (void)value;
+    if (!strcmp(state, "available") || !strcmp(state, "importing"))
+        rc = cfs_err_set(err, EBUSY, "image %s is %s; register new content as a new image",
+                         r->name, state);
+    free(state);
+    return rc;
+}
+
+/* A pool holding volumes keeps its type and location. */
+static int pool_location(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                         struct cfs_err *err)
+{
+    const struct cfs_kind *kv = layout_kind(store_layout(st), "volume");
+    struct cfs_res *vols = NULL;
+    size_t n = 0;
+    int rc = 0;
+    (void)value;
+    if (!kv || store_res_by_status(st, kv, r->parent, "pool", r->name, &vols, &n, err) < 0)
+        return kv ? -1 : 0;
+    if (n)
+        rc = cfs_err_set(err, EBUSY, "pool %s holds volume %s; its location cannot change",
+                         r->name, vols[0].name);
+    free(vols);
+    return rc;
+}
+
+/* Ceph names reach qemu's option syntax: keep them to plain characters. */
+static int ceph_name(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                     struct cfs_err *err)
+{
+    if (pool_location(st, r, value, err) < 0)
+        return -1;
+    for (const char *p = value; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            return cfs_err_set(err, EINVAL, "pool %s: '%s' may hold only letters, digits, "
+                               "'.', '_' and '-'", r->name, value);
+    return 0;
+}
+
 static const struct {
     const char *kind, *attr;
     int (*check)(struct cfs_store *, const struct cfs_res *, const char *, struct cfs_err *);
 } rules[] = {
     {"vm", "host", vm_host},
     {"vm", "offering", vm_offering},
+    {"vm", "image", vm_image},
+    {"vm", "root-size", vm_root_size},
     {"host", "state", host_state},
+    {"volume", "size", volume_size},
+    {"volume", "pool", volume_made},
+    {"volume", "image", volume_image},
+    {"image", "source", image_source},
+    {"pool", "type", pool_location},
+    {"pool", "path", pool_location},
+    {"pool", "ceph-conf", pool_location},
+    {"pool", "rbd-pool", ceph_name},
+    {"pool", "ceph-user", ceph_name},
 };
 
 int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
@@ -135,9 +315,54 @@ int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs
     return 0;
 }
 
+static int volume_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    char *root = store_status_text(st, r->id, "_root-of");
+    char *holder = store_status_text(st, r->id, "attached-to");
+    char *root_name = store_status_text(st, r->id, "root-of");
+    struct cfs_res vm;
+    struct cfs_err ignore;
+    int rc = 0;
+    if (root[0] && store_res_by_uuid(st, root, &vm, &ignore) == 0 && !vm.deleted)
+        rc = cfs_err_set(err, EBUSY, "volume %s is the root disk of vm %s; it goes with the VM",
+                         r->name, vm.name);
+    else if (holder[0])
+        rc = cfs_err_set(err, EBUSY, "volume %s is attached to vm %s; detach it first", r->name,
+                         holder);
+    free(root);
+    free(holder);
+    free(root_name);
+    return rc;
+}
+
+static int pool_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    return pool_location(st, r, "", err);
+}
+
+int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                 const struct cfs_res *target, struct cfs_err *err)
+{
+    (void)r;
+    if (strcmp(l->kind_name, "volume"))
+        return 0;
+    char *root = store_status_text(st, target->id, "root-of");
+    int rc = 0;
+    if (root[0])
+        rc = cfs_err_set(err, EBUSY, "volume %s is the root disk of vm %s", target->name, root);
+    free(root);
+    return rc;
+}
+
 int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
 {
     char vm[CFS_NAME_MAX + 32];
+    if (r->kind->system)
+        return cfs_err_set(err, EPERM, "%s/ is written by the reconciler only", r->kind->collection);
+    if (!strcmp(r->kind->name, "volume"))
+        return volume_delete(st, r, err);
+    if (!strcmp(r->kind->name, "pool"))
+        return pool_delete(st, r, err);
     if (strcmp(r->kind->name, "host"))
         return 0;
     int found = placed_vm(st, r, true, vm, sizeof(vm), err);

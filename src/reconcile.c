@@ -6,6 +6,7 @@
  * ids; reconcile_vm() and reconcile_host() decide what to do.
  */
 #include "reconcile.h"
+#include "reconcile_metrics.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -33,7 +34,23 @@ void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *n
                    const char *value)
 {
     struct cfs_err err;
-    if (store_status_set(rc->st, r, name, value ? value : "", &rc_actor, &err) < 0)
+    if (!value)
+        value = "";
+    if (!strcmp(name, "error")) {
+        /* status/error also carries the reasons of writes the mount
+         * refused: the reconciler clears only what it reported itself
+         * (kept in _rc_error), the user's next accepted write the rest. */
+        char *mine = rc_status(rc, r->id, "_rc_error");
+        char *cur = value[0] ? NULL : rc_status(rc, r->id, "error");
+        bool skip = !value[0] && cur[0] && strcmp(cur, mine);
+        if (strcmp(mine, value))
+            store_status_set(rc->st, r, "_rc_error", value, &rc_actor, &err);
+        free(mine);
+        free(cur);
+        if (skip)
+            return;
+    }
+    if (store_status_set(rc->st, r, name, value, &rc_actor, &err) < 0)
         fprintf(stderr, "cloudfs reconcile: %s/%s: %s\n", r->name, name, err.msg);
 }
 
@@ -184,7 +201,7 @@ static void enqueue_kind(struct reconciler *rc, const struct cfs_kind *k)
     struct cfs_res *list = NULL;
     size_t n = 0;
     struct cfs_err ignore;
-    if (store_res_all(rc->st, k, &list, &n, &ignore) < 0)
+    if (!k || store_res_all(rc->st, k, &list, &n, &ignore) < 0)
         return;
     for (size_t i = 0; i < n; i++)
         workq_add(&rc->q, list[i].id, 0);
@@ -194,7 +211,11 @@ static void enqueue_kind(struct reconciler *rc, const struct cfs_kind *k)
 static void resync_all(struct reconciler *rc)
 {
     enqueue_kind(rc, rc->k_host);
+    enqueue_kind(rc, rc->k_pool);
+    enqueue_kind(rc, rc->k_image);
+    enqueue_kind(rc, rc->k_volume);
     enqueue_kind(rc, rc->k_vm);
+    enqueue_kind(rc, rc->k_task);
 }
 
 struct dispatch {
@@ -210,7 +231,8 @@ static int dispatch_change(const struct cfs_change *c, void *arg)
     rc->seq = c->seq;
     if (!strcmp(c->op, "status"))
         return 0;   /* observations never need action */
-    if (!strcmp(c->kind, "vm") || !strcmp(c->kind, "host")) {
+    if (!strcmp(c->kind, "vm") || !strcmp(c->kind, "host") || !strcmp(c->kind, "volume") ||
+        !strcmp(c->kind, "pool") || !strcmp(c->kind, "image")) {
         workq_add(&rc->q, c->res, 0);
     } else if (!strcmp(c->kind, "cluster") || !strcmp(c->kind, "offering")) {
         /* Capacity or sizes changed: look at everything again. */
@@ -250,6 +272,14 @@ static void *worker(void *arg)
                 again = reconcile_vm(rc, &r);
             else if (r.kind == rc->k_host)
                 again = reconcile_host(rc, &r);
+            else if (r.kind == rc->k_volume)
+                again = reconcile_volume(rc, &r);
+            else if (r.kind == rc->k_pool)
+                again = reconcile_pool(rc, &r);
+            else if (r.kind == rc->k_image)
+                again = reconcile_image(rc, &r);
+            else if (r.kind == rc->k_task)
+                again = reconcile_task(rc, &r);
         }
         workq_done(&rc->q, key);
         if (again > 0)
@@ -292,7 +322,9 @@ static int run(struct reconciler *rc)
     for (int i = 0; i < nworkers; i++)
         pthread_create(&threads[i], NULL, worker, rc);
 
+    struct rc_metrics *metrics = rc_metrics_start(rc);
     rc->seq = store_last_seq(rc->st);
+    task_fail_orphans(rc);
     int64_t resync_started = workq_now();
     resync_all(rc);
     size_t resync_size = workq_depth(&rc->q);
@@ -345,6 +377,7 @@ static int run(struct reconciler *rc)
         }
     }
 
+    rc_metrics_stop(metrics);
     workq_stop(&rc->q);
     for (int i = 0; i < nworkers; i++)
         pthread_join(threads[i], NULL);
@@ -364,8 +397,14 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
     rc.k_host = layout_kind(layout, "host");
     rc.k_cluster = layout_kind(layout, "cluster");
     rc.k_offering = layout_kind(layout, "offering");
-    if (!rc.k_vm || !rc.k_host || !rc.k_cluster || !rc.k_offering) {
-        fprintf(stderr, "cloudfs reconcile: the layout lacks vm, host, cluster or offering\n");
+    rc.k_pool = layout_kind(layout, "pool");
+    rc.k_volume = layout_kind(layout, "volume");
+    rc.k_image = layout_kind(layout, "image");
+    rc.k_task = layout_kind(layout, "task");
+    if (!rc.k_vm || !rc.k_host || !rc.k_cluster || !rc.k_offering || !rc.k_pool ||
+        !rc.k_volume || !rc.k_image) {
+        fprintf(stderr, "cloudfs reconcile: the layout lacks vm, host, cluster, offering, "
+                        "pool, volume or image\n");
         return 1;
     }
     if (!foreground && daemon(0, 0) < 0) {
@@ -376,6 +415,9 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
     pthread_mutex_init(&rc.hosts_lock, NULL);
     pthread_mutex_init(&rc.place_lock, NULL);
     pthread_mutex_init(&rc.vms_lock, NULL);
+    pthread_mutex_init(&rc.pools_lock, NULL);
+    pthread_mutex_init(&rc.copy_lock, NULL);
+    pthread_mutex_init(&rc.task_lock, NULL);
     if (store_open(conf->store, layout, conf->sync_full, &rc.st, &err) < 0) {
         fprintf(stderr, "cloudfs reconcile: %s\n", err.msg);
         goto cleanup;
@@ -392,6 +434,7 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
         free(rc.hosts[i]);
     }
     rc.drv->shutdown();
+    rc_pools_close(&rc);
 cleanup:
     free(rc.hosts);
     free(rc.vms);
@@ -400,5 +443,8 @@ cleanup:
     pthread_mutex_destroy(&rc.hosts_lock);
     pthread_mutex_destroy(&rc.place_lock);
     pthread_mutex_destroy(&rc.vms_lock);
+    pthread_mutex_destroy(&rc.pools_lock);
+    pthread_mutex_destroy(&rc.copy_lock);
+    pthread_mutex_destroy(&rc.task_lock);
     return status;
 }

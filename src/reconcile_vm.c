@@ -130,6 +130,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
     }
     if (console[0])
         unlink(console);
+    vm_disks_release(rc, vm);
     if (store_res_purge(rc->st, vm, &rc_actor, &err) < 0) {
         result = fail(rc, vm, err.msg);
         goto cleanup;
@@ -245,8 +246,15 @@ static void observe(struct reconciler *rc, const struct cfs_res *vm, struct rc_h
     }
 }
 
+static int count_link(const struct cfs_res *r, void *arg)
+{
+    (void)r;
+    (*(int64_t *)arg)++;
+    return 0;
+}
+
 struct vm_spec {
-    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description;
+    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description, *image;
     int vcpus;
     long long memory;
 };
@@ -260,6 +268,7 @@ static void spec_free(struct vm_spec *s)
     free(s->initrd);
     free(s->cmdline);
     free(s->description);
+    free(s->image);
 }
 
 /* Choose or confirm the VM's host; fills placed (a name) or returns a
@@ -329,6 +338,7 @@ static int read_spec(struct reconciler *rc, const struct cfs_res *vm, struct vm_
     s->initrd = rc_attr(rc, vm->id, "initrd");
     s->cmdline = rc_attr(rc, vm->id, "cmdline");
     s->description = rc_attr(rc, vm->id, "description");
+    s->image = rc_attr(rc, vm->id, "image");
     return scheduler_vm_size(rc, vm, &s->vcpus, &s->memory, err);
 }
 
@@ -341,6 +351,7 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
     int result = 0;
     bool locked = false;
     struct rc_host *h = NULL;
+    struct vm_disks *disks = NULL;
 
     if (vm->deleted)
         return teardown(rc, vm);
@@ -359,6 +370,23 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
     bool drift = acted > 0 && acted >= gen;   /* this spec was reached before */
     bool ha = !strcmp(s.ha, "on");
 
+    char *made_root = rc_status(rc, vm->id, "root-volume");
+    bool wants_root = s.image[0] && (made_root[0] || strcmp(s.state, "stopped"));
+    free(made_root);
+    if (wants_root) {
+        /* The root disk is made before the first start (until then image
+         * and root-size may still change), and nothing is placed or
+         * defined before it. */
+        bool ready = false;
+        if (vm_root_volume(rc, vm, s.image, &ready, &err) < 0) {
+            result = fail(rc, vm, err.msg);
+            goto cleanup;
+        }
+        if (!ready) {
+            result = 2000;  /* the volume's pass wakes us too */
+            goto cleanup;
+        }
+    }
     int p = place(rc, vm, &s, placed, sizeof(placed));
     if (p >= 0) {
         if (p == 0) {
@@ -390,6 +418,7 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
 
     /* Define (or update the persistent definition) when the spec moved. */
     bool defined_now = false;
+    disks = vm_disks_want(rc, vm);
     if (info.power == CFS_POWER_NONE || acted < gen) {
         char *dtype = rc_attr(rc, h->id, "domain-type");
         const char *type = strcmp(dtype, "auto") && dtype[0] ? dtype : h->info.domain_type;
@@ -423,6 +452,12 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
             .cmdline = s.cmdline,
             .console_path = strcmp(type, "test") ? console : NULL,
         };
+        spec.disks = vm_disks_array(disks, &spec.ndisks);
+        char cdrom[4200];
+        if (strcmp(type, "test") && vm_cdrom(rc, s.image, cdrom, sizeof(cdrom)))
+            spec.cdrom = cdrom;
+        rc_set_status(rc, vm, "cdrom", spec.cdrom ? s.image : "");
+        spec.windows = vm_image_os_is(rc, s.image, "windows");
         int rc_ = rc->drv->define(conn, &spec, &err);
         bool has_console = spec.console_path != NULL;
         free(dtype);    /* type pointed into it */
@@ -439,6 +474,21 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
             info.power = CFS_POWER_SHUTOFF;
     }
 
+    /* Volumes linked or unlinked since: plug or unplug them. */
+    if (vm_disks_sync(rc, vm, conn, disks, &err) < 0) {
+        result = fail(rc, vm, err.msg);
+        goto cleanup;
+    }
+    {
+        const struct cfs_link_def *l = layout_link(rc->k_vm, "volumes");
+        int64_t linked = 0;
+        int ndisks = 0;
+        vm_disks_array(disks, &ndisks);
+        if (l)
+            store_link_list(rc->st, vm, l, count_link, &linked, &err);
+        if (linked + (wants_root ? 1 : 0) > ndisks)
+            result = 2000;  /* a linked volume is still being made */
+    }
     run_verbs(rc, vm, h);
     if (rc->drv->info(conn, vm->uuid, &info, &err) < 0) {
         result = fail(rc, vm, err.msg);
@@ -536,6 +586,7 @@ int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
 cleanup:
     if (locked)
         pthread_rwlock_unlock(&h->rw);
+    vm_disks_free(disks);
     spec_free(&s);
     return result;
 }

@@ -11,11 +11,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STMT_CACHE 64
+#define STMT_CACHE 96
 
 struct cfs_store {
     sqlite3 *db;
     int notify_fd;          /* "<store>-notify": touched after every commit */
+    char notify_path[4096];
+    char origin[37];        /* this handle's id in changes.origin */
     const struct cfs_layout *layout;
     pthread_mutex_t lock;
     uint64_t commits;       /* commits on this connection (data_version ignores them) */
@@ -59,6 +61,18 @@ static const char *const migrations[] = {
     "ALTER TABLE resources ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX changes_res ON changes(res, seq);"
     "CREATE INDEX status_value ON status(name, value);",
+    /* 3: which store handle logged each change (a mount tells its own
+     * changes, whose inotify events the kernel already raised, from those
+     * of other processes), and the audit of writes through a mount:
+     * append-only, enforced here as well as by the tree. */
+    "ALTER TABLE changes ADD COLUMN origin TEXT;"
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL, pid INTEGER NOT NULL, comm TEXT NOT NULL, op TEXT NOT NULL,"
+    "  path TEXT NOT NULL, value TEXT, result TEXT NOT NULL);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
 };
 
 int64_t store_now(void)
@@ -68,9 +82,19 @@ int64_t store_now(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+const char *store_notify_path(const struct cfs_store *st)
+{
+    return st->notify_path;
+}
+
 const struct cfs_layout *store_layout(const struct cfs_store *st)
 {
     return st->layout;
+}
+
+const char *store_origin(const struct cfs_store *st)
+{
+    return st->origin;
 }
 
 static int db_error(struct cfs_store *st, struct cfs_err *err, const char *what)
@@ -214,6 +238,8 @@ static int migrate(struct cfs_store *st, struct cfs_err *err)
     return 0;
 }
 
+static void make_uuid(char out[37]);
+
 int store_open(const char *path, const struct cfs_layout *layout, bool sync_full,
                struct cfs_store **out, struct cfs_err *err)
 {
@@ -222,10 +248,10 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
         return cfs_err_set(err, ENOMEM, "out of memory");
     st->layout = layout;
     st->notify_fd = -1;
+    make_uuid(st->origin);
     pthread_mutex_init(&st->lock, NULL);
-    char notify[4096];
-    snprintf(notify, sizeof(notify), "%s-notify", path);
-    st->notify_fd = open(notify, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    snprintf(st->notify_path, sizeof(st->notify_path), "%s-notify", path);
+    st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         cfs_err_set(err, EIO, "store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
@@ -527,8 +553,8 @@ static int log_change(struct cfs_store *st, const struct cfs_res *r, const char 
     if (res_path_locked(st, r, path, sizeof(path), err) < 0)
         return -1;
     sqlite3_stmt *s = stmt(st,
-        "INSERT INTO changes(time, res, kind, path, op, attr, old, new, actor, uid, pid, comm)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
+        "INSERT INTO changes(time, res, kind, path, op, attr, old, new, actor, uid, pid, comm,"
+        " origin) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, store_now());
@@ -549,6 +575,7 @@ static int log_change(struct cfs_store *st, const struct cfs_res *r, const char 
         if (actor->comm)
             sqlite3_bind_text(s, 12, actor->comm, -1, SQLITE_STATIC);
     }
+    sqlite3_bind_text(s, 13, st->origin, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, err, "log change");
     sqlite3_reset(s);
     return rc;
@@ -1416,7 +1443,7 @@ int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, stor
     int rc = -1;
     lock(st);
     sqlite3_stmt *s = stmt(st,
-        "SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm"
+        "SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm, origin"
         " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", err);
     if (!s)
         goto out;
@@ -1439,6 +1466,7 @@ int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, stor
             .uid = sqlite3_column_int64(s, 10),
             .pid = sqlite3_column_int64(s, 11),
             .comm = (const char *)sqlite3_column_text(s, 12),
+            .origin = (const char *)sqlite3_column_text(s, 13),
         };
         if (cb(&c, arg) != 0)
             break;
@@ -1518,4 +1546,114 @@ int64_t store_last_seq(struct cfs_store *st)
     }
     unlock(st);
     return seq;
+}
+
+int store_res_recent(struct cfs_store *st, int64_t res, int n, store_change_cb cb, void *arg,
+                     struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    /* The newest n, handed out oldest first. */
+    sqlite3_stmt *s = stmt(st,
+        "SELECT * FROM (SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid,"
+        " comm, origin FROM changes WHERE res = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq", err);
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, res);
+    sqlite3_bind_int(s, 2, n);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct cfs_change c = {
+            .seq = sqlite3_column_int64(s, 0),
+            .time = sqlite3_column_int64(s, 1),
+            .res = sqlite3_column_int64(s, 2),
+            .kind = (const char *)sqlite3_column_text(s, 3),
+            .path = (const char *)sqlite3_column_text(s, 4),
+            .op = (const char *)sqlite3_column_text(s, 5),
+            .attr = (const char *)sqlite3_column_text(s, 6),
+            .old_value = (const char *)sqlite3_column_text(s, 7),
+            .new_value = (const char *)sqlite3_column_text(s, 8),
+            .actor = (const char *)sqlite3_column_text(s, 9),
+            .uid = sqlite3_column_int64(s, 10),
+            .pid = sqlite3_column_int64(s, 11),
+            .comm = (const char *)sqlite3_column_text(s, 12),
+            .origin = (const char *)sqlite3_column_text(s, 13),
+        };
+        if (cb(&c, arg) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        db_error(st, err, "changes");
+    else
+        rc = 0;
+    sqlite3_reset(s);
+out:
+    unlock(st);
+    return rc;
+}
+
+/* ---- audit ---- */
+
+/* Its own small transaction, without touching the notify file: nobody
+ * acts on audit rows, so waking the other daemon would be wasted work. */
+int store_audit_append(struct cfs_store *st, const struct cfs_audit *a, struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    sqlite3_stmt *s = stmt(st,
+        "INSERT INTO audit(time, uid, pid, comm, op, path, value, result)"
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", err);
+    if (s) {
+        sqlite3_bind_int64(s, 1, a->time);
+        sqlite3_bind_int64(s, 2, (int64_t)a->uid);
+        sqlite3_bind_int64(s, 3, (int64_t)a->pid);
+        sqlite3_bind_text(s, 4, a->comm ? a->comm : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 5, a->op, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 6, a->path, -1, SQLITE_STATIC);
+        if (a->value)
+            sqlite3_bind_text(s, 7, a->value, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 8, a->result, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, err, "audit");
+        sqlite3_reset(s);
+    }
+    unlock(st);
+    return rc;
+}
+
+int store_audit_list(struct cfs_store *st, int64_t after_id, int limit, store_audit_cb cb,
+                     void *arg, struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    sqlite3_stmt *s = stmt(st,
+        "SELECT id, time, uid, pid, comm, op, path, value, result FROM audit WHERE id > ?"
+        " ORDER BY id LIMIT ?", err);
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct cfs_audit a = {
+            .id = sqlite3_column_int64(s, 0),
+            .time = sqlite3_column_int64(s, 1),
+            .uid = (uid_t)sqlite3_column_int64(s, 2),
+            .pid = (pid_t)sqlite3_column_int64(s, 3),
+            .comm = (const char *)sqlite3_column_text(s, 4),
+            .op = (const char *)sqlite3_column_text(s, 5),
+            .path = (const char *)sqlite3_column_text(s, 6),
+            .value = (const char *)sqlite3_column_text(s, 7),
+            .result = (const char *)sqlite3_column_text(s, 8),
+        };
+        if (cb(&a, arg) != 0)
+            break;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        db_error(st, err, "audit");
+    else
+        rc = 0;
+    sqlite3_reset(s);
+out:
+    unlock(st);
+    return rc;
 }

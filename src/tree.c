@@ -9,7 +9,8 @@
 #include "resolve_cache.h"
 #include "scratch.h"
 
-const char *const cfs_rootfile_names[ROOTFILE_COUNT] = {"README", "version"};
+const char *const cfs_rootfile_names[ROOTFILE_COUNT] = {"README", "version", "events", "audit",
+                                                        "metrics"};
 
 bool tree_is_scratch_name(const char *name)
 {
@@ -78,7 +79,11 @@ static int step(struct cfs_store *st, uint64_t gen, struct cfs_node *cur, const 
             cur->type = NODE_ATTR;
             return 0;
         }
-        if (!strcmp(name, "status")) {
+        if (rk->system && (cur->status = layout_status(rk, name)) != NULL) {
+            cur->type = NODE_STATUS;
+            return 0;
+        }
+        if (!rk->system && !strcmp(name, "status")) {
             cur->type = NODE_STATUSDIR;
             return 0;
         }
@@ -108,6 +113,10 @@ static int step(struct cfs_store *st, uint64_t gen, struct cfs_node *cur, const 
         }
         if ((cur->back = layout_backlink(cur->res.kind, name)) != NULL) {
             cur->type = NODE_BACKDIR;
+            return 0;
+        }
+        if (!strcmp(name, "events")) {
+            cur->type = NODE_EVENTLOG;
             return 0;
         }
         break;

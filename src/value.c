@@ -230,6 +230,14 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
     switch (a->type) {
     case CFS_T_ENUM:
     case CFS_T_VERB:
+        if (a->link) {
+            if (!value_name_ok(v)) {
+                cfs_err_set(err, EINVAL, "%s: '%.64s' is not a %s name", a->name, v,
+                            a->link->kind_name);
+                goto cleanup;
+            }
+            break;
+        }
         if (!in_values(a, v)) {
             char allowed[256];
             list_values(a, allowed, sizeof(allowed));

@@ -1,10 +1,12 @@
 /* wait.c: blocking until a resource converges (see wait.h). */
 #include "wait.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 void wait_mark_take(struct cfs_store *st, const struct cfs_res *r, struct wait_mark *m)
 {
@@ -21,9 +23,16 @@ static int new_error(const struct cfs_change *c, void *arg)
 int wait_converged(struct cfs_store *st, const struct cfs_res *r, const struct wait_mark *m,
                    bool (*interrupted)(void), char **out)
 {
-    const struct timespec tick = {.tv_sec = 0, .tv_nsec = 50 * 1000000L};
     struct cfs_err err;
+    int rc;
     *out = NULL;
+    /* Woken by every commit of either process (the notify file); the
+     * 50 ms timeout is only a fallback and the interrupt check's pace. */
+    int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ifd >= 0 && inotify_add_watch(ifd, store_notify_path(st), IN_ATTRIB | IN_MODIFY) < 0) {
+        close(ifd);
+        ifd = -1;
+    }
     for (;;) {
         char *gen = store_status_text(st, r->id, "_gen");
         char *state = store_status_text(st, r->id, "state");
@@ -46,12 +55,26 @@ int wait_converged(struct cfs_store *st, const struct cfs_res *r, const struct w
         }
         free(gen);
         free(state);
-        if (done)
-            return *out ? 0 : -ENOMEM;
-        if (failed)
-            return -EIO;
-        if (interrupted && interrupted())
-            return -EINTR;
-        nanosleep(&tick, NULL);
+        if (done) {
+            rc = *out ? 0 : -ENOMEM;
+            break;
+        }
+        if (failed) {
+            rc = -EIO;
+            break;
+        }
+        if (interrupted && interrupted()) {
+            rc = -EINTR;
+            break;
+        }
+        struct pollfd pfd = {.fd = ifd, .events = POLLIN};
+        if (poll(&pfd, ifd >= 0 ? 1 : 0, 50) > 0) {
+            char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+            while (read(ifd, buf, sizeof(buf)) > 0)
+                ;
+        }
     }
+    if (ifd >= 0)
+        close(ifd);
+    return rc;
 }

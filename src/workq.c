@@ -149,6 +149,11 @@ bool workq_take(struct workq *q, int64_t *key)
                 next = it->due;
         }
         if (best) {
+            int64_t waited = now - best->due;
+            q->wait_ns += waited;
+            if (waited > q->wait_max_ns)
+                q->wait_max_ns = waited;
+            best->taken = now;
             best->running = true;
             *key = best->key;
             pthread_mutex_unlock(&q->lock);
@@ -169,6 +174,7 @@ void workq_done(struct workq *q, int64_t key)
     struct workq_item *it = find(q, key);
     if (it) {
         q->done++;
+        q->run_ns += workq_now() - it->taken;
         if (it->again) {
             it->running = false;
             it->again = false;
@@ -195,6 +201,18 @@ size_t workq_depth(struct workq *q)
     size_t n = q->n;
     pthread_mutex_unlock(&q->lock);
     return n;
+}
+
+void workq_stats(struct workq *q, struct workq_stats *out)
+{
+    pthread_mutex_lock(&q->lock);
+    out->done = q->done;
+    out->wait_ns = q->wait_ns;
+    out->run_ns = q->run_ns;
+    out->wait_max_ns = q->wait_max_ns;
+    out->depth = q->n;
+    q->wait_max_ns = 0;
+    pthread_mutex_unlock(&q->lock);
 }
 
 bool workq_idle(struct workq *q)

@@ -9,7 +9,7 @@ teardown_file() { cfs_stop; }
 @test "root lists README, version and the top-level collections" {
   run ls "$MNT"
   [ "$status" -eq 0 ]
-  [ "$output" = "$(printf 'README\nimages\nofferings\nversion\nzones')" ]
+  [ "$output" = "$(printf 'README\naudit\nevents\nimages\nmetrics\nofferings\ntasks\nversion\nzones')" ]
   grep -q "cloudfs" "$MNT/README"
   [ "$(cat "$MNT/version")" = "cloudfs $("$CLOUDFS_BIN" --version | cut -d' ' -f2)" ]
 }

@@ -162,8 +162,12 @@ LIST
 
 @test "volume: size 10G..64000G, pool and image must exist" {
   accept "$CT/volumes/d1/size" 10G
-  accept "$CT/volumes/d1/size" 64000G
   accept "$CT/volumes/d1/size" 20480M 20G
+  # Sizes only grow: shrinking would destroy data.
+  reject "$E_INVAL" "$CT/volumes/d1/size" 10G "can only grow"
+  mkdir "$CT/volumes/dmax"
+  accept "$CT/volumes/dmax/size" 64000G
+  rmdir "$CT/volumes/dmax"
   reject "$E_INVAL" "$CT/volumes/d1/size" 9G "9G is out of range 10G..64000G"
   reject "$E_INVAL" "$CT/volumes/d1/size" 64001G "64001G is out of range 10G..64000G"
   reject "$E_INVAL" "$CT/volumes/d1/size" 1.5T "'1.5T' is not a size"

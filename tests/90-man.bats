@@ -63,12 +63,16 @@ between_markers() {
       missing=$((missing + 1))
       continue
     fi
+    # Kinds made by the reconciler only keep their status files in the
+    # resource directory itself.
+    status_prefix="status/"
+    grep -Eq '^[[:space:]]*system[[:space:]]*=[[:space:]]*true' "$cfg" && status_prefix=""
     # "name = ..." entries of the attributes, status and links lists.
     while read -r what name; do
       checked=$((checked + 1))
       case "$what" in
         attributes) tag=".B $name" ;;
-        status) tag=".B status/$name" ;;
+        status) tag=".B $status_prefix$name" ;;
         links) tag=".B $name/" ;;
       esac
       if ! grep -qxF "$tag" "$section"; then

@@ -1,0 +1,41 @@
+/* events.h: the /events stream and the status/events file of resources.
+ *
+ * Both show entries of the store's changes log as JSON, one object per
+ * line: seq, time (ISO 8601 UTC, ms), path of the resource, kind, op,
+ * attribute (relative to the resource: "state", "status/state"), old and
+ * new value (secrets masked), actor (an object {uid, pid, comm} for writes
+ * through a mount; "reconciler", "libvirt", ... otherwise).
+ *
+ * A reader of /events gets the entries logged after it opened the file, in
+ * seq order; a read blocks until there is one (or fails with EAGAIN under
+ * O_NONBLOCK, EINTR when interrupted); poll/select report POLLIN.  Each
+ * reader has its own cursor, so every reader gets every entry.
+ */
+#ifndef CFS_EVENTS_H
+#define CFS_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "notify_fs.h"
+#include "store.h"
+#include "textbuf.h"
+
+#define EVENTS_RECENT 20    /* entries in a resource's status/events */
+
+struct events_reader;
+
+void events_format(const struct cfs_layout *l, const struct cfs_change *c, struct textbuf *b);
+
+int events_open(struct cfs_store *st, struct notify_fs *nf, struct events_reader **out);
+/* Bytes read (> 0), or -EAGAIN, -EINTR, -EIO. */
+int events_read(struct events_reader *r, char *buf, size_t size, bool nonblock,
+                bool (*interrupted)(void));
+/* Readiness now; ph (may be NULL, always consumed) is woken at the next batch. */
+unsigned events_poll(struct events_reader *r, struct fuse_pollhandle *ph);
+void events_close(struct events_reader *r);
+
+/* The last EVENTS_RECENT entries of a resource (malloc'd text). */
+int events_recent(struct cfs_store *st, int64_t res, char **out, size_t *len);
+
+#endif

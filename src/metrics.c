@@ -1,0 +1,232 @@
+/* metrics.c: the /metrics file (see metrics.h). */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "textbuf.h"
+#include "value.h"
+
+enum conv { CONV_INT, CONV_SIZE, CONV_FLAG };
+
+/* A status file of some kind shown as a gauge per resource. */
+struct gauge_def {
+    const char *kind, *status, *metric, *help;
+    enum conv conv;
+    const char *flag_value;     /* CONV_FLAG: 1 when the status equals it */
+};
+
+static const struct gauge_def gauges[] = {
+    {"host", "connection", "cloudfs_host_connected", "1 when the reconciler is connected to the host.", CONV_FLAG, "connected"},
+    {"host", "cpus", "cloudfs_host_cpus", "Physical CPU threads of the host.", CONV_INT, NULL},
+    {"host", "memory", "cloudfs_host_memory_bytes", "Physical memory of the host.", CONV_SIZE, NULL},
+    {"host", "allocated-cpus", "cloudfs_host_allocated_cpus", "vCPUs of the VMs placed on the host.", CONV_INT, NULL},
+    {"host", "allocated-memory", "cloudfs_host_allocated_memory_bytes", "Memory of the VMs placed on the host.", CONV_SIZE, NULL},
+    {"host", "free-cpus", "cloudfs_host_free_cpus", "vCPUs still placeable on the host after overcommit.", CONV_INT, NULL},
+    {"host", "free-memory", "cloudfs_host_free_memory_bytes", "Memory still placeable on the host after overcommit and reservation.", CONV_SIZE, NULL},
+    {"host", "vm-count", "cloudfs_host_vms", "VMs placed on the host.", CONV_INT, NULL},
+    {"pool", "state", "cloudfs_pool_available", "1 when the pool is available.", CONV_FLAG, "available"},
+    {"pool", "capacity", "cloudfs_pool_capacity_bytes", "Total bytes of the pool.", CONV_SIZE, NULL},
+    {"pool", "allocation", "cloudfs_pool_allocation_bytes", "Bytes in use in the pool.", CONV_SIZE, NULL},
+    {"pool", "available", "cloudfs_pool_available_bytes", "Bytes free in the pool.", CONV_SIZE, NULL},
+};
+
+void metrics_label_value(struct textbuf *b, const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            tb_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            tb_puts(b, "\\n");
+        else
+            tb_put(b, p, 1);
+    }
+}
+
+/* Labels of a resource from its path: one per level, named after the kind
+ * ("zones/z/clusters/c/hosts/h" -> zone="z",cluster="c",host="h"). */
+void metrics_res_labels(struct cfs_store *st, const struct cfs_res *r, struct textbuf *b)
+{
+    char path[1024];
+    struct cfs_err ignore;
+    const struct cfs_layout *l = store_layout(st);
+    if (store_res_path(st, r, path, sizeof(path), &ignore) < 0) {
+        tb_puts(b, "name=\"");
+        metrics_label_value(b, r->name);
+        tb_puts(b, "\"");
+        return;
+    }
+    char *save = NULL;
+    bool first = true;
+    for (char *coll = strtok_r(path, "/", &save); coll; coll = strtok_r(NULL, "/", &save)) {
+        char *name = strtok_r(NULL, "/", &save);
+        if (!name)
+            break;
+        const char *label = coll;
+        for (size_t i = 0; i < l->nkinds; i++)
+            if (!strcmp(l->kinds[i].collection, coll))
+                label = l->kinds[i].name;
+        tb_printf(b, "%s", first ? "" : ",");
+        for (const char *p = label; *p; p++)
+            tb_put(b, *p == '-' ? "_" : p, 1);
+        tb_puts(b, "=\"");
+        metrics_label_value(b, name);
+        tb_puts(b, "\"");
+        first = false;
+    }
+}
+
+static void family(struct textbuf *out, const char *name, const char *type, const char *help,
+                   const struct textbuf *samples)
+{
+    if (!samples->len)
+        return;
+    tb_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    tb_put(out, samples->s, samples->len);
+}
+
+static void gauge_family(struct cfs_store *st, const struct gauge_def *g, struct textbuf *out)
+{
+    const struct cfs_kind *k = layout_kind(store_layout(st), g->kind);
+    struct cfs_res *list = NULL;
+    size_t n = 0;
+    struct cfs_err ignore;
+    if (!k || !layout_status(k, g->status) || store_res_all(st, k, &list, &n, &ignore) < 0)
+        return;
+    struct textbuf s = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].deleted)
+            continue;
+        char *v = store_status_text(st, list[i].id, g->status);
+        long long x = 0;
+        bool ok = v[0] != '\0';
+        if (ok && g->conv == CONV_FLAG) {
+            x = !strcmp(v, g->flag_value);
+        } else if (ok && g->conv == CONV_SIZE) {
+            ok = value_parse_size(v, &x) == 0;
+        } else if (ok) {
+            char *end = NULL;
+            errno = 0;
+            x = strtoll(v, &end, 10);
+            ok = !errno && end && !*end;
+        }
+        free(v);
+        if (!ok)
+            continue;
+        tb_printf(&s, "%s{", g->metric);
+        metrics_res_labels(st, &list[i], &s);
+        tb_printf(&s, "} %lld\n", x);
+    }
+    free(list);
+    family(out, g->metric, "gauge", g->help, &s);
+    tb_free(&s);
+}
+
+/* Counts of the resources of a kind per parent and state. */
+struct count {
+    int64_t parent;
+    char state[64];
+    long long n;
+};
+
+static void count_family(struct cfs_store *st, const char *kind, const char *metric,
+                         const char *help, struct textbuf *out)
+{
+    const struct cfs_kind *k = layout_kind(store_layout(st), kind);
+    struct cfs_res *list = NULL;
+    size_t n = 0, nc = 0;
+    struct count *counts = NULL;
+    struct cfs_err ignore;
+    if (!k || store_res_all(st, k, &list, &n, &ignore) < 0)
+        return;
+    /* Observed state where the kind has one, else the desired one. */
+    bool observed = layout_status(k, "state") != NULL;
+    if (!observed && !layout_attr(k, "state")) {
+        free(list);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].deleted)
+            continue;
+        char *v = observed ? store_status_text(st, list[i].id, "state")
+                           : store_attr_text(st, list[i].id, "state");
+        const char *state = v[0] ? v : "unknown";
+        size_t j;
+        for (j = 0; j < nc; j++)
+            if (counts[j].parent == list[i].parent && !strcmp(counts[j].state, state))
+                break;
+        if (j == nc) {
+            struct count *grown = realloc(counts, (nc + 1) * sizeof(*grown));
+            if (!grown) {
+                free(v);
+                break;
+            }
+            counts = grown;
+            counts[nc].parent = list[i].parent;
+            snprintf(counts[nc].state, sizeof(counts[nc].state), "%s", state);
+            counts[nc].n = 0;
+            nc++;
+        }
+        counts[j].n++;
+        free(v);
+    }
+    struct textbuf s = {0};
+    for (size_t j = 0; j < nc; j++) {
+        struct cfs_res parent;
+        tb_printf(&s, "%s{", metric);
+        if (counts[j].parent && store_res_get(st, counts[j].parent, &parent, &ignore) == 0) {
+            metrics_res_labels(st, &parent, &s);
+            tb_puts(&s, ",");
+        }
+        tb_puts(&s, "state=\"");
+        metrics_label_value(&s, counts[j].state);
+        tb_printf(&s, "\"} %lld\n", counts[j].n);
+    }
+    family(out, metric, "gauge", help, &s);
+    tb_free(&s);
+    free(counts);
+    free(list);
+}
+
+/* What the reconciler published, when it is recent enough to be true. */
+static void reconciler_part(struct cfs_store *st, struct textbuf *out)
+{
+    char *v = NULL;
+    struct cfs_err ignore;
+    bool up = false;
+    const char *text = NULL;
+    if (store_meta_get(st, METRICS_META_KEY, &v, &ignore) == 0) {
+        long long at = 0;
+        int interval = 0;
+        char *nl = strchr(v, '\n');
+        if (nl && sscanf(v, "%lld %d", &at, &interval) == 2 && interval > 0) {
+            /* Three missed publications: the reconciler is not running. */
+            long long age = (long long)(store_now() - at);
+            up = age >= 0 && age < 3LL * interval * 1000000000LL + 1000000000LL;
+            text = nl + 1;
+        }
+    }
+    tb_puts(out, "# HELP cloudfs_reconciler_up 1 when the reconciler published its metrics "
+                 "within the last three intervals.\n# TYPE cloudfs_reconciler_up gauge\n");
+    tb_printf(out, "cloudfs_reconciler_up %d\n", up ? 1 : 0);
+    if (up && text)
+        tb_puts(out, text);
+    free(v);
+}
+
+int metrics_render(struct cfs_store *st, char **out, size_t *len)
+{
+    struct textbuf b = {0};
+    count_family(st, "vm", "cloudfs_vms", "VMs by observed state (status/state).", &b);
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
+        gauge_family(st, &gauges[i], &b);
+    count_family(st, "task", "cloudfs_tasks", "Tasks by state.", &b);
+    tb_puts(&b, "# HELP cloudfs_changes_last_seq Sequence number of the newest change-log entry.\n"
+                "# TYPE cloudfs_changes_last_seq gauge\n");
+    tb_printf(&b, "cloudfs_changes_last_seq %lld\n", (long long)store_last_seq(st));
+    reconciler_part(st, &b);
+    *out = tb_steal(&b, len);
+    return *out ? 0 : -ENOMEM;
+}

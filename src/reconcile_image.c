@@ -1,0 +1,215 @@
+/* reconcile_image.c: the image catalogue.
+ *
+ * Writing an image's source makes the reconciler import the file into the
+ * catalogue (conf image-dir): a copy, so volumes never depend on the
+ * user's file, checksummed (status/sha256) while it is copied, with its
+ * progress in tasks/<id>/progress.  Pools get their own copy lazily, when
+ * the first volume made from the image lands in them (rc_img_ensure).
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image_probe.h"
+#include "reconcile.h"
+
+#define COPY_CHUNK (1 << 20)
+
+static void set_ll(struct reconciler *rc, const struct cfs_res *img, const char *name, long long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", v);
+    rc_set_status(rc, img, name, buf);
+}
+
+/* Copy src to dst.part, hashing it, then rename to dst. */
+static int copy_in(const char *src, const char *dst, long long size, struct rc_task *t,
+                   char sha[65], struct cfs_err *err)
+{
+    char part[4300];
+    struct cfs_sha256 h;
+    int in = -1, out = -1, rc = -1;
+    char *buf = malloc(COPY_CHUNK);
+    snprintf(part, sizeof(part), "%s.part", dst);
+    if (!buf) {
+        cfs_err_set(err, ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    in = open(src, O_RDONLY | O_CLOEXEC);
+    out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (in < 0 || out < 0) {
+        cfs_err_set(err, errno, "%s: %s", in < 0 ? src : part, strerror(errno));
+        goto cleanup;
+    }
+    cfs_sha256_init(&h);
+    long long done = 0;
+    for (;;) {
+        ssize_t n = read(in, buf, COPY_CHUNK);
+        if (n < 0) {
+            cfs_err_set(err, errno, "%s: %s", src, strerror(errno));
+            goto cleanup;
+        }
+        if (n == 0)
+            break;
+        cfs_sha256_update(&h, buf, (size_t)n);
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                cfs_err_set(err, errno, "%s: %s", part, strerror(errno));
+                goto cleanup;
+            }
+            off += w;
+        }
+        done += n;
+        if (size > 0)
+            task_progress((int)(done * 99 / size), t);
+    }
+    if (fsync(out) < 0 || close(out) < 0) {
+        out = -1;
+        cfs_err_set(err, errno, "%s: %s", part, strerror(errno));
+        goto cleanup;
+    }
+    out = -1;
+    if (rename(part, dst) < 0) {
+        cfs_err_set(err, errno, "%s: %s", dst, strerror(errno));
+        goto cleanup;
+    }
+    cfs_sha256_hex(&h, sha);
+    rc = 0;
+cleanup:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    if (rc < 0)
+        unlink(part);
+    free(buf);
+    return rc;
+}
+
+static void set_gen(struct reconciler *rc, const struct cfs_res *img, int64_t gen)
+{
+    set_ll(rc, img, "_gen", (long long)gen);
+}
+
+static int import(struct reconciler *rc, const struct cfs_res *img, const char *source,
+                  int64_t gen)
+{
+    struct cfs_err err;
+    struct cfs_image_probe probe;
+    struct rc_task t;
+    char file[4200], sha[65];
+    int rc_ = -1;
+    rc_set_status(rc, img, "state", "importing");
+    task_begin(rc, "image-import", img, &t);
+    rc_img_file(rc, img, file, sizeof(file));
+    mkdir(rc->conf->image_dir, 0750);
+    if (image_probe(source, &probe, &err) == 0 &&
+        copy_in(source, file, probe.size, &t, sha, &err) == 0) {
+        /* Probe the copy, not the source: the file may have changed meanwhile. */
+        if (image_probe(file, &probe, &err) == 0)
+            rc_ = 0;
+        else
+            unlink(file);
+    }
+    task_end(&t, rc_ < 0 ? &err : NULL);
+    rc_set_status(rc, img, "task", "");
+    if (rc_ < 0) {
+        rc_set_status(rc, img, "error", err.msg);
+        rc_set_status(rc, img, "state", "failed");
+        rc_set_status(rc, img, "_source", source);
+        return 0;   /* not retried: writing source again (another path) does */
+    }
+    rc_set_status(rc, img, "format", probe.format);
+    set_ll(rc, img, "size", probe.size);
+    set_ll(rc, img, "virtual-size", probe.virtual_size);
+    rc_set_status(rc, img, "sha256", sha);
+    rc_set_status(rc, img, "_source", source);
+    rc_set_status(rc, img, "error", "");
+    rc_set_status(rc, img, "state", "available");
+    set_gen(rc, img, gen);
+    /* Volumes and VMs waiting for the image go on. */
+    struct cfs_res *list = NULL;
+    size_t n = 0;
+    const struct cfs_kind *kinds[] = {rc->k_volume, rc->k_vm};
+    for (size_t k = 0; k < 2; k++) {
+        if (store_res_all(rc->st, kinds[k], &list, &n, &err) < 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            char *want = rc_attr(rc, list[i].id, "image");
+            if (!strcmp(want, img->name))
+                workq_add(&rc->q, list[i].id, 0);
+            free(want);
+        }
+        free(list);
+    }
+    return 0;
+}
+
+/* Remove the pools' copies and the catalogue file, then the tombstone. */
+static int teardown(struct reconciler *rc, const struct cfs_res *img)
+{
+    struct cfs_err err;
+    struct cfs_res *pools = NULL;
+    size_t n = 0;
+    char obj[128], file[4200];
+    int result = 0;
+    rc_set_status(rc, img, "state", "deleting");
+    if (store_res_all(rc->st, rc->k_pool, &pools, &n, &err) < 0)
+        return 5000;
+    rc_img_object(img, obj, sizeof(obj));
+    for (size_t i = 0; i < n; i++) {
+        struct rc_pool *p = rc_pool_get(rc, &pools[i], &err);
+        int ok = p && p->drv->remove(p->handle, obj, &err) == 0;
+        rc_pool_put(p);
+        if (!ok) {
+            char msg[CFS_ERR_MSG_MAX + 128];
+            snprintf(msg, sizeof(msg), "removing the copy in pool %s: %s", pools[i].name, err.msg);
+            rc_set_status(rc, img, "error", msg);
+            result = 10000;
+        }
+    }
+    free(pools);
+    if (result)
+        return result;
+    rc_img_file(rc, img, file, sizeof(file));
+    unlink(file);
+    if (store_res_purge(rc->st, img, &rc_actor, &err) < 0) {
+        rc_set_status(rc, img, "error", err.msg);
+        return 5000;
+    }
+    return 0;
+}
+
+int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
+{
+    if (img->deleted)
+        return teardown(rc, img);
+    int64_t gen = store_spec_generation(rc->st, img->id);
+    char *source = rc_attr(rc, img->id, "source");
+    char *done = rc_status(rc, img->id, "_source");
+    char *state = rc_status(rc, img->id, "state");
+    char file[4200];
+    struct stat sb;
+    int result = 0;
+    rc_img_file(rc, img, file, sizeof(file));
+    if (!source[0]) {
+        if (state[0])
+            rc_set_status(rc, img, "state", "");
+        set_gen(rc, img, gen);
+    } else if (strcmp(source, done) ||
+               (!strcmp(state, "available") && stat(file, &sb) < 0) ||
+               !strcmp(state, "importing")) {
+        /* New source, a lost catalogue file, or an import a crash cut short. */
+        result = import(rc, img, source, gen);
+    } else if (!strcmp(state, "available")) {
+        set_gen(rc, img, gen);
+    }
+    free(source);
+    free(done);
+    free(state);
+    return result;
+}

@@ -1,0 +1,188 @@
+/* reconcile_storage.c: open pools and what volumes, images and VMs share. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconcile.h"
+
+#define REOPEN_BACKOFF_NS (5LL * 1000000000LL)
+
+static struct rc_pool *pool_entry(struct reconciler *rc, int64_t id)
+{
+    struct rc_pool *p = NULL;
+    pthread_mutex_lock(&rc->pools_lock);
+    for (size_t i = 0; i < rc->npools && !p; i++)
+        if (rc->pools[i]->id == id)
+            p = rc->pools[i];
+    if (!p) {
+        struct rc_pool **grown = realloc(rc->pools, (rc->npools + 1) * sizeof(*grown));
+        if (grown) {
+            rc->pools = grown;
+            p = calloc(1, sizeof(*p));
+            if (p) {
+                p->id = id;
+                pthread_rwlock_init(&p->rw, NULL);
+                rc->pools[rc->npools++] = p;
+            }
+        }
+    }
+    pthread_mutex_unlock(&rc->pools_lock);
+    return p;
+}
+
+struct rc_pool *rc_pool_get(struct reconciler *rc, const struct cfs_res *pool, struct cfs_err *err)
+{
+    struct rc_pool *p = pool_entry(rc, pool->id);
+    if (!p) {
+        cfs_err_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    char *type = rc_attr(rc, pool->id, "type"), *path = rc_attr(rc, pool->id, "path");
+    char *conf = rc_attr(rc, pool->id, "ceph-conf"), *rpool = rc_attr(rc, pool->id, "rbd-pool");
+    char *user = rc_attr(rc, pool->id, "ceph-user");
+    char sig[sizeof(p->sig)];
+    snprintf(sig, sizeof(sig), "%s|%s|%s|%s|%s", type, path, conf, rpool, user);
+    struct cfs_pool_def def = {.type = type, .path = path, .ceph_conf = conf, .rbd_pool = rpool,
+                               .ceph_user = user, .timeout = rc->conf->storage_timeout};
+
+    pthread_rwlock_rdlock(&p->rw);
+    while (!p->handle || strcmp(p->sig, sig)) {
+        pthread_rwlock_unlock(&p->rw);
+        pthread_rwlock_wrlock(&p->rw);
+        if (p->handle && strcmp(p->sig, sig)) {
+            p->drv->close(p->handle);
+            p->handle = NULL;
+            p->next_try = 0;
+        }
+        if (!p->handle) {
+            int64_t now = workq_now();
+            if (!strcmp(p->sig, sig) && now < p->next_try) {
+                cfs_err_set(err, EAGAIN, "%s", p->error);
+                goto fail;
+            }
+            snprintf(p->sig, sizeof(p->sig), "%s", sig);
+            p->drv = storage_driver(type);
+            if (!p->drv) {
+                snprintf(p->error, sizeof(p->error), "pool type '%s' is not supported", type);
+                p->next_try = now + REOPEN_BACKOFF_NS;
+                cfs_err_set(err, EINVAL, "%s", p->error);
+                goto fail;
+            }
+            if (p->drv->open(&def, &p->handle, err) < 0) {
+                p->handle = NULL;
+                snprintf(p->error, sizeof(p->error), "%s", err->msg);
+                p->next_try = now + REOPEN_BACKOFF_NS;
+                goto fail;
+            }
+            if (!p->swept) {
+                /* Only this process makes objects, and it has just started
+                 * using the pool: any .part is a crashed attempt's. */
+                p->drv->sweep(p->handle);
+                p->swept = true;
+            }
+        }
+        pthread_rwlock_unlock(&p->rw);
+        pthread_rwlock_rdlock(&p->rw);
+    }
+    free(type);
+    free(path);
+    free(conf);
+    free(rpool);
+    free(user);
+    return p;
+fail:
+    pthread_rwlock_unlock(&p->rw);
+    free(type);
+    free(path);
+    free(conf);
+    free(rpool);
+    free(user);
+    return NULL;
+}
+
+void rc_pool_put(struct rc_pool *p)
+{
+    if (p)
+        pthread_rwlock_unlock(&p->rw);
+}
+
+void rc_pools_close(struct reconciler *rc)
+{
+    for (size_t i = 0; i < rc->npools; i++) {
+        if (rc->pools[i]->handle)
+            rc->pools[i]->drv->close(rc->pools[i]->handle);
+        pthread_rwlock_destroy(&rc->pools[i]->rw);
+        free(rc->pools[i]);
+    }
+    free(rc->pools);
+    rc->pools = NULL;
+    rc->npools = 0;
+}
+
+void rc_vol_object(const struct cfs_res *vol, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", CFS_VOL_PREFIX, vol->uuid);
+}
+
+void rc_img_object(const struct cfs_res *img, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", CFS_IMG_PREFIX, img->uuid);
+}
+
+void rc_img_file(struct reconciler *rc, const struct cfs_res *img, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s.img", rc->conf->image_dir, img->uuid);
+}
+
+void rc_vol_serial(const struct cfs_res *vol, char serial[21])
+{
+    size_t j = 0;
+    for (const char *p = vol->uuid; *p && j < 20; p++)
+        if (*p != '-')
+            serial[j++] = *p;
+    serial[j] = '\0';
+}
+
+int rc_img_ensure(struct reconciler *rc, struct rc_pool *p, const struct cfs_res *pool,
+                  const struct cfs_res *img, struct cfs_err *err)
+{
+    char obj[128], file[4200];
+    struct cfs_vol_info info;
+    int rc_ = -1;
+    rc_img_object(img, obj, sizeof(obj));
+    pthread_mutex_lock(&rc->copy_lock);
+    if (p->drv->info(p->handle, obj, &info, err) < 0)
+        goto cleanup;
+    char *format = rc_status(rc, img->id, "format");
+    rc_img_file(rc, img, file, sizeof(file));
+    if (info.exists) {
+        /* Present: import only completes what a crash may have left
+         * undone (an RBD copy's base snapshot). */
+        rc_ = p->drv->import(p->handle, obj, file, format, NULL, NULL, err);
+        free(format);
+        goto cleanup;
+    }
+    struct rc_task t;
+    task_begin(rc, "image-copy", pool, &t);
+    rc_ = p->drv->import(p->handle, obj, file, format, task_progress, &t, err);
+    task_end(&t, rc_ < 0 ? err : NULL);
+    rc_set_status(rc, pool, "task", "");
+    free(format);
+cleanup:
+    pthread_mutex_unlock(&rc->copy_lock);
+    return rc_;
+}
+
+void rc_wake_volume_users(struct reconciler *rc, const struct cfs_res *vol)
+{
+    char *root = rc_status(rc, vol->id, "_root-of");
+    struct cfs_res vm;
+    struct cfs_err ignore;
+    if (root[0] && store_res_by_uuid(rc->st, root, &vm, &ignore) == 0)
+        workq_add(&rc->q, vm.id, 0);
+    free(root);
+    char *holder = rc_status(rc, vol->id, "_attached");
+    if (holder[0] && store_res_by_uuid(rc->st, holder, &vm, &ignore) == 0)
+        workq_add(&rc->q, vm.id, 0);
+    free(holder);
+}

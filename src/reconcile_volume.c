@@ -1,0 +1,261 @@
+/* reconcile_volume.c: one pass over one volume.
+ *
+ * Makes the volume's object in its pool (blank, or a copy-on-write child of
+ * the pool's copy of its image), grows it when size grows (through the
+ * running domain when it is plugged into one, so the guest sees it at once)
+ * and removes it after rmdir.  Attaching is the VM's business
+ * (reconcile_vm.c): it sets attached-to, which this pass only reports.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconcile.h"
+#include "value.h"
+
+#define RETRY_MS 5000
+
+static int vol_fail(struct reconciler *rc, const struct cfs_res *vol, const char *what,
+                    const struct cfs_err *err)
+{
+    char msg[CFS_ERR_MSG_MAX + 128];
+    snprintf(msg, sizeof(msg), "%.64s: %s", what, err->msg);
+    rc_set_status(rc, vol, "error", msg);
+    return RETRY_MS;
+}
+
+/* The pool the volume lives in: the one it was made in, the one asked for,
+ * or the available pool of its cluster with the most free space. */
+static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const char *want,
+                       struct cfs_res *out, struct cfs_err *err)
+{
+    char *made = rc_status(rc, vol->id, "pool");
+    const char *name = made[0] ? made : want;
+    int rc_ = -1;
+    if (name[0]) {
+        rc_ = store_res_find(rc->st, vol->parent, rc->k_pool, name, out, err);
+        goto cleanup;
+    }
+    struct cfs_res *pools = NULL;
+    size_t n = 0;
+    long long best = -1;
+    if (store_res_all(rc->st, rc->k_pool, &pools, &n, err) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        if (pools[i].parent != vol->parent || pools[i].deleted)
+            continue;
+        char *state = rc_status(rc, pools[i].id, "state");
+        char *avail = rc_status(rc, pools[i].id, "available");
+        long long a = atoll(avail);
+        if (!strcmp(state, "available") && a > best) {
+            best = a;
+            *out = pools[i];
+        }
+        free(state);
+        free(avail);
+    }
+    free(pools);
+    if (best < 0)
+        cfs_err_set(err, ENOSPC, "no available pool in this cluster");
+    else
+        rc_ = 0;
+cleanup:
+    free(made);
+    return rc_;
+}
+
+static int teardown(struct reconciler *rc, const struct cfs_res *vol)
+{
+    struct cfs_err err;
+    struct cfs_res pool;
+    char obj[128];
+    char *made = rc_status(rc, vol->id, "pool");
+    int result = 0;
+    rc_set_status(rc, vol, "state", "deleting");
+    if (made[0] && store_res_find(rc->st, vol->parent, rc->k_pool, made, &pool, &err) == 0) {
+        struct rc_pool *p = rc_pool_get(rc, &pool, &err);
+        rc_vol_object(vol, obj, sizeof(obj));
+        int ok = p && p->drv->remove(p->handle, obj, &err) == 0;
+        rc_pool_put(p);
+        if (!ok) {
+            result = vol_fail(rc, vol, "delete", &err);
+            goto cleanup;
+        }
+    }
+    if (store_res_purge(rc->st, vol, &rc_actor, &err) < 0)
+        result = vol_fail(rc, vol, "delete", &err);
+cleanup:
+    free(made);
+    return result;
+}
+
+/* A volume never attached holds nothing of value: when its pool or image
+ * changed since it was made, remove it so that it is made again. */
+static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *want_pool,
+                  const char *image, struct cfs_err *err)
+{
+    char *made = rc_status(rc, vol->id, "pool");
+    char *made_image = rc_status(rc, vol->id, "_image");
+    char *used = rc_status(rc, vol->id, "_used");
+    struct cfs_res pool;
+    char obj[128];
+    int rc_ = 0;
+    if (made[0] && !used[0] &&
+        ((want_pool[0] && strcmp(want_pool, made)) || strcmp(image, made_image))) {
+        if (store_res_find(rc->st, vol->parent, rc->k_pool, made, &pool, err) == 0) {
+            struct rc_pool *p = rc_pool_get(rc, &pool, err);
+            rc_vol_object(vol, obj, sizeof(obj));
+            if (!p || p->drv->remove(p->handle, obj, err) < 0)
+                rc_ = -1;
+            rc_pool_put(p);
+        }
+        if (rc_ == 0) {
+            rc_set_status(rc, vol, "pool", "");
+            rc_set_status(rc, vol, "state", "creating");
+        }
+    }
+    free(made);
+    free(made_image);
+    free(used);
+    return rc_;
+}
+
+/* Grow a volume plugged into a running domain through that domain. */
+static int grow_live(struct reconciler *rc, const struct cfs_res *vol, long long size,
+                     struct cfs_err *err)
+{
+    char *holder = rc_status(rc, vol->id, "attached-to");
+    char *target = rc_status(rc, vol->id, "_target");
+    struct cfs_res vm;
+    struct cfs_domain_info info = {.power = CFS_POWER_NONE};
+    int rc_ = 1;    /* not live: resize in the pool */
+    if (holder[0] && target[0] &&
+        store_res_find(rc->st, vol->parent, rc->k_vm, holder, &vm, err) == 0) {
+        char *placed = rc_status(rc, vm.id, "host");
+        struct rc_host *h = rc_host_find_name(rc, vm.parent, placed);
+        free(placed);
+        if (h) {
+            pthread_rwlock_rdlock(&h->rw);
+            if (h->conn && rc->drv->info(h->conn, vm.uuid, &info, err) == 0 &&
+                (info.power == CFS_POWER_RUNNING || info.power == CFS_POWER_PAUSED))
+                rc_ = rc->drv->block_resize(h->conn, vm.uuid, target, size, err);
+            pthread_rwlock_unlock(&h->rw);
+        }
+    }
+    free(holder);
+    free(target);
+    return rc_;
+}
+
+int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
+{
+    struct cfs_err err;
+    struct cfs_res pool, img;
+    struct cfs_vol_info info;
+    struct cfs_disk_source src;
+    char obj[128], base[128], buf[32];
+    long long size = 0;
+    int result = 0;
+    struct rc_pool *p = NULL;
+
+    if (vol->deleted)
+        return teardown(rc, vol);
+    cfs_err_clear(&err);
+    int64_t gen = store_spec_generation(rc->st, vol->id);   /* before the spec: see reconcile_vm */
+    char *size_s = rc_attr(rc, vol->id, "size");
+    char *want_pool = rc_attr(rc, vol->id, "pool");
+    char *image = rc_attr(rc, vol->id, "image");
+    value_parse_size(size_s, &size);
+    if (remake(rc, vol, want_pool, image, &err) < 0) {
+        result = vol_fail(rc, vol, "remake", &err);
+        goto cleanup;
+    }
+    if (choose_pool(rc, vol, want_pool, &pool, &err) < 0) {
+        rc_set_status(rc, vol, "state", "creating");
+        result = vol_fail(rc, vol, "pool", &err);
+        goto cleanup;
+    }
+    rc_set_status(rc, vol, "pool", pool.name);
+    if (!(p = rc_pool_get(rc, &pool, &err))) {
+        result = vol_fail(rc, vol, pool.name, &err);
+        goto cleanup;
+    }
+    rc_vol_object(vol, obj, sizeof(obj));
+    if (p->drv->info(p->handle, obj, &info, &err) < 0) {
+        result = vol_fail(rc, vol, pool.name, &err);
+        goto cleanup;
+    }
+    if (!info.exists) {
+        rc_set_status(rc, vol, "state", "creating");
+        const char *from = NULL;
+        if (image[0]) {
+            if (store_res_find(rc->st, 0, rc->k_image, image, &img, &err) < 0) {
+                result = vol_fail(rc, vol, "image", &err);
+                goto cleanup;
+            }
+            char *istate = rc_status(rc, img.id, "state");
+            char *format = rc_status(rc, img.id, "format");
+            char *vsize = rc_status(rc, img.id, "virtual-size");
+            int wait = strcmp(istate, "available") != 0;
+            if (!strcmp(istate, "failed") || !istate[0])
+                cfs_err_set(&err, EINVAL, "image %s is not imported (%s)", image,
+                            istate[0] ? "its import failed" : "no source");
+            else if (!wait && !strcmp(format, "iso"))
+                cfs_err_set(&err, EINVAL, "image %s is an ISO: it cannot be a disk's base", image);
+            else if (!wait && atoll(vsize) > size)
+                cfs_err_set(&err, EINVAL, "size %s is below image %s's virtual size %s", size_s,
+                            image, vsize);
+            free(istate);
+            free(format);
+            free(vsize);
+            if (err.code) {
+                rc_set_status(rc, vol, "state", "error");
+                result = vol_fail(rc, vol, "create", &err) * 6;
+                goto cleanup;
+            }
+            if (wait) {
+                result = 2000;  /* the import wakes us too */
+                goto cleanup;
+            }
+            if (rc_img_ensure(rc, p, &pool, &img, &err) < 0) {
+                result = vol_fail(rc, vol, "copying the image into the pool", &err);
+                goto cleanup;
+            }
+            rc_img_object(&img, base, sizeof(base));
+            from = base;
+        }
+        if (p->drv->create(p->handle, obj, size, from, &err) < 0 ||
+            p->drv->info(p->handle, obj, &info, &err) < 0) {
+            result = vol_fail(rc, vol, "create", &err);
+            goto cleanup;
+        }
+        rc_set_status(rc, vol, "_image", image);
+        rc_wake_volume_users(rc, vol);
+    } else if (info.size < size) {
+        rc_set_status(rc, vol, "state", "resizing");
+        int live = grow_live(rc, vol, size, &err);
+        if (live < 0 || (live > 0 && p->drv->resize(p->handle, obj, size, &err) < 0) ||
+            p->drv->info(p->handle, obj, &info, &err) < 0) {
+            result = vol_fail(rc, vol, "resize", &err);
+            goto cleanup;
+        }
+    }
+    if (p->drv->source(p->handle, obj, &src, &err) == 0)
+        rc_set_status(rc, vol, "path", src.path);
+    value_format_size(info.size, buf, sizeof(buf));
+    rc_set_status(rc, vol, "size", buf);
+    snprintf(buf, sizeof(buf), "%lld", info.allocation);
+    rc_set_status(rc, vol, "allocation", buf);
+    char *holder = rc_status(rc, vol->id, "attached-to");
+    rc_set_status(rc, vol, "error", "");
+    rc_set_status(rc, vol, "state", holder[0] ? "attached" : "available");
+    free(holder);
+    snprintf(buf, sizeof(buf), "%lld", (long long)gen);
+    rc_set_status(rc, vol, "_gen", buf);     /* last: wait readers take it as final */
+cleanup:
+    rc_pool_put(p);
+    free(size_s);
+    free(want_pool);
+    free(image);
+    return result;
+}

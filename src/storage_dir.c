@@ -1,0 +1,267 @@
+/* storage_dir.c: pools that are a local directory of qcow2 files.
+ *
+ * A volume is NAME.qcow2.  A volume made from an image is a qcow2 whose
+ * backing file is the pool's own read-only copy of the image
+ * (cfs-img-UUID.qcow2): creating it writes a few KiB whatever its size, so
+ * a boot disk is ready at once, and the copy keeps volumes working when the
+ * catalogue file or the original source goes away.  Everything is made
+ * under NAME.part and renamed into place when complete.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "image_probe.h"
+#include "subprocess.h"
+#include "storage.h"
+
+struct cfs_pool {
+    char dir[4096];
+    int timeout;
+};
+
+static int file_of(const struct cfs_pool *p, const char *name, const char *suffix, char *buf,
+                   size_t len, struct cfs_err *err)
+{
+    if (strchr(name, '/') || name[0] == '.' || !name[0])
+        return cfs_err_set(err, EINVAL, "bad object name '%s'", name);
+    if ((size_t)snprintf(buf, len, "%s/%s.qcow2%s", p->dir, name, suffix) >= len)
+        return cfs_err_set(err, ENAMETOOLONG, "pool path too long");
+    return 0;
+}
+
+static int dir_open(const struct cfs_pool_def *def, struct cfs_pool **out, struct cfs_err *err)
+{
+    struct stat sb;
+    if (!def->path || def->path[0] != '/')
+        return cfs_err_set(err, EINVAL, "dir pool needs an absolute path");
+    if (stat(def->path, &sb) < 0)
+        return cfs_err_set(err, errno, "%s: %s", def->path, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return cfs_err_set(err, ENOTDIR, "%s is not a directory", def->path);
+    if (access(def->path, W_OK) < 0)
+        return cfs_err_set(err, errno, "%s: %s", def->path, strerror(errno));
+    struct cfs_pool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    snprintf(p->dir, sizeof(p->dir), "%s", def->path);
+    p->timeout = def->timeout;
+    *out = p;
+    return 0;
+}
+
+static void dir_close(struct cfs_pool *p)
+{
+    free(p);
+}
+
+static int dir_stats(struct cfs_pool *p, struct cfs_pool_stats *out, struct cfs_err *err)
+{
+    struct statvfs vfs;
+    if (statvfs(p->dir, &vfs) < 0)
+        return cfs_err_set(err, errno, "%s: %s", p->dir, strerror(errno));
+    out->capacity = (long long)vfs.f_blocks * (long long)vfs.f_frsize;
+    out->available = (long long)vfs.f_bavail * (long long)vfs.f_frsize;
+    out->allocation = out->capacity - (long long)vfs.f_bfree * (long long)vfs.f_frsize;
+    return 0;
+}
+
+static int dir_info(struct cfs_pool *p, const char *name, struct cfs_vol_info *out,
+                    struct cfs_err *err)
+{
+    char path[4200];
+    struct stat sb;
+    struct cfs_image_probe probe;
+    memset(out, 0, sizeof(*out));
+    if (file_of(p, name, "", path, sizeof(path), err) < 0)
+        return -1;
+    if (lstat(path, &sb) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
+    }
+    /* The qcow2 header may name a backing file: read the size directly. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    unsigned char hdr[32];
+    if (fd >= 0 && pread(fd, hdr, sizeof(hdr), 0) == (ssize_t)sizeof(hdr) &&
+        !memcmp(hdr, "QFI\xfb", 4)) {
+        long long v = 0;
+        for (int i = 24; i < 32; i++)
+            v = v << 8 | hdr[i];
+        out->size = v;
+    } else if (image_probe(path, &probe, err) == 0) {
+        out->size = probe.virtual_size;
+    }
+    if (fd >= 0)
+        close(fd);
+    out->exists = true;
+    out->allocation = (long long)sb.st_blocks * 512;
+    return 0;
+}
+
+static int dir_create(struct cfs_pool *p, const char *name, long long size, const char *base,
+                      struct cfs_err *err)
+{
+    char path[4200], part[4200], backing[4200], sizebuf[32];
+    struct cfs_vol_info info;
+    if (dir_info(p, name, &info, err) < 0)
+        return -1;
+    if (info.exists)
+        return 0;
+    if (file_of(p, name, "", path, sizeof(path), err) < 0 ||
+        file_of(p, name, CFS_PART_SUFFIX, part, sizeof(part), err) < 0)
+        return -1;
+    snprintf(sizebuf, sizeof(sizebuf), "%lld", size);
+    unlink(part);
+    if (base) {
+        if (file_of(p, base, "", backing, sizeof(backing), err) < 0)
+            return -1;
+        char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2",
+                        part, sizebuf, NULL};
+        if (spawn_run(argv, NULL, NULL, p->timeout, err) < 0)
+            goto fail;
+    } else {
+        char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", part, sizebuf, NULL};
+        if (spawn_run(argv, NULL, NULL, p->timeout, err) < 0)
+            goto fail;
+    }
+    if (rename(part, path) < 0) {
+        cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    return 0;
+fail:
+    unlink(part);
+    return -1;
+}
+
+static int dir_resize(struct cfs_pool *p, const char *name, long long size, struct cfs_err *err)
+{
+    char path[4200], sizebuf[32];
+    if (file_of(p, name, "", path, sizeof(path), err) < 0)
+        return -1;
+    snprintf(sizebuf, sizeof(sizebuf), "%lld", size);
+    char *argv[] = {"qemu-img", "resize", "-q", "-f", "qcow2", path, sizebuf, NULL};
+    return spawn_run(argv, NULL, NULL, p->timeout, err);
+}
+
+static int dir_remove(struct cfs_pool *p, const char *name, struct cfs_err *err)
+{
+    char path[4200];
+    if (file_of(p, name, "", path, sizeof(path), err) < 0)
+        return -1;
+    if (unlink(path) < 0 && errno != ENOENT)
+        return cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
+    return 0;
+}
+
+static int dir_import(struct cfs_pool *p, const char *name, const char *file, const char *format,
+                      cfs_progress_cb progress, void *arg, struct cfs_err *err)
+{
+    char path[4200], part[4200];
+    struct cfs_vol_info info;
+    if (dir_info(p, name, &info, err) < 0)
+        return -1;
+    if (info.exists)
+        return 0;
+    if (file_of(p, name, "", path, sizeof(path), err) < 0 ||
+        file_of(p, name, CFS_PART_SUFFIX, part, sizeof(part), err) < 0)
+        return -1;
+    unlink(part);
+    char *argv[] = {"qemu-img", "convert", "-p", "-f", (char *)format, "-O", "qcow2",
+                    (char *)file, part, NULL};
+    if (spawn_run(argv, progress, arg, p->timeout, err) < 0)
+        goto fail;
+    chmod(part, 0444);      /* a base is never written again */
+    if (rename(part, path) < 0) {
+        cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    return 0;
+fail:
+    unlink(part);
+    return -1;
+}
+
+/* Calls cb for every cfs-* object: NAME for NAME.qcow2, and NAME.part for
+ * an unfinished NAME.qcow2.part; parts_only keeps just the latter. */
+static int scan(struct cfs_pool *p, bool parts_only, cfs_object_cb cb, void *arg,
+                struct cfs_err *err)
+{
+    DIR *d = opendir(p->dir);
+    if (!d)
+        return cfs_err_set(err, errno, "%s: %s", p->dir, strerror(errno));
+    struct dirent *e;
+    int rc = 0;
+    static const char whole[] = ".qcow2", part[] = ".qcow2" CFS_PART_SUFFIX;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char name[256];
+        if (strncmp(e->d_name, "cfs-", 4))
+            continue;
+        if (n > sizeof(part) - 1 && !strcmp(e->d_name + n - (sizeof(part) - 1), part))
+            snprintf(name, sizeof(name), "%.*s%s", (int)(n - (sizeof(part) - 1)), e->d_name,
+                     CFS_PART_SUFFIX);
+        else if (!parts_only && n > sizeof(whole) - 1 &&
+                 !strcmp(e->d_name + n - (sizeof(whole) - 1), whole))
+            snprintf(name, sizeof(name), "%.*s", (int)(n - (sizeof(whole) - 1)), e->d_name);
+        else
+            continue;
+        rc = cb(name, arg);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int dir_list(struct cfs_pool *p, cfs_object_cb cb, void *arg, struct cfs_err *err)
+{
+    return scan(p, false, cb, arg, err);
+}
+
+static int dir_source(struct cfs_pool *p, const char *name, struct cfs_disk_source *out,
+                      struct cfs_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (file_of(p, name, "", out->path, sizeof(out->path), err) < 0)
+        return -1;
+    snprintf(out->format, sizeof(out->format), "qcow2");
+    return 0;
+}
+
+static int unlink_part(const char *name, void *arg)
+{
+    struct cfs_pool *p = arg;
+    char obj[256], part[4200];
+    struct cfs_err ignore;
+    /* name is "OBJ.part" for the file OBJ.qcow2.part */
+    snprintf(obj, sizeof(obj), "%.*s", (int)(strlen(name) - strlen(CFS_PART_SUFFIX)), name);
+    if (file_of(p, obj, CFS_PART_SUFFIX, part, sizeof(part), &ignore) == 0)
+        unlink(part);
+    return 0;
+}
+
+static void dir_sweep(struct cfs_pool *p)
+{
+    struct cfs_err ignore;
+    scan(p, true, unlink_part, p, &ignore);
+}
+
+const struct cfs_storage_driver cfs_storage_dir = {
+    .type = "dir",
+    .open = dir_open,
+    .close = dir_close,
+    .stats = dir_stats,
+    .info = dir_info,
+    .create = dir_create,
+    .resize = dir_resize,
+    .remove = dir_remove,
+    .import = dir_import,
+    .list = dir_list,
+    .source = dir_source,
+    .sweep = dir_sweep,
+};
