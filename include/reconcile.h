@@ -68,8 +68,8 @@ struct reconciler {
     size_t nhosts;
     pthread_mutex_t place_lock;     /* one placement decision at a time */
     pthread_mutex_t vms_lock;
-    struct rc_vm *vms;
-    size_t nvms;
+    struct rc_vm *vms;              /* sorted by id */
+    size_t nvms, vms_cap;
     pthread_mutex_t pools_lock;
     struct rc_pool **pools;
     size_t npools;

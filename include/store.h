@@ -109,7 +109,8 @@ int store_res_purge(struct cfs_store *st, const struct cfs_res *r, const struct 
 /* Every resource of a kind, tombstones included (*list malloc'd). */
 int store_res_all(struct cfs_store *st, const struct cfs_kind *k, struct cfs_res **list,
                   size_t *n, struct cfs_err *err);
-/* Resources of kind k under parent whose status name equals value. */
+/* Resources of kind k under parent whose status name equals value; value ""
+ * also matches live resources that have no such status yet. */
 int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t parent,
                         const char *name, const char *value, struct cfs_res **list, size_t *n,
                         struct cfs_err *err);

@@ -35,6 +35,11 @@ struct workq {
     pthread_cond_t cond;
     struct workq_item *items;
     size_t n, cap;
+    /* key -> position in items + 1 (0: free), open addressing; a full
+     * resync queues every resource, and a scan per add was quadratic. */
+    size_t *index;
+    size_t index_cap;       /* power of two, > 2 * cap */
+    size_t cursor;          /* where workq_take resumes its scan */
     bool stopping;
     /* Statistics for /metrics and the bench. */
     uint64_t done;

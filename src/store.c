@@ -889,10 +889,17 @@ int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t 
 {
     int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
+    /* A status never written reads as empty: "" also finds resources
+     * without the row (live ones only: tombstones are never "unplaced"). */
+    sqlite3_stmt *s = value[0] ? stmt(st,
         "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, r.mtime, r.deleted"
         " FROM status x JOIN resources r ON r.id = x.res"
-        " WHERE x.name = ? AND x.value = ? AND r.kind = ? AND r.parent = ? ORDER BY r.name", err);
+        " WHERE x.name = ? AND x.value = ? AND r.kind = ? AND r.parent = ? ORDER BY r.name", err)
+        : stmt(st,
+        "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, r.mtime, r.deleted"
+        " FROM resources r LEFT JOIN status x ON x.res = r.id AND x.name = ?1"
+        " WHERE coalesce(x.value, '') = ?2 AND r.kind = ?3 AND r.parent = ?4 AND r.deleted = 0"
+        " ORDER BY r.name", err);
     if (s) {
         sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);

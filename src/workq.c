@@ -1,7 +1,10 @@
 /* workq.c: a keyed, delayed, per-key serialised work queue (see workq.h).
  *
- * A plain array scanned linearly: the queue holds at most one entry per
- * resource and is drained continuously, so it stays short in practice. */
+ * An array with a hash index by key.  A full resync queues every resource
+ * at once (100,000 VMs), so neither add nor take may scan the whole queue:
+ * add finds its key through the index, and take hands out the first due
+ * entry after where the previous take stopped (round robin among due
+ * entries), scanning everything only when nothing is due. */
 #include "workq.h"
 
 #include <stdlib.h>
@@ -29,16 +32,59 @@ void workq_init(struct workq *q)
 void workq_destroy(struct workq *q)
 {
     free(q->items);
+    free(q->index);
     pthread_cond_destroy(&q->cond);
     pthread_mutex_destroy(&q->lock);
 }
 
+static size_t hash_key(int64_t key, size_t cap)
+{
+    return (size_t)(((uint64_t)key * 0x9e3779b97f4a7c15ULL) >> 17) & (cap - 1);
+}
+
+/* The index slot holding key, or the free slot where it would go. */
+static size_t index_slot(const struct workq *q, int64_t key)
+{
+    size_t i = hash_key(key, q->index_cap);
+    while (q->index[i] && q->items[q->index[i] - 1].key != key)
+        i = (i + 1) & (q->index_cap - 1);
+    return i;
+}
+
 static struct workq_item *find(struct workq *q, int64_t key)
 {
+    if (!q->index_cap)
+        return NULL;
+    size_t pos = q->index[index_slot(q, key)];
+    return pos ? &q->items[pos - 1] : NULL;
+}
+
+static void index_build(struct workq *q)
+{
+    memset(q->index, 0, q->index_cap * sizeof(q->index[0]));
     for (size_t i = 0; i < q->n; i++)
-        if (q->items[i].key == key)
-            return &q->items[i];
-    return NULL;
+        q->index[index_slot(q, q->items[i].key)] = i + 1;
+}
+
+/* Remove items[pos]; the last item takes its place.  Its index entry is
+ * moved while the probe chains are intact, then the chain that followed the
+ * freed slot is re-seated (linear probing has no tombstones). */
+static void remove_at(struct workq *q, size_t pos)
+{
+    size_t slot = index_slot(q, q->items[pos].key);
+    size_t last = q->n - 1;
+    if (pos != last) {
+        size_t moved = index_slot(q, q->items[last].key);
+        q->items[pos] = q->items[last];
+        q->index[moved] = pos + 1;
+    }
+    q->n--;
+    q->index[slot] = 0;
+    for (size_t i = (slot + 1) & (q->index_cap - 1); q->index[i]; i = (i + 1) & (q->index_cap - 1)) {
+        size_t p = q->index[i];
+        q->index[i] = 0;
+        q->index[index_slot(q, q->items[p - 1].key)] = p;
+    }
 }
 
 void workq_add(struct workq *q, int64_t key, int64_t delay_ms)
@@ -58,14 +104,22 @@ void workq_add(struct workq *q, int64_t key, int64_t delay_ms)
         if (q->n == q->cap) {
             size_t cap = q->cap ? q->cap * 2 : 64;
             struct workq_item *grown = realloc(q->items, cap * sizeof(*grown));
-            if (!grown) {
+            size_t *index = calloc(cap * 4, sizeof(*index));
+            if (grown)
+                q->items = grown;
+            if (!grown || !index) {
+                free(index);
                 pthread_mutex_unlock(&q->lock);
                 return;     /* the periodic resync will pick the key up */
             }
-            q->items = grown;
+            free(q->index);
+            q->index = index;
+            q->index_cap = cap * 4;
             q->cap = cap;
+            index_build(q);
         }
         q->items[q->n++] = (struct workq_item){.key = key, .due = due};
+        q->index[index_slot(q, key)] = q->n;
     }
     pthread_cond_broadcast(&q->cond);
     pthread_mutex_unlock(&q->lock);
@@ -81,12 +135,16 @@ bool workq_take(struct workq *q, int64_t *key)
         }
         int64_t now = workq_now(), next = -1;
         struct workq_item *best = NULL;
-        for (size_t i = 0; i < q->n; i++) {
+        for (size_t k = 0; k < q->n; k++) {
+            size_t i = (q->cursor + k) % q->n;
             struct workq_item *it = &q->items[i];
             if (it->running)
                 continue;
-            if (it->due <= now && (!best || it->due < best->due))
+            if (it->due <= now) {
                 best = it;
+                q->cursor = i + 1;
+                break;
+            }
             if (next < 0 || it->due < next)
                 next = it->due;
         }
@@ -122,7 +180,7 @@ void workq_done(struct workq *q, int64_t key)
             it->again = false;
             it->due = it->again_due;
         } else {
-            *it = q->items[--q->n];
+            remove_at(q, (size_t)(it - q->items));
         }
     }
     pthread_cond_broadcast(&q->cond);

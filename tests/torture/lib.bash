@@ -222,6 +222,36 @@ torture_odd_names() {
 
 # ---- crash -------------------------------------------------------------------
 
+# kill -9 of the mount.  It must die: a thread of the daemon blocked in a
+# request on its own mount (the notifier raises inotify events that way)
+# keeps /dev/fuse open, so the connection is never aborted and the mount
+# point hangs every client forever.  Then abort the connection as an
+# operator would (/sys/fs/fuse/connections/N/abort), record the failure,
+# and let the run go on.
+torture_kill_mount() {
+  local pid i conn
+  pid=$(cat "$T/mount.pid")
+  kill -9 "$pid"
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "mount $pid survived SIGKILL; threads wait in: $(cat /proc/"$pid"/task/*/wchan 2>/dev/null | sort -u | tr '\n' ' ')" >> "$T/unkillable"
+    # The connection's number is the mount's minor device (no stat: it would hang).
+    conn=$(awk -v m="$MNT" '$5 == m {split($3, d, ":"); print d[2]}' /proc/self/mountinfo | head -n1)
+    [ -n "$conn" ] && echo 1 > "/sys/fs/fuse/connections/$conn/abort" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  fi
+  fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+  rm -f "$T/mount.pid"
+}
+
+# Fails when a kill -9 left an unkillable mount behind.
+mount_was_killable() {
+  [ ! -s "$T/unkillable" ] && return 0
+  echo "kill -9 did not end the mount (it hung until its FUSE connection was aborted):" >&2
+  cat "$T/unkillable" >&2
+  return 1
+}
+
 # A writer: creates VMs, rewrites their description, deletes some, and logs
 # "try OP NAME [VALUE]" before and "ok OP NAME [VALUE]" after each operation
 # that succeeded.  Runs until $T/stop exists.
@@ -284,7 +314,7 @@ torture_crash_mount() {
   for w in $(seq 1 "$writers"); do crash_writer "$w" & pids+=($!); done
   for r in $(seq 1 "$rounds"); do
     sleep "0.$((RANDOM % 8 + 2))"
-    cfs_crash
+    torture_kill_mount
     if [ $((r % 2)) = 1 ] && [ -f "$T/reconcile.pid" ]; then rc_crash; rc_start; fi
     cfs_mount
   done
@@ -298,6 +328,7 @@ torture_crash_mount() {
   for w in $(seq 1 "$writers"); do crash_verify_log "$T/writer$w.log" || return 1; done
   daemons_alive
   store_clean -t 60
+  mount_was_killable
 }
 
 # torture_crash_vms VMS ROUNDS: on qemu:///system, random state writes to a
@@ -317,7 +348,7 @@ torture_crash_vms() {
     done
     sleep "0.$((RANDOM % 9 + 1))"
     rc_crash
-    if [ $((r % 3)) = 0 ]; then cfs_crash; cfs_mount; fi
+    if [ $((r % 3)) = 0 ]; then torture_kill_mount; cfs_mount; fi
     rc_start
   done
   # Final intent, then wait for it.
@@ -342,6 +373,7 @@ torture_crash_vms() {
   local diffs
   diffs=$(check_ours)
   [ -z "$diffs" ] || { echo "$diffs" >&2; return 1; }
+  mount_was_killable
 }
 
 # ---- load --------------------------------------------------------------------
@@ -356,17 +388,31 @@ load_writer() {
 
 # torture_load WRITERS READERS WRITES: WRITERS processes each write WRITES
 # distinct values into their VM's description while READERS processes read
-# and watch.  No lost or duplicated change (the changes log holds each
+# and watch (half of them follow /events).  No lost or duplicated change (the changes log holds each
 # value exactly once, in order), no deadlock, bounded memory.
 torture_load() {
   local writers="$1" readers="$2" writes="$3" w pids=() rpids=() rss0 rss1
   for w in $(seq 1 "$writers"); do mkdir "$C/vms/l$w"; done
-  # Readers.  TODO(events): when /events lands, half of these become
-  # `cat /events` readers checking every change exactly once in order.
-  inotifywait -m -q -r -e close_write --format '%w' "$C/vms" > "$T/inotify.log" 2>"$T/inotify.err" &
+  mkdir "$C/vms/lmark"
+  # Readers: half follow /events (every change exactly once, in seq order),
+  # one runs inotifywait, the rest read files and list directories.
+  local nev=$((readers / 2)) k
+  for k in $(seq 1 "$nev"); do
+    cat "$MNT/events" > "$T/ev$k" 3>&- &
+    rpids+=($!)
+  done
+  for k in $(seq 1 "$nev"); do
+    for t in $(seq 1 100); do
+      echo "mark-$k-$t" > "$C/vms/lmark/description"
+      grep -q "mark-$k-" "$T/ev$k" && break
+      sleep 0.1
+    done
+  done
+  local seq0; seq0=$(last_seq)
+  inotifywait -m -q -r -e close_write --format '%w' "$C/vms" > "$T/inotify.log" 2>"$T/inotify.err" 3>&- &
   rpids+=($!)
-  for w in $(seq 2 "$readers"); do
-    ( while [ ! -e "$T/stop" ]; do cat "$C/vms/l$(( RANDOM % writers + 1 ))/description" >/dev/null; ls "$C/vms" >/dev/null; done ) &
+  for w in $(seq $((nev + 2)) "$readers"); do
+    ( while [ ! -e "$T/stop" ]; do cat "$C/vms/l$(( RANDOM % writers + 1 ))/description" >/dev/null; ls "$C/vms" >/dev/null; done ) 3>&- &
     rpids+=($!)
   done
   sleep 1    # inotifywait's watches are in place
@@ -382,10 +428,25 @@ torture_load() {
   [ "$(ls "$T"/load*.done 2>/dev/null | wc -l)" = "$writers" ] || { echo "writers stuck (deadlock?)" >&2; return 1; }
   wait "${pids[@]}"
   rss1=$(awk '/VmRSS/ {print $2}' "/proc/$mpid/status")
+  # Every /events reader reaches the last change, then is stopped.
+  local last; last=$(last_seq)
+  for k in $(seq 1 "$nev"); do
+    for t in $(seq 1 600); do
+      [ "$(grep -o '"seq":[0-9]*' "$T/ev$k" | tail -n1 | cut -d: -f2)" = "$last" ] && break
+      sleep 0.1
+    done
+  done
   sleep 0.5
   touch "$T/stop"
-  kill "${rpids[0]}" 2>/dev/null
-  wait "${rpids[@]}" 2>/dev/null
+  local p
+  for p in "${rpids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait "${rpids[@]}" 2>/dev/null || true
+  sqlite3 "$DB" "SELECT seq FROM changes WHERE seq > $seq0 ORDER BY seq" > "$T/seqs.want"
+  for k in $(seq 1 "$nev"); do
+    grep -o '"seq":[0-9]*' "$T/ev$k" | cut -d: -f2 | awk -v s="$seq0" '$1 > s' > "$T/seqs.got"
+    cmp -s "$T/seqs.want" "$T/seqs.got" || { echo "/events reader $k: changes lost, repeated or out of order" >&2; diff "$T/seqs.want" "$T/seqs.got" | head >&2; return 1; }
+  done
+  echo "# $nev /events readers saw all $(wc -l < "$T/seqs.want") changes in order" >&3
   echo "# mount RSS ${rss0} kB -> ${rss1} kB after $((writers * writes)) writes" >&3
   if ls "$T"/load*.err >/dev/null 2>&1; then cat "$T"/load*.err >&2; return 1; fi
   # Exactly the acknowledged values, once each, in order, per VM.
