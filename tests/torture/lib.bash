@@ -266,7 +266,7 @@ crash_writer() {
       2|3|4)
          local target="w$w-$(( (i / 5) * 5 + 1 ))"
          echo "try set $target $v" >> "$log"
-         echo "$v" > "$C/vms/$target/description" 2>/dev/null && echo "ok set $target $v" >> "$log" ;;
+         { echo "$v" > "$C/vms/$target/description"; } 2>/dev/null && echo "ok set $target $v" >> "$log" ;;
       0) if [ $((i % 15)) = 0 ]; then
            local victim="w$w-$((i - 14))"
            echo "try rm $victim" >> "$log"
