@@ -7,10 +7,11 @@
  * reconciler) from a dedicated thread, and for every change this mount did
  * not make itself:
  *   - drops what the kernel caches about the paths involved, and
- *   - performs a matching no-op operation on its own mount (open+write+close
- *     of a file: IN_OPEN, IN_MODIFY, IN_CLOSE_WRITE; mkdir/rmdir/symlink/
- *     unlink: IN_CREATE/IN_DELETE on the parent), which the filesystem
- *     recognises by the caller's thread id and answers without effect.
+ *   - has a helper process perform a matching no-op operation on the mount
+ *     (open+write+close of a file: IN_OPEN, IN_MODIFY, IN_CLOSE_WRITE;
+ *     mkdir/rmdir/symlink/unlink: IN_CREATE/IN_DELETE on the parent), which
+ *     the filesystem recognises by the caller's process id and answers
+ *     without effect.  A process, not a thread: see notify_fs.c.
  * Changes are taken in batches; a file touched several times in one batch
  * gets one event.  The same thread is the mount's change feed: readers of
  * /events sleep on it and poll handles are woken by it.
@@ -41,7 +42,7 @@ void notify_fs_quiesce(struct notify_fs *nf);
 /* Stop and join the thread (after the unmount); NULL is ignored. */
 void notify_fs_stop(struct notify_fs *nf);
 
-/* True when the FUSE request being served was made by the notifier thread:
+/* True when the FUSE request being served was made by the notifier's helper:
  * the operation must then change nothing (and log nothing). */
 bool notify_fs_is_self(const struct notify_fs *nf);
 

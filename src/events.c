@@ -50,8 +50,9 @@ void events_format(const struct cfs_layout *l, const struct cfs_change *c, struc
     tb_json(b, c->kind);
     tb_puts(b, ",\"op\":");
     tb_json(b, c->op);
-    tb_puts(b, ",\"attribute\":");
-    if (c->attr && !strcmp(c->op, "status")) {
+    tb_puts(b, ",\"attribute\":");   /* the file, relative to the resource */
+    const struct cfs_kind *k = c->kind ? layout_kind(l, c->kind) : NULL;
+    if (c->attr && !strcmp(c->op, "status") && !(k && k->system)) {
         struct textbuf rel = {0};
         tb_printf(&rel, "status/%s", c->attr);
         tb_json(b, rel.s ? rel.s : c->attr);

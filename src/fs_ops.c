@@ -469,6 +469,11 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
     switch (n.type) {
     case NODE_ROOT:
         for (int i = 0; i < ROOTFILE_COUNT; i++) {
+            /* /events is not listed, like wait files: its reads block, and
+             * recursive readers (grep -r, find | xargs cat, a backup)
+             * would hang on it.  It opens for whoever names it. */
+            if (i == ROOTFILE_EVENTS)
+                continue;
             struct cfs_node c = n;
             c.type = NODE_ROOTFILE;
             c.rootfile = (enum cfs_rootfile)i;
@@ -715,6 +720,10 @@ static int self_open(struct fuse_file_info *fi)
     fh->self = true;
     fi->fh = (uint64_t)(uintptr_t)fh;
     fi->direct_io = 1;
+    /* No FLUSH at its close: the kernel waits for a FLUSH answer without
+     * regard to signals, and a daemon killed while its own notifier waited
+     * for one could never exit (nor its mount be torn down). */
+    fi->noflush = 1;
     return 0;
 }
 

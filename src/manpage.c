@@ -145,7 +145,12 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
             put(out, k->status[j].name);
             fputs("\n", out);
             put(out, k->status[j].doc);
-            fputs(" (read-only)\n", out);
+            fputs(k->status[j].volatile_value
+                      ? " (read-only; a counter: its changes raise no inotify event)\n"
+                      : " (read-only)\n", out);
         }
+        if (!k->system && !layout_status(k, "events"))
+            fputs(".TP\n.B status/events\nThe last 20 changes of this resource, one JSON "
+                  "object per line, as in /events. (read-only)\n", out);
     }
 }

@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,7 +49,8 @@ struct notify_fs {
     pthread_t thread;
     bool started;
     int stop_fd;                /* eventfd: stop the thread */
-    pid_t tid;                  /* the notifier thread's kernel thread id */
+    pid_t helper;               /* the process making the no-op requests (0: none) */
+    int helper_fd;              /* SOCK_SEQPACKET to it */
     atomic_bool stopping;       /* the FUSE loop has ended: touch the mount no more */
     pthread_mutex_t fuse_lock;  /* held around notify calls on the session's fd */
     int64_t seq;                /* last change handled (thread only) */
@@ -61,7 +66,8 @@ struct notify_fs {
 
 bool notify_fs_is_self(const struct notify_fs *nf)
 {
-    return nf && nf->tid && fuse_get_context()->pid == nf->tid;
+    /* The helper is single-threaded: its thread id is its process id. */
+    return nf && nf->helper > 0 && fuse_get_context()->pid == nf->helper;
 }
 
 int notify_fs_getattr(struct notify_fs *nf, const char *path, struct stat *s)
@@ -316,7 +322,8 @@ static int collect(const struct cfs_change *c, void *arg)
          * refusing a write to another file raised nothing by itself. */
         if (!c->attr || c->attr[0] == '_')
             return 0;
-        batch_add(b, NF_FILE, "/%s/status/%s", c->path, c->attr);
+        /* A system kind's (a task's) status files sit in its directory. */
+        batch_add(b, NF_FILE, k && k->system ? "/%s/%s" : "/%s/status/%s", c->path, c->attr);
         if (k)
             backlink_moves(b, c, k);
         return 0;
@@ -350,16 +357,153 @@ static int collect(const struct cfs_change *c, void *arg)
 
 /* ---- performing actions on the mount ---- */
 
+/* The no-op requests are made by a helper process, not by a thread of the
+ * daemon: a thread blocked in a request to its own mount can never be
+ * answered once the daemon is killed (the kernel waits for the answer
+ * uninterruptibly, and the device is released only when every thread has
+ * exited), which would leave an unkillable zombie and a dead mount.  The
+ * helper holds no descriptor of the FUSE device, so the daemon's death
+ * aborts the connection and ends the helper's request; it dies with the
+ * notifier thread (PR_SET_PDEATHSIG). */
+enum helper_op { H_FILE, H_MKDIR, H_SYMLINK, H_RMDIR, H_UNLINK, H_STAT };
+
+struct helper_req {
+    enum helper_op op;
+    char path[PATH_MAX];    /* absolute */
+};
+
+struct helper_rep {
+    int rc;                 /* 0 or an errno */
+    uint64_t ino;           /* H_STAT of a directory */
+};
+
+/* The helper's loop: system calls only (it is the child of a multi-threaded
+ * process, so nothing that may take a lock, such as malloc or stdio). */
+static void helper_main(int fd, pid_t parent)
+{
+    struct helper_req q;
+    for (;;) {
+        if (getppid() != parent)
+            _exit(0);
+        ssize_t n = recv(fd, &q, sizeof(q), 0);
+        if (n <= 0)
+            _exit(0);
+        if ((size_t)n != sizeof(q))
+            continue;
+        q.path[sizeof(q.path) - 1] = '\0';
+        struct helper_rep r = {0};
+        struct stat st;
+        int rc = 0;
+        switch (q.op) {
+        case H_FILE: {
+            /* No O_NONBLOCK/O_TRUNC: a plain open for writing, as a shell's. */
+            int f = open(q.path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+            if (f < 0) {
+                rc = -1;
+            } else {
+                if (write(f, "\n", 1) < 0)
+                    rc = -1;
+                close(f);
+            }
+            break;
+        }
+        case H_MKDIR:
+            rc = mkdir(q.path, 0755);
+            break;
+        case H_SYMLINK:
+            rc = symlink(".", q.path);
+            break;
+        case H_RMDIR:
+            rc = rmdir(q.path);
+            break;
+        case H_UNLINK:
+            rc = unlink(q.path);
+            break;
+        case H_STAT:
+            rc = stat(q.path, &st);
+            if (rc == 0 && !S_ISDIR(st.st_mode)) {
+                rc = -1;
+                errno = ENOTDIR;
+            }
+            if (rc == 0)
+                r.ino = (uint64_t)st.st_ino;
+            break;
+        }
+        r.rc = rc < 0 ? errno : 0;
+        if (send(fd, &r, sizeof(r), MSG_NOSIGNAL) < 0)
+            _exit(0);
+    }
+}
+
+/* Start the helper; called by the notifier thread, whose exit kills it. */
+static int helper_start(struct notify_fs *nf)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    int fuse_fd = fuse_session_fd(fuse_get_session(nf->fuse));
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (fuse_fd >= 0)
+            close(fuse_fd);
+        close(sv[0]);
+        helper_main(sv[1], parent);
+        _exit(0);
+    }
+    close(sv[1]);
+    nf->helper_fd = sv[0];
+    pthread_mutex_lock(&nf->lock);
+    nf->helper = pid;
+    pthread_mutex_unlock(&nf->lock);
+    return 0;
+}
+
+static void helper_stop(struct notify_fs *nf)
+{
+    if (nf->helper <= 0)
+        return;
+    close(nf->helper_fd);   /* its recv returns 0 */
+    nf->helper_fd = -1;
+    kill(nf->helper, SIGKILL);  /* or it is stuck in a request of a mount now gone */
+    waitpid(nf->helper, NULL, 0);
+    pthread_mutex_lock(&nf->lock);
+    nf->helper = 0;
+    pthread_mutex_unlock(&nf->lock);
+}
+
+/* Have the helper perform op on path (inside the mount); 0 or an errno. */
+static int helper_call(struct notify_fs *nf, enum helper_op op, const char *path, uint64_t *ino)
+{
+    struct helper_req q = {.op = op};
+    struct helper_rep r;
+    if (nf->helper <= 0)
+        return ESRCH;
+    int w = snprintf(q.path, sizeof(q.path), "%s%s", nf->mountpoint, path[0] ? path : "/");
+    if (w < 0 || (size_t)w >= sizeof(q.path))
+        return ENAMETOOLONG;
+    if (send(nf->helper_fd, &q, sizeof(q), MSG_NOSIGNAL) != (ssize_t)sizeof(q) ||
+        recv(nf->helper_fd, &r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        return EPIPE;
+    if (ino)
+        *ino = r.ino;
+    return r.rc;
+}
+
 /* The kernel's node id of a directory of the mount: with use_ino off, the
  * high-level library reports its node ids as inode numbers. */
 static int dir_nodeid(struct notify_fs *nf, const char *path, fuse_ino_t *ino)
 {
-    char full[PATH_MAX * 2];
-    struct stat s;
-    snprintf(full, sizeof(full), "%s%s", nf->mountpoint, path[0] ? path : "/");
-    if (stat(full, &s) < 0 || !S_ISDIR(s.st_mode))
+    uint64_t i = 0;
+    if (helper_call(nf, H_STAT, path, &i) != 0)
         return -1;
-    *ino = (fuse_ino_t)s.st_ino;
+    *ino = (fuse_ino_t)i;
     return 0;
 }
 
@@ -393,44 +537,28 @@ static void forget_attrs(struct notify_fs *nf, const char *path)
 
 static void perform(struct notify_fs *nf, const struct nf_item *it)
 {
-    char full[PATH_MAX * 2];
-    snprintf(full, sizeof(full), "%s%s", nf->mountpoint, it->path);
     char parent[PATH_MAX];
     parent_of(it->path, 1, parent, sizeof(parent));
+    /* Errors are expected and ignored: a resource gone again by now, or
+     * the mount going away; no watcher saw anything then. */
     switch (it->action) {
-    case NF_FILE: {
+    case NF_FILE:
         forget_attrs(nf, it->path);
-        /* No O_NONBLOCK/O_TRUNC: a plain open for writing, as a shell's. */
-        int fd = open(full, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd >= 0) {
-            if (write(fd, "\n", 1) < 0) {
-                /* nothing to undo: the write is a no-op either way */
-            }
-            close(fd);
-        }
+        helper_call(nf, H_FILE, it->path, NULL);
         forget_attrs(nf, it->path);
         break;
-    }
     case NF_MKDIR:
     case NF_SYMLINK:
         set_pending(nf, PEND_ABSENT, it->path);
         forget_entry(nf, it->path);
-        if (it->action == NF_MKDIR) {
-            if (mkdir(full, 0755) < 0 && errno != EEXIST) {
-                /* gone again, or the mount is going away */
-            }
-        } else if (symlink(".", full) < 0 && errno != EEXIST) {
-            /* same */
-        }
+        helper_call(nf, it->action == NF_MKDIR ? H_MKDIR : H_SYMLINK, it->path, NULL);
         set_pending(nf, PEND_NONE, NULL);
         forget_attrs(nf, parent);
         break;
     case NF_RMDIR:
     case NF_UNLINK:
         set_pending(nf, it->action == NF_RMDIR ? PEND_DIR : PEND_LINK, it->path);
-        if ((it->action == NF_RMDIR ? rmdir(full) : unlink(full)) < 0) {
-            /* the kernel had no entry to remove and no watcher saw it */
-        }
+        helper_call(nf, it->action == NF_RMDIR ? H_RMDIR : H_UNLINK, it->path, NULL);
         set_pending(nf, PEND_NONE, NULL);
         forget_entry(nf, it->path);
         forget_attrs(nf, parent);
@@ -500,9 +628,9 @@ static void *notifier_main(void *arg)
 {
     struct start_arg *sa = arg;
     struct notify_fs *nf = sa->nf;
-    pthread_mutex_lock(&nf->lock);
-    nf->tid = gettid();
-    pthread_mutex_unlock(&nf->lock);
+    if (helper_start(nf) < 0)
+        fprintf(stderr, "cloudfs: cannot start the inotify helper: %s; changes made "
+                        "elsewhere raise no inotify events\n", strerror(errno));
     for (;;) {
         struct pollfd pfd[2] = {{.fd = sa->ifd, .events = POLLIN},
                                 {.fd = nf->stop_fd, .events = POLLIN}};
@@ -521,6 +649,7 @@ static void *notifier_main(void *arg)
         }
         drain(nf);
     }
+    helper_stop(nf);
     close(sa->ifd);
     free(sa);
     return NULL;
@@ -541,6 +670,7 @@ int notify_fs_start(struct cfs_store *st, const char *store_path, struct fuse *f
     nf->st = st;
     nf->fuse = f;
     nf->stop_fd = -1;
+    nf->helper_fd = -1;
     pthread_mutex_init(&nf->lock, NULL);
     pthread_mutex_init(&nf->fuse_lock, NULL);
     pthread_condattr_t attr;

@@ -6,10 +6,10 @@ load helpers
 setup_file() { cfs_start; }
 teardown_file() { cfs_stop; }
 
-@test "root lists README, version and the top-level collections" {
+@test "root lists README, version, audit, metrics and the top-level collections (not events)" {
   run ls "$MNT"
   [ "$status" -eq 0 ]
-  [ "$output" = "$(printf 'README\naudit\nevents\nimages\nmetrics\nofferings\ntasks\nversion\nzones')" ]
+  [ "$output" = "$(printf 'README\naudit\nimages\nmetrics\nofferings\ntasks\nversion\nzones')" ]
   grep -q "cloudfs" "$MNT/README"
   [ "$(cat "$MNT/version")" = "cloudfs $("$CLOUDFS_BIN" --version | cut -d' ' -f2)" ]
 }

@@ -42,9 +42,12 @@ vol_ready() {
     { echo "volume $1: state=$(cat "$d/status/state") error=$(cat "$d/status/error")" >&2; return 1; }
 }
 
-# Every RBD image in the pool belongs to a volume or an image of the tree.
+# Every RBD image in the pool belongs to a volume or an image of the tree;
+# cloudfs check agrees about pools, volumes and images.
 no_leaks() {
-  local obj u
+  local obj u out
+  out=$("$CLOUDFS_BIN" -c "$CONF" check 2>/dev/null) || true
+  if grep -E "pools/|volumes/|images/" <<<"$out" >&2; then return 1; fi
   for obj in $(RBD ls "$RPOOL"); do
     case "$obj" in
       *.part) echo "half-made image $obj" >&2; return 1 ;;

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Event latency on qemu:///system, side by side in one run:
+#  - out-of-band `virsh destroy` of a running VM -> IN_MODIFY on its
+#    status/state, delivered to an inotify watcher on the mount;
+#  - the floor: a plain write on the mount (echo > description) -> its
+#    IN_MODIFY, raised by the kernel itself.
+# Times are taken in one bash process with $EPOCHREALTIME (no fork on
+# either side); the watcher is one long-lived inotifywait.
+#   bench/events.sh [RUNS]    (default 50; quick: 10); needs libvirtd
+#   (scripts/libvirt-up.sh)
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+RUNS="${1:-$(quick && echo 10 || echo 50)}"
+csv_init events
+V="virsh -q -c qemu:///system"
+watcher=""
+cleanup() {
+  [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
+  [ -n "${dom:-}" ] && { $V destroy "$dom"; $V undefine "$dom"; } >/dev/null 2>&1
+  bench_cleanup
+}
+trap cleanup EXIT
+
+"$REPO/scripts/libvirt-up.sh" || exit 1
+bench_mount "qemu:///system" "stop-timeout = 1; resync-interval = 30;"
+bench_reconciler
+mkdir "$BT/mnt/offerings/tiny"
+echo 64M > "$BT/mnt/offerings/tiny/memory"
+VM="$BC/vms/b1"
+mkdir "$VM"
+echo tiny > "$VM/offering"
+echo running > "$VM/state"
+[ "$(timeout 60 cat "$VM/wait")" = running ] || { echo "VM did not start" >&2; exit 1; }
+dom=$(cat "$VM/status/domain")
+
+# One line per event: "<EPOCHREALTIME> <path>".
+inotifywait -m -q -e modify --format '%w%f' "$VM" "$VM/status" 2>"$BT/inw.err" |
+  while read -r f; do echo "$EPOCHREALTIME $f"; done > "$BT/events.log" &
+watcher=$!
+sleep 1     # inotifywait -q prints nothing when ready; give it its watches
+
+us() { local t="${1/./}"; echo "$((10#$t))"; }
+# wait_event PATH AFTER_LINE: echo the time (µs) of the first event on PATH
+# logged after line AFTER_LINE of the log.
+wait_event() {
+  local line
+  while :; do
+    line=$(tail -n +"$(($2 + 1))" "$BT/events.log" | grep -m1 " $1\$")
+    [ -n "$line" ] && { us "${line%% *}"; return; }
+    sleep 0.005   # the time is the watcher's, not this loop's
+  done
+}
+lines() { wc -l < "$BT/events.log"; }
+
+destroy=() after=() floor=() virsh_ms=()
+for r in $(seq 1 "$RUNS"); do
+  while [ "$(cat "$VM/status/state")" != running ]; do
+    echo stopped > "$VM/state"; timeout 60 cat "$VM/wait" >/dev/null
+    echo running > "$VM/state"; timeout 60 cat "$VM/wait" >/dev/null
+  done
+  sleep 0.2   # let the start's own status updates settle
+
+  n=$(lines); t0=$(us "$EPOCHREALTIME")
+  echo "value $r" > "$VM/description"
+  t1=$(wait_event "$VM/description" "$n")
+  floor+=($((t1 - t0)))
+
+  n=$(lines); t0=$(us "$EPOCHREALTIME")
+  $V destroy "$dom" >/dev/null
+  t2=$(us "$EPOCHREALTIME")
+  t1=$(wait_event "$VM/status/state" "$n")
+  destroy+=($((t1 - t0)))
+  after+=($((t1 - t2)))     # negative when the event beat virsh's own return
+  virsh_ms+=($((t2 - t0)))
+done
+
+ms() { awk '{printf "%.2f\n", $1 / 1000}'; }
+echo "machine: $(nproc) cores, KVM: $([ -e /dev/kvm ] && echo yes || echo no); $RUNS runs"
+header
+row "virsh destroy -> IN_MODIFY status/state (median)" "$(printf '%s\n' "${destroy[@]}" | median | ms)" \
+    "write -> IN_MODIFY (median)" "$(printf '%s\n' "${floor[@]}" | median | ms)" ms
+row "virsh destroy -> IN_MODIFY status/state (p95)" "$(printf '%s\n' "${destroy[@]}" | p95 | ms)" \
+    "write -> IN_MODIFY (p95)" "$(printf '%s\n' "${floor[@]}" | p95 | ms)" ms
+row "virsh destroy returned -> IN_MODIFY (median)" "$(printf '%s\n' "${after[@]}" | median | ms)" \
+    "write -> IN_MODIFY (median)" "$(printf '%s\n' "${floor[@]}" | median | ms)" ms
+row "virsh destroy returned -> IN_MODIFY (p95)" "$(printf '%s\n' "${after[@]}" | p95 | ms)" \
+    "write -> IN_MODIFY (p95)" "$(printf '%s\n' "${floor[@]}" | p95 | ms)" ms
+echo "virsh destroy itself: median $(printf '%s\n' "${virsh_ms[@]}" | median | ms) ms, p95 $(printf '%s\n' "${virsh_ms[@]}" | p95 | ms) ms"
+echo "results: $CSV"
