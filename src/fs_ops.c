@@ -692,7 +692,8 @@ static int fh_new(const struct cfs_node *n, struct fuse_file_info *fi, bool load
         /* "echo more >> user-data" adds to the value: start from it. */
         if ((rc = node_content(n, &cur, &len, NULL)) < 0 || (rc = fh_reserve(fh, len)) < 0)
             goto cleanup;
-        memcpy(fh->wbuf, cur, len);
+        if (len)    /* an empty value: no buffer yet, and memcpy wants one */
+            memcpy(fh->wbuf, cur, len);
         fh->wlen = len;
         fh->append = true;
     }
