@@ -331,6 +331,9 @@ PY
   vm_running
   watch "$C/vms/vm1" "$T/inw.log"
   reader_start "$MNT" r5
+  # The reader's marker changed the spec: converge on it before the destroy
+  # (see the reconciler restart test).
+  timeout 60 cat "$C/vms/vm1/wait" >/dev/null
   $VIRSH destroy "$(vm_domain vm1)" >/dev/null
   wait_until 30 grep -q "^$C/vms/vm1/status/state MODIFY" "$T/inw.log"
   wait_until 10 grep -q '"attribute":"status/state","old":"[a-z]*","new":"stopped"' "$T/r5"
