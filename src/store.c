@@ -1437,20 +1437,13 @@ fail:
 
 /* ---- changes ---- */
 
-int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, store_change_cb cb,
-                        void *arg, struct cfs_err *err)
+/* Hand every row of s (the full column list of changes, in table order)
+ * to cb until it returns non-zero.  The callback runs with the lock held
+ * and must not call the store. */
+static int each_change(struct cfs_store *st, sqlite3_stmt *s, store_change_cb cb, void *arg,
+                       struct cfs_err *err)
 {
-    int rc = -1;
-    lock(st);
-    sqlite3_stmt *s = stmt(st,
-        "SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm, origin"
-        " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", err);
-    if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, after_seq);
-    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
-    int step;
-    /* The callback runs with the lock held and must not call the store. */
+    int step, rc = 0;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         struct cfs_change c = {
             .seq = sqlite3_column_int64(s, 0),
@@ -1472,10 +1465,24 @@ int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, stor
             break;
     }
     if (step != SQLITE_DONE && step != SQLITE_ROW)
-        db_error(st, err, "changes");
-    else
-        rc = 0;
+        rc = db_error(st, err, "changes");
     sqlite3_reset(s);
+    return rc;
+}
+
+int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, store_change_cb cb,
+                        void *arg, struct cfs_err *err)
+{
+    int rc = -1;
+    lock(st);
+    sqlite3_stmt *s = stmt(st,
+        "SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm, origin"
+        " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", err);
+    if (!s)
+        goto out;
+    sqlite3_bind_int64(s, 1, after_seq);
+    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
+    rc = each_change(st, s, cb, arg, err);
 out:
     unlock(st);
     return rc;
@@ -1561,32 +1568,7 @@ int store_res_recent(struct cfs_store *st, int64_t res, int n, store_change_cb c
         goto out;
     sqlite3_bind_int64(s, 1, res);
     sqlite3_bind_int(s, 2, n);
-    int step;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cfs_change c = {
-            .seq = sqlite3_column_int64(s, 0),
-            .time = sqlite3_column_int64(s, 1),
-            .res = sqlite3_column_int64(s, 2),
-            .kind = (const char *)sqlite3_column_text(s, 3),
-            .path = (const char *)sqlite3_column_text(s, 4),
-            .op = (const char *)sqlite3_column_text(s, 5),
-            .attr = (const char *)sqlite3_column_text(s, 6),
-            .old_value = (const char *)sqlite3_column_text(s, 7),
-            .new_value = (const char *)sqlite3_column_text(s, 8),
-            .actor = (const char *)sqlite3_column_text(s, 9),
-            .uid = sqlite3_column_int64(s, 10),
-            .pid = sqlite3_column_int64(s, 11),
-            .comm = (const char *)sqlite3_column_text(s, 12),
-            .origin = (const char *)sqlite3_column_text(s, 13),
-        };
-        if (cb(&c, arg) != 0)
-            break;
-    }
-    if (step != SQLITE_DONE && step != SQLITE_ROW)
-        db_error(st, err, "changes");
-    else
-        rc = 0;
-    sqlite3_reset(s);
+    rc = each_change(st, s, cb, arg, err);
 out:
     unlock(st);
     return rc;
