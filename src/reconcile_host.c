@@ -78,8 +78,9 @@ int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
         h->failures++;
         int delay = 1000 << (h->failures < 5 ? h->failures : 5);   /* 2 s .. 32 s */
         h->next_try = now + (int64_t)delay * 1000000LL;
-        rc_set_status(rc, host, "connection", "disconnected");
+        /* The reason first: a reader who sees "disconnected" finds it. */
         rc_set_status(rc, host, "error", err.msg);
+        rc_set_status(rc, host, "connection", "disconnected");
         free(uri);
         return delay;
     }
