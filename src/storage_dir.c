@@ -104,40 +104,52 @@ static int dir_info(struct cfs_pool *p, const char *name, struct cfs_vol_info *o
     return 0;
 }
 
+/* Objects are made as NAME.qcow2.part and renamed when complete.  Fills
+ * both paths; 1 when NAME already exists (nothing to make), 0 to go on. */
+static int part_begin(struct cfs_pool *p, const char *name, char *path, char *part, size_t len,
+                      struct cfs_err *err)
+{
+    struct stat sb;
+    if (file_of(p, name, "", path, len, err) < 0 ||
+        file_of(p, name, CFS_PART_SUFFIX, part, len, err) < 0)
+        return -1;
+    if (lstat(path, &sb) == 0)
+        return 1;
+    if (errno != ENOENT)
+        return cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
+    unlink(part);   /* an earlier attempt's leftover */
+    return 0;
+}
+
+/* Rename a complete part into place (made = 0), or drop it (made < 0). */
+static int part_end(int made, const char *path, const char *part, struct cfs_err *err)
+{
+    if (made == 0 && rename(part, path) < 0)
+        made = cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
+    if (made < 0)
+        unlink(part);
+    return made;
+}
+
 static int dir_create(struct cfs_pool *p, const char *name, long long size, const char *base,
                       struct cfs_err *err)
 {
     char path[4200], part[4200], backing[4200], sizebuf[32];
-    struct cfs_vol_info info;
-    if (dir_info(p, name, &info, err) < 0)
-        return -1;
-    if (info.exists)
-        return 0;
-    if (file_of(p, name, "", path, sizeof(path), err) < 0 ||
-        file_of(p, name, CFS_PART_SUFFIX, part, sizeof(part), err) < 0)
-        return -1;
+    int r = part_begin(p, name, path, part, sizeof(path), err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     snprintf(sizebuf, sizeof(sizebuf), "%lld", size);
-    unlink(part);
     if (base) {
         if (file_of(p, base, "", backing, sizeof(backing), err) < 0)
             return -1;
         char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2",
                         part, sizebuf, NULL};
-        if (spawn_run(argv, NULL, NULL, p->timeout, err) < 0)
-            goto fail;
+        r = spawn_run(argv, NULL, NULL, p->timeout, err);
     } else {
         char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", part, sizebuf, NULL};
-        if (spawn_run(argv, NULL, NULL, p->timeout, err) < 0)
-            goto fail;
+        r = spawn_run(argv, NULL, NULL, p->timeout, err);
     }
-    if (rename(part, path) < 0) {
-        cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    return 0;
-fail:
-    unlink(part);
-    return -1;
+    return part_end(r, path, part, err);
 }
 
 static int dir_resize(struct cfs_pool *p, const char *name, long long size, struct cfs_err *err)
@@ -164,28 +176,15 @@ static int dir_import(struct cfs_pool *p, const char *name, const char *file, co
                       cfs_progress_cb progress, void *arg, struct cfs_err *err)
 {
     char path[4200], part[4200];
-    struct cfs_vol_info info;
-    if (dir_info(p, name, &info, err) < 0)
-        return -1;
-    if (info.exists)
-        return 0;
-    if (file_of(p, name, "", path, sizeof(path), err) < 0 ||
-        file_of(p, name, CFS_PART_SUFFIX, part, sizeof(part), err) < 0)
-        return -1;
-    unlink(part);
+    int r = part_begin(p, name, path, part, sizeof(path), err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     char *argv[] = {"qemu-img", "convert", "-p", "-f", (char *)format, "-O", "qcow2",
                     (char *)file, part, NULL};
-    if (spawn_run(argv, progress, arg, p->timeout, err) < 0)
-        goto fail;
-    chmod(part, 0444);      /* a base is never written again */
-    if (rename(part, path) < 0) {
-        cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    return 0;
-fail:
-    unlink(part);
-    return -1;
+    r = spawn_run(argv, progress, arg, p->timeout, err);
+    if (r == 0)
+        chmod(part, 0444);  /* a base is never written again */
+    return part_end(r, path, part, err);
 }
 
 /* Calls cb for every cfs-* object: NAME for NAME.qcow2, and NAME.part for
