@@ -1152,13 +1152,14 @@ static int libvirt_set_memory(struct cfs_conn *c, const char *uuid, long long ki
     return domain_set(c, uuid, "set memory", set_memory_fn, (unsigned long)kib, err);
 }
 
-static char *libvirt_xml(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+/* The live XML of a running domain, or its definition (inactive). */
+static char *xml_flags(struct cfs_conn *c, const char *uuid, unsigned flags, struct cfs_err *err)
 {
     char *ret = NULL, *xml = NULL;
     virDomainPtr dom = NULL;
     if (domain_get(c, uuid, "xml", &dom, err) < 0)
         goto cleanup;
-    xml = virDomainGetXMLDesc(dom, 0);
+    xml = virDomainGetXMLDesc(dom, flags);
     if (!xml) {
         lv_fail(err, "xml", uuid);
         goto cleanup;
@@ -1167,12 +1168,16 @@ static char *libvirt_xml(struct cfs_conn *c, const char *uuid, struct cfs_err *e
     ret = strdup(xml);
     if (!ret)
         cfs_err_set(err, ENOMEM, "xml %s: out of memory", uuid);
-
 cleanup:
     if (dom)
         virDomainFree(dom);
     free(xml);
     return ret;
+}
+
+static char *libvirt_xml(struct cfs_conn *c, const char *uuid, struct cfs_err *err)
+{
+    return xml_flags(c, uuid, 0, err);
 }
 
 /* ---- disks ---- */
@@ -1200,27 +1205,6 @@ static void disks_in(const char *xml, cfs_disk_list_cb cb, void *arg)
     }
 }
 
-/* The live XML of a running domain, or its definition (inactive). */
-static char *xml_flags(struct cfs_conn *c, const char *uuid, unsigned flags, struct cfs_err *err)
-{
-    char *ret = NULL, *xml = NULL;
-    virDomainPtr dom = NULL;
-    if (domain_get(c, uuid, "xml", &dom, err) < 0)
-        goto cleanup;
-    xml = virDomainGetXMLDesc(dom, flags);
-    if (!xml) {
-        lv_fail(err, "xml", uuid);
-        goto cleanup;
-    }
-    ret = strdup(xml);
-    if (!ret)
-        cfs_err_set(err, ENOMEM, "xml %s: out of memory", uuid);
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    free(xml);
-    return ret;
-}
 
 static int libvirt_disks(struct cfs_conn *c, const char *uuid, cfs_disk_list_cb cb, void *arg,
                          struct cfs_err *err)
