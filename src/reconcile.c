@@ -41,12 +41,18 @@ void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *n
          * refused: the reconciler clears only what it reported itself
          * (kept in _rc_error), the user's next accepted write the rest. */
         char *mine = rc_status(rc, r->id, "_rc_error");
-        char *cur = value[0] ? NULL : rc_status(rc, r->id, "error");
-        bool skip = !value[0] && cur[0] && strcmp(cur, mine);
-        if (strcmp(mine, value))
+        bool same = !strcmp(mine, value);
+        /* Clearing with nothing of ours standing (every converged pass):
+         * nothing to write, and a refusal's reason stays. */
+        bool skip = !value[0] && !mine[0];
+        if (!value[0] && mine[0]) {
+            char *cur = rc_status(rc, r->id, "error");
+            skip = strcmp(cur, mine) != 0;
+            free(cur);
+        }
+        if (!same)
             store_status_set(rc->st, r, "_rc_error", value, &rc_actor, &err);
         free(mine);
-        free(cur);
         if (skip)
             return;
     }
