@@ -214,12 +214,8 @@ ceph-mon -c "$CONF" --mkfs -i a --monmap "$CEPH_DIR/monmap" \
   >"$CEPH_DIR/log/mon-mkfs.log" 2>&1 </dev/null ||
   die "ceph-mon --mkfs failed (see $CEPH_DIR/log/mon-mkfs.log)"
 detached ceph-mon -c "$CONF" -i a || die "ceph-mon failed to start (see $CEPH_DIR/log/ceph-mon.a.log)"
-mon_pid=""
-for _ in $(seq 1 100); do
-  mon_pid=$(running_pid ceph-mon "$CEPH_DIR/run/ceph-mon.a.pid") && break
-  sleep 0.1
-done
-[ -n "$mon_pid" ] || die "ceph-mon did not come up (see $CEPH_DIR/log/ceph-mon.a.log)"
+mon_pid=$(await_pid ceph-mon "$CEPH_DIR/run/ceph-mon.a.pid") ||
+  die "ceph-mon did not come up (see $CEPH_DIR/log/ceph-mon.a.log)"
 record mon "$mon_pid"
 
 until c health >/dev/null 2>&1; do
@@ -243,12 +239,8 @@ ceph-osd -c "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" \
     c osd crush add osd.0 1.0 host="$HOSTNAME_SHORT"
 } >"$CEPH_DIR/log/crush.log" 2>&1 || die "crush setup failed (see $CEPH_DIR/log/crush.log)"
 detached ceph-osd -c "$CONF" -i 0 || die "ceph-osd failed to start (see $CEPH_DIR/log/ceph-osd.0.log)"
-osd_pid=""
-for _ in $(seq 1 100); do
-  osd_pid=$(running_pid ceph-osd "$CEPH_DIR/run/ceph-osd.0.pid") && break
-  sleep 0.1
-done
-[ -n "$osd_pid" ] || die "ceph-osd did not come up (see $CEPH_DIR/log/ceph-osd.0.log)"
+osd_pid=$(await_pid ceph-osd "$CEPH_DIR/run/ceph-osd.0.pid") ||
+  die "ceph-osd did not come up (see $CEPH_DIR/log/ceph-osd.0.log)"
 record osd "$osd_pid"
 
 # --- 5. wait for the OSD to be up and in -------------------------------------------
@@ -265,12 +257,8 @@ done
 # from ceph-mgr; RBD itself would work without it.
 detached ceph-mgr -c "$CONF" -i x --mgr-data "$CEPH_DIR/mgr/ceph-x" ||
   die "ceph-mgr failed to start (see $CEPH_DIR/log/ceph-mgr.x.log)"
-mgr_pid=""
-for _ in $(seq 1 100); do
-  mgr_pid=$(running_pid ceph-mgr "$CEPH_DIR/run/ceph-mgr.x.pid") && break
-  sleep 0.1
-done
-[ -n "$mgr_pid" ] || die "ceph-mgr did not come up (see $CEPH_DIR/log/ceph-mgr.x.log)"
+mgr_pid=$(await_pid ceph-mgr "$CEPH_DIR/run/ceph-mgr.x.pid") ||
+  die "ceph-mgr did not come up (see $CEPH_DIR/log/ceph-mgr.x.log)"
 record mgr "$mgr_pid"
 until timeout "$(left)" ceph -c "$CONF" mgr stat 2>/dev/null | grep -q '"available": true'; do
   [ "$SECONDS" -lt "$deadline" ] || die "ceph-mgr not available after ${TIMEOUT}s"

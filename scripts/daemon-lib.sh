@@ -109,3 +109,14 @@ stop_recorded() {
   done
   rm -f "$file"
 }
+
+# await_pid NAME PIDFILE: print the PID of the daemon NAME once its PIDFILE
+# names a live NAME; fails after 10 s.
+await_pid() {
+  local pid
+  for _ in $(seq 1 100); do
+    pid=$(running_pid "$1" "$2") && { printf '%s\n' "$pid"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}

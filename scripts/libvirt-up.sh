@@ -96,12 +96,8 @@ set_conf group root
 # --- 4. virtlogd -------------------------------------------------------------------
 if ! running_pid virtlogd /run/virtlogd.pid >/dev/null; then
   detached virtlogd -d || die "virtlogd -d failed"
-  pid=""
-  for _ in $(seq 1 50); do
-    pid=$(running_pid virtlogd /run/virtlogd.pid) && break
-    sleep 0.1
-  done
-  [ -n "$pid" ] || die "virtlogd did not come up (no live pid in /run/virtlogd.pid)"
+  pid=$(await_pid virtlogd /run/virtlogd.pid) ||
+    die "virtlogd did not come up (no live pid in /run/virtlogd.pid)"
   record virtlogd "$pid"
   started+=("virtlogd[$pid]")
 fi
@@ -125,12 +121,8 @@ else
         "it needs dnsmasq/iptables and may log errors" >&2
     fi
     detached libvirtd -d || die "libvirtd -d failed (see $LIBVIRTD_LOG)"
-    pid=""
-    for _ in $(seq 1 50); do
-      pid=$(running_pid libvirtd /run/libvirtd.pid) && break
-      sleep 0.1
-    done
-    [ -n "$pid" ] || die "libvirtd did not come up (no live pid in /run/libvirtd.pid; see $LIBVIRTD_LOG)"
+    pid=$(await_pid libvirtd /run/libvirtd.pid) ||
+      die "libvirtd did not come up (no live pid in /run/libvirtd.pid; see $LIBVIRTD_LOG)"
     record libvirtd "$pid"
     started+=("libvirtd[$pid]")
   fi
