@@ -529,6 +529,28 @@ static int check_changes(struct check *c)
     return rc < 0 ? -1 : 0;
 }
 
+/* The stored per-collection counts (collection nlink) against the rows. */
+static int check_counts(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT parent, kind, sum(real), sum(stored) FROM ("
+                              "  SELECT parent, kind, count(*) AS real, 0 AS stored FROM resources"
+                              "    WHERE deleted = 0 GROUP BY parent, kind"
+                              "  UNION ALL SELECT parent, kind, 0, n FROM counts)"
+                              " GROUP BY parent, kind HAVING sum(real) != sum(stored)");
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        const struct chk_res *p = res_by_id(c, sqlite3_column_int64(s, 0));
+        if (sqlite3_column_int64(s, 0) != 0 && !p)
+            continue;   /* rows under a missing parent are reported already */
+        diff(c, p, "count of %s is stored as %lld but %lld exist", col(s, 1),
+             (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 2));
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
 static int check_tombstones(struct check *c)
 {
     sqlite3_stmt *s = prep(c, "SELECT r.id, max(c.time) FROM resources r"
@@ -932,7 +954,7 @@ long check_run(const struct cfs_conf *conf, const struct cfs_layout *layout,
         goto cleanup;
     check_resources(&c);
     if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_links(&c) < 0 ||
-        check_changes(&c) < 0 || check_tombstones(&c) < 0)
+        check_changes(&c) < 0 || check_tombstones(&c) < 0 || check_counts(&c) < 0)
         goto cleanup;
     if (opts->reality && check_reality(&c) < 0)
         goto cleanup;

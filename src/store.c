@@ -73,6 +73,26 @@ static const char *const migrations[] = {
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;"
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+    /* 4: how many live resources of each kind each parent holds, kept by
+     * triggers.  A collection's nlink is that count, and the kernel asks
+     * for it after every mkdir in it: counting rows made filling a
+     * collection quadratic (100,000 VMs did not finish). */
+    "CREATE TABLE counts(parent INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL,"
+    "  PRIMARY KEY(parent, kind)) WITHOUT ROWID;"
+    "INSERT INTO counts SELECT parent, kind, count(*) FROM resources WHERE deleted = 0"
+    "  GROUP BY parent, kind;"
+    "CREATE TRIGGER counts_insert AFTER INSERT ON resources WHEN NEW.deleted = 0 BEGIN"
+    "  INSERT INTO counts VALUES(NEW.parent, NEW.kind, 1)"
+    "    ON CONFLICT(parent, kind) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER counts_delete AFTER DELETE ON resources BEGIN"
+    "  UPDATE counts SET n = n - 1"
+    "    WHERE OLD.deleted = 0 AND parent = OLD.parent AND kind = OLD.kind;"
+    "  DELETE FROM counts WHERE parent = OLD.id; END;"
+    "CREATE TRIGGER counts_update AFTER UPDATE OF parent, kind, deleted ON resources BEGIN"
+    "  UPDATE counts SET n = n - 1"
+    "    WHERE OLD.deleted = 0 AND parent = OLD.parent AND kind = OLD.kind;"
+    "  INSERT INTO counts SELECT NEW.parent, NEW.kind, 1 WHERE NEW.deleted = 0"
+    "    ON CONFLICT(parent, kind) DO UPDATE SET n = n + 1; END;",
 };
 
 int64_t store_now(void)
@@ -487,12 +507,13 @@ int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind 
 {
     int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "SELECT count(*) FROM resources WHERE parent = ? AND kind = ? AND deleted = 0", err);
+    sqlite3_stmt *s = stmt(st, "SELECT n FROM counts WHERE parent = ? AND kind = ?", err);
     if (s) {
         sqlite3_bind_int64(s, 1, parent);
         sqlite3_bind_text(s, 2, k->name, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_ROW) {
-            *count = sqlite3_column_int64(s, 0);
+        int step = sqlite3_step(s);
+        if (step == SQLITE_ROW || step == SQLITE_DONE) {
+            *count = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
             rc = 0;
         } else {
             db_error(st, err, "count");

@@ -137,3 +137,23 @@ tree_digest() {
   [ "$(db_attr vm ed hostname)" = "$(cat "$C/vms/ed/hostname")" ]
   [ "$(ls -A "$C/vms/ed" | grep -c '^\.host')" = 0 ]
 }
+
+@test "a store from before stored counts (schema 3) is upgraded with exact counts" {
+  mkdir "$C/vms/up1" "$C/vms/up2" "$C/vms/up3" "$C/volumes/upv"
+  rmdir "$C/vms/up2"
+  n=$(sqlite3 "$DB" "SELECT count(*) FROM resources r JOIN resources c ON c.id = r.parent
+                     WHERE r.kind='vm' AND r.deleted=0 AND c.name='default' AND c.kind='cluster'")
+  cfs_umount
+  # Back to schema 3 as an older cloudfs left it: no counts table, no triggers.
+  sqlite3 "$DB" "DROP TRIGGER counts_insert; DROP TRIGGER counts_delete;
+                 DROP TRIGGER counts_update; DROP TABLE counts; PRAGMA user_version = 3"
+  cfs_mount
+  [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 4 ]
+  [ "$(stat -c %h "$C/vms")" = $((n + 2)) ]
+  "$CLOUDFS_BIN" -c "$CONF" check -n
+  mkdir "$C/vms/up4"
+  [ "$(stat -c %h "$C/vms")" = $((n + 3)) ]
+  rmdir "$C/vms/up1" "$C/vms/up3" "$C/vms/up4"
+  [ "$(stat -c %h "$C/vms")" = "$n" ]
+  "$CLOUDFS_BIN" -c "$CONF" check -n
+}

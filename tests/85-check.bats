@@ -111,6 +111,18 @@ vm_id() { sqlite3 "$DB" "SELECT id FROM resources WHERE kind='vm' AND name='$1' 
   grep -q "vms/lost: parent resource 88888 does not exist" <<<"$out"
 }
 
+@test "a collection count out of step with its rows" {
+  cl=$(sqlite3 "$DB" "SELECT parent FROM resources WHERE kind='vm' AND name='k1'")
+  n=$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE parent=$cl AND kind='vm' AND deleted=0")
+  [ "$(stat -c %h "$C/vms")" = $((n + 2)) ]
+  with_sql "UPDATE counts SET n = n + 5 WHERE parent=$cl AND kind='vm'"
+  check -n
+  with_sql "UPDATE counts SET n = n - 5 WHERE parent=$cl AND kind='vm'"
+  [ "$rc" = 1 ]
+  grep -qx "zones/default/clusters/default: count of vm is stored as $((n + 5)) but $n exist" <<<"$out"
+  [ "$(wc -l <<<"$out")" = 1 ]
+}
+
 @test "status/host naming a host that does not exist" {
   with_sql "UPDATE status SET value='nowhere' WHERE res=$(vm_id k1) AND name='host'"
   check -n
