@@ -451,12 +451,10 @@ static int fill_child(struct dir_fill *d, const char *name, const struct cfs_nod
     return d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
 }
 
-static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
-                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+/* Every entry of a directory with its attributes, in the order of the
+ * listing.  Built by dir_list() through the filler interface. */
+static int dir_list(const char *path, void *buf, fuse_fill_dir_t filler)
 {
-    (void)off;
-    (void)fi;
-    (void)flags;
     struct cfs_fs *fs = fs_self();
     struct cfs_node n;
     struct cfs_err err;
@@ -563,6 +561,107 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
         break;
     default:
         return -ENOTDIR;
+    }
+    return 0;
+}
+
+/* A directory handle holds a snapshot of the listing taken when it is read
+ * from offset 0, served by offsets (index + 1).  libfuse 3.14 drops the
+ * attributes of entries given with offset 0 from READDIRPLUS replies (fixed
+ * upstream in 3.17), so the kernel looked every entry up again: one round
+ * trip per VM for ls -l.  Served by offset, each entry reaches the kernel
+ * with its attributes, and a directory is listed once per rewind instead of
+ * once per reply buffer. */
+struct dir_ent {
+    char *name;
+    struct stat st;
+    bool has_st;
+};
+
+struct dir_snap {
+    struct dir_ent *e;
+    size_t n, cap;
+    bool filled, oom;
+};
+
+static void snap_clear(struct dir_snap *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->e[i].name);
+    s->n = 0;
+    s->filled = s->oom = false;
+}
+
+static int snap_add(void *buf, const char *name, const struct stat *st, off_t off,
+                    enum fuse_fill_dir_flags flags)
+{
+    (void)off;
+    (void)flags;
+    struct dir_snap *s = buf;
+    if (s->n == s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 64;
+        struct dir_ent *grown = realloc(s->e, ncap * sizeof(*grown));
+        if (!grown) {
+            s->oom = true;
+            return 1;
+        }
+        s->e = grown;
+        s->cap = ncap;
+    }
+    struct dir_ent *e = &s->e[s->n];
+    if (!(e->name = strdup(name))) {
+        s->oom = true;
+        return 1;
+    }
+    e->has_st = st != NULL;
+    if (st)
+        e->st = *st;
+    s->n++;
+    return 0;
+}
+
+static int cfs_opendir(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    struct dir_snap *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    fi->fh = (uint64_t)(uintptr_t)s;
+    return 0;
+}
+
+static int cfs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    struct dir_snap *s = (struct dir_snap *)(uintptr_t)fi->fh;
+    if (s) {
+        snap_clear(s);
+        free(s->e);
+        free(s);
+    }
+    return 0;
+}
+
+static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    (void)flags;
+    struct dir_snap *s = (struct dir_snap *)(uintptr_t)fi->fh;
+    if (off == 0 || !s->filled) {
+        snap_clear(s);
+        int rc = dir_list(path, s, snap_add);
+        if (rc < 0 || s->oom) {
+            rc = rc < 0 ? rc : -ENOMEM;
+            snap_clear(s);
+            return rc;
+        }
+        s->filled = true;
+    }
+    for (size_t i = (size_t)off; i < s->n; i++) {
+        const struct dir_ent *e = &s->e[i];
+        if (filler(buf, e->name, e->has_st ? &e->st : NULL, (off_t)(i + 1),
+                   e->has_st ? FUSE_FILL_DIR_PLUS : 0))
+            break;
     }
     return 0;
 }
@@ -1392,6 +1491,11 @@ static void *cfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->use_ino = 0;
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    /* Every directory read carries the attributes (readdir fills them
+     * anyway).  In auto mode the kernel sends plain reads after the first
+     * buffer, and ls -l of a 20,000-VM collection then cost one LOOKUP
+     * round trip per entry. */
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     start_time_ns = store_now();
     if (store_open(fs->conf->store, fs->layout, fs->conf->sync_full, &fs->st, &err) < 0) {
         fprintf(stderr, "cloudfs: %s\n", err.msg);
@@ -1505,7 +1609,9 @@ static const struct fuse_operations cfs_ops = {
     .init = cfs_init,
     .destroy = cfs_destroy,
     .getattr = cfs_getattr,
+    .opendir = cfs_opendir,
     .readdir = cfs_readdir,
+    .releasedir = cfs_releasedir,
     .open = cfs_open,
     .create = op_create,
     .read = cfs_read,

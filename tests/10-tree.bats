@@ -115,3 +115,18 @@ LIST
   ls -lR "$MNT" > /dev/null
   timeout 60 grep -rl '^2C4G$' "$MNT/zones" | grep -q "vms/web1/offering"
 }
+
+@test "a collection larger than one reply buffer: every entry once, with attributes, seekdir works" {
+  seq 1 3000 | sed "s|^|$C/vms/big|" | xargs mkdir
+  [ "$(ls -f "$C/vms" | grep -c '^big')" = 3000 ]
+  [ "$(ls -f "$C/vms" | grep '^big' | sort -u | wc -l)" = 3000 ]
+  # ls -l takes each entry's attributes from the directory read itself.
+  [ "$(ls -l "$C/vms" | awk '$NF ~ /^big/ && $1 == "drwxr-xr-x" && $2 == 4' | wc -l)" = 3000 ]
+  # telldir/seekdir in the middle of the listing return the same entries.
+  perl -e 'opendir(my $d, $ARGV[0]) or die; my @a; push @a, scalar readdir($d) for 1..1500;
+           my $pos = telldir($d); my @rest1 = readdir($d); seekdir($d, $pos); my @rest2 = readdir($d);
+           die "seekdir" unless "@rest1" eq "@rest2"; rewinddir($d); my @all = readdir($d);
+           die "rewind " . scalar(@all) unless @all == @a + @rest1;' "$C/vms"
+  seq 1 3000 | sed "s|^|$C/vms/big|" | xargs rmdir
+  [ "$(ls -f "$C/vms" | grep -c '^big')" = 0 ]
+}
