@@ -96,6 +96,13 @@ int store_res_find(struct cfs_store *st, int64_t parent, const struct cfs_kind *
 typedef int (*store_res_cb)(const struct cfs_res *r, void *arg);
 int store_res_list(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                    store_res_cb cb, void *arg, struct cfs_err *err);
+/* A read batch: the store calls a thread makes between these share one
+ * read transaction (one snapshot, one round of file locks instead of one per
+ * statement) and hold the store's lock, so keep batches short.  Nestable;
+ * writes inside a batch fail with EDEADLK. */
+void store_read_begin(struct cfs_store *st);
+void store_read_end(struct cfs_store *st);
+
 int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                     int64_t *count, struct cfs_err *err);
 int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,

@@ -395,8 +395,12 @@ static int cfs_getattr(const char *path, struct stat *s, struct fuse_file_info *
         if (self <= 0)
             return self;
     }
+    store_read_begin(fs->st);
     int rc = resolve(path, &n);
-    return rc < 0 ? rc : node_stat(&n, s);
+    if (rc == 0)
+        rc = node_stat(&n, s);
+    store_read_end(fs->st);
+    return rc;
 }
 
 /* ---- readdir ---- */
@@ -649,7 +653,9 @@ static int cfs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
     struct dir_snap *s = (struct dir_snap *)(uintptr_t)fi->fh;
     if (off == 0 || !s->filled) {
         snap_clear(s);
+        store_read_begin(fs_self()->st);
         int rc = dir_list(path, s, snap_add);
+        store_read_end(fs_self()->st);
         if (rc < 0 || s->oom) {
             rc = rc < 0 ? rc : -ENOMEM;
             snap_clear(s);

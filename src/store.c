@@ -21,6 +21,8 @@ struct cfs_store {
     const struct cfs_layout *layout;
     pthread_mutex_t lock;
     uint64_t commits;       /* commits on this connection (data_version ignores them) */
+    int read_depth;         /* nested store_read_begin calls holding the lock */
+    bool read_txn;          /* the outermost one opened a read transaction */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -200,6 +202,10 @@ static void unlock(struct cfs_store *st);
 static int txn_begin(struct cfs_store *st, struct cfs_err *err)
 {
     lock(st);
+    if (st->read_depth > 0) {
+        unlock(st);
+        return cfs_err_set(err, EDEADLK, "store: a write inside a read batch");
+    }
     if (begin(st, err) < 0) {
         unlock(st);
         return -1;
@@ -269,7 +275,12 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     st->layout = layout;
     st->notify_fd = -1;
     make_uuid(st->origin);
-    pthread_mutex_init(&st->lock, NULL);
+    /* Recursive: a read batch holds the lock across the calls it groups. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&st->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     snprintf(st->notify_path, sizeof(st->notify_path), "%s-notify", path);
     st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
@@ -325,6 +336,22 @@ static void lock(struct cfs_store *st)
 static void unlock(struct cfs_store *st)
 {
     pthread_mutex_unlock(&st->lock);
+}
+
+void store_read_begin(struct cfs_store *st)
+{
+    lock(st);
+    if (st->read_depth++ == 0 && sqlite3_get_autocommit(st->db))
+        st->read_txn = sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+void store_read_end(struct cfs_store *st)
+{
+    if (--st->read_depth == 0 && st->read_txn) {
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+        st->read_txn = false;
+    }
+    unlock(st);
 }
 
 static char *col_dup(sqlite3_stmt *s, int i)
