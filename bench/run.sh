@@ -6,6 +6,9 @@
 #                                  and those other branches add: storage, events)
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
+# After the README's set-up only the base packages are there; the storage
+# rows need the Ceph daemons and QEMU's rbd driver (idempotent).
+"$REPO/scripts/install-deps.sh" --with-ceph >/dev/null || { echo "install-deps failed" >&2; exit 1; }
 stamp=$(date -u +%Y%m%d-%H%M%S)
 export BENCH_CSV="$RESULTS/bench-$stamp.csv"
 JSON="$RESULTS/bench-$stamp.json"
