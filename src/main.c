@@ -1,5 +1,6 @@
 /* main.c: the cloudfs command line. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,10 @@ static int cmd_check(const struct cfs_conf *conf, const struct cfs_layout *layou
 int main(int argc, char **argv)
 {
     const char *conf_path = NULL;
+    /* libvirt's client writes to its socket without MSG_NOSIGNAL: a
+     * libvirtd killed mid-call would kill the reconciler (or check) with
+     * SIGPIPE instead of failing that call.  Children get it back. */
+    signal(SIGPIPE, SIG_IGN);
     static const struct option longopts[] = {
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},

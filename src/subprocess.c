@@ -82,7 +82,16 @@ int spawn_run(char *const argv[], cfs_progress_cb progress, void *arg, int timeo
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    int e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    /* The daemons ignore SIGPIPE (see main.c); the child gets it back. */
+    posix_spawnattr_t attr;
+    sigset_t pipe_only;
+    posix_spawnattr_init(&attr);
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &pipe_only);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    int e = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
     if (e != 0) {
         pid = -1;
         cfs_err_set(err, e, "%s: %s", argv[0], strerror(e));

@@ -1,7 +1,6 @@
 #!/usr/bin/env bats
-# Faults: the store's disk fills up; libvirtd dies under the reconciler.
-# TODO(storage): the Ceph cluster stopped under volume operations, once
-# pools and volumes land.
+# Faults: the store's disk fills up; libvirtd dies under the reconciler; the
+# Ceph cluster stops answering under volume operations.
 
 load common
 
@@ -18,7 +17,19 @@ load common
   torture_libvirtd_restart 4
 }
 
+@test "the Ceph cluster stops answering under volume operations, ${TORTURE_CEPH_ROUNDS:-3} times" {
+  STOP_TIMEOUT=1 CFS_EXTRA_CONF="storage-timeout = 3;" compute_start
+  torture_ceph_stopped "${TORTURE_CEPH_ROUNDS:-3}"
+}
+
 teardown() {
   small_tmpfs_cleanup
+  [ -z "${T:-}" ] || ceph_torture_cleanup
+  # A libvirtd killed by a failed test is started again (scripts/libvirt-up.sh
+  # started it; it starts it again only if it is gone), so that the domains
+  # are cleaned up and the next test has one.
+  if [ -f "${CLOUDFS_TEST_STATE:-/run/cloudfs-test}/libvirtd.started" ]; then
+    "$REPO/scripts/libvirt-up.sh" >/dev/null 2>&1 || true
+  fi
   compute_stop
 }

@@ -545,8 +545,11 @@ torture_libvirtd_restart() {
   for i in $(seq 1 "$vms"); do echo stopped > "$C/vms/lr$i/state"; echo running > "$C/vms/lr$i/state"; done
   wait_until 30 file_is "$C/hosts/local/status/connection" disconnected
   "$REPO/scripts/libvirt-up.sh" >/dev/null
+  # Not `cat wait`: the writes above were attempted while the host was down,
+  # and wait reports that attempt's error.  The reconciler retries them.
   for i in $(seq 1 "$vms"); do
-    timeout 180 cat "$C/vms/lr$i/wait" >/dev/null || { echo "lr$i: $(cat "$C/vms/lr$i/status/error")" >&2; return 1; }
+    wait_until 180 file_is "$C/vms/lr$i/status/state" running ||
+      { echo "lr$i: $(cat "$C/vms/lr$i/status/state"): $(cat "$C/vms/lr$i/status/error")" >&2; return 1; }
   done
   local all u
   all=$($VIRSH list --all --name)
@@ -559,4 +562,80 @@ torture_libvirtd_restart() {
   local diffs
   diffs=$(check_ours)
   [ -z "$diffs" ] || { echo "$diffs" >&2; return 1; }
+}
+
+# ---- Ceph stopped ------------------------------------------------------------
+
+# torture_ceph_stopped ROUNDS: the test cluster stops answering while volumes
+# are made, grown and deleted in an rbd pool, then answers again.  The
+# throwaway cluster's OSD keeps its objects in memory (memstore), so it is
+# frozen (SIGSTOP) rather than shut down: to a client that is a cluster that
+# went away, and SIGCONT its return.  Writes through the tree are accepted
+# throughout (they only reach the store); the reconciler reports timeouts,
+# survives, and converges after: every volume in rbd at its size, nothing
+# leaked, cloudfs check clean.  Needs the cluster of scripts/ceph-up.sh and
+# storage-timeout set low (compute_start with CFS_EXTRA_CONF).
+torture_ceph_stopped() {
+  local rounds="$1" r i mon osd conf pool="cfstort$$" want got
+  conf=$("$REPO/scripts/ceph-up.sh" --print-conf 2>/dev/null) || skip "no Ceph test cluster (scripts/ceph-up.sh)"
+  mon=$(pgrep -f "ceph-mon -c $conf" | head -n1)
+  osd=$(pgrep -f "ceph-osd -c $conf" | head -n1)
+  [ -n "$mon" ] && [ -n "$osd" ] || skip "the Ceph test cluster is not running"
+  echo "$conf $pool $mon $osd" > "$T/ceph.torture"
+  ceph -c "$conf" osd pool create "$pool" 8 >/dev/null 2>&1
+  rbd -c "$conf" pool init "$pool"
+  mkdir "$C/pools/ct"
+  echo rbd > "$C/pools/ct/type"
+  echo "$conf" > "$C/pools/ct/ceph-conf"
+  echo "$pool" > "$C/pools/ct/rbd-pool"
+  timeout 60 cat "$C/pools/ct/wait" >/dev/null
+  for i in 1 2 3 4; do
+    mkdir "$C/volumes/cv$i"
+    echo ct > "$C/volumes/cv$i/pool"
+    echo 10G > "$C/volumes/cv$i/size"
+  done
+  for r in $(seq 1 "$rounds"); do
+    kill -STOP "$mon" "$osd"
+    # Made, grown and deleted while nobody answers.
+    mkdir "$C/volumes/cn$r"
+    echo ct > "$C/volumes/cn$r/pool"
+    echo 11G > "$C/volumes/cn$r/size"
+    echo "$((r + 10))G" > "$C/volumes/cv1/size" ||
+      { kill -CONT "$mon" "$osd"; echo "cv1 size: $(cat "$C/volumes/cv1/status/error")" >&2; return 1; }
+    [ "$r" != 1 ] || rmdir "$C/volumes/cv4"
+    wait_until 60 bash -c "grep -qi 'timed out' '$C/volumes/cn$r/status/error' '$C/pools/ct/status/error'" ||
+      { kill -CONT "$mon" "$osd"; echo "no timeout reported in round $r" >&2; return 1; }
+    daemons_alive || { kill -CONT "$mon" "$osd"; return 1; }
+    kill -CONT "$mon" "$osd"
+  done
+  # Everything converges once the cluster answers again.
+  for v in cv1 cv2 cv3 $(seq -f 'cn%g' 1 "$rounds"); do
+    wait_until 180 bash -c "[ \"\$(cat '$C/volumes/$v/status/state')\" = available ] && [ -z \"\$(cat '$C/volumes/$v/status/error')\" ]" ||
+      { echo "$v: $(cat "$C/volumes/$v/status/state"): $(cat "$C/volumes/$v/status/error")" >&2; return 1; }
+  done
+  wait_until 60 bash -c "[ -z \"\$(cat '$C/pools/ct/status/error')\" ]"
+  want=$(sqlite3 "$DB" "SELECT 'cfs-vol-' || uuid FROM resources WHERE kind='volume' AND deleted=0
+                        AND (name IN ('cv1','cv2','cv3') OR name LIKE 'cn%')" | sort)
+  wait_until 60 bash -c "[ \"\$(rbd -c '$conf' ls '$pool' | sort)\" = '$want' ]" ||
+    { echo "rbd ls: $(rbd -c "$conf" ls "$pool" | tr '\n' ' '); want: $(echo $want)" >&2; return 1; }
+  got=$(rbd -c "$conf" info --format json "$pool/cfs-vol-$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE name='cv1' AND kind='volume'")" |
+        sed -n 's/.*"size":\([0-9]*\).*/\1/p')
+  [ "$got" = $(( (rounds + 10) * 1073741824 )) ] || { echo "cv1 is $got bytes" >&2; return 1; }
+  daemons_alive
+  local diffs
+  diffs=$(check_ours)
+  [ -z "$diffs" ] || { echo "$diffs" >&2; return 1; }
+}
+
+# Undo torture_ceph_stopped's cluster state, pass or fail: thaw, empty the
+# tree's pool, drop the Ceph pool.
+ceph_torture_cleanup() {
+  [ -f "$T/ceph.torture" ] || return 0
+  local conf pool mon osd v
+  read -r conf pool mon osd < "$T/ceph.torture"
+  kill -CONT "$mon" "$osd" 2>/dev/null || true
+  for v in "$C"/volumes/c[vn]*; do [ -d "$v" ] && rmdir "$v" 2>/dev/null; done
+  wait_until 60 bash -c "[ -z \"\$(rbd -c '$conf' ls '$pool' 2>/dev/null)\" ]" || true
+  ceph -c "$conf" osd pool delete "$pool" "$pool" --yes-i-really-really-mean-it >/dev/null 2>&1 || true
+  rm -f "$T/ceph.torture"
 }
