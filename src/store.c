@@ -938,10 +938,14 @@ int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t 
     int rc = -1;
     lock(st);
     /* A status never written reads as empty: "" also finds resources
-     * without the row (live ones only: tombstones are never "unplaced"). */
+     * without the row (live ones only: tombstones are never "unplaced").
+     * CROSS JOIN keeps status as the outer loop: for ORDER BY r.name the
+     * planner preferred walking every VM of the cluster and probing its
+     * status, 63 ms instead of 4 ms per host at 100,000 VMs, and each host
+     * pass asks this once. */
     sqlite3_stmt *s = value[0] ? stmt(st,
         "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, r.mtime, r.deleted"
-        " FROM status x JOIN resources r ON r.id = x.res"
+        " FROM status x CROSS JOIN resources r ON r.id = x.res"
         " WHERE x.name = ? AND x.value = ? AND r.kind = ? AND r.parent = ? ORDER BY r.name", err)
         : stmt(st,
         "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, r.mtime, r.deleted"
