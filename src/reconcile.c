@@ -341,11 +341,16 @@ static int run(struct reconciler *rc)
         int timeout = next_resync > now ? (int)((next_resync - now) / 1000000LL) + 1 : 0;
         if (resync_started) {
             /* Operators (and make bench) learn how long a full pass over
-             * everything took. */
+             * everything took.  The next periodic pass is due an interval
+             * after this one ends, not after it began: at 100,000 VMs a
+             * pass takes minutes, and passes started every 30 s piled up
+             * on each other and the queue never drained. */
             if (workq_idle(&rc->q)) {
                 fprintf(stderr, "cloudfs reconcile: resync of %zu resources took %lld ms\n",
                         resync_size, (long long)((now - resync_started) / 1000000LL));
                 resync_started = 0;
+                next_resync = now + (int64_t)rc->conf->resync_interval * 1000000000LL;
+                timeout = rc->conf->resync_interval * 1000;
             } else if (timeout > 100) {
                 timeout = 100;
             }
@@ -354,9 +359,15 @@ static int run(struct reconciler *rc)
         int n = poll(pfd, 2, timeout);
         if (n < 0 && errno != EINTR)
             break;
+        bool resync_now = false;
         if (pfd[1].revents & POLLIN) {
-            rc->stopping = 1;
-            break;
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && si.ssi_signo == SIGHUP) {
+                resync_now = true;      /* kill -HUP: a full pass now */
+            } else {
+                rc->stopping = 1;
+                break;
+            }
         }
         if (pfd[0].revents & POLLIN) {
             char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -373,7 +384,7 @@ static int run(struct reconciler *rc)
             if (store_changed)
                 drain_changes(rc);
         }
-        if (workq_now() >= next_resync) {
+        if (resync_now || (!resync_started && workq_now() >= next_resync)) {
             drain_changes(rc);
             if (!resync_started)    /* else the last pass is still running */
                 resync_started = workq_now();

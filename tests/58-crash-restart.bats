@@ -88,3 +88,11 @@ XML
     ! grep -q "^cfs-$u\$" <<<"$all"
   done
 }
+
+@test "SIGHUP starts a full resync at once and does not stop the reconciler" {
+  before=$(grep -c 'resync of' "$T/reconcile.log")
+  kill -HUP "$(cat "$T/reconcile.pid")"
+  wait_until 60 bash -c "[ \$(grep -c 'resync of' '$T/reconcile.log') -gt $before ]"
+  kill -0 "$(cat "$T/reconcile.pid")"
+  grep 'resync of' "$T/reconcile.log" | tail -n1 | grep -Eq 'resync of [0-9]+ resources took [0-9]+ ms'
+}
