@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 const struct cfs_actor rc_actor = {.who = "reconciler", .uid = 0, .pid = 0, .comm = "cloudfs"};
@@ -294,14 +295,19 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* The signals the main loop reads from its signalfd. */
+static void control_signals(sigset_t *mask)
+{
+    sigemptyset(mask);
+    sigaddset(mask, SIGTERM);
+    sigaddset(mask, SIGINT);
+    sigaddset(mask, SIGHUP);
+}
+
 static int run(struct reconciler *rc)
 {
     sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    control_signals(&mask);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
     /* Watch the store's directory for the notify file, which every commit
@@ -396,8 +402,19 @@ static int run(struct reconciler *rc)
 
     rc_metrics_stop(metrics);
     workq_stop(&rc->q);
-    for (int i = 0; i < nworkers; i++)
-        pthread_join(threads[i], NULL);
+    /* Passes in flight finish (a domain start, a graceful shutdown) for up
+     * to 3 s; after that the process leaves without them, which is what a
+     * kill -9 does and what the next start recovers from (crash-safe by
+     * design).  A stop must not wait on a slow host. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 3;
+    for (int i = 0; i < nworkers; i++) {
+        if (pthread_timedjoin_np(threads[i], NULL, &deadline) != 0) {
+            fprintf(stderr, "cloudfs reconcile: stopping with work in flight\n");
+            _exit(0);
+        }
+    }
     free(threads);
     close(ifd);
     if (sfd >= 0)
@@ -428,6 +445,12 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
         perror("cloudfs reconcile: daemon");
         return 1;
     }
+    /* Blocked before any thread exists (libvirt's event loop, metrics,
+     * workers), so that only the main loop's signalfd receives them: a
+     * SIGHUP landing on another thread killed the process. */
+    sigset_t mask;
+    control_signals(&mask);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     workq_init(&rc.q);
     pthread_mutex_init(&rc.hosts_lock, NULL);
     pthread_mutex_init(&rc.place_lock, NULL);
