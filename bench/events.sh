@@ -89,17 +89,18 @@ done
 ms() { awk '{printf "%.2f\n", $1 / 1000}'; }
 echo "machine: $(nproc) cores, KVM: $([ -e /dev/kvm ] && echo yes || echo no); $RUNS runs"
 header
-row "virsh destroy -> IN_MODIFY status/state (median)" "$(printf '%s\n' "${destroy[@]}" | median | ms)" \
-    "write -> IN_MODIFY (median)" "$(printf '%s\n' "${floor[@]}" | median | ms)" ms
-row "virsh destroy -> IN_MODIFY status/state (p95)" "$(printf '%s\n' "${destroy[@]}" | p95 | ms)" \
-    "write -> IN_MODIFY (p95)" "$(printf '%s\n' "${floor[@]}" | p95 | ms)" ms
-row "virsh destroy returned -> IN_MODIFY (median)" "$(printf '%s\n' "${after[@]}" | median | ms)" \
-    "write -> IN_MODIFY (median)" "$(printf '%s\n' "${floor[@]}" | median | ms)" ms
-row "virsh destroy returned -> IN_MODIFY (p95)" "$(printf '%s\n' "${after[@]}" | p95 | ms)" \
-    "write -> IN_MODIFY (p95)" "$(printf '%s\n' "${floor[@]}" | p95 | ms)" ms
-row "status/state committed -> IN_MODIFY (median)" "$(printf '%s\n' "${commit[@]}" | median | ms)" \
-    "write -> IN_MODIFY (median)" "$(printf '%s\n' "${floor[@]}" | median | ms)" ms
-row "status/state committed -> IN_MODIFY (p95)" "$(printf '%s\n' "${commit[@]}" | p95 | ms)" \
-    "write -> IN_MODIFY (p95)" "$(printf '%s\n' "${floor[@]}" | p95 | ms)" ms
+# vs_floor NAME MS...: the median and p95 of these figures, each against
+# the same statistic of the floor (a plain write -> IN_MODIFY).
+vs_floor() {
+  local name="$1" stat
+  shift
+  for stat in median p95; do
+    row "$name ($stat)" "$(printf '%s\n' "$@" | $stat | ms)" \
+        "write -> IN_MODIFY ($stat)" "$(printf '%s\n' "${floor[@]}" | $stat | ms)" ms
+  done
+}
+vs_floor "virsh destroy -> IN_MODIFY status/state" "${destroy[@]}"
+vs_floor "virsh destroy returned -> IN_MODIFY" "${after[@]}"
+vs_floor "status/state committed -> IN_MODIFY" "${commit[@]}"
 echo "virsh destroy itself: median $(printf '%s\n' "${virsh_ms[@]}" | median | ms) ms, p95 $(printf '%s\n' "${virsh_ms[@]}" | p95 | ms) ms"
 echo "results: $CSV"

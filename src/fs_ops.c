@@ -455,8 +455,8 @@ static int fill_child(struct dir_fill *d, const char *name, const struct cfs_nod
     return d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
 }
 
-/* Every entry of a directory with its attributes, in the order of the
- * listing.  Built by dir_list() through the filler interface. */
+/* Hand every entry of the directory at path, with its attributes, to
+ * filler, in listing order. */
 static int dir_list(const char *path, void *buf, fuse_fill_dir_t filler)
 {
     struct cfs_fs *fs = fs_self();

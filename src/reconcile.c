@@ -344,23 +344,21 @@ static int run(struct reconciler *rc)
 
     while (!rc->stopping) {
         int64_t now = workq_now();
-        int timeout = next_resync > now ? (int)((next_resync - now) / 1000000LL) + 1 : 0;
-        if (resync_started) {
-            /* Operators (and make bench) learn how long a full pass over
-             * everything took.  The next periodic pass is due an interval
-             * after this one ends, not after it began: at 100,000 VMs a
-             * pass takes minutes, and passes started every 30 s piled up
-             * on each other and the queue never drained. */
-            if (workq_idle(&rc->q)) {
-                fprintf(stderr, "cloudfs reconcile: resync of %zu resources took %lld ms\n",
-                        resync_size, (long long)((now - resync_started) / 1000000LL));
-                resync_started = 0;
-                next_resync = now + (int64_t)rc->conf->resync_interval * 1000000000LL;
-                timeout = rc->conf->resync_interval * 1000;
-            } else if (timeout > 100) {
-                timeout = 100;
-            }
+        /* Operators (and make bench) learn how long a full pass over
+         * everything took.  The next periodic pass is due an interval after
+         * this one ends, not after it began: at 100,000 VMs a pass takes
+         * minutes, and passes started every 30 s piled up on each other and
+         * the queue never drained. */
+        if (resync_started && workq_idle(&rc->q)) {
+            fprintf(stderr, "cloudfs reconcile: resync of %zu resources took %lld ms\n",
+                    resync_size, (long long)((now - resync_started) / 1000000LL));
+            resync_started = 0;
+            next_resync = now + (int64_t)rc->conf->resync_interval * 1000000000LL;
         }
+        /* During a pass, look for its end every 100 ms (the next one waits
+         * for it, so a due time already past must not make this spin). */
+        int timeout = resync_started ? 100
+                      : next_resync > now ? (int)((next_resync - now) / 1000000LL) + 1 : 0;
         struct pollfd pfd[2] = {{.fd = ifd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
         int n = poll(pfd, 2, timeout);
         if (n < 0 && errno != EINTR)
@@ -396,7 +394,6 @@ static int run(struct reconciler *rc)
                 resync_started = workq_now();
             resync_all(rc);
             resync_size = workq_depth(&rc->q);
-            next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
         }
     }
 

@@ -82,14 +82,17 @@ int spawn_run(char *const argv[], cfs_progress_cb progress, void *arg, int timeo
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    /* The daemons ignore SIGPIPE (see main.c); the child gets it back. */
+    /* The daemons ignore SIGPIPE (main.c) and the reconciler blocks its
+     * control signals (reconcile.c); the child starts with neither. */
     posix_spawnattr_t attr;
-    sigset_t pipe_only;
+    sigset_t pipe_only, none;
     posix_spawnattr_init(&attr);
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);
+    sigemptyset(&none);
     posix_spawnattr_setsigdefault(&attr, &pipe_only);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     int e = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
     posix_spawnattr_destroy(&attr);
     if (e != 0) {
