@@ -70,7 +70,7 @@ our_domains() {
 
 @test "a domain defined behind cloudfs's back is reported as an orphan, never destroyed" {
   cat > "$T/foreign.xml" <<XML
-<domain type='kvm'><name>cfs-test-foreign-$$</name><memory unit='MiB'>32</memory>
+<domain type='$(host_domain_type)'><name>cfs-test-foreign-$$</name><memory unit='MiB'>32</memory>
 <os><type arch='x86_64'>hvm</type></os></domain>
 XML
   $VIRSH define "$T/foreign.xml" >/dev/null

@@ -221,7 +221,7 @@ vm_id() { sqlite3 "$DB" "SELECT id FROM resources WHERE kind='vm' AND name='$1' 
   FOREIGN="cfs-$FOREIGN_UUID"
   export FOREIGN FOREIGN_UUID
   cat > "$T/foreign.xml" <<XML
-<domain type='kvm'><name>$FOREIGN</name><memory unit='MiB'>32</memory>
+<domain type='$(host_domain_type)'><name>$FOREIGN</name><memory unit='MiB'>32</memory>
 <os><type arch='x86_64'>hvm</type></os></domain>
 XML
   $VIRSH define "$T/foreign.xml" >/dev/null

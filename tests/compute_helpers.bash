@@ -49,6 +49,12 @@ vm_uuid() { sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm' AND name='
 vm_domain() { echo "cfs-$(vm_uuid "$1")"; }
 
 VIRSH="virsh -q -c qemu:///system"
+# The domain type the host offers, as the product picks it (driver_libvirt.c's
+# host_info): kvm where libvirt reports it, else qemu (TCG).  Machines of the
+# CI pool may have no /dev/kvm.
+host_domain_type() {
+  if $VIRSH capabilities 2>/dev/null | grep -q "<domain type='kvm'"; then echo kvm; else echo qemu; fi
+}
 domstate() { $VIRSH domstate "$1" 2>/dev/null | head -n1; }
 domstate_is() { [ "$(domstate "$1")" = "$2" ]; }
 
