@@ -9,11 +9,14 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 
 CFLAGS ?= -O2 -g
 # override: the asan target passes its own CFLAGS on the command line.
-override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -I$(BUILD) $(PKG_CFLAGS)
+# One folder per part, include/ mirroring src/ (see README "Layout of the source").
+PARTS := common layout store fs reconcile drivers cli
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(addprefix -Iinclude/,$(PARTS)) -I$(BUILD) $(PKG_CFLAGS)
 # librados/librbd ship no pkg-config file on Debian 12.
 override LDLIBS += $(PKG_LIBS) -lrbd -lrados -lpthread
 
-SRCS := $(wildcard src/*.c)
+SRCS := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
+HDRS := $(foreach p,$(PARTS),$(wildcard include/$(p)/*.h))
 OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS)) $(BUILD)/layout_data.o
 LAYOUT := $(sort $(wildcard fs-layout/*.cfg)) fs-layout/README
 
@@ -24,13 +27,14 @@ all: $(BUILD)/cloudfs
 $(BUILD)/cloudfs: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
 
-$(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
+$(BUILD)/%.o: src/%.c $(HDRS) | $(BUILD)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/layout_data.c: $(LAYOUT) scripts/embed.sh | $(BUILD)
 	sh scripts/embed.sh $@ $(LAYOUT)
 
-$(BUILD)/layout_data.o: $(BUILD)/layout_data.c include/layout.h
+$(BUILD)/layout_data.o: $(BUILD)/layout_data.c include/layout/layout.h
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD):
@@ -49,8 +53,8 @@ man: all
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --std=c11 -Iinclude --suppress=missingIncludeSystem src
-	clang-tidy --quiet src/*.c -- -std=c11 -D_GNU_SOURCE -Iinclude -Ibuild $(PKG_CFLAGS)
+	    --std=c11 $(addprefix -Iinclude/,$(PARTS)) --suppress=missingIncludeSystem src
+	clang-tidy --quiet $(SRCS) -- -std=c11 -D_GNU_SOURCE $(addprefix -Iinclude/,$(PARTS)) -Ibuild $(PKG_CFLAGS)
 
 install: all
 	install -D -m 0755 $(BUILD)/cloudfs $(DESTDIR)$(PREFIX)/bin/cloudfs

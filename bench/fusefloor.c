@@ -2,7 +2,7 @@
  *
  * A minimal libfuse3 high-level filesystem that serves one constant file,
  * /state ("running\n"), with the options cloudfs mounts with (see
- * src/fs_ops.c: default_permissions, 1 s entry/attr timeouts, no negative
+ * src/fs/fs_ops.c: default_permissions, 1 s entry/attr timeouts, no negative
  * cache, direct_io on open, multi-threaded loop).  Reading it costs what
  * any FUSE filesystem of this shape costs on this machine: the difference
  * to cloudfs is cloudfs's own work.

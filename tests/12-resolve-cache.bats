@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The mount caches path lookups (src/resolve_cache.c) for one store
+# The mount caches path lookups (src/fs/resolve_cache.c) for one store
 # generation: a change by the mount itself or by anyone else through SQLite
 # is seen by the very next lookup, never a stale resource.
 

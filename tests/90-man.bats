@@ -117,8 +117,8 @@ between_markers() {
   done
 }
 
-@test "every key read by src/conf.c is documented in cloudfs.conf(5)" {
-  local conf="$REPO/src/conf.c" key keys missing=0
+@test "every key read by src/common/conf.c is documented in cloudfs.conf(5)" {
+  local conf="$REPO/src/common/conf.c" key keys missing=0
   # Keys looked up by name: take_string(&conf->cfg, "key", ...),
   # config_lookup*(&conf->cfg, "key", ...), and {"key", default, ...}
   # entries of key tables.
@@ -140,7 +140,7 @@ between_markers() {
   [ "$missing" = 0 ]
 }
 
-@test "the string defaults of src/conf.c are those of cloudfs.conf(5)" {
+@test "the string defaults of src/common/conf.c are those of cloudfs.conf(5)" {
   local line key dflt
   plain "$MAN5" > "$BATS_TEST_TMPDIR/page"
   while IFS=$'\t' read -r key dflt; do
@@ -149,7 +149,7 @@ between_markers() {
       echo "cloudfs.conf.5: '$key' does not give its default \"$dflt\"" >&2
       return 1
     fi
-  done < <(grep -oE 'take_string\(&conf->cfg, "[^"]+", "[^"]*"' "$REPO/src/conf.c" |
+  done < <(grep -oE 'take_string\(&conf->cfg, "[^"]+", "[^"]*"' "$REPO/src/common/conf.c" |
            sed -E 's/.*"([^"]+)", "([^"]*)"/\1\t\2/')
 }
 

@@ -5,7 +5,7 @@
  * key added is eventually handed out, and that the queue empties.
  *
  * Build and run (from the top of the tree):
- *   cc -std=c11 -D_GNU_SOURCE -Iinclude -o /tmp/workq_test tests/unit/workq_test.c src/workq.c -lpthread
+ *   cc -std=c11 -D_GNU_SOURCE -Iinclude/common -o /tmp/workq_test tests/unit/workq_test.c src/common/workq.c -lpthread
  */
 #include <stdio.h>
 #include <stdlib.h>

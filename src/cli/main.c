@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "cloud_init.h"
+#include "default_cloud.h"
 #include "conf.h"
 #include "fs_ops.h"
 #include "layout.h"
@@ -43,7 +43,7 @@ static int open_store(const struct cfs_conf *conf, const struct cfs_layout *layo
 {
     if (store_open(conf->store, layout, conf->sync_full, st, err) < 0)
         return -1;
-    if ((force_init || !cloud_is_initialized(*st)) && cloud_init(*st, conf, err) < 0) {
+    if ((force_init || !default_cloud_seeded(*st)) && default_cloud_seed(*st, conf, err) < 0) {
         store_close(*st);
         *st = NULL;
         return -1;

@@ -1,5 +1,5 @@
-/* cloud_init.c: the embedded default cloud. */
-#include "cloud_init.h"
+/* default_cloud.c: the embedded default cloud that "cloudfs init" seeds (zone, cluster, host, pool, offerings). */
+#include "default_cloud.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +59,7 @@ static void mkdir_p(const char *path)
     mkdir(buf, 0755);
 }
 
-int cloud_init(struct cfs_store *st, const struct cfs_conf *conf, struct cfs_err *err)
+int default_cloud_seed(struct cfs_store *st, const struct cfs_conf *conf, struct cfs_err *err)
 {
     struct cfs_res zone, cluster, host, pool, off;
     bool created;
@@ -82,7 +82,7 @@ int cloud_init(struct cfs_store *st, const struct cfs_conf *conf, struct cfs_err
     return store_meta_set(st, "initialized", "1", err);
 }
 
-bool cloud_is_initialized(struct cfs_store *st)
+bool default_cloud_seeded(struct cfs_store *st)
 {
     char *v = NULL;
     struct cfs_err ignore;
