@@ -18,6 +18,11 @@ pkgs=(
   libsqlite3-dev sqlite3
   libconfig-dev
   libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu
+  libxml2-dev         # reading libvirt's XML (domains, capabilities, networks)
+  # libvirt's network side: dnsmasq for DHCP/DNS, the firewall tools it
+  # probes when libvirtd starts (so libvirtd must start after they exist),
+  # nwfilter's default filters.
+  dnsmasq-base iptables ebtables nftables iproute2 libvirt-daemon-config-nwfilter
   librados-dev librbd-dev nettle-dev
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
