@@ -26,6 +26,7 @@ struct cfs_store {
     bool read_txn;          /* the outermost one opened a read transaction */
     int write_depth;        /* nested store_write_begin calls holding the lock */
     bool write_failed;      /* the open write batch cannot commit */
+    bool write_any;         /* a write of the open batch changed something */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -298,6 +299,8 @@ static int txn_end(struct cfs_store *st, int rc, struct cfs_err *err)
     if (st->write_depth > 0) {
         if (rc != 0)
             sqlite3_exec(st->db, "ROLLBACK TO w", NULL, NULL, NULL);
+        else
+            st->write_any = true;
         if (exec(st, "RELEASE w", err) < 0) {
             st->write_failed = true;
             rc = -1;
@@ -325,6 +328,7 @@ int store_write_begin(struct cfs_store *st, struct cfs_err *err)
             return -1;
         }
         st->write_failed = false;
+        st->write_any = false;
     }
     st->write_depth++;
     return 0;
@@ -336,9 +340,10 @@ int store_write_end(struct cfs_store *st, struct cfs_err *err)
     if (--st->write_depth == 0) {
         if (st->write_failed)
             ret = cfs_err_set(err, EIO, "store: a write of the batch broke its transaction");
-        else if (commit(st, err) < 0)
+        else if (st->write_any && commit(st, err) < 0)
             ret = -1;
-        if (ret < 0)
+        /* Nothing changed: no commit, so nobody is woken for nothing. */
+        if (ret < 0 || !st->write_any)
             rollback(st);
     }
     unlock(st);
@@ -501,6 +506,8 @@ int store_meta_set(struct cfs_store *st, const char *key, const char *value, str
     lock(st);
     int ret = run(st, err, "meta", "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", "ss",
                   key, value);
+    if (ret == 0 && st->write_depth > 0)
+        st->write_any = true;
     unlock(st);
     return ret;
 }
@@ -1491,6 +1498,8 @@ int store_audit_append(struct cfs_store *st, const struct cfs_audit *a, struct c
         "INSERT INTO audit(time, uid, pid, comm, op, path, value, result)"
         " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", "iiisssss", a->time, (int64_t)a->uid, (int64_t)a->pid,
         a->comm ? a->comm : "", a->op, a->path, a->value, a->result);
+    if (ret == 0 && st->write_depth > 0)
+        st->write_any = true;
     unlock(st);
     return ret;
 }
