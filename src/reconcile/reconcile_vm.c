@@ -691,7 +691,7 @@ const struct rc_kind rc_kind_vm = {
         "state", "ha", "host", "kernel", "initrd", "cmdline", "description", "image",
         "offering", "root-size", "pool", "offering/cpus", "offering/memory", "host/state",
         "host/domain-type", "cluster/cpu-overcommit", "cluster/memory-overcommit", "image/os",
-        "volume/size", NULL},
+        "volume/size", "ctl", NULL},
     .attrs_written = (const char *const[]){"state", "volume/size", "volume/image",
                                            "volume/pool", NULL},
     .status_read = (const char *const[]){
