@@ -33,11 +33,6 @@ enum rc_wake {
     RC_WAKE_RESYNC,     /* every resource: capacity or sizes changed */
 };
 
-/* Lists of names, NULL-terminated: "name" of the row's own kind,
- * "kind/name" of another kind's.  Status names starting with '_' are the
- * internal keys of status_keys.h. */
-typedef const char *const *rc_names;
-
 struct rc_kind {
     const char *name;           /* the layout's kind */
     /* One pass over r: milliseconds after which to look again (> 0), 0
@@ -47,7 +42,11 @@ struct rc_kind {
     /* Once at start, before the first resync (may be NULL). */
     void (*start)(struct reconciler *rc);
     enum rc_wake wakes;
-    rc_names attrs_read, attrs_written, status_read, status_written;
+    /* What the pass reads and writes, as space-separated names: "name" of
+     * the row's own kind, "kind/name" of another kind's; status names
+     * starting with '_' are the internal keys of status_keys.h.  NULL:
+     * none. */
+    const char *attrs_read, *attrs_written, *status_read, *status_written;
 };
 
 extern const struct rc_kind rc_kind_host, rc_kind_pool, rc_kind_image, rc_kind_volume,
@@ -62,7 +61,7 @@ enum rc_decl_list { RC_ATTRS_READ, RC_ATTRS_WRITTEN, RC_STATUS_READ, RC_STATUS_W
 /* One declared name, resolved against the layout. */
 struct rc_decl {
     const struct cfs_kind *kind;
-    const char *name;           /* points into the row */
+    char name[CFS_NAME_MAX + 1];
 };
 
 /* A row resolved against the layout. */

@@ -26,7 +26,7 @@ const struct rc_kind *const rc_kinds[] = {
 };
 const size_t rc_nkinds = sizeof(rc_kinds) / sizeof(rc_kinds[0]);
 
-static rc_names list_of(const struct rc_kind *row, enum rc_decl_list l)
+static const char *list_of(const struct rc_kind *row, enum rc_decl_list l)
 {
     switch (l) {
     case RC_ATTRS_READ: return row->attrs_read;
@@ -40,25 +40,42 @@ static rc_names list_of(const struct rc_kind *row, enum rc_decl_list l)
 
 /* Resolve one declared name: "name" of the row's kind or "kind/name". */
 static int resolve(const struct cfs_layout *l, const struct rc_bound *b, enum rc_decl_list list,
-                   const char *decl, struct rc_decl *out, struct cfs_err *err)
+                   const char *decl, size_t len, struct rc_decl *out, struct cfs_err *err)
 {
     static const char *const what[RC_NLISTS] = {"attribute", "attribute", "status", "status"};
-    const char *slash = strchr(decl, '/');
-    out->kind = b->kind;
-    out->name = slash ? slash + 1 : decl;
-    if (slash) {
-        char owner[CFS_NAME_MAX + 1];
-        snprintf(owner, sizeof(owner), "%.*s", (int)(slash - decl), decl);
-        out->kind = layout_kind(l, owner);
-    }
+    const char *slash = memchr(decl, '/', len);
+    size_t own = slash ? (size_t)(slash - decl) : 0;
+    const char *name = slash ? slash + 1 : decl;
+    int nlen = (int)(len - (size_t)(name - decl));
+    char owner[CFS_NAME_MAX + 1];
+    snprintf(owner, sizeof(owner), "%.*s", (int)own, decl);
+    snprintf(out->name, sizeof(out->name), "%.*s", nlen, name);
+    out->kind = slash ? layout_kind(l, owner) : b->kind;
     bool attr = list == RC_ATTRS_READ || list == RC_ATTRS_WRITTEN;
     bool known = out->kind &&
                  (attr ? layout_attr(out->kind, out->name) != NULL
                        : out->name[0] == '_' || layout_status(out->kind, out->name) != NULL);
     if (!known)
-        return cfs_err_set(err, EINVAL, "the %s row declares %s %s%s%s, which the layout does "
-                           "not have", b->row->name, what[list], slash ? "" : b->row->name,
-                           slash ? "" : "/", decl);
+        return cfs_err_set(err, EINVAL, "the %s row declares %s %s/%s, which the layout does not "
+                           "have", b->row->name, what[list], slash ? owner : b->row->name,
+                           out->name);
+    return 0;
+}
+
+/* Resolve the space-separated names of one list of the row. */
+static int bind_list(const struct cfs_layout *l, struct rc_bound *b, enum rc_decl_list list,
+                     struct cfs_err *err)
+{
+    const char *names = list_of(b->row, list);
+    size_t n = 0;
+    for (const char *p = names; p && *(p += strspn(p, " ")); p += strcspn(p, " "))
+        n++;
+    b->decl[list] = calloc(n ? n : 1, sizeof(*b->decl[list]));
+    if (!b->decl[list])
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    for (const char *p = names; p && *(p += strspn(p, " ")); p += strcspn(p, " "))
+        if (resolve(l, b, list, p, strcspn(p, " "), &b->decl[list][b->ndecl[list]++], err) < 0)
+            return -1;
     return 0;
 }
 
@@ -77,31 +94,22 @@ static int bind_row(const struct cfs_layout *l, struct rc_bound *b, struct cfs_e
         return cfs_err_set(err, EINVAL, "kind %s is %s in the layout but the reconciler has no "
                            "pass for it", row->name,
                            b->kind->reconciled ? "reconciled" : "system");
-    for (int li = 0; li < RC_NLISTS; li++) {
-        rc_names names = list_of(row, (enum rc_decl_list)li);
-        size_t n = 0;
-        while (names && names[n])
-            n++;
-        b->decl[li] = calloc(n ? n : 1, sizeof(*b->decl[li]));
-        if (!b->decl[li])
-            return cfs_err_set(err, ENOMEM, "out of memory");
-        for (size_t i = 0; i < n; i++)
-            if (resolve(l, b, (enum rc_decl_list)li, names[i], &b->decl[li][i], err) < 0)
-                return -1;
-        b->ndecl[li] = n;
-    }
+    for (int li = 0; li < RC_NLISTS; li++)
+        if (bind_list(l, b, (enum rc_decl_list)li, err) < 0)
+            return -1;
     return 0;
 }
 
 int rc_kinds_bind(const struct cfs_layout *l, struct rc_bound **out, struct cfs_err *err)
 {
     struct rc_bound *b = calloc(rc_nkinds, sizeof(*b));
+    int ret = -1;
     if (!b)
         return cfs_err_set(err, ENOMEM, "out of memory");
     for (size_t i = 0; i < rc_nkinds; i++) {
         b[i].row = rc_kinds[i];
         if (bind_row(l, &b[i], err) < 0)
-            goto fail;
+            goto cleanup;
     }
     for (size_t i = 0; i < l->nkinds; i++) {
         const struct cfs_kind *k = &l->kinds[i];
@@ -111,14 +119,15 @@ int rc_kinds_bind(const struct cfs_layout *l, struct rc_bound **out, struct cfs_
         if ((k->reconciled || k->system) && !row) {
             cfs_err_set(err, EINVAL, "kind %s is %s in the layout but the reconciler has no "
                         "pass for it", k->name, k->reconciled ? "reconciled" : "system");
-            goto fail;
+            goto cleanup;
         }
     }
     *out = b;
-    return 0;
-fail:
+    b = NULL;
+    ret = 0;
+cleanup:
     rc_kinds_unbind(b);
-    return -1;
+    return ret;
 }
 
 void rc_kinds_unbind(struct rc_bound *b)

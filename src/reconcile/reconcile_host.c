@@ -174,15 +174,10 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
 }
 
 const struct rc_kind rc_kind_host = {
-    .name = "host",
-    .pass = reconcile_host,
-    .wakes = RC_WAKE_SELF,
-    .attrs_read = (const char *const[]){"uri", "domain-type", "cluster/cpu-overcommit",
-                                        "cluster/memory-overcommit", "vm/offering",
-                                        "offering/cpus", "offering/memory", NULL},
-    .status_read = (const char *const[]){"vm/host", NULL},
-    .status_written = (const char *const[]){"connection", "error", "cpus", "memory", "arch",
-                                            "cpu-model", "domain-type", "free-cpus",
-                                            "free-memory", "vm-count", "allocated-cpus",
-                                            "allocated-memory", "orphans", CFS_ST_GEN, NULL},
+    .name = "host", .pass = reconcile_host, .wakes = RC_WAKE_SELF,
+    .attrs_read = "uri domain-type cluster/cpu-overcommit cluster/memory-overcommit "
+                  "vm/offering offering/cpus offering/memory",
+    .status_read = "vm/host",
+    .status_written = "connection error cpus memory arch cpu-model domain-type free-cpus "
+                      "free-memory vm-count allocated-cpus allocated-memory orphans " CFS_ST_GEN,
 };

@@ -209,11 +209,8 @@ static int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
 /* The os attribute is the VM pass's (the domain's features); min-disk is
  * the mount's (a root disk too small for the image is refused). */
 const struct rc_kind rc_kind_image = {
-    .name = "image",
-    .pass = reconcile_image,
-    .wakes = RC_WAKE_SELF,
-    .attrs_read = (const char *const[]){"source", "volume/image", "vm/image", NULL},
-    .status_read = (const char *const[]){CFS_ST_SOURCE, "state", NULL},
-    .status_written = (const char *const[]){"state", "error", "format", "size", "virtual-size",
-                                            "sha256", CFS_ST_SOURCE, CFS_ST_GEN, NULL},
+    .name = "image", .pass = reconcile_image, .wakes = RC_WAKE_SELF,
+    .attrs_read = "source volume/image vm/image",
+    .status_read = "state " CFS_ST_SOURCE,
+    .status_written = "state error format size virtual-size sha256 " CFS_ST_SOURCE " " CFS_ST_GEN,
 };

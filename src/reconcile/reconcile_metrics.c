@@ -203,11 +203,7 @@ struct rc_metrics *rc_metrics_start(struct reconciler *rc)
         return NULL;
     m->rc = rc;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    workq_cond_init(&m->cond);
     if (pthread_create(&m->thread, NULL, metrics_main, m) != 0) {
         pthread_cond_destroy(&m->cond);
         pthread_mutex_destroy(&m->lock);

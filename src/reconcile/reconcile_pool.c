@@ -47,12 +47,8 @@ static int reconcile_pool(struct reconciler *rc, const struct cfs_res *pool)
 /* The pool's spec is read by rc_pool_get (reconcile_storage.c) for every
  * pass that opens the pool, checked against this row. */
 const struct rc_kind rc_kind_pool = {
-    .name = "pool",
-    .pass = reconcile_pool,
-    .wakes = RC_WAKE_SELF,
-    .attrs_read = (const char *const[]){"type", "path", "ceph-conf", "rbd-pool", "ceph-user",
-                                        NULL},
-    .status_read = (const char *const[]){"state", NULL},
-    .status_written = (const char *const[]){"capacity", "allocation", "available", "error",
-                                            "state", "task", CFS_ST_GEN, NULL},
+    .name = "pool", .pass = reconcile_pool, .wakes = RC_WAKE_SELF,
+    .attrs_read = "type path ceph-conf rbd-pool ceph-user",
+    .status_read = "state",
+    .status_written = "capacity allocation available error state task " CFS_ST_GEN,
 };

@@ -33,9 +33,12 @@ static struct rc_pool *pool_entry(struct reconciler *rc, int64_t id)
     return p;
 }
 
-/* The pool's spec as one string: a change means reopening. */
+/* The pool's spec, and as one string: a change means reopening. */
+enum { PS_TYPE, PS_PATH, PS_CONF, PS_RPOOL, PS_USER, PS_N };
+static const char *const pool_attrs[PS_N] = {"type", "path", "ceph-conf", "rbd-pool", "ceph-user"};
+
 struct pool_spec {
-    char *type, *path, *conf, *rpool, *user;
+    char *v[PS_N];
     char sig[sizeof(((struct rc_pool *)0)->sig)];
 };
 
@@ -43,23 +46,17 @@ static void pool_spec_read(struct reconciler *rc, const struct cfs_res *pool, st
 {
     /* Read for whichever pass opens the pool: checked as the pool's. */
     const struct rc_bound *scope = rc_scope_enter(rc, &rc_kind_pool);
-    s->type = rc_attr(rc, pool->id, "type");
-    s->path = rc_attr(rc, pool->id, "path");
-    s->conf = rc_attr(rc, pool->id, "ceph-conf");
-    s->rpool = rc_attr(rc, pool->id, "rbd-pool");
-    s->user = rc_attr(rc, pool->id, "ceph-user");
+    for (int i = 0; i < PS_N; i++)
+        s->v[i] = rc_attr(rc, pool->id, pool_attrs[i]);
     rc_scope_leave(scope);
-    snprintf(s->sig, sizeof(s->sig), "%s|%s|%s|%s|%s", s->type, s->path, s->conf, s->rpool,
-             s->user);
+    snprintf(s->sig, sizeof(s->sig), "%s|%s|%s|%s|%s", s->v[PS_TYPE], s->v[PS_PATH],
+             s->v[PS_CONF], s->v[PS_RPOOL], s->v[PS_USER]);
 }
 
 static void pool_spec_free(struct pool_spec *s)
 {
-    free(s->type);
-    free(s->path);
-    free(s->conf);
-    free(s->rpool);
-    free(s->user);
+    for (int i = 0; i < PS_N; i++)
+        free(s->v[i]);
 }
 
 struct rc_pool *rc_pool_get(struct reconciler *rc, const struct cfs_res *pool, struct cfs_err *err)
@@ -71,9 +68,9 @@ struct rc_pool *rc_pool_get(struct reconciler *rc, const struct cfs_res *pool, s
         return NULL;
     }
     pool_spec_read(rc, pool, &s);
-    struct cfs_pool_def def = {.type = s.type, .path = s.path, .ceph_conf = s.conf,
-                               .rbd_pool = s.rpool, .ceph_user = s.user,
-                               .timeout = rc->conf->storage_timeout};
+    struct cfs_pool_def def = {.type = s.v[PS_TYPE], .path = s.v[PS_PATH],
+                               .ceph_conf = s.v[PS_CONF], .rbd_pool = s.v[PS_RPOOL],
+                               .ceph_user = s.v[PS_USER], .timeout = rc->conf->storage_timeout};
 
     pthread_rwlock_rdlock(&p->rw);
     while (!p->handle || strcmp(p->sig, s.sig)) {
@@ -91,9 +88,10 @@ struct rc_pool *rc_pool_get(struct reconciler *rc, const struct cfs_res *pool, s
                 goto cleanup;
             }
             snprintf(p->sig, sizeof(p->sig), "%s", s.sig);
-            p->drv = storage_driver(s.type);
+            p->drv = storage_driver(s.v[PS_TYPE]);
             if (!p->drv) {
-                snprintf(p->error, sizeof(p->error), "pool type '%s' is not supported", s.type);
+                snprintf(p->error, sizeof(p->error), "pool type '%s' is not supported",
+                         s.v[PS_TYPE]);
                 p->next_try = now + REOPEN_BACKOFF_NS;
                 cfs_err_set(err, EINVAL, "%s", p->error);
                 goto cleanup;

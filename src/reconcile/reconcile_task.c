@@ -54,12 +54,7 @@ static int reconcile_task(struct reconciler *rc, const struct cfs_res *task)
 /* Tasks are the reconciler's own: their changes wake nobody.  The status
  * of the target (status/task) is written by task.c on the task's behalf. */
 const struct rc_kind rc_kind_task = {
-    .name = "task",
-    .pass = reconcile_task,
-    .start = task_fail_orphans,
-    .wakes = RC_WAKE_NONE,
-    .status_read = (const char *const[]){"state", "finished", NULL},
-    .status_written = (const char *const[]){"op", "target", "started", "progress", "state",
-                                            "error", "finished", "image/task", "pool/task",
-                                            NULL},
+    .name = "task", .pass = reconcile_task, .start = task_fail_orphans, .wakes = RC_WAKE_NONE,
+    .status_read = "state finished",
+    .status_written = "op target started progress state error finished image/task pool/task",
 };

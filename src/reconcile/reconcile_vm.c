@@ -9,6 +9,7 @@
  * The pass is a sequence of named steps (reconcile_vm() at the end); each
  * returns STEP_ON to go on, or STEP_DONE with the pass's result in p->result.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,16 +220,46 @@ static int run_verb(const struct cfs_change *c, void *arg)
 
 /* ---- the steps ---- */
 
+/* End the pass on a failure: say why, back off. */
+static enum step stop(struct vm_pass *p, const char *msg)
+{
+    p->result = fail(p->rc, p->vm, msg);
+    return STEP_DONE;
+}
+
+/* Read the domain's state into p->info, or end the pass. */
+static enum step look(struct vm_pass *p)
+{
+    struct cfs_err err;
+    if (p->rc->drv->info(p->conn, p->vm->uuid, &p->info, &err) < 0)
+        return stop(p, err.msg);
+    return STEP_ON;
+}
+
+/* The attributes struct vm_spec holds, and where. */
+static const struct {
+    const char *attr;
+    size_t off;
+} spec_attrs[] = {
+    {"state", offsetof(struct vm_spec, state)},
+    {"ha", offsetof(struct vm_spec, ha)},
+    {"host", offsetof(struct vm_spec, pin)},
+    {"kernel", offsetof(struct vm_spec, kernel)},
+    {"initrd", offsetof(struct vm_spec, initrd)},
+    {"cmdline", offsetof(struct vm_spec, cmdline)},
+    {"description", offsetof(struct vm_spec, description)},
+    {"image", offsetof(struct vm_spec, image)},
+};
+
+static char **spec_field(struct vm_spec *s, size_t i)
+{
+    return (char **)((char *)s + spec_attrs[i].off);
+}
+
 static void spec_free(struct vm_spec *s)
 {
-    free(s->state);
-    free(s->ha);
-    free(s->pin);
-    free(s->kernel);
-    free(s->initrd);
-    free(s->cmdline);
-    free(s->description);
-    free(s->image);
+    for (size_t i = 0; i < sizeof(spec_attrs) / sizeof(spec_attrs[0]); i++)
+        free(*spec_field(s, i));
 }
 
 /* Read the spec, its generation and what was reached, from one read batch:
@@ -245,14 +276,8 @@ static enum step vm_read_spec(struct vm_pass *p)
     cfs_err_clear(&err);
     store_read_begin(rc->st);
     p->gen = store_spec_generation(rc->st, vm->id);
-    s->state = rc_attr(rc, vm->id, "state");
-    s->ha = rc_attr(rc, vm->id, "ha");
-    s->pin = rc_attr(rc, vm->id, "host");
-    s->kernel = rc_attr(rc, vm->id, "kernel");
-    s->initrd = rc_attr(rc, vm->id, "initrd");
-    s->cmdline = rc_attr(rc, vm->id, "cmdline");
-    s->description = rc_attr(rc, vm->id, "description");
-    s->image = rc_attr(rc, vm->id, "image");
+    for (size_t i = 0; i < sizeof(spec_attrs) / sizeof(spec_attrs[0]); i++)
+        *spec_field(s, i) = rc_attr(rc, vm->id, spec_attrs[i].attr);
     int sized = scheduler_vm_size(rc, vm, &s->vcpus, &s->memory, &err);
     char *acted = rc_status(rc, vm->id, CFS_ST_GEN);
     char *made_root = rc_status(rc, vm->id, "root-volume");
@@ -262,11 +287,7 @@ static enum step vm_read_spec(struct vm_pass *p)
     p->wants_root = s->image[0] && (made_root[0] || strcmp(s->state, "stopped"));
     free(acted);
     free(made_root);
-    if (sized < 0) {
-        p->result = fail(rc, vm, err.msg);
-        return STEP_DONE;
-    }
-    return STEP_ON;
+    return sized < 0 ? stop(p, err.msg) : STEP_ON;
 }
 
 /* The root disk is made before the first start (until then image and
@@ -279,10 +300,8 @@ static enum step vm_root_disk(struct vm_pass *p)
     if (!p->wants_root)
         return STEP_ON;
     cfs_err_clear(&err);
-    if (vm_root_volume(p->rc, p->vm, p->s.image, &ready, &err) < 0) {
-        p->result = fail(p->rc, p->vm, err.msg);
-        return STEP_DONE;
-    }
+    if (vm_root_volume(p->rc, p->vm, p->s.image, &ready, &err) < 0)
+        return stop(p, err.msg);
     if (!ready) {
         p->result = 2000;
         return STEP_DONE;
@@ -319,7 +338,7 @@ static enum step vm_place(struct vm_pass *p)
             }
             pthread_rwlock_unlock(&old->rw);
             if (!ok) {
-                p->result = fail(rc, vm, err.msg);
+                ret = stop(p, err.msg);
                 goto cleanup;
             }
         }
@@ -360,28 +379,20 @@ cleanup:
  * the domain's state there.  A host that is gone or down fails the pass. */
 static enum step vm_host(struct vm_pass *p)
 {
-    struct reconciler *rc = p->rc;
-    struct cfs_err err;
     char msg[CFS_NAME_MAX + 64];
-    p->h = rc_host_find_name(rc, p->vm->parent, p->placed);
+    p->h = rc_host_find_name(p->rc, p->vm->parent, p->placed);
     if (!p->h) {
         snprintf(msg, sizeof(msg), "host %s does not exist", p->placed);
-        rc_set_status(rc, p->vm, "host", "");
-        p->result = fail(rc, p->vm, msg);
-        return STEP_DONE;
+        rc_set_status(p->rc, p->vm, "host", "");
+        return stop(p, msg);
     }
     pthread_rwlock_rdlock(&p->h->rw);
     p->conn = p->h->conn;
     if (!p->conn) {
         snprintf(msg, sizeof(msg), "host %s is not connected", p->placed);
-        p->result = fail(rc, p->vm, msg);
-        return STEP_DONE;
+        return stop(p, msg);
     }
-    if (rc->drv->info(p->conn, p->vm->uuid, &p->info, &err) < 0) {
-        p->result = fail(rc, p->vm, err.msg);
-        return STEP_DONE;
-    }
-    return STEP_ON;
+    return look(p);
 }
 
 /* Define the domain (or update its persistent definition) when there is
@@ -434,10 +445,8 @@ static enum step vm_define(struct vm_pass *p)
     int defined = rc->drv->define(p->conn, &spec, &err);
     bool has_console = spec.console_path != NULL;
     free(dtype);    /* type pointed into it */
-    if (defined < 0) {
-        p->result = fail(rc, vm, err.msg);
-        return STEP_DONE;
-    }
+    if (defined < 0)
+        return stop(p, err.msg);
     p->defined_now = true;
     char dom[64];
     snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
@@ -463,10 +472,8 @@ static enum step vm_disks(struct vm_pass *p)
     struct cfs_err err;
     int64_t linked = 0;
     int ndisks = 0;
-    if (vm_disks_sync(rc, p->vm, p->conn, p->disks, &err) < 0) {
-        p->result = fail(rc, p->vm, err.msg);
-        return STEP_DONE;
-    }
+    if (vm_disks_sync(rc, p->vm, p->conn, p->disks, &err) < 0)
+        return stop(p, err.msg);
     const struct cfs_link_def *l = layout_link(p->vm->kind, "volumes");
     vm_disks_array(p->disks, &ndisks);
     if (l)
@@ -491,11 +498,17 @@ static enum step vm_verbs(struct vm_pass *p)
         rc_set_status_int(rc, p->vm, CFS_ST_VERB_SEQ, v.last);
         rc_flush(rc);
     }
-    if (rc->drv->info(p->conn, p->vm->uuid, &p->info, &err) < 0) {
-        p->result = fail(rc, p->vm, err.msg);
-        return STEP_DONE;
-    }
-    return STEP_ON;
+    return look(p);
+}
+
+/* Reality moved away from a spec already reached (someone used virsh):
+ * said in status/error, not undone. */
+static void report_drift(struct vm_pass *p, const char *hint)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "drift: domain is %s outside cloudfs, desired state is %s%s",
+             power_name(p->info.power), p->s.state, hint);
+    rc_set_status(p->rc, p->vm, "error", msg);
 }
 
 /* Take the next step of the power state machine towards the desired state
@@ -511,7 +524,6 @@ static int vm_power(struct vm_pass *p, struct cfs_err *err)
     enum cfs_power pw = p->info.power;
     bool off = pw == CFS_POWER_SHUTOFF || pw == CFS_POWER_NONE || pw == CFS_POWER_CRASHED;
     bool ha = !strcmp(p->s.ha, "on");
-    char msg[512];
     if (strcmp(want, "stopped"))
         stop_deadline(rc, vm->id, 0);
     if (!strcmp(want, "running")) {
@@ -520,10 +532,7 @@ static int vm_power(struct vm_pass *p, struct cfs_err *err)
         } else if (pw == CFS_POWER_SHUTDOWN) {
             p->result = 1000;   /* let the guest finish, then start again */
         } else if (p->drift && !ha) {
-            snprintf(msg, sizeof(msg),
-                     "drift: domain is %s outside cloudfs, desired state is running "
-                     "(write stopped then running to converge)", power_name(pw));
-            rc_set_status(rc, vm, "error", msg);
+            report_drift(p, " (write stopped then running to converge)");
         } else if (pw == CFS_POWER_PAUSED) {
             announce(rc, vm, "resuming");
             return rc->drv->resume(p->conn, vm->uuid, err);
@@ -537,9 +546,7 @@ static int vm_power(struct vm_pass *p, struct cfs_err *err)
         if (pw == CFS_POWER_PAUSED) {
             converged(rc, vm, p->gen);
         } else if (p->drift) {
-            snprintf(msg, sizeof(msg), "drift: domain is %s outside cloudfs, desired state is paused",
-                     power_name(pw));
-            rc_set_status(rc, vm, "error", msg);
+            report_drift(p, "");
         } else if (pw == CFS_POWER_RUNNING) {
             announce(rc, vm, "pausing");
             return rc->drv->suspend(p->conn, vm->uuid, err);
@@ -558,9 +565,7 @@ static int vm_power(struct vm_pass *p, struct cfs_err *err)
         return 0;
     }
     if (p->drift) {
-        snprintf(msg, sizeof(msg), "drift: domain is %s outside cloudfs, desired state is stopped",
-                 power_name(pw));
-        rc_set_status(rc, vm, "error", msg);
+        report_drift(p, "");
         return 0;
     }
     int64_t now = workq_now(), deadline = stop_deadline(rc, vm->id, -1);
@@ -684,25 +689,18 @@ cleanup:
 }
 
 const struct rc_kind rc_kind_vm = {
-    .name = "vm",
-    .pass = reconcile_vm,
-    .wakes = RC_WAKE_SELF,
-    .attrs_read = (const char *const[]){
-        "state", "ha", "host", "kernel", "initrd", "cmdline", "description", "image",
-        "offering", "root-size", "pool", "offering/cpus", "offering/memory", "host/state",
-        "host/domain-type", "cluster/cpu-overcommit", "cluster/memory-overcommit", "image/os",
-        "volume/size", "ctl", NULL},
-    .attrs_written = (const char *const[]){"state", "volume/size", "volume/image",
-                                           "volume/pool", NULL},
-    .status_read = (const char *const[]){
-        "state", "host", "console", "root-volume", CFS_ST_GEN, CFS_ST_VERB_SEQ, CFS_ST_STARTED,
-        "volume/state", "volume/pool", "volume/error", "volume/" CFS_ST_GEN,
-        "volume/" CFS_ST_TARGET, "volume/" CFS_ST_ROOT_OF, "image/state", "image/format", NULL},
-    .status_written = (const char *const[]){
-        "state", "since", "error", "host", "vnc", "cpu-time", "memory", "cpus", "uptime",
-        "domain", "console", "cdrom", "domain.xml", "root-volume", CFS_ST_GEN,
-        CFS_ST_VERB_SEQ, CFS_ST_STARTED, CFS_ST_MAX_VCPUS, CFS_ST_MAX_MEMORY,
-        "volume/state", "volume/error", "volume/attached-to", "volume/root-of",
-        "volume/" CFS_ST_ATTACHED, "volume/" CFS_ST_TARGET, "volume/" CFS_ST_USED,
-        "volume/" CFS_ST_ROOT_OF, NULL},
+    .name = "vm", .pass = reconcile_vm, .wakes = RC_WAKE_SELF,
+    .attrs_read = "state offering image root-size pool host ha kernel initrd cmdline description "
+                  "ctl offering/cpus offering/memory host/state host/domain-type "
+                  "cluster/cpu-overcommit cluster/memory-overcommit image/os volume/size",
+    .attrs_written = "state volume/size volume/image volume/pool",
+    .status_read = "state host console root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+                   CFS_ST_STARTED " image/state image/format volume/state volume/pool "
+                   "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
+                   " volume/" CFS_ST_ROOT_OF,
+    .status_written = "state since error host vnc cpu-time memory cpus uptime domain console "
+                      "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+                      CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
+                      "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
+                      " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF,
 };

@@ -276,15 +276,10 @@ cleanup:
  * read on the pool's behalf (rc_pool_get), the image copy's task on the
  * task's (task.c). */
 const struct rc_kind rc_kind_volume = {
-    .name = "volume",
-    .pass = reconcile_volume,
-    .wakes = RC_WAKE_SELF,
-    .attrs_read = (const char *const[]){"size", "pool", "image", NULL},
-    .status_read = (const char *const[]){"pool", "attached-to", "state", CFS_ST_IMAGE,
-                                         CFS_ST_USED, CFS_ST_TARGET, CFS_ST_ROOT_OF,
-                                         CFS_ST_ATTACHED, "pool/state", "pool/available",
-                                         "image/state", "image/format", "image/virtual-size",
-                                         "vm/host", NULL},
-    .status_written = (const char *const[]){"state", "error", "pool", "path", "size",
-                                            "allocation", CFS_ST_IMAGE, CFS_ST_GEN, NULL},
+    .name = "volume", .pass = reconcile_volume, .wakes = RC_WAKE_SELF,
+    .attrs_read = "size pool image",
+    .status_read = "state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
+                   CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available image/state "
+                   "image/format image/virtual-size vm/host",
+    .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_GEN,
 };

@@ -550,35 +550,55 @@ static int one_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res *out,
     return ret;
 }
 
-/* Every resource s returns, into *list (malloc'd). */
-static int all_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res **list, size_t *n,
-                   struct cfs_err *err, const char *what)
+/* A row reader: fill *out from s's current row; non-zero skips the row. */
+typedef int (*row_reader)(struct cfs_store *st, sqlite3_stmt *s, void *out);
+
+/* Every row of s, read by read into an array of elements of size bytes
+ * (*arr, malloc'd, *n of them); on failure *arr is NULL and *n 0. */
+static int collect(struct cfs_store *st, sqlite3_stmt *s, row_reader read, size_t size,
+                   void **arr, size_t *n, struct cfs_err *err, const char *what)
 {
     size_t cap = 0;
     int step, ret = -1;
-    *list = NULL;
+    *arr = NULL;
     *n = 0;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct cfs_res *grown = realloc(*list, cap * sizeof(**list));
+            size_t ncap = cap ? cap * 2 : 16;
+            void *grown = realloc(*arr, ncap * size);
             if (!grown) {
                 cfs_err_set(err, ENOMEM, "out of memory");
                 goto cleanup;
             }
-            *list = grown;
+            *arr = grown;
+            cap = ncap;
         }
-        if (row_to_res(st, s, &(*list)[*n]) == 0)
+        if (read(st, s, (char *)*arr + *n * size) == 0)
             (*n)++;
     }
     ret = step == SQLITE_DONE ? 0 : db_error(st, err, what);
 cleanup:
     sqlite3_reset(s);
     if (ret < 0) {
-        free(*list);
-        *list = NULL;
+        free(*arr);
+        *arr = NULL;
         *n = 0;
     }
+    return ret;
+}
+
+static int read_res(struct cfs_store *st, sqlite3_stmt *s, void *out)
+{
+    return row_to_res(st, s, out);
+}
+
+/* Every resource s returns, into *list (malloc'd). */
+static int all_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res **list, size_t *n,
+                   struct cfs_err *err, const char *what)
+{
+    void *arr = NULL;
+    int ret = collect(st, s, read_res, sizeof(**list), &arr, n, err, what);
+    *list = arr;
     return ret;
 }
 
@@ -1038,17 +1058,43 @@ cleanup:
 
 /* ---- key/value tables (attrs, status) ---- */
 
-/* The row reader of attrs and status: name, value, mtime. */
-struct kv {
-    char *name, *value;
-    int64_t mtime;
+/* Rows collected under the lock and handed to a callback after it (the
+ * callback may use the store): two text columns and two integer ones. */
+struct row {
+    char *a, *b;
+    int64_t x, y;
 };
 
-static void row_to_kv(sqlite3_stmt *s, struct kv *kv)
+/* The row reader of such rows: columns 0 and 1 as text, 2 and 3 (when s
+ * has them) as integers. */
+static int read_row(struct cfs_store *st, sqlite3_stmt *s, void *out)
 {
-    kv->name = col_dup(s, 0);
-    kv->value = col_dup(s, 1);
-    kv->mtime = sqlite3_column_int64(s, 2);
+    struct row *r = out;
+    (void)st;
+    r->a = col_dup(s, 0);
+    r->b = col_dup(s, 1);
+    r->x = sqlite3_column_int64(s, 2);
+    r->y = sqlite3_column_count(s) > 3 ? sqlite3_column_int64(s, 3) : 0;
+    return 0;
+}
+
+/* Every row of s into *rows (malloc'd; free_rows). */
+static int collect_rows(struct cfs_store *st, sqlite3_stmt *s, struct row **rows, size_t *n,
+                        struct cfs_err *err)
+{
+    void *arr = NULL;
+    int ret = collect(st, s, read_row, sizeof(**rows), &arr, n, err, "list");
+    *rows = arr;
+    return ret;
+}
+
+static void free_rows(struct row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].a);
+        free(rows[i].b);
+    }
+    free(rows);
 }
 
 /* The stored value of (res, name) in the table sql reads (value, mtime of
@@ -1089,41 +1135,16 @@ static int kv_get(struct cfs_store *st, const char *sql, int64_t res, const char
 static int kv_list(struct cfs_store *st, const char *sql, int64_t res, store_kv_cb cb, void *arg,
                    struct cfs_err *err)
 {
-    struct kv *list = NULL;
-    size_t n = 0, cap = 0;
-    int ret = -1, step = SQLITE_DONE;
+    struct row *rows = NULL;
+    size_t n = 0;
     lock(st);
     sqlite3_stmt *s = query(st, err, sql, "i", res);
-    if (!s) {
-        unlock(st);
-        return -1;
-    }
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct kv *grown = realloc(list, cap * sizeof(*list));
-            if (!grown) {
-                cfs_err_set(err, ENOMEM, "out of memory");
-                break;
-            }
-            list = grown;
-        }
-        row_to_kv(s, &list[n++]);
-    }
-    if (step == SQLITE_DONE)
-        ret = 0;
-    else if (step != SQLITE_ROW)
-        db_error(st, err, "list");
-    sqlite3_reset(s);
+    int ret = s ? collect_rows(st, s, &rows, &n, err) : -1;
     unlock(st);
     for (size_t i = 0; ret == 0 && i < n; i++)
-        if (cb(list[i].name, list[i].value, list[i].mtime, arg) != 0)
+        if (cb(rows[i].a, rows[i].b, rows[i].x, arg) != 0)
             break;
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].name);
-        free(list[i].value);
-    }
-    free(list);
+    free_rows(rows, n);
     return ret;
 }
 
@@ -1417,48 +1438,21 @@ int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, stor
 int store_res_changes(struct cfs_store *st, int64_t res, const char *op, int64_t after_seq,
                       store_change_cb cb, void *arg, struct cfs_err *err)
 {
-    struct row {
-        int64_t seq, time;
-        char *attr, *new_value;
-    } *rows = NULL;
+    struct row *rows = NULL;
     size_t n = 0;
-    int ret = -1, step = SQLITE_DONE;
     lock(st);
     sqlite3_stmt *s = query(st, err,
-        "SELECT seq, time, attr, new FROM changes WHERE res = ? AND op = ? AND seq > ?"
+        "SELECT attr, new, seq, time FROM changes WHERE res = ? AND op = ? AND seq > ?"
         " ORDER BY seq", "isi", res, op, after_seq);
-    /* Collect first: the callback may call the store. */
-    while (s && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct row *grown = realloc(rows, (n + 1) * sizeof(*rows));
-        if (!grown)
-            break;
-        rows = grown;
-        rows[n++] = (struct row){
-            .seq = sqlite3_column_int64(s, 0),
-            .time = sqlite3_column_int64(s, 1),
-            .attr = col_dup(s, 2),
-            .new_value = col_dup(s, 3),
-        };
-    }
-    if (s) {
-        sqlite3_reset(s);
-        if (step == SQLITE_DONE)
-            ret = 0;
-        else
-            cfs_err_set(err, EIO, "store: reading changes failed");
-    }
+    int ret = s ? collect_rows(st, s, &rows, &n, err) : -1;
     unlock(st);
     for (size_t i = 0; ret == 0 && i < n; i++) {
-        struct cfs_change c = {.seq = rows[i].seq, .time = rows[i].time, .res = res, .op = op,
-                               .attr = rows[i].attr, .new_value = rows[i].new_value};
+        struct cfs_change c = {.seq = rows[i].x, .time = rows[i].y, .res = res, .op = op,
+                               .attr = rows[i].a, .new_value = rows[i].b};
         if (cb(&c, arg) != 0)
             break;
     }
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].attr);
-        free(rows[i].new_value);
-    }
-    free(rows);
+    free_rows(rows, n);
     return ret;
 }
 
