@@ -246,7 +246,13 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
     } else if (info.size < size) {
         rc_set_status(rc, vol, "state", "resizing");
         rc_flush(rc);   /* shown while it grows */
+        /* Through the domain it is plugged into, if any: the pool is let go
+         * meanwhile (a host's lock comes before a pool's, reconcile.h). */
+        rc_pool_put(p);
+        p = NULL;
         int live = grow_live(rc, vol, size, &err);
+        if (live >= 0 && !(p = rc_pool_get(rc, &pool, &err)))
+            live = -1;
         if (live < 0 || (live > 0 && p->drv->resize(p->handle, obj, size, &err) < 0) ||
             p->drv->info(p->handle, obj, &info, &err) < 0) {
             result = vol_fail(rc, vol, "resize", &err);
