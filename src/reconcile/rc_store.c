@@ -18,7 +18,6 @@ struct pending {
 
 /* The pass a worker thread is running. */
 struct pass {
-    struct reconciler *rc;
     const struct rc_bound *scope;   /* the row reads and writes are checked against */
     struct pending *w;              /* in the order of each key's last write */
     size_t n, cap;
@@ -47,7 +46,7 @@ static void check(enum rc_decl_list list, const struct cfs_kind *k, const char *
         [RC_ATTRS_READ] = "reads attribute", [RC_ATTRS_WRITTEN] = "writes attribute",
         [RC_STATUS_READ] = "reads status", [RC_STATUS_WRITTEN] = "writes status",
     };
-    if (current && !rc_declared(current->scope, list, k, name))
+    if (current && current->scope && !rc_declared(current->scope, list, k, name))
         undeclared(what[list], k, name);
 }
 
@@ -271,7 +270,6 @@ void rc_pass_begin(struct reconciler *rc, const struct rc_kind *row)
     struct pass *p = calloc(1, sizeof(*p));
     if (!p)
         return;     /* then the pass writes through, as outside a pass */
-    p->rc = rc;
     p->scope = rc_bound_row(rc, row);
     current = p;
 }
