@@ -64,8 +64,8 @@ done
 if ip link show "$RIG_BRIDGE" >/dev/null 2>&1; then
   ip link del "$RIG_BRIDGE" || { echo "hosts-down: cannot delete bridge $RIG_BRIDGE" >&2; rc=1; }
 fi
-if nft list table ip "$RIG_NFT_TABLE" >/dev/null 2>&1; then
-  nft delete table ip "$RIG_NFT_TABLE" || { echo "hosts-down: cannot delete nft table $RIG_NFT_TABLE" >&2; rc=1; }
+if nft list table inet "$RIG_NFT_TABLE" >/dev/null 2>&1; then
+  nft delete table inet "$RIG_NFT_TABLE" || { echo "hosts-down: cannot delete nft table $RIG_NFT_TABLE" >&2; rc=1; }
 fi
 
 if [ "$rc" = 0 ]; then

@@ -21,7 +21,9 @@
 #     incoming migrations there (qemu.conf migration_address/migration_host), so
 #     `virsh migrate --live` moves the guest over TCP across the bridge. The bridge
 #     has no uplink, and the rig's nft table drops forwarding between it and any
-#     other interface: hosts reach each other and the controller, nothing else.
+#     other interface and, in the root namespace, everything from the hosts but
+#     Ceph's ports and replies: hosts reach each other, Ceph, and answer the
+#     controller; nothing else.
 #   - A UTS namespace (hostname rig-TAG-hI, which every host resolves through its own
 #     /etc/hosts, $RIG/etc-hosts; the controller is rig-TAG-ctl) and an IPC namespace.
 #   - A mount namespace (private propagation: nothing leaks to the root namespace)
@@ -172,11 +174,20 @@ ip link set "$BR" up
 flock -u 9           # the bridge's route now marks the subnet as taken
 # Let packets DNAT-ed to 127.0.0.1 in, and their replies out, through the bridge only.
 sysctl -qw "net.ipv4.conf.$BR.route_localnet=1"
+# The hosts may reach, in the root namespace, Ceph's ports and nothing else (replies to
+# connections the controller opens to them excepted), over IPv4 or IPv6; nothing is
+# routed between the bridge and any other interface.
 nft -f - <<EOF
-table ip $TABLE {
+table inet $TABLE {
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
-    iifname "$BR" ip daddr $GW tcp dport { $CEPH_PORTS } dnat to 127.0.0.1
+    iifname "$BR" ip daddr $GW tcp dport { $CEPH_PORTS } dnat ip to 127.0.0.1
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "$BR" ct state established,related accept
+    iifname "$BR" ip daddr 127.0.0.1 tcp dport { $CEPH_PORTS } accept
+    iifname "$BR" drop
   }
   chain forward {
     type filter hook forward priority filter; policy accept;

@@ -245,7 +245,7 @@ rbd_watchers() { rbd -c "$CEPH_CONF" status "$RPOOL/disk" | sed -n 's/.*watcher=
   [ -z "$(findmnt -rn -o TARGET,SOURCE | grep -F "rig-$RIG_TAG")" ]
   [ -z "$(findmnt -rn -t nsfs -o SOURCE | grep -Ff "$W/ns")" ]
   [ -z "$(ip -o link show | grep -F -e "cfrb-$RIG_TAG" -e "cfr-$RIG_TAG-")" ]
-  run nft list table ip "cfsrig_$RIG_TAG"
+  run nft list table inet "cfsrig_$RIG_TAG"
   [ "$status" -ne 0 ]
   [ ! -e "$RIG" ]
   # The machine's libvirtd is the same process as before, and answers.
