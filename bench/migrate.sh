@@ -13,7 +13,7 @@ set -uo pipefail
 . "$(dirname "$0")/common.sh"
 RUNS="${1:-$(quick && echo 3 || echo 10)}"
 csv_init migrate
-GUEST=/var/cache/cloudfs-test/tinyguest
+GUEST=/var/cache/cloudfs-test/tinyguest-counter    # as tests/66-hosts-rig.bats
 RPOOL="cfsbenchmig$$"
 RIG=""
 started_ceph=""

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Print the libvirt domain XML of a tiny guest (scripts/tiny-guest.sh) in counter mode,
-# for tests and benchmarks that drive libvirt directly (the multi-host rig).
+# for tests and benchmarks that drive libvirt directly (the multi-host rig,
+# scripts/tiny-guest-test.sh).
 #
-# Usage: scripts/tiny-guest-domain.sh NAME GUESTDIR CONSOLE [DISK]
+# Usage: scripts/tiny-guest-domain.sh [--no-counter] NAME GUESTDIR CONSOLE [DISK]
 #   NAME      domain name ([A-Za-z0-9_.-], at most 64)
 #   GUESTDIR  where tiny-guest.sh put vmlinuz and initrd.gz
 #   CONSOLE   file the serial console is appended to (append='on': the target of a
@@ -13,11 +14,18 @@
 # The guest: TCG (type 'qemu'), 128 MiB, 1 vCPU, direct kernel boot with
 # `console=ttyS0 panic=-1 tinyguest.counter`, no network, no balloon; it prints
 # "TINYGUEST COUNT n UPTIME s" once a second and writes that line to its disk's
-# first sector. Paths may not hold quotes, '<', '>' or '&' (they go into XML as is).
+# first sector. --no-counter leaves `tinyguest.counter` out (the plain guest).
+# Paths may not hold quotes, '<', '>' or '&' (they go into XML as is).
 set -euo pipefail
 
 die() { echo "tiny-guest-domain: $*" >&2; exit 1; }
-{ [ "$#" = 3 ] || [ "$#" = 4 ]; } || { echo "usage: $0 NAME GUESTDIR CONSOLE [DISK]" >&2; exit 2; }
+cmdline="console=ttyS0 panic=-1 tinyguest.counter"
+if [ "${1:-}" = --no-counter ]; then
+  cmdline="console=ttyS0 panic=-1"
+  shift
+fi
+{ [ "$#" = 3 ] || [ "$#" = 4 ]; } ||
+  { echo "usage: $0 [--no-counter] NAME GUESTDIR CONSOLE [DISK]" >&2; exit 2; }
 name=$1 guest=$2 console=$3 disk=${4:-}
 [[ "$name" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || die "bad domain name '$name'"
 for p in "$guest" "$console" "$disk"; do
@@ -53,7 +61,7 @@ cat <<EOF
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>$guest/vmlinuz</kernel>
     <initrd>$guest/initrd.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1 tinyguest.counter</cmdline>
+    <cmdline>$cmdline</cmdline>
   </os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff>

@@ -9,7 +9,9 @@
 
 load compute_helpers
 
-GUEST=/var/cache/cloudfs-test/tinyguest
+# A cache of its own: tiny-guest.sh rebuilds a cache that another version of it made,
+# and other suites boot the common one (/var/cache/cloudfs-test/tinyguest) meanwhile.
+GUEST=/var/cache/cloudfs-test/tinyguest-counter
 
 # machine_libvirtd: "PID STARTTIME" of the machine's own libvirtd, or nothing.
 machine_libvirtd() {
