@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # hosts-lib.sh: what the multi-host rig's scripts share (hosts-up.sh,
 # hosts-down.sh, hosts-kill.sh, hosts-exec.sh).  Sourced, never run.
 #

@@ -47,6 +47,8 @@
 #     the host's libvirtd through its socket, which is visible from the root
 #     namespace because the host's /run is hI/run:
 #       qemu+unix:///system?socket=$RIG/hI/run/libvirt/libvirt-sock   (hI/uri)
+#     Every host sees every host's socket directory at that same path too, so the
+#     same URIs work there (`virsh migrate --p2p`: the source libvirtd calls the target).
 # Shared storage:
 #   - $RIG/shared is mounted at the same path in every host: a dir pool there is
 #     seen by all hosts (disks need cache='none' for libvirt to call the migration
@@ -93,7 +95,7 @@ while [ "$#" -gt 0 ]; do
     *) [ -z "$N" ] || usage; N=$1; shift ;;
   esac
 done
-[[ "$N" =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] && [ "$N" -le 16 ] || usage
+if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ] || [ "$N" -gt 16 ]; then usage; fi
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "HOSTS_UP_TIMEOUT must be a number of seconds"
 [ "$(id -u)" = 0 ] || die "must run as root"
 for b in unshare nsenter ip nft sysctl libvirtd virtlogd virsh uuidgen flock; do
@@ -199,14 +201,17 @@ EOF
 
 # --- 3. the hosts ----------------------------------------------------------------------------
 # Run inside the host's new mount namespace (via nsenter): its private directories.
-# $1 = host dir, $2 = shared dir, $3 = Ceph dir or "", $4 = the rig's hosts file. Paths
-# under /run are mounted again inside the host's own /run so that they keep their names.
+# $1 = host dir, $2 = shared dir, $3 = Ceph dir or "", $4 = the rig's hosts file, then
+# every host's libvirt socket directory. Paths under /run are mounted again inside the
+# host's own /run so that they keep their names: every host reaches every host's
+# libvirtd by the same URI as the controller (peer-to-peer migration, virsh -c there).
 # A fresh sysfs shows the host's own network namespace in /sys/class/net (libvirt looks
 # there for interfaces and bridges) and no cgroup hierarchy: the host's libvirtd cannot
 # touch the machine's cgroups even by mistake.
 # shellcheck disable=SC2016
 MOUNT_SCRIPT='
 hd=$1 shared=$2 ceph=$3 hosts=$4
+shift 4
 keep() {        # keep PATH [ro]: PATH stays visible at the same path after /run is replaced
   case "$1" in /run/*) ;; *) return 0 ;; esac
   t="$hd/run/${1#/run/}"
@@ -224,6 +229,7 @@ mount -t sysfs sysfs /sys
 mount --bind "$hosts" /etc/hosts
 keep "$shared"
 [ -z "$ceph" ] || keep "$ceph" ro
+for sockdir in "$@"; do keep "$sockdir"; done
 mount --rbind "$hd/run" /run      # last: $hd itself is under /run
 '
 
@@ -278,7 +284,6 @@ EOF
 host_up() {
   local i=$1 name="h$1" hd="$RIG_DIR/h$1" addr="$NET.$((10 + $1))" veth="cfr-$TAG-h$1"
   local upid init uri ns
-  mkdir -m 0755 "$hd"
   host_conf "$i" "$hd" "$addr"
 
   # The namespaces and their init (PID 1 there: reaps the daemons' orphans).
@@ -308,6 +313,7 @@ host_up() {
   # Network: eth0 on the bridge; Ceph's loopback ports sent to the controller.
   ip link add "$veth" type veth peer name eth0 netns "/proc/$init/ns/net"
   ip link set "$veth" master "$BR" up
+  # shellcheck disable=SC2016
   nsenter -t "$init" -n -- sh -euc '
     ip link set lo up
     ip addr add "$1/24" dev eth0
@@ -327,7 +333,7 @@ table ip cfsrig {
 EOF
 
   nsenter -t "$init" -m -n -- sh -euc "$MOUNT_SCRIPT" sh "$hd" "$RIG_DIR/shared" \
-    "${CEPH_CONF:+$CEPH_DIR}" "$RIG_DIR/etc-hosts"
+    "${CEPH_CONF:+$CEPH_DIR}" "$RIG_DIR/etc-hosts" "$RIG_DIR"/h*/run/libvirt
 
   # The daemons (they daemonise; their orphans are the init's).
   detached nsenter -t "$init" -m -u -n -i -p -- virtlogd -d || die "$name: virtlogd -d failed"
@@ -360,6 +366,11 @@ EOF
 } >"$RIG_DIR/etc-hosts"
 chmod 0644 "$RIG_DIR/etc-hosts"
 : >"$RIG_DIR/hosts"
+# Every host's libvirt socket directory exists before the first host mounts them all.
+for i in $(seq 1 "$N"); do
+  mkdir -m 0755 "$RIG_DIR/h$i"
+  mkdir -p "$RIG_DIR/h$i/run/libvirt"
+done
 for i in $(seq 1 "$N"); do
   host_up "$i"
 done
