@@ -28,9 +28,10 @@
 #     /etc/hosts, $RIG/etc-hosts; the controller is rig-TAG-ctl) and an IPC namespace.
 #   - A mount namespace (private propagation: nothing leaks to the root namespace)
 #     with its own /run (= /var/run), /etc/libvirt, /var/lib/libvirt,
-#     /var/log/libvirt, /var/cache/libvirt (bind mounts of hI/run, hI/etc, ...) and a
-#     tmpfs /dev/shm, and a sysfs of its own network namespace: pid files, sockets (virtlogd's too), domain state and logs
-#     never meet another host's or the machine's own libvirtd's. Everything else
+#     /var/log/libvirt, /var/cache/libvirt (bind mounts of hI/run, hI/etc, ...), a
+#     tmpfs /dev/shm and a sysfs of its own network namespace: pid files, sockets
+#     (virtlogd's too), domain state and logs never meet another host's or the
+#     machine's own libvirtd's. Everything else
 #     (/tmp, /etc/ceph, the kernels and images tests use) is the machine's, so the
 #     same paths work on every host, like shared storage.
 #   - Its own virtlogd and libvirtd (monolithic, as the machine's own), started in
@@ -51,8 +52,10 @@
 #     same URIs work there (`virsh migrate --p2p`: the source libvirtd calls the target).
 # Shared storage:
 #   - $RIG/shared is mounted at the same path in every host: a dir pool there is
-#     seen by all hosts (disks need cache='none' for libvirt to call the migration
-#     safe on this non-cluster filesystem).
+#     seen by all hosts. libvirt 9.0 calls a file disk shared only on a network or
+#     cluster filesystem (statfs: NFS, CephFS, GFS2, ...), and this kernel has none:
+#     live migration of such a disk needs `virsh migrate --unsafe` (VIR_MIGRATE_UNSAFE),
+#     with cache='none' so that no page cache stands between the two QEMUs.
 #   - The throwaway Ceph cluster (scripts/ceph-up.sh: monitor and OSD listen on
 #     127.0.0.1 in the root namespace) is reached from every host with the same
 #     addresses: the host's nft table sends its 127.0.0.1:6789 and :6800-7300
