@@ -13,12 +13,20 @@
 #   - opens the input device whose name is "Power Button", then prints
 #     "TINYGUEST READY" on the console (boot with console=ttyS0 to see it on the serial
 #     port), waits for one event from that device (an ACPI power button press, e.g. from
-#     `virsh shutdown`) and runs `poweroff -f`.
-# The guest has no disk and no network; 64-128 MiB of RAM is plenty. It boots under TCG
-# (domain type 'qemu'); under nested KVM this kernel is known to hang early.
+#     `virsh shutdown`) and runs `poweroff -f`;
+#   - with `tinyguest.counter` on the kernel command line, also loads virtio_pci and
+#     virtio_blk and counts, once a second, for as long as it runs: it prints
+#     "TINYGUEST COUNTER START <boot id>" once, then "TINYGUEST COUNT <n> UPTIME <s>"
+#     on the console, and writes the same line (padded to 512 bytes, fsync-ed) to the
+#     first sector of /dev/vda when the guest has a virtio disk. A guest that goes on
+#     counting with no second START line has not restarted (live migration tests); the
+#     disk shows which instance wrote last (fencing tests).
+# The guest needs no disk and no network; 64-128 MiB of RAM is plenty. It boots under
+# TCG (domain type 'qemu'); under nested KVM this kernel is known to hang early.
 #
-# Cached: exits 0 at once when OUTDIR/vmlinuz and OUTDIR/initrd.gz both exist (delete
-# them to rebuild). All downloads and unpacking happen in a temp dir that is removed.
+# Cached: exits 0 at once when OUTDIR/vmlinuz and OUTDIR/initrd.gz exist and OUTDIR/format
+# says they were built by this version of the script (delete them to rebuild). All
+# downloads and unpacking happen in a temp dir that is removed.
 # Needs root only if cpio is missing (it is then installed with apt-get).
 set -euo pipefail
 
@@ -29,8 +37,14 @@ if [ "$#" -ne 1 ] || [ -z "$1" ]; then
   exit 2
 fi
 OUTDIR=$1
+# What the cached files must have been built with; bump when /init or its modules change.
+FORMAT="tiny-guest 2 (counter, virtio_blk)"
 
-if [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initrd.gz" ]; then
+cached() {
+  [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initrd.gz" ] &&
+    [ "$(cat "$OUTDIR/format" 2>/dev/null)" = "$FORMAT" ]
+}
+if cached; then
   exit 0
 fi
 
@@ -40,7 +54,7 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 # Serialise concurrent builds into the same OUTDIR, then re-check the cache.
 exec 9>"$OUTDIR/.tiny-guest.lock"
 flock 9
-if [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initrd.gz" ]; then
+if cached; then
   exit 0
 fi
 
@@ -62,7 +76,7 @@ if ! command -v cpio >/dev/null 2>&1; then
 fi
 
 TMP=$(mktemp -d /tmp/tiny-guest.XXXXXX)
-cleanup() { rm -rf "$TMP"; rm -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/.initrd.gz.tmp.$$"; }
+cleanup() { rm -rf "$TMP"; rm -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/.format.tmp.$$"; }
 trap cleanup EXIT
 chmod 0755 "$TMP"   # apt-get download drops privileges to _apt; let it write here
 LOG="$TMP/log"
@@ -167,26 +181,43 @@ add_module() {          # add_module REL: depth-first, dependencies before the m
   order+=("$rel")
 }
 
-for m in button evdev; do
-  if grep -Eq "/$m\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
-    continue            # built into this kernel: nothing to load
-  fi
-  rel=$(find_module "$m") || die "module $m not found in $KPKG"
-  add_module "$rel"
-done
+# modules_for NAME...: set order to NAME... and their dependencies, minus what an earlier
+# call took and what is built into this kernel.
+modules_for() {
+  local m rel
+  order=()
+  for m in "$@"; do
+    if grep -Eq "/$m\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
+      continue            # built into this kernel: nothing to load
+    fi
+    rel=$(find_module "$m") || die "module $m not found in $KPKG"
+    add_module "$rel"
+  done
+}
+modules_for button evdev
+base_modules=("${order[@]}")
+modules_for virtio_pci virtio_blk    # loaded in counter mode only
+disk_modules=("${order[@]}")
 
 # --- 4. initramfs tree ------------------------------------------------------------------
 R="$TMP/root"
 mkdir -p "$R/bin" "$R/sbin" "$R/usr/bin" "$R/usr/sbin" "$R/proc" "$R/sys" "$R/dev" \
   "$R/lib/modules" "$R/etc" "$R/tmp"
 cp "$BUSYBOX" "$R/bin/busybox"
-: >"$R/etc/tinyguest-modules"
-for rel in "${order[@]}"; do
-  base=${rel##*/}
-  base=${base%%.ko*}.ko
-  decompress "$rel" "$R/lib/modules/$base"
-  printf '%s\n' "$base" >>"$R/etc/tinyguest-modules"
-done
+# put_modules LIST REL...: decompress the modules into the tree, names in order in LIST.
+put_modules() {
+  local list=$1 rel base
+  shift
+  : >"$list"
+  for rel in "$@"; do
+    base=${rel##*/}
+    base=${base%%.ko*}.ko
+    decompress "$rel" "$R/lib/modules/$base"
+    printf '%s\n' "$base" >>"$list"
+  done
+}
+put_modules "$R/etc/tinyguest-modules" ${base_modules[@]+"${base_modules[@]}"}
+put_modules "$R/etc/tinyguest-disk-modules" ${disk_modules[@]+"${disk_modules[@]}"}
 
 cat >"$R/init" <<'INIT'
 #!/bin/busybox sh
@@ -198,10 +229,36 @@ cat >"$R/init" <<'INIT'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 exec </dev/console >/dev/console 2>&1
 
-while read -r m; do
-  [ -n "$m" ] || continue
-  insmod "/lib/modules/$m" || echo "tinyguest: insmod $m failed"
-done </etc/tinyguest-modules
+# load_modules LIST: insmod the modules named in LIST, in order.
+load_modules() {
+  while read -r m; do
+    [ -n "$m" ] || continue
+    insmod "/lib/modules/$m" || echo "tinyguest: insmod $m failed"
+  done <"$1"
+}
+load_modules /etc/tinyguest-modules
+
+# counter: once a second, the count and uptime on the console and in sector 0 of vda.
+counter() {
+  echo "TINYGUEST COUNTER START $(cat /proc/sys/kernel/random/boot_id)"
+  n=0
+  while :; do
+    n=$((n + 1))
+    line="TINYGUEST COUNT $n UPTIME $(cut -d' ' -f1 /proc/uptime)"
+    echo "$line"
+    if [ -b /dev/vda ]; then
+      echo "$line" | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null ||
+        echo "tinyguest: write to /dev/vda failed"
+    fi
+    sleep 1
+  done
+}
+case " $(cat /proc/cmdline) " in
+  *" tinyguest.counter "*)
+    load_modules /etc/tinyguest-disk-modules
+    counter &
+    ;;
+esac
 
 # find_power_button: print /dev/input/eventN of the "Power Button" input device.
 find_power_button() {
@@ -246,4 +303,7 @@ cp "$vmlinuz" "$OUTDIR/.vmlinuz.tmp.$$"
 chmod 0644 "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/.vmlinuz.tmp.$$"
 mv -f "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/initrd.gz"
 mv -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/vmlinuz"
-echo "tiny-guest: built $OUTDIR/vmlinuz and $OUTDIR/initrd.gz ($KPKG, modules: ${order[*]##*/})"
+printf '%s\n' "$FORMAT" >"$OUTDIR/.format.tmp.$$"
+mv -f "$OUTDIR/.format.tmp.$$" "$OUTDIR/format"
+all_modules=(${base_modules[@]+"${base_modules[@]}"} ${disk_modules[@]+"${disk_modules[@]}"})
+echo "tiny-guest: built $OUTDIR/vmlinuz and $OUTDIR/initrd.gz ($KPKG, modules: ${all_modules[*]##*/})"
