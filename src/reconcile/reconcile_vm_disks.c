@@ -317,6 +317,7 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
     struct have h = {.n = 0};
     struct cfs_err e;
     int ret = 0;
+    bool plugged = false;
     struct cfs_res *held = NULL;
     size_t n = 0;
     if (store_res_by_status(rc->st, rc_layout_kind(rc, &rc_kind_volume), vm->parent,
@@ -339,6 +340,7 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
         if (!present) {
             rc_set_status(rc, &w->vol, "state", "attaching");
             rc_flush(rc);   /* shown while it is plugged in */
+            plugged = true;
             if (rc->drv->attach_disk(conn, vm->uuid, &want->disks[i], &e) < 0) {
                 rc_set_status(rc, &w->vol, "state", "available");
                 rc_set_status(rc, &w->vol, "error", e.msg);
@@ -368,6 +370,7 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
                 struct cfs_disk d = {.serial = serial, .target = h.target[j], .src = &none};
                 rc_set_status(rc, &held[i], "state", "detaching");
                 rc_flush(rc);   /* shown while it is unplugged */
+                plugged = true;
                 if (rc->drv->detach_disk(conn, vm->uuid, &d, &e) < 0) {
                     rc_set_status(rc, &held[i], "state", "attached");
                     rc_set_status(rc, &held[i], "error", e.msg);
@@ -382,6 +385,10 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
         }
         free(held);
     }
+    /* What was plugged or unplugged is shown at once, not at the end of
+     * the pass: rmdir of a volume just unlinked waits on it (precond). */
+    if (plugged)
+        rc_flush(rc);
     return ret;
 }
 
