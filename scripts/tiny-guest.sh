@@ -14,27 +14,26 @@
 #     "TINYGUEST READY" on the console (boot with console=ttyS0 to see it on the serial
 #     port), waits for one event from that device (an ACPI power button press, e.g. from
 #     `virsh shutdown`) and runs `poweroff -f`.
-#   - also loads virtio_pci and virtio_net, and when the kernel command line holds
-#     cfs.run=STEP,STEP,... runs those network steps in the background (the power
-#     button keeps working meanwhile), each printing one "TINYGUEST ..." line:
+#   - with cfs.run=STEP,STEP,... on the kernel command line, also loads virtio_pci and
+#     virtio_net and runs those network steps in the background (the power button keeps
+#     working meanwhile), each printing one "TINYGUEST ..." line on the console:
 #       dhcp:IF[:SECS]          wait up to SECS (30) for IF (a hot-plugged NIC appears
 #                               later), run udhcpc on it: "TINYGUEST LEASE IF ip=A/P
 #                               router=R dns=D,.. hostname=H domain=N routes=.. mtu=M"
 #                               (the options as received) or "TINYGUEST NOLEASE IF"
 #       ping:ADDR[:SECS]        "TINYGUEST PING ADDR OK" at the first answer, or FAIL
 #                               after SECS (60)
-#       listen:PORT             TCP server answering "hello from HOSTNAME IP"
+#       listen:PORT             TCP server answering "hello from HOSTNAME IP/PREFIX"
 #       connect:ADDR:PORT[:SECS] "TINYGUEST CONNECT ADDR:PORT OK hello from ..." or FAIL
 #       dns:NAME                "TINYGUEST DNS NAME ADDR" (first A record) or FAIL
 #       arping:ADDR[:IF]        "TINYGUEST ARPING ADDR REPLY" or NOREPLY
 #     then "TINYGUEST RUN DONE". Addresses, ports and names are checked in the guest.
-# The guest has no disk; 64-128 MiB of RAM is plenty. It boots under TCG
-# (domain type 'qemu'); under nested KVM this kernel is known to hang early.
+# The guest needs no disk and no network; 64-128 MiB of RAM is plenty. It boots under
+# TCG (domain type 'qemu'); under nested KVM this kernel is known to hang early.
 #
-# Cached: exits 0 at once when OUTDIR/vmlinuz and OUTDIR/initrd.gz exist and
-# OUTDIR/.tiny-guest-version says they were built by this version of the script
-# (delete them to rebuild). All downloads and unpacking happen in a temp dir that is
-# removed.
+# Cached: exits 0 at once when OUTDIR/vmlinuz and OUTDIR/initrd.gz exist and OUTDIR/format
+# says they were built by this version of the script (delete them to rebuild). All
+# downloads and unpacking happen in a temp dir that is removed.
 # Needs root only if cpio is missing (it is then installed with apt-get).
 set -euo pipefail
 
@@ -46,13 +45,14 @@ if [ "$#" -ne 1 ] || [ -z "$1" ]; then
 fi
 OUTDIR=$1
 
-# Bump when the initramfs changes, so that cached guests of an older build are rebuilt.
-VERSION=net-1
-built() {
+# What the cached files must have been built with; bump when /init or its modules change.
+FORMAT="tiny-guest 2 (cfs.run network steps, virtio_net)"
+
+cached() {
   [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initrd.gz" ] &&
-    [ "$(cat "$OUTDIR/.tiny-guest-version" 2>/dev/null)" = "$VERSION" ]
+    [ "$(cat "$OUTDIR/format" 2>/dev/null)" = "$FORMAT" ]
 }
-if built; then
+if cached; then
   exit 0
 fi
 
@@ -62,7 +62,7 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 # Serialise concurrent builds into the same OUTDIR, then re-check the cache.
 exec 9>"$OUTDIR/.tiny-guest.lock"
 flock 9
-if built; then
+if cached; then
   exit 0
 fi
 
@@ -84,7 +84,7 @@ if ! command -v cpio >/dev/null 2>&1; then
 fi
 
 TMP=$(mktemp -d /tmp/tiny-guest.XXXXXX)
-cleanup() { rm -rf "$TMP"; rm -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/.initrd.gz.tmp.$$"; }
+cleanup() { rm -rf "$TMP"; rm -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/.format.tmp.$$"; }
 trap cleanup EXIT
 chmod 0755 "$TMP"   # apt-get download drops privileges to _apt; let it write here
 LOG="$TMP/log"
@@ -189,27 +189,43 @@ add_module() {          # add_module REL: depth-first, dependencies before the m
   order+=("$rel")
 }
 
-# virtio_pci and virtio_net: the guest's NICs (<model type='virtio'/>).
-for m in button evdev virtio_pci virtio_net; do
-  if grep -Eq "/$m\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
-    continue            # built into this kernel: nothing to load
-  fi
-  rel=$(find_module "$m") || die "module $m not found in $KPKG"
-  add_module "$rel"
-done
+# modules_for NAME...: set order to NAME... and their dependencies, minus what an earlier
+# call took and what is built into this kernel.
+modules_for() {
+  local m rel
+  order=()
+  for m in "$@"; do
+    if grep -Eq "/$m\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
+      continue            # built into this kernel: nothing to load
+    fi
+    rel=$(find_module "$m") || die "module $m not found in $KPKG"
+    add_module "$rel"
+  done
+}
+modules_for button evdev
+base_modules=("${order[@]}")
+modules_for virtio_pci virtio_net    # loaded with cfs.run only: the guest's NICs
+net_modules=("${order[@]}")
 
 # --- 4. initramfs tree ------------------------------------------------------------------
 R="$TMP/root"
 mkdir -p "$R/bin" "$R/sbin" "$R/usr/bin" "$R/usr/sbin" "$R/proc" "$R/sys" "$R/dev" \
   "$R/lib/modules" "$R/etc" "$R/tmp"
 cp "$BUSYBOX" "$R/bin/busybox"
-: >"$R/etc/tinyguest-modules"
-for rel in "${order[@]}"; do
-  base=${rel##*/}
-  base=${base%%.ko*}.ko
-  decompress "$rel" "$R/lib/modules/$base"
-  printf '%s\n' "$base" >>"$R/etc/tinyguest-modules"
-done
+# put_modules LIST REL...: decompress the modules into the tree, names in order in LIST.
+put_modules() {
+  local list=$1 rel base
+  shift
+  : >"$list"
+  for rel in "$@"; do
+    base=${rel##*/}
+    base=${base%%.ko*}.ko
+    decompress "$rel" "$R/lib/modules/$base"
+    printf '%s\n' "$base" >>"$list"
+  done
+}
+put_modules "$R/etc/tinyguest-modules" ${base_modules[@]+"${base_modules[@]}"}
+put_modules "$R/etc/tinyguest-net-modules" ${net_modules[@]+"${net_modules[@]}"}
 
 cat >"$R/init" <<'INIT'
 #!/bin/busybox sh
@@ -221,15 +237,22 @@ cat >"$R/init" <<'INIT'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 exec </dev/console >/dev/console 2>&1
 
-while read -r m; do
-  [ -n "$m" ] || continue
-  insmod "/lib/modules/$m" || echo "tinyguest: insmod $m failed"
-done </etc/tinyguest-modules
+# load_modules LIST: insmod the modules named in LIST, in order.
+load_modules() {
+  while read -r m; do
+    [ -n "$m" ] || continue
+    insmod "/lib/modules/$m" || echo "tinyguest: insmod $m failed"
+  done <"$1"
+}
+load_modules /etc/tinyguest-modules
 
 # Network steps asked for on the kernel command line (cfs.run=...), in the
 # background so that the power button below keeps working.
 case " $(cat /proc/cmdline) " in
-  *" cfs.run="*) /etc/cfs-run & ;;
+  *" cfs.run="*)
+    load_modules /etc/tinyguest-net-modules
+    /etc/cfs-run &
+    ;;
 esac
 
 # find_power_button: print /dev/input/eventN of the "Power Button" input device.
@@ -403,5 +426,7 @@ cp "$vmlinuz" "$OUTDIR/.vmlinuz.tmp.$$"
 chmod 0644 "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/.vmlinuz.tmp.$$"
 mv -f "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/initrd.gz"
 mv -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/vmlinuz"
-echo "$VERSION" >"$OUTDIR/.tiny-guest-version"
-echo "tiny-guest: built $OUTDIR/vmlinuz and $OUTDIR/initrd.gz ($KPKG, modules: ${order[*]##*/})"
+printf '%s\n' "$FORMAT" >"$OUTDIR/.format.tmp.$$"
+mv -f "$OUTDIR/.format.tmp.$$" "$OUTDIR/format"
+all_modules=(${base_modules[@]+"${base_modules[@]}"} ${net_modules[@]+"${net_modules[@]}"})
+echo "tiny-guest: built $OUTDIR/vmlinuz and $OUTDIR/initrd.gz ($KPKG, modules: ${all_modules[*]##*/})"

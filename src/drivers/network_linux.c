@@ -1213,15 +1213,22 @@ static int linux_open(const struct cfs_net_host_def *def, struct cfs_net_host **
         snprintf(h->vtep_dev, sizeof(h->vtep_dev), "%s", def->vtep_dev);
     }
     h->timeout = def->timeout > 0 ? def->timeout : DEFAULT_TIMEOUT;
-    /* The parents of the state directory are made as needed. */
+    /* The state directory and its parents are made as needed, and each must
+     * be searchable by everyone: dnsmasq reads its host files after it
+     * dropped root, and would otherwise serve no address at all. */
     char path[256];
     snprintf(path, sizeof(path), "%s", h->state);
     for (char *p = path + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
+            struct stat sb;
             *p = '\0';
             if (make_dir(path, err) < 0)
                 goto fail;
+            if (stat(path, &sb) < 0 || !(sb.st_mode & S_IXOTH)) {
+                cfs_err_set(err, EACCES, "%s must be searchable by everyone (dnsmasq drops root)", path);
+                goto fail;
+            }
             if (!(*p = c))
                 break;
         }
