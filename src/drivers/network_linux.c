@@ -209,21 +209,45 @@ static int vpc_names(const struct cfs_net_host *h, const char *uuid, struct vpc 
 /* ---- helper programs ---- */
 
 #define ARGV_MAX 40
+#define END ((const char *)NULL)    /* ends the argument list of run_*() */
 
-/* Run a program given as a NULL-terminated list, prefixed by pre[] (e.g.
- * "ip -n NS"); the error names the command. */
-static int run_argv(const struct cfs_net_host *h, const char *const *pre, int npre, va_list ap,
-                    struct cfs_err *err)
+enum prefix {
+    RUN_IP,         /* ip [-n NS] ... */
+    RUN_BRIDGE,     /* bridge [-netns NS] ... */
+    RUN_IN,         /* [ip netns exec NS] PROGRAM ... */
+};
+
+/* Run a program given as a list ended by END, behind the prefix that
+ * places it in namespace ns ("" or NULL: the caller's own); the error names
+ * the command. */
+static int run_cmd(const struct cfs_net_host *h, struct cfs_err *err, enum prefix pre,
+                   const char *ns, ...)
 {
+    static const char *const prefixes[][3] = {
+        [RUN_IP] = {"ip", "-n", NULL},
+        [RUN_BRIDGE] = {"bridge", "-netns", NULL},
+        [RUN_IN] = {"ip", "netns", "exec"},
+    };
     const char *argv[ARGV_MAX + 1];
     int n = 0;
-    for (int i = 0; i < npre; i++)
-        argv[n++] = pre[i];
+    bool in_ns = ns && ns[0];
+    if (pre != RUN_IN)
+        argv[n++] = prefixes[pre][0];
+    if (in_ns) {
+        for (int i = pre == RUN_IN ? 0 : 1; i < 3 && prefixes[pre][i]; i++)
+            argv[n++] = prefixes[pre][i];
+        argv[n++] = ns;
+    }
+    va_list ap;
+    va_start(ap, ns);
     for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
-        if (n == ARGV_MAX)
+        if (n == ARGV_MAX) {
+            va_end(ap);
             return cfs_err_set(err, E2BIG, "too many arguments for %s", argv[0]);
+        }
         argv[n++] = a;
     }
+    va_end(ap);
     argv[n] = NULL;
     struct cfs_err e = {0};
     if (spawn_run((char *const *)argv, NULL, NULL, h->timeout, &e) == 0)
@@ -234,38 +258,9 @@ static int run_argv(const struct cfs_net_host *h, const char *const *pre, int np
     return cfs_err_set(err, e.code ? e.code : EIO, "%s: %s", cmd, e.msg);
 }
 
-/* ip [-n NS] ARGS... NULL */
-static int run_ip(const struct cfs_net_host *h, const char *ns, struct cfs_err *err, ...)
-{
-    const char *pre[] = {"ip", "-n", ns};
-    va_list ap;
-    va_start(ap, err);
-    int rc = run_argv(h, pre, ns && ns[0] ? 3 : 1, ap, err);
-    va_end(ap);
-    return rc;
-}
-
-/* bridge [-netns NS] ARGS... NULL */
-static int run_bridge(const struct cfs_net_host *h, const char *ns, struct cfs_err *err, ...)
-{
-    const char *pre[] = {"bridge", "-netns", ns};
-    va_list ap;
-    va_start(ap, err);
-    int rc = run_argv(h, pre, ns && ns[0] ? 3 : 1, ap, err);
-    va_end(ap);
-    return rc;
-}
-
-/* [ip netns exec NS] PROGRAM ARGS... NULL */
-static int run_in(const struct cfs_net_host *h, const char *ns, struct cfs_err *err, ...)
-{
-    const char *pre[] = {"ip", "netns", "exec", ns};
-    va_list ap;
-    va_start(ap, err);
-    int rc = run_argv(h, pre, ns && ns[0] ? 4 : 0, ap, err);
-    va_end(ap);
-    return rc;
-}
+#define run_ip(h, ns, err, ...) run_cmd(h, err, RUN_IP, ns, __VA_ARGS__)
+#define run_bridge(h, ns, err, ...) run_cmd(h, err, RUN_BRIDGE, ns, __VA_ARGS__)
+#define run_in(h, ns, err, ...) run_cmd(h, err, RUN_IN, ns, __VA_ARGS__)
 
 /* ---- files ---- */
 
@@ -623,7 +618,7 @@ static int dnsmasq_start(const struct cfs_net_host *h, const struct vpc *v, stru
     snprintf(arg, sizeof(arg), "--conf-file=%s", conf);
     /* dnsmasq forks and its first process exits once the daemon is ready,
      * with a status and a message when it could not start. */
-    return run_in(h, v->netns, err, "dnsmasq", arg, NULL);
+    return run_in(h, v->netns, err, "dnsmasq", arg, END);
 }
 
 /* The VPC-wide part of dnsmasq's configuration. */
@@ -698,7 +693,7 @@ static int router_sysctls(void *arg, struct cfs_err *err)
 
 static int router_netns(const struct cfs_net_host *h, const struct vpc *v, struct cfs_err *err)
 {
-    if (!netns_exists(v->netns, NULL) && run_ip(h, NULL, err, "netns", "add", v->netns, NULL) < 0)
+    if (!netns_exists(v->netns, NULL) && run_ip(h, NULL, err, "netns", "add", v->netns, END) < 0)
         return -1;
     if (netns_run(v->netns, router_sysctls, NULL, err) < 0)
         return -1;
@@ -708,7 +703,7 @@ static int router_netns(const struct cfs_net_host *h, const struct vpc *v, struc
     const struct nl_link *lo = nl_link_named(&links, "lo");
     bool up = lo && lo->up;
     nl_list_free(&links);
-    return up ? 0 : run_ip(h, v->netns, err, "link", "set", "lo", "up", NULL);
+    return up ? 0 : run_ip(h, v->netns, err, "link", "set", "lo", "up", END);
 }
 
 /* Make the router's addresses exactly the gateways of the recorded subnets
@@ -743,7 +738,7 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
             continue;
         netaddr_ipv4_format(x->addr, a);
         snprintf(cidr, sizeof(cidr), "%s/%d", a, x->prefix);
-        if (run_ip(h, v->netns, err, "addr", "del", cidr, "dev", ROUTER_IF, NULL) < 0)
+        if (run_ip(h, v->netns, err, "addr", "del", cidr, "dev", ROUTER_IF, END) < 0)
             goto cleanup;
     }
     for (int j = 0; j < subnets->n; j++) {   /* gateways missing */
@@ -757,7 +752,7 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
             continue;
         netaddr_ipv4_format(s->gateway, a);
         snprintf(cidr, sizeof(cidr), "%s/%d", a, s->cidr.prefix);
-        if (run_ip(h, v->netns, err, "addr", "add", cidr, "dev", ROUTER_IF, NULL) < 0)
+        if (run_ip(h, v->netns, err, "addr", "add", cidr, "dev", ROUTER_IF, END) < 0)
             goto cleanup;
     }
 
@@ -778,7 +773,7 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
         if (want)
             continue;
         netaddr_ipv4_format(x->dst, a);
-        if (run_ip(h, v->netns, err, "neigh", "del", a, "dev", ROUTER_IF, NULL) < 0)
+        if (run_ip(h, v->netns, err, "neigh", "del", a, "dev", ROUTER_IF, END) < 0)
             goto cleanup;
     }
     for (int j = 0; j < nics.n; j++) {       /* NICs without their entry */
@@ -794,7 +789,7 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
         netaddr_ipv4_format(n->ip, a);
         netaddr_mac_format(n->mac, mac);
         if (run_ip(h, v->netns, err, "neigh", "replace", a, "lladdr", mac, "dev", ROUTER_IF,
-                   "nud", "permanent", NULL) < 0)
+                   "nud", "permanent", END) < 0)
             goto cleanup;
     }
     ret = 0;
@@ -856,14 +851,14 @@ static int link_settle(const struct cfs_net_host *h, const struct nl_link *l, co
     snprintf(m, sizeof(m), "%d", mtu);
     if (strcmp(l->alias, v->alias) != 0 &&
         run_ip(h, h->netns, err, "link", "set", "dev", l->name, "alias", v->alias, "addrgenmode",
-               "none", NULL) < 0)
+               "none", END) < 0)
         return -1;
-    if (l->mtu != mtu && run_ip(h, h->netns, err, "link", "set", "dev", l->name, "mtu", m, NULL) < 0)
+    if (l->mtu != mtu && run_ip(h, h->netns, err, "link", "set", "dev", l->name, "mtu", m, END) < 0)
         return -1;
     if (master && l->master != master->index &&
-        run_ip(h, h->netns, err, "link", "set", "dev", l->name, "master", master->name, NULL) < 0)
+        run_ip(h, h->netns, err, "link", "set", "dev", l->name, "master", master->name, END) < 0)
         return -1;
-    if (!l->up && run_ip(h, h->netns, err, "link", "set", "dev", l->name, "up", NULL) < 0)
+    if (!l->up && run_ip(h, h->netns, err, "link", "set", "dev", l->name, "up", END) < 0)
         return -1;
     return 0;
 }
@@ -882,7 +877,7 @@ static int bridge_ensure(const struct cfs_net_host *h, const struct vpc *v, int 
         return -1;
     if (!b) {
         if (run_ip(h, h->netns, err, "link", "add", v->bridge, "type", "bridge", "stp_state", "0",
-                   "forward_delay", "0", NULL) < 0 ||
+                   "forward_delay", "0", END) < 0 ||
             host_links(h, links, err) < 0)
             return -1;
         if (!(b = nl_link_named(links, v->bridge)))
@@ -905,12 +900,12 @@ static int router_port_ensure(const struct cfs_net_host *h, const struct vpc *v,
     const struct nl_link *p = nl_link_named(&inner, ROUTER_IF);
     if (!r || !p || strcmp(p->kind, "veth") != 0) {
         /* Half a pair (or none): make the pair anew. */
-        if (r && run_ip(h, h->netns, err, "link", "del", v->rport, NULL) < 0)
+        if (r && run_ip(h, h->netns, err, "link", "del", v->rport, END) < 0)
             goto cleanup;
-        if (p && run_ip(h, v->netns, err, "link", "del", ROUTER_IF, NULL) < 0)
+        if (p && run_ip(h, v->netns, err, "link", "del", ROUTER_IF, END) < 0)
             goto cleanup;
         if (run_ip(h, h->netns, err, "link", "add", v->rport, "type", "veth", "peer", "name",
-                   ROUTER_IF, "netns", v->netns, NULL) < 0 ||
+                   ROUTER_IF, "netns", v->netns, END) < 0 ||
             host_links(h, links, err) < 0)
             goto cleanup;
         nl_list_free(&inner);
@@ -918,19 +913,19 @@ static int router_port_ensure(const struct cfs_net_host *h, const struct vpc *v,
             goto cleanup;
         r = nl_link_named(links, v->rport);
         p = nl_link_named(&inner, ROUTER_IF);
-        if (!r || !p) {
-            cfs_err_set(err, EIO, "router port of VPC %s vanished as it was made", v->uuid);
-            goto cleanup;
-        }
+    }
+    if (!r || !p) {
+        cfs_err_set(err, EIO, "router port of VPC %s vanished as it was made", v->uuid);
+        goto cleanup;
     }
     if (link_settle(h, r, v, mtu, nl_link_named(links, v->bridge), err) < 0)
         goto cleanup;
     if (memcmp(p->mac, v->gwmac, 6) != 0 &&
-        run_ip(h, v->netns, err, "link", "set", "dev", ROUTER_IF, "address", mac, NULL) < 0)
+        run_ip(h, v->netns, err, "link", "set", "dev", ROUTER_IF, "address", mac, END) < 0)
         goto cleanup;
-    if (p->mtu != mtu && run_ip(h, v->netns, err, "link", "set", "dev", ROUTER_IF, "mtu", m, NULL) < 0)
+    if (p->mtu != mtu && run_ip(h, v->netns, err, "link", "set", "dev", ROUTER_IF, "mtu", m, END) < 0)
         goto cleanup;
-    if (!p->up && run_ip(h, v->netns, err, "link", "set", "dev", ROUTER_IF, "up", NULL) < 0)
+    if (!p->up && run_ip(h, v->netns, err, "link", "set", "dev", ROUTER_IF, "up", END) < 0)
         goto cleanup;
     ret = 0;
 cleanup:
@@ -951,7 +946,7 @@ static int vxlan_ensure(const struct cfs_net_host *h, const struct vpc *v,
         return cfs_err_set(err, ENODEV, "VXLAN underlay device %s not found", h->vtep_dev);
     if (x && (!want || x->vni != def->vni || x->vxlan_local != h->vtep ||
               x->vxlan_port != CFS_NET_VXLAN_PORT || (dev && x->vxlan_link != dev->index))) {
-        if (run_ip(h, h->netns, err, "link", "del", v->vxlan, NULL) < 0 || host_links(h, links, err) < 0)
+        if (run_ip(h, h->netns, err, "link", "del", v->vxlan, END) < 0 || host_links(h, links, err) < 0)
             return -1;
         x = NULL;
     }
@@ -964,9 +959,9 @@ static int vxlan_ensure(const struct cfs_net_host *h, const struct vpc *v,
         netaddr_ipv4_format(h->vtep, local);
         int rc = h->vtep_dev[0]
                      ? run_ip(h, h->netns, err, "link", "add", v->vxlan, "type", "vxlan", "id", vni,
-                              "local", local, "dstport", port, "dev", h->vtep_dev, NULL)
+                              "local", local, "dstport", port, "dev", h->vtep_dev, END)
                      : run_ip(h, h->netns, err, "link", "add", v->vxlan, "type", "vxlan", "id", vni,
-                              "local", local, "dstport", port, NULL);
+                              "local", local, "dstport", port, END);
         if (rc < 0 || host_links(h, links, err) < 0)
             return -1;
         if (!(x = nl_link_named(links, v->vxlan)))
@@ -1003,7 +998,7 @@ static int fdb_ensure(const struct cfs_net_host *h, const struct vpc *v,
     }
     netaddr_mac_format(v->gwmac, mac);
     if (!pinned && run_bridge(h, h->netns, err, "fdb", "replace", mac, "dev", v->rport, "master",
-                              "static", "sticky", NULL) < 0)
+                              "static", "sticky", END) < 0)
         goto cleanup;
     if (!x) {
         ret = 0;
@@ -1018,7 +1013,7 @@ static int fdb_ensure(const struct cfs_net_host *h, const struct vpc *v,
             want = want || peers[j] == e->dst;
         netaddr_ipv4_format(e->dst, a);
         if (!want && run_bridge(h, h->netns, err, "fdb", "del", "00:00:00:00:00:00", "dev",
-                                v->vxlan, "dst", a, NULL) < 0)
+                                v->vxlan, "dst", a, END) < 0)
             goto cleanup;
     }
     for (int j = 0; j < def->npeers; j++) {  /* peers missing */
@@ -1030,7 +1025,7 @@ static int fdb_ensure(const struct cfs_net_host *h, const struct vpc *v,
         }
         netaddr_ipv4_format(peers[j], a);
         if (!have && run_bridge(h, h->netns, err, "fdb", "append", "00:00:00:00:00:00", "dev",
-                                v->vxlan, "dst", a, NULL) < 0)
+                                v->vxlan, "dst", a, END) < 0)
             goto cleanup;
     }
     ret = 0;
@@ -1062,7 +1057,7 @@ static int host_off_ensure(const struct cfs_net_host *h, const struct vpc *v, st
     tb_free(&b);
     if (rc < 0)
         return -1;
-    return run_in(h, h->netns, err, "nft", "-f", path, NULL);
+    return run_in(h, h->netns, err, "nft", "-f", path, END);
 }
 
 /* ---- libvirt ---- */
@@ -1337,18 +1332,18 @@ static int linux_remove_vpc(struct cfs_net_host *h, const char *uuid, struct cfs
     bool table = c.exists;
     if (!table) {
         struct cfs_err e = {0};
-        table = run_in(h, h->netns, &e, "nft", "list", "table", "netdev", v.table, NULL) == 0;
+        table = run_in(h, h->netns, &e, "nft", "list", "table", "netdev", v.table, END) == 0;
     }
-    if (table && run_in(h, h->netns, err, "nft", "delete", "table", "netdev", v.table, NULL) < 0)
+    if (table && run_in(h, h->netns, err, "nft", "delete", "table", "netdev", v.table, END) < 0)
         goto cleanup;
     const char *devs[] = {v.vxlan, v.rport, v.bridge};
     for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
         const struct nl_link *l = nl_link_named(&links, devs[i]);
         if (l && strcmp(l->alias, v.alias) == 0 &&
-            run_ip(h, h->netns, err, "link", "del", devs[i], NULL) < 0)
+            run_ip(h, h->netns, err, "link", "del", devs[i], END) < 0)
             goto cleanup;
     }
-    if (netns_exists(v.netns, NULL) && run_ip(h, NULL, err, "netns", "del", v.netns, NULL) < 0)
+    if (netns_exists(v.netns, NULL) && run_ip(h, NULL, err, "netns", "del", v.netns, END) < 0)
         goto cleanup;
     struct stat sb;
     if (stat(v.dir, &sb) == 0 && nftw(v.dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
@@ -1626,9 +1621,9 @@ static int linux_plug(struct cfs_net_host *h, const char *vpc, const char *tap, 
         goto cleanup;
     }
     if (t->master != b->index &&
-        run_ip(h, h->netns, err, "link", "set", "dev", tap, "master", v.bridge, NULL) < 0)
+        run_ip(h, h->netns, err, "link", "set", "dev", tap, "master", v.bridge, END) < 0)
         goto cleanup;
-    if (!t->up && run_ip(h, h->netns, err, "link", "set", "dev", tap, "up", NULL) < 0)
+    if (!t->up && run_ip(h, h->netns, err, "link", "set", "dev", tap, "up", END) < 0)
         goto cleanup;
     ret = 0;
 cleanup:
