@@ -64,6 +64,9 @@ struct nl_list {
     int n, cap;
 };
 #define NL_AT(list, type, i) (&((type *)(list)->v)[i])
+/* Room for one more element of size elem: a pointer to it, zeroed, or NULL
+ * when memory ran out.  Every element of one list has the same size. */
+void *nl_list_add(struct nl_list *l, size_t elem);
 void nl_list_free(struct nl_list *l);
 
 /* Call fn(arg) on a new thread that entered the namespace first (NULL or "":

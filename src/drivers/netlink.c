@@ -34,8 +34,7 @@ void nl_list_free(struct nl_list *l)
     l->n = l->cap = 0;
 }
 
-/* Room for one more element of size elem; a pointer to it (zeroed), or NULL. */
-static void *list_add(struct nl_list *l, size_t elem)
+void *nl_list_add(struct nl_list *l, size_t elem)
 {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 16;
@@ -327,7 +326,7 @@ static int link_msg(const struct nlmsghdr *nh, void *arg)
     if (nh->nlmsg_type != RTM_NEWLINK)
         return 0;
     const struct ifinfomsg *ifi = NLMSG_DATA(nh);
-    struct nl_link *l = list_add(arg, sizeof(*l));
+    struct nl_link *l = nl_list_add(arg, sizeof(*l));
     if (!l)
         return -1;
     l->index = ifi->ifi_index;
@@ -405,7 +404,7 @@ static int addr_msg(const struct nlmsghdr *nh, void *arg)
     }
     if (!has_local && !has_address)
         return 0;
-    struct nl_addr *x = list_add(arg, sizeof(*x));
+    struct nl_addr *x = nl_list_add(arg, sizeof(*x));
     if (!x)
         return -1;
     x->index = (int)ifa->ifa_index;
@@ -429,7 +428,7 @@ static int neigh_msg(const struct nlmsghdr *nh, void *arg)
     if (nh->nlmsg_type != RTM_NEWNEIGH)
         return 0;
     const struct ndmsg *nd = NLMSG_DATA(nh);
-    struct nl_neigh *x = list_add(arg, sizeof(*x));
+    struct nl_neigh *x = nl_list_add(arg, sizeof(*x));
     if (!x)
         return -1;
     x->index = nd->ndm_ifindex;

@@ -434,17 +434,12 @@ static int subnets_read(const struct vpc *v, struct nl_list *out, struct cfs_err
         struct subnet_state s;
         if (!netaddr_uuid_valid(uuid) || subnet_read(v, uuid, &s) < 0)
             continue;
-        if (out->n == out->cap) {
-            int cap = out->cap ? out->cap * 2 : 8;
-            void *grown = realloc(out->v, (size_t)cap * sizeof(s));
-            if (!grown) {
-                ret = cfs_err_set(err, ENOMEM, "out of memory");
-                break;
-            }
-            out->v = grown;
-            out->cap = cap;
+        struct subnet_state *slot = nl_list_add(out, sizeof(s));
+        if (!slot) {
+            ret = cfs_err_set(err, ENOMEM, "out of memory");
+            break;
         }
-        *NL_AT(out, struct subnet_state, out->n++) = s;
+        *slot = s;
     }
     closedir(d);
     return ret;
@@ -471,15 +466,10 @@ static int nics_parse(const char *text, struct nl_list *out)
                 return -1;
             snprintf(x.hostname, sizeof(x.hostname), "%s", name);
         }
-        if (out->n == out->cap) {
-            int cap = out->cap ? out->cap * 2 : 16;
-            void *grown = realloc(out->v, (size_t)cap * sizeof(x));
-            if (!grown)
-                return -1;
-            out->v = grown;
-            out->cap = cap;
-        }
-        *NL_AT(out, struct nic_entry, out->n++) = x;
+        struct nic_entry *slot = nl_list_add(out, sizeof(x));
+        if (!slot)
+            return -1;
+        *slot = x;
         line = end + 1;
     }
     return 0;
