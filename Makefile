@@ -1,6 +1,8 @@
 # cloudfs build.  `make` builds build/cloudfs; `make check` runs the test
 # suite; `make asan` builds an AddressSanitizer/UBSan binary in build-asan/.
 PREFIX ?= /usr/local
+# systemd reads units from /usr/local/lib/systemd/system too.
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 BUILD ?= build
 CC ?= cc
 PKGS = fuse3 sqlite3 libconfig libvirt nettle
@@ -63,6 +65,11 @@ install: all
 	install -D -m 0644 man/cloudfs.7 $(DESTDIR)$(PREFIX)/share/man/man7/cloudfs.7
 	install -d $(DESTDIR)$(PREFIX)/share/cloudfs/fs-layout
 	install -m 0644 $(LAYOUT) $(DESTDIR)$(PREFIX)/share/cloudfs/fs-layout/
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in scripts/systemd/*.service; do \
+	    sed 's#@PREFIX@#$(PREFIX)#g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
 
 clean:
 	rm -rf build build-asan
