@@ -696,6 +696,24 @@ static int router_netns(const struct cfs_net_host *h, const struct vpc *v, struc
     return up ? 0 : run_ip(h, v->netns, err, "link", "set", "lo", "up", END);
 }
 
+/* Run the ip(8) commands collected in b (one per line, every value in its
+ * canonical form) in the router's namespace: one program for any number of
+ * changes. */
+static int router_batch(const struct cfs_net_host *h, const struct vpc *v, struct textbuf *b,
+                        struct cfs_err *err)
+{
+    char path[600];
+    if (b->len == 0)
+        return 0;
+    tb_put(b, "", 0);
+    if (b->oom)
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    snprintf(path, sizeof(path), "%s/router.ip", v->dir);
+    if (write_file(path, b->s, NULL, err) < 0)
+        return -1;
+    return run_ip(h, v->netns, err, "-batch", path, END);
+}
+
 /* Make the router's addresses exactly the gateways of the recorded subnets
  * and its permanent neighbours exactly the recorded NICs. */
 static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
@@ -703,6 +721,7 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
 {
     int ret = -1;
     struct nl_list links = {0}, addrs = {0}, neighs = {0}, nics = {0};
+    struct textbuf cmds = {0};
     if (nl_links(v->netns, &links, err) < 0)
         goto cleanup;
     const struct nl_link *r = nl_link_named(&links, ROUTER_IF);
@@ -716,7 +735,7 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
         if (nics_read(v, NL_AT(subnets, struct subnet_state, i)->uuid, &nics, err) < 0)
             goto cleanup;
 
-    char a[CFS_IPV4_LEN], cidr[CFS_CIDR_LEN + 4];
+    char a[CFS_IPV4_LEN], mac[CFS_MAC_LEN];
     for (int i = 0; i < addrs.n; i++) {      /* addresses no subnet has any more */
         const struct nl_addr *x = NL_AT(&addrs, struct nl_addr, i);
         bool want = false;
@@ -724,12 +743,9 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
             const struct subnet_state *s = NL_AT(subnets, struct subnet_state, j);
             want = want || (s->gateway == x->addr && s->cidr.prefix == x->prefix);
         }
-        if (x->index != r->index || want)
-            continue;
         netaddr_ipv4_format(x->addr, a);
-        snprintf(cidr, sizeof(cidr), "%s/%d", a, x->prefix);
-        if (run_ip(h, v->netns, err, "addr", "del", cidr, "dev", ROUTER_IF, END) < 0)
-            goto cleanup;
+        if (x->index == r->index && !want)
+            tb_printf(&cmds, "addr del %s/%d dev " ROUTER_IF "\n", a, x->prefix);
     }
     for (int j = 0; j < subnets->n; j++) {   /* gateways missing */
         const struct subnet_state *s = NL_AT(subnets, struct subnet_state, j);
@@ -738,17 +754,16 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
             const struct nl_addr *x = NL_AT(&addrs, struct nl_addr, i);
             have = have || (x->index == r->index && x->addr == s->gateway && x->prefix == s->cidr.prefix);
         }
-        if (have)
-            continue;
         netaddr_ipv4_format(s->gateway, a);
-        snprintf(cidr, sizeof(cidr), "%s/%d", a, s->cidr.prefix);
-        if (run_ip(h, v->netns, err, "addr", "add", cidr, "dev", ROUTER_IF, END) < 0)
-            goto cleanup;
+        if (!have)
+            tb_printf(&cmds, "addr add %s/%d dev " ROUTER_IF "\n", a, s->cidr.prefix);
     }
+    if (router_batch(h, v, &cmds, err) < 0)
+        goto cleanup;
 
     /* Read after the addresses changed: removing a device's last address
      * flushes its neighbour entries. */
-    char mac[CFS_MAC_LEN];
+    tb_free(&cmds);
     if (nl_neighs(v->netns, AF_INET, &neighs, err) < 0)
         goto cleanup;
     for (int i = 0; i < neighs.n; i++) {     /* permanent entries of NICs gone */
@@ -760,11 +775,9 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
             const struct nic_entry *n = NL_AT(&nics, struct nic_entry, j);
             want = want || (n->ip == x->dst && x->has_mac && memcmp(n->mac, x->mac, 6) == 0);
         }
-        if (want)
-            continue;
         netaddr_ipv4_format(x->dst, a);
-        if (run_ip(h, v->netns, err, "neigh", "del", a, "dev", ROUTER_IF, END) < 0)
-            goto cleanup;
+        if (!want)
+            tb_printf(&cmds, "neigh del %s dev " ROUTER_IF "\n", a);
     }
     for (int j = 0; j < nics.n; j++) {       /* NICs without their entry */
         const struct nic_entry *n = NL_AT(&nics, struct nic_entry, j);
@@ -774,16 +787,16 @@ static int router_sync(const struct cfs_net_host *h, const struct vpc *v,
             have = have || (x->index == r->index && (x->state & NUD_PERMANENT) && x->has_dst &&
                             x->dst == n->ip && x->has_mac && memcmp(x->mac, n->mac, 6) == 0);
         }
-        if (have)
-            continue;
         netaddr_ipv4_format(n->ip, a);
         netaddr_mac_format(n->mac, mac);
-        if (run_ip(h, v->netns, err, "neigh", "replace", a, "lladdr", mac, "dev", ROUTER_IF,
-                   "nud", "permanent", END) < 0)
-            goto cleanup;
+        if (!have)
+            tb_printf(&cmds, "neigh replace %s lladdr %s dev " ROUTER_IF " nud permanent\n", a, mac);
     }
+    if (router_batch(h, v, &cmds, err) < 0)
+        goto cleanup;
     ret = 0;
 cleanup:
+    tb_free(&cmds);
     nl_list_free(&links);
     nl_list_free(&addrs);
     nl_list_free(&neighs);

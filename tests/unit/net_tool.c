@@ -33,7 +33,7 @@
 #include "network.h"
 #include "nic_xml.h"
 
-#define MAX_ITEMS 64
+#define MAX_ITEMS 1024
 
 static const struct cfs_network_driver *drv = &cfs_network_linux;
 
@@ -79,7 +79,7 @@ static void print_lease(const struct cfs_net_lease *l, void *arg)
 static int cmd_vpc(struct cfs_net_host *h, int argc, char **argv, struct cfs_err *err)
 {
     struct cfs_vpc_def d = {.uuid = argv[0]};
-    const char *peers[MAX_ITEMS];
+    static const char *peers[MAX_ITEMS];
     const char *v;
     for (int i = 1; i < argc; i++) {
         if ((v = opt(argv[i], "vni")))
@@ -100,9 +100,9 @@ static int cmd_vpc(struct cfs_net_host *h, int argc, char **argv, struct cfs_err
 static int cmd_subnet(struct cfs_net_host *h, int argc, char **argv, struct cfs_err *err)
 {
     struct cfs_subnet_def d = {.vpc = argv[0], .uuid = argv[1], .dhcp = true};
-    const char *dns[MAX_ITEMS];
-    struct cfs_net_route routes[MAX_ITEMS];
-    char bufs[MAX_ITEMS][64];
+    static const char *dns[MAX_ITEMS];
+    static struct cfs_net_route routes[MAX_ITEMS];
+    static char bufs[MAX_ITEMS][64];
     const char *v;
     for (int i = 2; i < argc; i++) {
         if ((v = opt(argv[i], "cidr")))
@@ -133,9 +133,11 @@ static int cmd_subnet(struct cfs_net_host *h, int argc, char **argv, struct cfs_
 
 static int cmd_nics(struct cfs_net_host *h, int argc, char **argv, struct cfs_err *err)
 {
-    struct cfs_net_nic nics[MAX_ITEMS];
+    static struct cfs_net_nic nics[MAX_ITEMS];
     int n = 0;
-    for (int i = 2; i < argc && n < MAX_ITEMS; i++, n++) {
+    if (argc - 2 > MAX_ITEMS)
+        return cfs_err_set(err, E2BIG, "at most %d NICs", MAX_ITEMS);
+    for (int i = 2; i < argc; i++, n++) {
         char *mac = argv[i], *ip = strchr(mac, ','), *name = NULL;
         if (!ip)
             return cfs_err_set(err, EINVAL, "NIC as MAC,IP[,NAME]");
