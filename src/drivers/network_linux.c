@@ -1372,6 +1372,60 @@ static int vpc_present(const struct vpc *v, struct cfs_err *err)
     return 0;
 }
 
+/* dnsmasq's part for one subnet: its static DHCP range (when DHCP is on)
+ * and its options, selected by a tag named after the subnet.  Every value
+ * in it is re-formatted from its parsed form. */
+static int subnet_conf(const struct vpc *v, const struct subnet_state *s,
+                       const struct cfs_subnet_def *def, int lease, struct textbuf *conf,
+                       struct cfs_err *err)
+{
+    char net[CFS_IPV4_LEN], gw[CFS_IPV4_LEN], mask[CFS_IPV4_LEN], tag[40], hex[33];
+    uuid_hex(s->uuid, hex);
+    snprintf(tag, sizeof(tag), "s%s", hex);
+    netaddr_ipv4_format(s->cidr.net, net);
+    netaddr_ipv4_format(s->gateway, gw);
+    netaddr_ipv4_format(netaddr_mask(s->cidr.prefix), mask);
+    tb_printf(conf, "# cloudfs subnet %s of VPC %s (generated)\n", s->uuid, v->uuid);
+    if (s->dhcp)
+        tb_printf(conf, "dhcp-range=set:%s,%s,static,%s,%d\n", tag, net, mask, lease);
+    tb_printf(conf, "dhcp-option=tag:%s,option:router,%s\n", tag, gw);
+    tb_printf(conf, "dhcp-option=tag:%s,option:dns-server,%s", tag, gw);
+    for (int i = 0; i < def->ndns; i++) {
+        uint32_t a;
+        char as[CFS_IPV4_LEN];
+        if (netaddr_ipv4_parse(def->dns[i], &a, err) < 0)
+            return -1;
+        netaddr_ipv4_format(a, as);
+        tb_printf(conf, ",%s", as);
+    }
+    tb_printf(conf, "\n");
+    if (def->nroutes > 0) {
+        bool has_default = false;
+        tb_printf(conf, "dhcp-option=tag:%s,option:classless-static-route", tag);
+        for (int i = 0; i < def->nroutes; i++) {
+            struct cfs_cidr d;
+            uint32_t via;
+            char ds[CFS_CIDR_LEN], vs[CFS_IPV4_LEN];
+            if (netaddr_cidr_parse(def->routes[i].dest, &d, err) < 0 ||
+                netaddr_ipv4_parse(def->routes[i].via, &via, err) < 0)
+                return -1;
+            if (!netaddr_cidr_host(&s->cidr, via)) {
+                return cfs_err_set(err, EINVAL, "route to %s: next hop %s is not in %s",
+                                   def->routes[i].dest, def->routes[i].via, def->cidr);
+            }
+            has_default = has_default || d.prefix == 0;
+            netaddr_cidr_format(&d, ds);
+            netaddr_ipv4_format(via, vs);
+            tb_printf(conf, ",%s,%s", ds, vs);
+        }
+        if (!has_default)
+            tb_printf(conf, ",0.0.0.0/0,%s", gw);
+        tb_printf(conf, "\n");
+    }
+    tb_put(conf, "", 0);
+    return conf->oom ? cfs_err_set(err, ENOMEM, "out of memory") : 0;
+}
+
 static int linux_ensure_subnet(struct cfs_net_host *h, const struct cfs_subnet_def *def,
                                struct cfs_err *err)
 {
@@ -1380,7 +1434,7 @@ static int linux_ensure_subnet(struct cfs_net_host *h, const struct cfs_subnet_d
     struct subnet_state s = {0};
     struct nl_list others = {0};
     struct textbuf conf = {0};
-    char path[600], net[CFS_IPV4_LEN], gw[CFS_IPV4_LEN], mask[CFS_IPV4_LEN], tag[40];
+    char path[600], gw[CFS_IPV4_LEN];
     if (vpc_names(h, def->vpc, &v, err) < 0)
         return -1;
     if (!netaddr_uuid_valid(def->uuid))
@@ -1402,56 +1456,8 @@ static int linux_ensure_subnet(struct cfs_net_host *h, const struct cfs_subnet_d
     if (def->nroutes < 0 || def->nroutes > CFS_NET_MAX_ROUTES)
         return cfs_err_set(err, EINVAL, "at most %d routes", CFS_NET_MAX_ROUTES);
 
-    char hex[33];
-    uuid_hex(s.uuid, hex);
-    snprintf(tag, sizeof(tag), "s%s", hex);
-    netaddr_ipv4_format(s.cidr.net, net);
-    netaddr_ipv4_format(s.gateway, gw);
-    netaddr_ipv4_format(netaddr_mask(s.cidr.prefix), mask);
-    tb_printf(&conf, "# cloudfs subnet %s of VPC %s (generated)\n", s.uuid, v.uuid);
-    if (s.dhcp)
-        tb_printf(&conf, "dhcp-range=set:%s,%s,static,%s,%d\n", tag, net, mask, lease);
-    tb_printf(&conf, "dhcp-option=tag:%s,option:router,%s\n", tag, gw);
-    tb_printf(&conf, "dhcp-option=tag:%s,option:dns-server,%s", tag, gw);
-    for (int i = 0; i < def->ndns; i++) {
-        uint32_t a;
-        char as[CFS_IPV4_LEN];
-        if (netaddr_ipv4_parse(def->dns[i], &a, err) < 0)
-            goto cleanup;
-        netaddr_ipv4_format(a, as);
-        tb_printf(&conf, ",%s", as);
-    }
-    tb_printf(&conf, "\n");
-    if (def->nroutes > 0) {
-        bool has_default = false;
-        tb_printf(&conf, "dhcp-option=tag:%s,option:classless-static-route", tag);
-        for (int i = 0; i < def->nroutes; i++) {
-            struct cfs_cidr d;
-            uint32_t via;
-            char ds[CFS_CIDR_LEN], vs[CFS_IPV4_LEN];
-            if (netaddr_cidr_parse(def->routes[i].dest, &d, err) < 0 ||
-                netaddr_ipv4_parse(def->routes[i].via, &via, err) < 0)
-                goto cleanup;
-            if (!netaddr_cidr_host(&s.cidr, via)) {
-                cfs_err_set(err, EINVAL, "route to %s: next hop %s is not in %s", def->routes[i].dest,
-                            def->routes[i].via, def->cidr);
-                goto cleanup;
-            }
-            has_default = has_default || d.prefix == 0;
-            netaddr_cidr_format(&d, ds);
-            netaddr_ipv4_format(via, vs);
-            tb_printf(&conf, ",%s,%s", ds, vs);
-        }
-        if (!has_default)
-            tb_printf(&conf, ",0.0.0.0/0,%s", gw);
-        tb_printf(&conf, "\n");
-    }
-    tb_put(&conf, "", 0);
-    if (conf.oom) {
-        cfs_err_set(err, ENOMEM, "out of memory");
+    if (subnet_conf(&v, &s, def, lease, &conf, err) < 0)
         goto cleanup;
-    }
-
     if (vpc_lock(h, &v, &lock, err) < 0 || vpc_present(&v, err) < 0 || subnets_read(&v, &others, err) < 0)
         goto cleanup;
     for (int i = 0; i < others.n; i++) {
@@ -1466,6 +1472,7 @@ static int linux_ensure_subnet(struct cfs_net_host *h, const struct cfs_subnet_d
     }
     bool c1 = false, c2 = false, hosts = false;
     char state[64];
+    netaddr_ipv4_format(s.gateway, gw);
     snprintf(state, sizeof(state), "%s/%d %s\n", gw, s.cidr.prefix, s.dhcp ? "dhcp" : "nodhcp");
     snprintf(path, sizeof(path), "%s/subnets/%s.subnet", v.dir, s.uuid);
     if (write_file(path, state, &c1, err) < 0)
