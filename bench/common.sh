@@ -65,7 +65,8 @@ p95() { sort -n | awk '{a[NR]=$1} END {i=int(NR*0.95); if (i<1) i=1; print a[i]}
 # (names and baseline names must not contain commas).
 row() {
   local ratio
-  ratio=$(awk -v a="$2" -v b="$4" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}')
+  # OURS is n/a for a baseline whose cloudfs side does not exist yet.
+  ratio=$(awk -v a="$2" -v b="$4" 'BEGIN {if (b > 0 && a ~ /^[0-9.]+$/) printf "%.2f", a / b; else print "n/a"}')
   printf '%-52s %10s %-34s %10s %5s  x%s\n' "$1" "$2" "$3" "$4" "$5" "$ratio"
   echo "$1,$2,$3,$4,$5,$ratio" >> "$CSV"
   # A scenario that keeps its own CSV still feeds make bench's table.

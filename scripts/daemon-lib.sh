@@ -42,16 +42,24 @@ running_pid() {
   printf '%s\n' "$pid"
 }
 
+# close_fds: close every descriptor above 2 of the current (sub)shell.
+close_fds() {
+  local fd n
+  for fd in /proc/self/fd/*; do
+    n=${fd##*/}
+    case "$n" in ''|*[!0-9]*) continue ;; esac
+    [ "$n" -gt 2 ] && eval "exec $n>&-"
+  done 2>/dev/null
+}
+
 # detached CMD...: run a daemonising command with only stdin/stdout/stderr
 # open.  The daemons keep inherited descriptors, and a test runner (bats)
 # waits for EOF on its pipes: a daemon started from a test must not hold them.
+# (A command that stays in the foreground is started in the background the same
+# way with `( close_fds; exec CMD... </dev/null >/dev/null 2>&1 ) &`: $! is then CMD.)
 detached() {
   (
-    for fd in /proc/self/fd/*; do
-      n=${fd##*/}
-      case "$n" in ''|*[!0-9]*) continue ;; esac
-      [ "$n" -gt 2 ] && eval "exec $n>&-"
-    done 2>/dev/null
+    close_fds
     exec "$@" </dev/null >/dev/null 2>&1
   )
 }

@@ -4,8 +4,9 @@
 #
 #   1. libvirt-up.sh;
 #   2. tiny-guest.sh /tmp/tinyguest (cached after the first build);
-#   3. defines a TCG domain (type 'qemu', 128 MiB, direct kernel boot, ACPI, serial console
-#      to /tmp/tinyguest/console.log, no disk, no network), starts it, waits for
+#   3. defines a TCG domain (scripts/tiny-guest-domain.sh --no-counter: type 'qemu',
+#      128 MiB, direct kernel boot, ACPI, serial console to /tmp/tinyguest/console.log,
+#      no disk, no network), starts it, waits for
 #      "TINYGUEST READY", runs `virsh shutdown` and requires "shut off" within 15 s
 #      without any destroy;
 #   4. defines a KVM domain (type 'kvm', 64 MiB, no OS), requires domstate "running",
@@ -70,29 +71,7 @@ if [ ! -s "$GDIR/vmlinuz" ] || [ ! -s "$GDIR/initrd.gz" ]; then fail "guest file
 
 # --- 3. TCG guest: boot, graceful ACPI shutdown --------------------------------------------
 rm -f "$CONSOLE"
-cat >"$XMLDIR/tcg.xml" <<EOF
-<domain type='qemu'>
-  <name>$TCG_DOM</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$GDIR/vmlinuz</kernel>
-    <initrd>$GDIR/initrd.gz</initrd>
-    <cmdline>console=ttyS0</cmdline>
-  </os>
-  <features><acpi/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <serial type='file'>
-      <source path='$CONSOLE'/>
-      <target port='0'/>
-    </serial>
-  </devices>
-</domain>
-EOF
+"$HERE/tiny-guest-domain.sh" --no-counter "$TCG_DOM" "$GDIR" "$CONSOLE" >"$XMLDIR/tcg.xml"
 v define "$XMLDIR/tcg.xml" >/dev/null
 defined+=("$TCG_DOM")
 

@@ -13,7 +13,14 @@
 #   - opens the input device whose name is "Power Button", then prints
 #     "TINYGUEST READY" on the console (boot with console=ttyS0 to see it on the serial
 #     port), waits for one event from that device (an ACPI power button press, e.g. from
-#     `virsh shutdown`) and runs `poweroff -f`.
+#     `virsh shutdown`) and runs `poweroff -f`;
+#   - with `tinyguest.counter` on the kernel command line, also loads virtio_pci and
+#     virtio_blk and counts, once a second, for as long as it runs: it prints
+#     "TINYGUEST COUNTER START <boot id>" once, then "TINYGUEST COUNT <n> UPTIME <s>"
+#     on the console, and writes the same line (padded to 512 bytes, fsync-ed) to the
+#     first sector of /dev/vda when the guest has a virtio disk. A guest that goes on
+#     counting with no second START line has not restarted (live migration tests); the
+#     disk shows which instance wrote last (fencing tests).
 #   - with cfs.run=STEP,STEP,... on the kernel command line, also loads virtio_pci and
 #     virtio_net and runs those network steps in the background (the power button keeps
 #     working meanwhile), each printing one "TINYGUEST ..." line on the console:
@@ -44,9 +51,8 @@ if [ "$#" -ne 1 ] || [ -z "$1" ]; then
   exit 2
 fi
 OUTDIR=$1
-
 # What the cached files must have been built with; bump when /init or its modules change.
-FORMAT="tiny-guest 2 (cfs.run network steps, virtio_net)"
+FORMAT="tiny-guest 3 (counter, virtio_blk; cfs.run network steps, virtio_net)"
 
 cached() {
   [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initrd.gz" ] &&
@@ -189,11 +195,12 @@ add_module() {          # add_module REL: depth-first, dependencies before the m
   order+=("$rel")
 }
 
-# modules_for NAME...: set order to NAME... and their dependencies, minus what an earlier
-# call took and what is built into this kernel.
+# modules_for NAME...: set order to NAME... and their dependencies, minus what is built
+# into this kernel.
 modules_for() {
   local m rel
   order=()
+  seen=()         # each list stands alone (load_modules skips what is loaded)
   for m in "$@"; do
     if grep -Eq "/$m\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
       continue            # built into this kernel: nothing to load
@@ -204,6 +211,8 @@ modules_for() {
 }
 modules_for button evdev
 base_modules=("${order[@]}")
+modules_for virtio_pci virtio_blk    # loaded in counter mode only
+disk_modules=("${order[@]}")
 modules_for virtio_pci virtio_net    # loaded with cfs.run only: the guest's NICs
 net_modules=("${order[@]}")
 
@@ -225,6 +234,7 @@ put_modules() {
   done
 }
 put_modules "$R/etc/tinyguest-modules" ${base_modules[@]+"${base_modules[@]}"}
+put_modules "$R/etc/tinyguest-disk-modules" ${disk_modules[@]+"${disk_modules[@]}"}
 put_modules "$R/etc/tinyguest-net-modules" ${net_modules[@]+"${net_modules[@]}"}
 
 cat >"$R/init" <<'INIT'
@@ -237,14 +247,37 @@ cat >"$R/init" <<'INIT'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 exec </dev/console >/dev/console 2>&1
 
-# load_modules LIST: insmod the modules named in LIST, in order.
+# load_modules LIST: insmod the modules named in LIST, in order, but those loaded already.
 load_modules() {
   while read -r m; do
     [ -n "$m" ] || continue
+    [ -d "/sys/module/${m%.ko}" ] && continue     # loaded by an earlier list
     insmod "/lib/modules/$m" || echo "tinyguest: insmod $m failed"
   done <"$1"
 }
 load_modules /etc/tinyguest-modules
+
+# counter: once a second, the count and uptime on the console and in sector 0 of vda.
+counter() {
+  echo "TINYGUEST COUNTER START $(cat /proc/sys/kernel/random/boot_id)"
+  n=0
+  while :; do
+    n=$((n + 1))
+    line="TINYGUEST COUNT $n UPTIME $(cut -d' ' -f1 /proc/uptime)"
+    echo "$line"
+    if [ -b /dev/vda ]; then
+      echo "$line" | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null ||
+        echo "tinyguest: write to /dev/vda failed"
+    fi
+    sleep 1
+  done
+}
+case " $(cat /proc/cmdline) " in
+  *" tinyguest.counter "*)
+    load_modules /etc/tinyguest-disk-modules
+    counter &
+    ;;
+esac
 
 # Network steps asked for on the kernel command line (cfs.run=...), in the
 # background so that the power button below keeps working.
@@ -428,5 +461,5 @@ mv -f "$OUTDIR/.initrd.gz.tmp.$$" "$OUTDIR/initrd.gz"
 mv -f "$OUTDIR/.vmlinuz.tmp.$$" "$OUTDIR/vmlinuz"
 printf '%s\n' "$FORMAT" >"$OUTDIR/.format.tmp.$$"
 mv -f "$OUTDIR/.format.tmp.$$" "$OUTDIR/format"
-all_modules=(${base_modules[@]+"${base_modules[@]}"} ${net_modules[@]+"${net_modules[@]}"})
+all_modules=(${base_modules[@]+"${base_modules[@]}"} ${disk_modules[@]+"${disk_modules[@]}"} ${net_modules[@]+"${net_modules[@]}"})
 echo "tiny-guest: built $OUTDIR/vmlinuz and $OUTDIR/initrd.gz ($KPKG, modules: ${all_modules[*]##*/})"

@@ -9,35 +9,10 @@
 # carried by VXLAN between two network namespaces standing in for two hosts.
 # Everything is named from fresh UUIDs and a per-run tag, and removed by name.
 
-load compute_helpers
-
-# Its own cache: until the branches that extend the tiny guest are merged, each
-# rebuilds a shared cache whose format it does not know.
-GUEST=/var/cache/cloudfs-test/tinyguest-net
-
-uuid() { cat /proc/sys/kernel/random/uuid; }
+load net_helpers
 
 setup_file() {
-  export W="$BATS_FILE_TMPDIR"
-  export TAG="n$$"
-  local san=()
-  # The sanitizer run builds the driver with the sanitizers too.
-  case "$CLOUDFS_BIN" in *asan*) san=(-fsanitize=address,undefined -fno-omit-frame-pointer) ;; esac
-  cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g "${san[@]}" \
-     -I"$REPO/include/common" -I"$REPO/include/drivers" -o "$W/net_tool" \
-     "$REPO/tests/unit/net_tool.c" "$REPO/src/drivers/network_linux.c" "$REPO/src/drivers/netlink.c" \
-     "$REPO/src/drivers/nic_xml.c" "$REPO/src/drivers/xml.c" "$REPO/src/common/netaddr.c" \
-     "$REPO/src/common/subprocess.c" "$REPO/src/common/error.c" "$REPO/src/common/textbuf.c" \
-     $(pkg-config --cflags --libs libvirt) -lpthread
-  cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "${san[@]}" -I"$REPO/include/common" \
-     -o "$W/netaddr_test" "$REPO/tests/unit/netaddr_test.c" "$REPO/src/common/netaddr.c" \
-     "$REPO/src/common/error.c"
-  "$REPO/scripts/tiny-guest.sh" "$GUEST"
-
-  # dnsmasq reads its files after it dropped root: the state must not live
-  # under bats' private temporary directory.
-  export RUNDIR="/run/cfs-nettest-$TAG"
-  mkdir -m 0755 "$RUNDIR"
+  net_setup
   export STATE="$RUNDIR/net"
   export NT="$W/net_tool -s $STATE -c qemu:///system"
   export V1=$(uuid) V2=$(uuid) S1=$(uuid) S1B=$(uuid) S2=$(uuid)
@@ -45,15 +20,11 @@ setup_file() {
   export MA=52:54:00:64:00:0a MB=52:54:00:64:00:0b MC=52:54:00:64:00:0c MD=52:54:00:64:00:0d
   # The host's own address, which no guest may reach (arping).
   export HOSTIP=$(ip -4 -o addr show scope global | awk '{ sub("/.*", "", $4); print $4; exit }')
-  for d in ga gb gc; do echo "nettest-$TAG-$d" > "$W/dom-$d"; done
 }
 
 teardown_file() {
-  local d v
-  for d in ga gb gc; do
-    [ -f "$W/dom-$d" ] || continue
-    $VIRSH destroy "$(cat "$W/dom-$d")" >/dev/null 2>&1 || true
-  done
+  local v
+  guests_destroy
   for v in "$V1" "$V2"; do $NT rm-vpc "$v" >/dev/null 2>&1 || true; done
   vx_cleanup
   rm -rf "$RUNDIR"
@@ -62,36 +33,10 @@ teardown_file() {
 # A sanitizer report ends net_tool with a non-zero status, failing the step.
 nt() { $NT "$@"; }
 
-dom() { cat "$W/dom-$1"; }
-log_of() { echo "$W/$1.log"; }
-marker() { grep -a "TINYGUEST $2" "$(log_of "$1")"; }
-has_marker() { grep -aq "TINYGUEST $2" "$(log_of "$1")" 2>/dev/null; }
-
-# start_guest NAME NIC-UUID MAC VPC STEPS: a TCG tiny guest with one NIC from the
-# driver's <interface> element, its serial console to $W/NAME.log.
+# start_guest NAME NIC-UUID MAC VPC STEPS: a guest on this host with one NIC in VPC.
 start_guest() {
-  local name=$1 nic=$2 mac=$3 vpc=$4 steps=$5
-  nt nic-xml "$vpc" "$nic" "$mac" > "$W/$name-nic.xml"
-  cat > "$W/$name.xml" <<EOF
-<domain type='qemu'>
-  <name>$(dom "$name")</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>$GUEST/vmlinuz</kernel>
-    <initrd>$GUEST/initrd.gz</initrd>
-    <cmdline>console=ttyS0 panic=-1 cfs.run=$steps</cmdline>
-  </os>
-  <features><acpi/></features>
-  <on_poweroff>destroy</on_poweroff>
-  <devices>
-    <serial type='file'><source path='$(log_of "$name")'/><target port='0'/></serial>
-$(cat "$W/$name-nic.xml")
-  </devices>
-</domain>
-EOF
-  $VIRSH create "$W/$name.xml" >/dev/null
+  nt nic-xml "$4" "$2" "$3" > "$W/$1-nic.xml"
+  guest_start "$1" qemu:///system "$W/$1-nic.xml" "$5"
 }
 
 dnsmasq_pid_of() { cat "$STATE/$1/dnsmasq.pid"; }
@@ -196,6 +141,9 @@ bridge_of() { nt attach "$1" | sed 's/.*bridge=//'; }
   nt leases "$V1" | grep -q "^$MB 10.0.1.11 gb "
   nt leases "$V2" | grep -q "^$MC 10.0.1.10 gc "
   ! nt leases "$V2" | grep -q "$MA"
+  # The routers still hold their NICs as permanent neighbours after DHCP.
+  [ "$(permanent_neighbours "cfs-vpc-$V1")" = 2 ]
+  [ "$(permanent_neighbours "cfs-vpc-$V2")" = 1 ]
 }
 
 @test "a NIC hot-plugged into a running guest gets its address" {
@@ -209,6 +157,7 @@ bridge_of() { nt attach "$1" | sed 's/.*bridge=//'; }
   [ "$($VIRSH domiflist "$(dom ga)" | grep -c "cfs-vpc-$V1")" = 2 ]
   $VIRSH domiflist "$(dom ga)" | grep -q "$MD"
   nt leases "$V1" | grep -q "^$MD 10.0.2.20 ga-eth1 "
+  [ "$(permanent_neighbours "cfs-vpc-$V1")" = 3 ]
 }
 
 @test "drift: a deleted bridge, a killed dnsmasq, a destroyed libvirt network are repaired" {
@@ -365,6 +314,11 @@ EOF
   ping_from ea 10.0.2.10      # routed on host A, delivered through the tunnel
   ping_from ec 10.0.1.10      # routed on host B, back through the tunnel
   ping_from ea 10.0.1.1       # the gateway answers on each host
+  # Each router still knows every NIC as a permanent neighbour after DHCP: it
+  # never has to ARP across the tunnel, where the answer would go to the other
+  # host's router (same MAC).
+  [ "$(permanent_neighbours "$TAG-hA-vpc-$VX")" = 3 ]
+  [ "$(permanent_neighbours "$TAG-hB-vpc-$VX")" = 3 ]
   # The gateway MAC stays pinned to the local router port on both hosts.
   for h in hA hB; do
     bridge -netns "$TAG-$h" fdb show br "$br" | grep "^02:${VX:0:2}:" | grep -q "dev cfsr.*sticky.*static"

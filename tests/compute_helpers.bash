@@ -91,3 +91,23 @@ compute_stop() {
   cfs_stop || rc_log=1
   return $rc_log
 }
+
+# The multi-host rig (scripts/hosts-up.sh; README "A multi-host rig"): real libvirtd
+# hosts h1..hN, each in its own namespaces, reached from here by URI.
+# rig_up N: start N hosts; sets and exports RIG (the rig's directory) and the RIG_*
+# variables of $RIG/rig.env (RIG_TAG, RIG_SHARED, RIG_CEPH_CONF, RIG_HOSTS, ...).
+rig_up() {
+  RIG=$("$REPO/scripts/hosts-up.sh" "$1") || return 1
+  set -a
+  # shellcheck source=/dev/null
+  . "$RIG/rig.env"
+  set +a
+  export RIG
+}
+# rig_uri H: host H's libvirt URI (qemu+unix:///system?socket=...).
+rig_uri() { cat "$RIG/$1/uri"; }
+# rig_down: tear the rig down (teardown_file: pass or fail).
+rig_down() {
+  [ -n "${RIG:-}" ] || return 0
+  "$REPO/scripts/hosts-down.sh" "$RIG"
+}

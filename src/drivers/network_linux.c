@@ -34,7 +34,10 @@
  *   routes, option 121, with the default route added as RFC 3442 requires;
  *   the MTU), DNS for the VPC's names (its own host files; no-hosts and
  *   no-resolv: nothing of the host's /etc/hosts or resolvers leaks in).
- *   Host entries change with a SIGHUP, subnets with a restart.
+ *   Host entries change with a SIGHUP, subnets with a restart.  Answers are
+ *   broadcast (dhcp-broadcast): to unicast one to a client that has no
+ *   address yet, dnsmasq writes the client into the router's ARP table, over
+ *   the permanent neighbour entry the distributed router needs (below).
  * - A netdev nftables table cfs_vpc_HEX with one chain on the bridge's
  *   ingress, policy drop: nothing a guest sends reaches the host's own IP
  *   stack (without it the host answers ARP for its own addresses on every
@@ -71,9 +74,12 @@
  * take the bridge, with its VXLAN and router ports, from under running
  * guests.
  *
- * REACH.  The driver acts on the machine it runs on (or on a namespace
- * standing in for a host); on a multi-host cloud every host needs it run
- * locally.  Known caveats of the host: with br_netfilter loaded and
+ * REACH.  The driver acts on the machine it runs on, or on a named network
+ * namespace standing in for a host together with that host's libvirt URI
+ * (how tests/65-network-rig.bats runs it on two hosts of the multi-host rig,
+ * each with its own libvirtd); on a multi-host cloud of real machines every
+ * host needs it run locally (libvirt's API reaches no netns, veth, VXLAN or
+ * dnsmasq of a remote host).  Known caveats of the host: with br_netfilter loaded and
  * bridge-nf-call-iptables = 1 the host's iptables FORWARD chain sees bridged
  * VPC traffic (a DROP policy there cuts it) and the host's conntrack sees
  * flows of overlapping VPCs in one table (security groups should use a
@@ -621,6 +627,10 @@ static int dnsmasq_conf(const struct vpc *v, const char *domain, int mtu, bool *
     tb_printf(&b, "# dnsmasq of cloudfs VPC %s (generated; cloudfs rewrites it)\n", v->uuid);
     tb_printf(&b, "interface=" ROUTER_IF "\nexcept-interface=lo\nbind-dynamic\n");
     tb_printf(&b, "no-resolv\nno-hosts\nno-poll\ndhcp-authoritative\n");
+    /* Broadcast answers: to unicast one to a client without an address,
+     * dnsmasq would write the client into the router's ARP table over the
+     * permanent entry the router needs to reach NICs on other hosts. */
+    tb_printf(&b, "dhcp-broadcast\n");
     tb_printf(&b, "pid-file=%s\n", pidf);
     tb_printf(&b, "dhcp-leasefile=%s/leases\n", v->dir);
     tb_printf(&b, "dhcp-hostsfile=%s/dhcp\n", v->dir);
