@@ -82,7 +82,7 @@ LIST
     [ -z "$(cat "$d/status/error")" ]
   done
   [ -d "$CT/vms/v1/volumes" ]
-  [ -d "$CT/hosts" ] && [ -d "$CT/pools" ] && [ -d "$CT/volumes" ] && [ -d "$CT/vms" ]
+  [ -d "$CT/hosts" ]; [ -d "$CT/pools" ]; [ -d "$CT/volumes" ]; [ -d "$CT/vms" ]
 }
 
 @test "zone: description takes free text and refuses long or control text" {

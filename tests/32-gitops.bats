@@ -41,7 +41,7 @@ wt_vm() { echo "$WT/zones/default/clusters/default/vms/$1"; }
   sync_out
   [ -f "$WT/zones/default/clusters/default/vms/.keep" ]
   [ ! -e "$WT/zones/default/clusters/default/hosts/local/status" ]
-  [ ! -e "$WT/README" ] && [ ! -e "$WT/audit" ] && [ ! -e "$WT/tasks" ]
+  [ ! -e "$WT/README" ]; [ ! -e "$WT/audit" ]; [ ! -e "$WT/tasks" ]
   [ "$(cat "$WT/offerings/tiny/memory")" = 64M ]
   git -C "$WT" add -A
   git -C "$WT" commit -qm "cloud as found"

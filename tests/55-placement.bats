@@ -52,7 +52,7 @@ mkvm() {
   for v in a b c d; do wait_until 20 file_is "$(S)/vms/$v/status/state" running; done
   n1=$(grep -l '^h1$' "$(S)"/vms/*/status/host | wc -l)
   n2=$(grep -l '^h2$' "$(S)"/vms/*/status/host | wc -l)
-  [ "$n1" = 2 ] && [ "$n2" = 2 ]
+  [ "$n1" = 2 ]; [ "$n2" = 2 ]
   wait_until 20 file_is "$(S)/hosts/h1/status/vm-count" 2
   wait_until 20 file_is "$(S)/hosts/h1/status/free-memory" 2G
   [ "$(cat "$(S)/hosts/h1/status/allocated-cpus")" = 2 ]

@@ -152,7 +152,7 @@ no_leaks() {
   rm "$C/vms/rvm/volumes/rdata"
   timeout 60 cat "$C/vms/rvm/wait"
   wait_until 20 file_is "$C/volumes/rdata/status/state" available
-  ! $VIRSH domblklist "$dom" | grep -q sdb
+  ! $VIRSH domblklist "$dom" | grep -q sdb || false
   domstate_is "$dom" running
   no_leaks
 }
@@ -160,7 +160,7 @@ no_leaks() {
 @test "Ceph frozen mid-operation: a clear error, no crash; the operation completes after" {
   mon=$(pgrep -f "ceph-mon -c $CEPH_CONF" | head -n1)
   osd=$(pgrep -f "ceph-osd -c $CEPH_CONF" | head -n1)
-  [ -n "$mon" ] && [ -n "$osd" ]
+  [ -n "$mon" ]; [ -n "$osd" ]
   kill -STOP "$mon" "$osd"
   mkdir "$C/volumes/during"
   echo ceph > "$C/volumes/during/pool"

@@ -114,7 +114,7 @@ rbd_watchers() { rbd -c "$CEPH_CONF" status "$RPOOL/disk" | sed -n 's/.*watcher=
     # Its daemons run in its namespaces, none of which is the machine's.
     for d in libvirtd virtlogd; do
       pid=$(host_procs $h $d)
-      [ -n "$pid" ] && [ "$(wc -w <<<"$pid")" = 1 ]
+      [ -n "$pid" ]; [ "$(wc -w <<<"$pid")" = 1 ]
       for ns in net mnt pid; do
         [ "$(ns_of "$pid" $ns)" = "$(host_ns $h $ns)" ]
         [ "$(ns_of "$pid" $ns)" != "$(ns_of $$ $ns)" ]
