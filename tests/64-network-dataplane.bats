@@ -73,7 +73,7 @@ bridge_of() { nt attach "$1" | sed 's/.*bridge=//'; }
   ip -n "cfs-vpc-$V1" -4 addr show dev vpc0 | grep -q "inet 10.0.1.1/24"
   ip -n "cfs-vpc-$V1" -4 addr show dev vpc0 | grep -q "inet 10.0.2.1/24"
   ip -n "cfs-vpc-$V2" -4 addr show dev vpc0 | grep -q "inet 10.0.1.1/24"
-  ! ip -4 route show | grep -q "^10\.0\.1\.0/24"
+  ! ip -4 route show | grep -q "^10\.0\.1\.0/24" || false
   # The routers know every NIC (permanent neighbours).
   ip -n "cfs-vpc-$V1" neigh show dev vpc0 | grep -q "10.0.1.11 lladdr $MB PERMANENT"
   # The host does not listen on the bridges.
@@ -140,7 +140,7 @@ bridge_of() { nt attach "$1" | sed 's/.*bridge=//'; }
   nt leases "$V1" | grep -q "^$MA 10.0.1.10 ga "
   nt leases "$V1" | grep -q "^$MB 10.0.1.11 gb "
   nt leases "$V2" | grep -q "^$MC 10.0.1.10 gc "
-  ! nt leases "$V2" | grep -q "$MA"
+  ! nt leases "$V2" | grep -q "$MA" || false
   # The routers still hold their NICs as permanent neighbours after DHCP.
   [ "$(permanent_neighbours "cfs-vpc-$V1")" = 2 ]
   [ "$(permanent_neighbours "cfs-vpc-$V2")" = 1 ]
@@ -168,7 +168,7 @@ bridge_of() { nt attach "$1" | sed 's/.*bridge=//'; }
   ip link del "$b1"
   kill "$old"
   $VIRSH net-destroy "cfs-vpc-$V1" >/dev/null
-  ! ping_ga
+  ! ping_ga || false
   nt vpc "$V1" domain=one.internal
   # The guests' taps go back on the new bridge (the reconciler's NIC pass does this).
   for t in $($VIRSH domiflist "$(dom ga)" | awk '{ print $1 }') $($VIRSH domiflist "$(dom gb)" | awk '{ print $1 }'); do
@@ -232,17 +232,17 @@ bridge_of() { nt attach "$1" | sed 's/.*bridge=//'; }
   dnsmasq_runs "$V1"
   for d in ga gb gc; do $VIRSH destroy "$(dom $d)" >/dev/null; done
   nt rm-subnet "$V1" "$S1B"
-  ! ip -n "cfs-vpc-$V1" -4 addr show dev vpc0 | grep -q "10.0.2.1/24"
-  ! ip -n "cfs-vpc-$V1" neigh show dev vpc0 | grep -q "10.0.2.20"
+  ! ip -n "cfs-vpc-$V1" -4 addr show dev vpc0 | grep -q "10.0.2.1/24" || false
+  ! ip -n "cfs-vpc-$V1" neigh show dev vpc0 | grep -q "10.0.2.20" || false
   nt rm-vpc "$V1"
   nt rm-vpc "$V2"
   nt rm-vpc "$V2"                      # again: nothing to do
-  ! nt list | grep -E "$V1|$V2"
-  ! ip -d link show | grep -E "cfs-vpc:($V1|$V2)"
-  ! ip netns list | grep -E "$V1|$V2"
-  ! nft list tables | grep -E "${V1//-/}|${V2//-/}"
-  ! $VIRSH net-list --all | grep -E "$V1|$V2"
-  [ ! -e "$STATE/$V1" ] && [ ! -e "$STATE/$V2" ]
+  ! nt list | grep -E "$V1|$V2" || false
+  ! ip -d link show | grep -E "cfs-vpc:($V1|$V2)" || false
+  ! ip netns list | grep -E "$V1|$V2" || false
+  ! nft list tables | grep -E "${V1//-/}|${V2//-/}" || false
+  ! $VIRSH net-list --all | grep -E "$V1|$V2" || false
+  [ ! -e "$STATE/$V1" ]; [ ! -e "$STATE/$V2" ]
 }
 
 # ---- VXLAN between two namespaces standing in for two hosts ----
@@ -327,6 +327,6 @@ EOF
   $A leases "$VX" | grep -q "^$MA 10.0.1.10 ea "
   $B leases "$VX" | grep -q "^$MC 10.0.2.10 ec "
   vx_cleanup
-  ! ip netns list | grep -q "$TAG-h"
-  [ -z "$(ls "$RUNDIR/hA")" ] && [ -z "$(ls "$RUNDIR/hB")" ]
+  ! ip netns list | grep -q "$TAG-h" || false
+  [ -z "$(ls "$RUNDIR/hA")" ]; [ -z "$(ls "$RUNDIR/hB")" ]
 }

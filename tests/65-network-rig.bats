@@ -57,7 +57,7 @@ teardown_file() {
     ip -n "$TAG-$h" link show dev "$br" | grep -q "mtu 1450"
   done
   # The machine's own namespace has none of it.
-  ! ip link show dev "$br" 2>/dev/null
+  ! ip link show dev "$br" 2>/dev/null || false
 }
 
 @test "guests on two hosts: their own host's DHCP, layer 2 and routed reach across hosts" {
@@ -101,9 +101,9 @@ teardown_file() {
   $H1 rm-vpc "$V"
   $H2 rm-vpc "$V"
   for h in h1 h2; do
-    ! ip -n "$TAG-$h" -d link show | grep -q "cfs-vpc:$V"
-    ! virsh -q -c "$(rig_uri $h)" net-list --all | grep -q "$V"
+    ! ip -n "$TAG-$h" -d link show | grep -q "cfs-vpc:$V" || false
+    ! virsh -q -c "$(rig_uri $h)" net-list --all | grep -q "$V" || false
   done
-  ! ip netns list | grep -q "vpc-$V"
-  [ -z "$($H1 list)" ] && [ -z "$($H2 list)" ]
+  ! ip netns list | grep -q "vpc-$V" || false
+  [ -z "$($H1 list)" ]; [ -z "$($H2 list)" ]
 }
