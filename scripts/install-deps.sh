@@ -26,6 +26,10 @@ pkgs=(
   librados-dev librbd-dev nettle-dev
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
+  # busybox: udhcpc, ping and nc inside the network namespaces that stand in
+  # for guests and hosts in tests/64-network-dataplane.bats (a fresh Debian 12
+  # has no DHCP client and no ping).
+  busybox-static
   prometheus  # promtool: the independent parser of /metrics in the tests
 )
 if [ "$want_ceph" = 1 ]; then
