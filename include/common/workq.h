@@ -49,6 +49,9 @@ struct workq {
 void workq_init(struct workq *q);
 void workq_destroy(struct workq *q);
 int64_t workq_now(void);
+/* A condition variable whose timed waits count on workq_now()'s clock
+ * (CLOCK_MONOTONIC), for threads that wait beside the queue. */
+void workq_cond_init(pthread_cond_t *cond);
 /* Run key after delay_ms (0 = now); an earlier request wins. */
 void workq_add(struct workq *q, int64_t key, int64_t delay_ms);
 /* Block until a key is due (returns true) or the queue stops (false). */

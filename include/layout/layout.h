@@ -51,6 +51,9 @@ struct cfs_attr_def {
     char *link_name;
     const struct cfs_link_def *link;
     bool link_remove;
+    /* Stored and shown but acted on by nothing, and why ("shown to
+     * operators only"); NULL for an attribute that does something. */
+    char *spec_only;
 };
 
 struct cfs_status_def {

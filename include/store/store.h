@@ -102,6 +102,17 @@ int store_res_list(struct cfs_store *st, int64_t parent, const struct cfs_kind *
  * writes inside a batch fail with EDEADLK. */
 void store_read_begin(struct cfs_store *st);
 void store_read_end(struct cfs_store *st);
+/* A write batch: the writes a thread makes between these share one write
+ * transaction (one BEGIN IMMEDIATE, one COMMIT, one wake-up of the other
+ * process), so readers see all of them or none; each write still succeeds
+ * or fails on its own (a savepoint).  The batch holds the store's lock and
+ * SQLite's write lock, which blocks the other process's writes: keep it to
+ * store calls, never a host or pool operation.  Nestable (the outermost
+ * end commits); not inside a read batch (EDEADLK).  store_write_begin
+ * holds nothing when it fails; store_write_end always releases and
+ * returns -1 when the commit failed (then none of the writes is stored). */
+int store_write_begin(struct cfs_store *st, struct cfs_err *err);
+int store_write_end(struct cfs_store *st, struct cfs_err *err);
 
 int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                     int64_t *count, struct cfs_err *err);

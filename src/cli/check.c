@@ -21,6 +21,7 @@
 
 #include "compute.h"
 #include "conf.h"
+#include "status_keys.h"
 #include "storage.h"
 #include "value.h"
 
@@ -645,7 +646,7 @@ static bool vm_converged(struct check *c, const struct chk_res *vm)
     if (next(c, s) == 1)
         gen = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    char *acted = row_value(c, "status", vm->id, "_gen");
+    char *acted = row_value(c, "status", vm->id, CFS_ST_GEN);
     bool ok = acted && atoll(acted) > 0 && atoll(acted) >= gen;
     free(acted);
     return ok;

@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "fs_ops.h"
 #include "layout.h"
+#include "layout_use.h"
 #include "manpage.h"
 #include "reconcile.h"
 #include "store.h"
@@ -25,6 +26,7 @@ static void usage(FILE *out)
           "  reconcile [-f]           run the reconciler daemon (-f: stay in the foreground)\n"
           "  check [-n] [-t MIN]      verify the store (-n: only) and compare it with the hosts\n"
           "  layout-man               print the tree reference of cloudfs(7) from the layout\n"
+          "  layout-use               print who acts on each layout attribute\n"
           "  version                  print the version\n"
           "  help                     print this help\n"
           "\n"
@@ -200,6 +202,11 @@ int main(int argc, char **argv)
     } else if (!strcmp(cmd, "layout-man")) {
         manpage_write_layout(stdout, layout);
         rc = 0;
+    } else if (!strcmp(cmd, "layout-use")) {
+        if (layout_use_print(stdout, layout, &err) < 0)
+            fprintf(stderr, "cloudfs layout-use: %s\n", err.msg);
+        else
+            rc = 0;
     } else {
         fprintf(stderr, "cloudfs: unknown command '%s'\n", cmd);
         usage(stderr);

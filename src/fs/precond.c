@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "status_keys.h"
 #include "value.h"
 
 static bool is_active(const char *state)
@@ -46,8 +47,8 @@ static int vm_offering(struct cfs_store *st, const struct cfs_res *r, const char
         char *cpus = NULL, *mem = NULL;
         char *cur_cpus = store_status_text(st, r->id, "cpus");
         char *cur_mem = store_status_text(st, r->id, "memory");
-        char *max_cpus = store_status_text(st, r->id, "_max_vcpus");
-        char *max_mem = store_status_text(st, r->id, "_max_memory");
+        char *max_cpus = store_status_text(st, r->id, CFS_ST_MAX_VCPUS);
+        char *max_mem = store_status_text(st, r->id, CFS_ST_MAX_MEMORY);
         long long want_mem = 0, have_mem = 0, top_mem = 0;
         if (ko && store_res_find(st, 0, ko, value, &off, err) == 0 &&
             store_attr_get(st, off.id, "cpus", &cpus, NULL, err) == 0 &&
@@ -183,7 +184,7 @@ static int volume_size(struct cfs_store *st, const struct cfs_res *r, const char
 static int volume_made(struct cfs_store *st, const struct cfs_res *r, const char *value,
                        struct cfs_err *err)
 {
-    char *used = store_status_text(st, r->id, "_used");
+    char *used = store_status_text(st, r->id, CFS_ST_USED);
     char *pool = store_status_text(st, r->id, "pool");
     int rc = 0;
     (void)value;
@@ -317,7 +318,7 @@ int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs
 
 static int volume_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
 {
-    char *root = store_status_text(st, r->id, "_root-of");
+    char *root = store_status_text(st, r->id, CFS_ST_ROOT_OF);
     char *holder = store_status_text(st, r->id, "attached-to");
     char *root_name = store_status_text(st, r->id, "root-of");
     struct cfs_res vm;

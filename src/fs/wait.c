@@ -8,6 +8,8 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "status_keys.h"
+
 void wait_mark_take(struct cfs_store *st, const struct cfs_res *r, struct wait_mark *m)
 {
     m->gen = store_spec_generation(st, r->id);
@@ -34,7 +36,7 @@ int wait_converged(struct cfs_store *st, const struct cfs_res *r, const struct w
         ifd = -1;
     }
     for (;;) {
-        char *gen = store_status_text(st, r->id, "_gen");
+        char *gen = store_status_text(st, r->id, CFS_ST_GEN);
         char *state = store_status_text(st, r->id, "state");
         char *error = store_status_text(st, r->id, "error");
         bool done = gen[0] && atoll(gen) >= m->gen;

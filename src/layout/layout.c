@@ -145,6 +145,10 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
             return cfs_err_set(err, EINVAL, "%s: a ref needs 'ref'", where);
     }
     a->def = dup_setting(s, "default", "");
+    a->spec_only = dup_setting(s, "spec-only", NULL);
+    if (a->spec_only && !a->spec_only[0])
+        return cfs_err_set(err, EINVAL, "%s: spec-only needs the reason nothing acts on it",
+                           where);
     return 0;
 }
 
@@ -438,6 +442,7 @@ void layout_free(struct cfs_layout *l)
             free(d->def);
             free(d->ref);
             free(d->link_name);
+            free(d->spec_only);
             for (size_t v = 0; v < d->nvalues; v++)
                 free(d->values[v]);
             free(d->values);

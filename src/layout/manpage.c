@@ -77,7 +77,12 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
         else
             fputs("empty", out);
     }
-    fprintf(out, "; mode %04o)", (unsigned)a->mode);
+    fprintf(out, "; mode %04o", (unsigned)a->mode);
+    if (a->spec_only) {
+        fputs("; nothing acts on it: ", out);
+        put(out, a->spec_only);
+    }
+    fputs(")", out);
 }
 
 void manpage_write_layout(FILE *out, const struct cfs_layout *l)

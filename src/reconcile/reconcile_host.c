@@ -3,12 +3,59 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconcile.h"
-#include "value.h"
+#include "rc_state.h"
+#include "rc_store.h"
+#include "scheduler.h"
+#include "status_keys.h"
+
+/* Called on libvirt's event thread: only the queue is touched. */
+static void on_domain_event(const char *uuid, enum cfs_power power, void *arg)
+{
+    struct rc_host *h = arg;
+    struct cfs_res vm;
+    struct cfs_err ignore;
+    (void)power;
+    if (store_res_by_uuid(h->rc->st, uuid, &vm, &ignore) == 0)
+        workq_add(&h->rc->q, vm.id, 0);
+}
+
+static void on_conn_lost(void *arg)
+{
+    struct rc_host *h = arg;
+    workq_add(&h->rc->q, h->id, 0);
+}
+
+/* (Re)connect h to uri when it is not connected there; only the host's
+ * pass calls it.  0, or -1 with err and h not connected. */
+static int host_connect(struct reconciler *rc, struct rc_host *h, const char *uri,
+                        struct cfs_err *err)
+{
+    int ret = 0;
+    pthread_rwlock_wrlock(&h->rw);
+    if (h->conn && (strcmp(h->uri, uri) || !rc->drv->alive(h->conn))) {
+        rc->drv->close(h->conn);
+        h->conn = NULL;
+        memset(&h->info, 0, sizeof(h->info));
+    }
+    if (!h->conn) {
+        snprintf(h->uri, sizeof(h->uri), "%s", uri);
+        if (rc->drv->connect(uri, on_domain_event, on_conn_lost, h, &h->conn, err) < 0) {
+            h->conn = NULL;
+            ret = -1;
+        } else if (rc->drv->host_info(h->conn, &h->info, err) < 0) {
+            rc->drv->close(h->conn);
+            h->conn = NULL;
+            ret = -1;
+        }
+    }
+    pthread_rwlock_unlock(&h->rw);
+    return ret;
+}
 
 struct orphan_scan {
     struct reconciler *rc;
     const struct cfs_res *host;
+    const struct cfs_kind *vm_kind;
     char *text;
     size_t len;
 };
@@ -20,7 +67,7 @@ static void orphan_check(const char *name, const char *uuid, void *arg)
     struct cfs_res vm;
     struct cfs_err ignore;
     bool ours = false;
-    if (store_res_by_uuid(o->rc->st, uuid, &vm, &ignore) == 0 && vm.kind == o->rc->k_vm) {
+    if (store_res_by_uuid(o->rc->st, uuid, &vm, &ignore) == 0 && vm.kind == o->vm_kind) {
         char *placed = rc_status(o->rc, vm.id, "host");
         /* A tombstone's domain is still being torn down: not an orphan. */
         ours = vm.parent == o->host->parent && !strcmp(placed, o->host->name);
@@ -39,23 +86,44 @@ static void orphan_check(const char *name, const char *uuid, void *arg)
     o->text[o->len] = '\0';
 }
 
-static void set_size_status(struct reconciler *rc, const struct cfs_res *host, const char *name,
-                            long long bytes)
+/* The host's facts, its free capacity and the domains no VM owns. */
+static void observe(struct reconciler *rc, const struct cfs_res *host, struct rc_host *h)
 {
-    char buf[32];
-    value_format_size(bytes < 0 ? 0 : bytes, buf, sizeof(buf));
-    rc_set_status(rc, host, name, buf);
+    struct cfs_err err;
+    struct cfs_host_info info;
+    pthread_rwlock_rdlock(&h->rw);
+    info = h->info;
+    pthread_rwlock_unlock(&h->rw);
+    rc_set_status_int(rc, host, "cpus", info.cpus);
+    rc_set_status_size(rc, host, "memory", info.memory_kib * 1024LL);
+    rc_set_status(rc, host, "arch", info.arch);
+    rc_set_status(rc, host, "cpu-model", info.cpu_model);
+    char *dtype = rc_attr(rc, host->id, "domain-type");
+    rc_set_status(rc, host, "domain-type",
+                  strcmp(dtype, "auto") && dtype[0] ? dtype : info.domain_type);
+    free(dtype);
+
+    struct sched_capacity cap;
+    if (scheduler_capacity(rc, host, h, 0, &cap, &err) == 0) {
+        rc_set_status_int(rc, host, "free-cpus", cap.cpus_total - cap.cpus_used);
+        rc_set_status_size(rc, host, "free-memory", cap.mem_total - cap.mem_used);
+        rc_set_status_int(rc, host, "vm-count", cap.vms);
+        rc_set_status_int(rc, host, "allocated-cpus", cap.cpus_used);
+        rc_set_status_size(rc, host, "allocated-memory", cap.mem_used);
+    }
+
+    struct orphan_scan o = {.rc = rc, .host = host, .vm_kind = rc_layout_kind(rc, &rc_kind_vm)};
+    pthread_rwlock_rdlock(&h->rw);
+    int listed = h->conn ? rc->drv->list(h->conn, orphan_check, &o, &err) : -1;
+    pthread_rwlock_unlock(&h->rw);
+    if (o.len)
+        o.text[o.len - 1] = '\0';  /* the tree adds the final newline */
+    if (listed == 0)
+        rc_set_status(rc, host, "orphans", o.text ? o.text : "");
+    free(o.text);
 }
 
-static void set_int_status(struct reconciler *rc, const struct cfs_res *host, const char *name,
-                           long long v)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld", v);
-    rc_set_status(rc, host, name, buf);
-}
-
-int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
+static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
 {
     struct rc_host *h = rc_host_get(rc, host);
     struct cfs_err err;
@@ -74,11 +142,11 @@ int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
         free(uri);
         return (int)((h->next_try - now) / 1000000LL) + 1;
     }
-    if (reconcile_host_connect(rc, h, uri, &err) < 0) {
-        h->failures++;
-        int delay = 1000 << (h->failures < 5 ? h->failures : 5);   /* 2 s .. 32 s */
+    if (host_connect(rc, h, uri, &err) < 0) {
+        int delay = rc_backoff_ms(++h->failures);
         h->next_try = now + (int64_t)delay * 1000000LL;
-        /* The reason first: a reader who sees "disconnected" finds it. */
+        /* The reason with the state (one transaction): a reader who sees
+         * "disconnected" finds it. */
         rc_set_status(rc, host, "error", err.msg);
         rc_set_status(rc, host, "connection", "disconnected");
         free(uri);
@@ -87,51 +155,29 @@ int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
     free(uri);
     h->failures = 0;
     rc_set_status(rc, host, "connection", "connected");
-
-    struct cfs_host_info info;
-    pthread_rwlock_rdlock(&h->rw);
-    info = h->info;
-    pthread_rwlock_unlock(&h->rw);
-    set_int_status(rc, host, "cpus", info.cpus);
-    set_size_status(rc, host, "memory", info.memory_kib * 1024LL);
-    rc_set_status(rc, host, "arch", info.arch);
-    rc_set_status(rc, host, "cpu-model", info.cpu_model);
-    char *dtype = rc_attr(rc, host->id, "domain-type");
-    rc_set_status(rc, host, "domain-type",
-                  strcmp(dtype, "auto") && dtype[0] ? dtype : info.domain_type);
-    free(dtype);
-
-    struct sched_capacity cap;
-    if (scheduler_capacity(rc, host, h, 0, &cap, &err) == 0) {
-        set_int_status(rc, host, "free-cpus", cap.cpus_total - cap.cpus_used);
-        set_size_status(rc, host, "free-memory", cap.mem_total - cap.mem_used);
-        set_int_status(rc, host, "vm-count", cap.vms);
-        set_int_status(rc, host, "allocated-cpus", cap.cpus_used);
-        set_size_status(rc, host, "allocated-memory", cap.mem_used);
-    }
-
-    struct orphan_scan o = {.rc = rc, .host = host};
-    pthread_rwlock_rdlock(&h->rw);
-    int listed = h->conn ? rc->drv->list(h->conn, orphan_check, &o, &err) : -1;
-    pthread_rwlock_unlock(&h->rw);
-    if (o.len)
-        o.text[o.len - 1] = '\0';  /* the tree adds the final newline */
-    if (listed == 0)
-        rc_set_status(rc, host, "orphans", o.text ? o.text : "");
-    free(o.text);
+    observe(rc, host, h);
     rc_set_status(rc, host, "error", "");
-    set_int_status(rc, host, "_gen", gen);     /* for readers of wait */
+    rc_set_status_int(rc, host, CFS_ST_GEN, gen);     /* for readers of wait */
 
     if (!was_connected) {
         /* New capacity, and VMs here need their status refreshed. */
         struct cfs_res *vms = NULL;
         size_t n = 0;
         rc_wake_unplaced(rc, host->parent);
-        if (store_res_by_status(rc->st, rc->k_vm, host->parent, "host", host->name, &vms, &n,
-                                &err) == 0)
+        if (store_res_by_status(rc->st, rc_layout_kind(rc, &rc_kind_vm), host->parent, "host",
+                                host->name, &vms, &n, &err) == 0)
             for (size_t i = 0; i < n; i++)
-                workq_add(&rc->q, vms[i].id, 0);
+                rc_wake(rc, vms[i].id);
         free(vms);
     }
     return 0;
 }
+
+const struct rc_kind rc_kind_host = {
+    .name = "host", .pass = reconcile_host, .wakes = RC_WAKE_SELF,
+    .attrs_read = "uri domain-type cluster/cpu-overcommit cluster/memory-overcommit "
+                  "vm/offering offering/cpus offering/memory",
+    .status_read = "vm/host",
+    .status_written = "connection error cpus memory arch cpu-model domain-type free-cpus "
+                      "free-memory vm-count allocated-cpus allocated-memory orphans " CFS_ST_GEN,
+};

@@ -14,16 +14,12 @@
 #include <unistd.h>
 
 #include "image_probe.h"
-#include "reconcile.h"
+#include "rc_store.h"
+#include "reconcile_storage.h"
+#include "status_keys.h"
+#include "task.h"
 
 #define COPY_CHUNK (1 << 20)
-
-static void set_ll(struct reconciler *rc, const struct cfs_res *img, const char *name, long long v)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld", v);
-    rc_set_status(rc, img, name, buf);
-}
 
 /* Copy src to dst.part, hashing it, then rename to dst. */
 static int copy_in(const char *src, const char *dst, long long size, struct rc_task *t,
@@ -31,7 +27,7 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
 {
     char part[4300];
     struct cfs_sha256 h;
-    int in = -1, out = -1, rc = -1;
+    int in = -1, out = -1, ret = -1;
     char *buf = malloc(COPY_CHUNK);
     snprintf(part, sizeof(part), "%s.part", dst);
     if (!buf) {
@@ -78,23 +74,21 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
         goto cleanup;
     }
     cfs_sha256_hex(&h, sha);
-    rc = 0;
+    ret = 0;
 cleanup:
     if (in >= 0)
         close(in);
     if (out >= 0)
         close(out);
-    if (rc < 0)
+    if (ret < 0)
         unlink(part);
     free(buf);
-    return rc;
+    return ret;
 }
 
-static void set_gen(struct reconciler *rc, const struct cfs_res *img, int64_t gen)
-{
-    set_ll(rc, img, "_gen", (long long)gen);
-}
-
+/* Import source into the catalogue (a task shows the copy's progress);
+ * then wake the volumes and VMs waiting for the image.  Always 0: a failed
+ * import is not retried (writing source again, even the same path, is). */
 static int import(struct reconciler *rc, const struct cfs_res *img, const char *source,
                   int64_t gen)
 {
@@ -102,7 +96,7 @@ static int import(struct reconciler *rc, const struct cfs_res *img, const char *
     struct cfs_image_probe probe;
     struct rc_task t;
     char file[4200], sha[65];
-    int rc_ = -1;
+    int ok = 0;
     rc_set_status(rc, img, "state", "importing");
     task_begin(rc, "image-import", img, &t);
     rc_img_file(rc, img, file, sizeof(file));
@@ -110,38 +104,35 @@ static int import(struct reconciler *rc, const struct cfs_res *img, const char *
     if (image_probe(source, &probe, &err) == 0 &&
         copy_in(source, file, probe.size, &t, sha, &err) == 0) {
         /* Probe the copy, not the source: the file may have changed meanwhile. */
-        if (image_probe(file, &probe, &err) == 0)
-            rc_ = 0;
-        else
+        ok = image_probe(file, &probe, &err) == 0;
+        if (!ok)
             unlink(file);
     }
-    task_end(&t, rc_ < 0 ? &err : NULL);
-    rc_set_status(rc, img, "task", "");
-    if (rc_ < 0) {
+    task_end(&t, ok ? NULL : &err);
+    rc_set_status(rc, img, CFS_ST_SOURCE, source);
+    if (!ok) {
         rc_set_status(rc, img, "error", err.msg);
         rc_set_status(rc, img, "state", "failed");
-        rc_set_status(rc, img, "_source", source);
-        return 0;   /* not retried: writing source again (another path) does */
+        return 0;
     }
     rc_set_status(rc, img, "format", probe.format);
-    set_ll(rc, img, "size", probe.size);
-    set_ll(rc, img, "virtual-size", probe.virtual_size);
+    rc_set_status_int(rc, img, "size", probe.size);
+    rc_set_status_int(rc, img, "virtual-size", probe.virtual_size);
     rc_set_status(rc, img, "sha256", sha);
-    rc_set_status(rc, img, "_source", source);
     rc_set_status(rc, img, "error", "");
     rc_set_status(rc, img, "state", "available");
-    set_gen(rc, img, gen);
+    rc_set_status_int(rc, img, CFS_ST_GEN, gen);
     /* Volumes and VMs waiting for the image go on. */
-    struct cfs_res *list = NULL;
-    size_t n = 0;
-    const struct cfs_kind *kinds[] = {rc->k_volume, rc->k_vm};
-    for (size_t k = 0; k < 2; k++) {
-        if (store_res_all(rc->st, kinds[k], &list, &n, &err) < 0)
+    const struct rc_kind *users[] = {&rc_kind_volume, &rc_kind_vm};
+    for (size_t k = 0; k < sizeof(users) / sizeof(users[0]); k++) {
+        struct cfs_res *list = NULL;
+        size_t n = 0;
+        if (store_res_all(rc->st, rc_layout_kind(rc, users[k]), &list, &n, &err) < 0)
             continue;
         for (size_t i = 0; i < n; i++) {
             char *want = rc_attr(rc, list[i].id, "image");
             if (!strcmp(want, img->name))
-                workq_add(&rc->q, list[i].id, 0);
+                rc_wake(rc, list[i].id);
             free(want);
         }
         free(list);
@@ -158,7 +149,8 @@ static int teardown(struct reconciler *rc, const struct cfs_res *img)
     char obj[128], file[4200];
     int result = 0;
     rc_set_status(rc, img, "state", "deleting");
-    if (store_res_all(rc->st, rc->k_pool, &pools, &n, &err) < 0)
+    rc_flush(rc);   /* shown while the copies are removed */
+    if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_pool), &pools, &n, &err) < 0)
         return 5000;
     rc_img_object(img, obj, sizeof(obj));
     for (size_t i = 0; i < n; i++) {
@@ -177,20 +169,20 @@ static int teardown(struct reconciler *rc, const struct cfs_res *img)
         return result;
     rc_img_file(rc, img, file, sizeof(file));
     unlink(file);
-    if (store_res_purge(rc->st, img, &rc_actor, &err) < 0) {
+    if (rc_res_purge(rc, img, &err) < 0) {
         rc_set_status(rc, img, "error", err.msg);
         return 5000;
     }
     return 0;
 }
 
-int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
+static int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
 {
     if (img->deleted)
         return teardown(rc, img);
     int64_t gen = store_spec_generation(rc->st, img->id);
     char *source = rc_attr(rc, img->id, "source");
-    char *done = rc_status(rc, img->id, "_source");
+    char *done = rc_status(rc, img->id, CFS_ST_SOURCE);
     char *state = rc_status(rc, img->id, "state");
     char file[4200];
     struct stat sb;
@@ -199,17 +191,26 @@ int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
     if (!source[0]) {
         if (state[0])
             rc_set_status(rc, img, "state", "");
-        set_gen(rc, img, gen);
+        rc_set_status_int(rc, img, CFS_ST_GEN, gen);
     } else if (strcmp(source, done) ||
                (!strcmp(state, "available") && stat(file, &sb) < 0) ||
                !strcmp(state, "importing")) {
         /* New source, a lost catalogue file, or an import a crash cut short. */
         result = import(rc, img, source, gen);
     } else if (!strcmp(state, "available")) {
-        set_gen(rc, img, gen);
+        rc_set_status_int(rc, img, CFS_ST_GEN, gen);
     }
     free(source);
     free(done);
     free(state);
     return result;
 }
+
+/* The os attribute is the VM pass's (the domain's features); min-disk is
+ * the mount's (a root disk too small for the image is refused). */
+const struct rc_kind rc_kind_image = {
+    .name = "image", .pass = reconcile_image, .wakes = RC_WAKE_SELF,
+    .attrs_read = "source volume/image vm/image",
+    .status_read = "state " CFS_ST_SOURCE,
+    .status_written = "state error format size virtual-size sha256 " CFS_ST_SOURCE " " CFS_ST_GEN,
+};

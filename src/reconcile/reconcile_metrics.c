@@ -7,7 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "metrics.h"
+#include "prom_text.h"
+#include "rc_state.h"
 #include "textbuf.h"
 
 struct rc_metrics {
@@ -109,7 +110,7 @@ static void vm_part(struct reconciler *rc, struct textbuf *out)
         struct cfs_res vm;
         struct cfs_err ignore;
         if (store_res_by_uuid(rc->st, c.v[i].s.uuid, &vm, &ignore) < 0 || vm.deleted ||
-            vm.kind != rc->k_vm)
+            vm.kind != rc_layout_kind(rc, &rc_kind_vm))
             continue;
         struct textbuf b = {0};
         metrics_res_labels(rc->st, &vm, &b);
@@ -202,11 +203,7 @@ struct rc_metrics *rc_metrics_start(struct reconciler *rc)
         return NULL;
     m->rc = rc;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    workq_cond_init(&m->cond);
     if (pthread_create(&m->thread, NULL, metrics_main, m) != 0) {
         pthread_cond_destroy(&m->cond);
         pthread_mutex_destroy(&m->lock);

@@ -3,20 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconcile.h"
-#include "value.h"
+#include "rc_store.h"
+#include "reconcile_storage.h"
+#include "status_keys.h"
 
 #define POOL_REFRESH_MS 30000
 
-static void set_bytes(struct reconciler *rc, const struct cfs_res *pool, const char *name,
-                      long long v)
-{
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld", v);
-    rc_set_status(rc, pool, name, buf);
-}
-
-int reconcile_pool(struct reconciler *rc, const struct cfs_res *pool)
+static int reconcile_pool(struct reconciler *rc, const struct cfs_res *pool)
 {
     struct cfs_err err;
     struct cfs_pool_stats stats;
@@ -27,12 +20,12 @@ int reconcile_pool(struct reconciler *rc, const struct cfs_res *pool)
     rc_pool_put(p);
     char *was = rc_status(rc, pool->id, "state");
     if (ok) {
-        set_bytes(rc, pool, "capacity", stats.capacity);
-        set_bytes(rc, pool, "allocation", stats.allocation);
-        set_bytes(rc, pool, "available", stats.available);
+        rc_set_status_int(rc, pool, "capacity", stats.capacity);
+        rc_set_status_int(rc, pool, "allocation", stats.allocation);
+        rc_set_status_int(rc, pool, "available", stats.available);
         rc_set_status(rc, pool, "error", "");
         rc_set_status(rc, pool, "state", "available");
-        set_bytes(rc, pool, "_gen", (long long)gen);
+        rc_set_status_int(rc, pool, CFS_ST_GEN, gen);
     } else {
         rc_set_status(rc, pool, "error", err.msg);
         rc_set_status(rc, pool, "state", "unavailable");
@@ -41,12 +34,21 @@ int reconcile_pool(struct reconciler *rc, const struct cfs_res *pool)
         /* Volumes that waited for the pool can go on. */
         struct cfs_res *vols = NULL;
         size_t n = 0;
-        if (store_res_all(rc->st, rc->k_volume, &vols, &n, &err) == 0)
+        if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_volume), &vols, &n, &err) == 0)
             for (size_t i = 0; i < n; i++)
                 if (vols[i].parent == pool->parent)
-                    workq_add(&rc->q, vols[i].id, 0);
+                    rc_wake(rc, vols[i].id);
         free(vols);
     }
     free(was);
     return ok ? POOL_REFRESH_MS : 5000;
 }
+
+/* The pool's spec is read by rc_pool_get (reconcile_storage.c) for every
+ * pass that opens the pool, checked against this row. */
+const struct rc_kind rc_kind_pool = {
+    .name = "pool", .pass = reconcile_pool, .wakes = RC_WAKE_SELF,
+    .attrs_read = "type path ceph-conf rbd-pool ceph-user",
+    .status_read = "state",
+    .status_written = "capacity allocation available error state task " CFS_ST_GEN,
+};

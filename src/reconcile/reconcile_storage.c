@@ -3,7 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconcile.h"
+#include "rc_store.h"
+#include "reconcile_storage.h"
+#include "status_keys.h"
+#include "task.h"
 
 #define REOPEN_BACKOFF_NS (5LL * 1000000000LL)
 
@@ -30,49 +33,74 @@ static struct rc_pool *pool_entry(struct reconciler *rc, int64_t id)
     return p;
 }
 
+/* The pool's spec, and as one string: a change means reopening. */
+enum { PS_TYPE, PS_PATH, PS_CONF, PS_RPOOL, PS_USER, PS_N };
+static const char *const pool_attrs[PS_N] = {"type", "path", "ceph-conf", "rbd-pool", "ceph-user"};
+
+struct pool_spec {
+    char *v[PS_N];
+    char sig[sizeof(((struct rc_pool *)0)->sig)];
+};
+
+static void pool_spec_read(struct reconciler *rc, const struct cfs_res *pool, struct pool_spec *s)
+{
+    /* Read for whichever pass opens the pool: checked as the pool's. */
+    const struct rc_bound *scope = rc_scope_enter(rc, &rc_kind_pool);
+    for (int i = 0; i < PS_N; i++)
+        s->v[i] = rc_attr(rc, pool->id, pool_attrs[i]);
+    rc_scope_leave(scope);
+    snprintf(s->sig, sizeof(s->sig), "%s|%s|%s|%s|%s", s->v[PS_TYPE], s->v[PS_PATH],
+             s->v[PS_CONF], s->v[PS_RPOOL], s->v[PS_USER]);
+}
+
+static void pool_spec_free(struct pool_spec *s)
+{
+    for (int i = 0; i < PS_N; i++)
+        free(s->v[i]);
+}
+
 struct rc_pool *rc_pool_get(struct reconciler *rc, const struct cfs_res *pool, struct cfs_err *err)
 {
-    struct rc_pool *p = pool_entry(rc, pool->id);
+    struct rc_pool *p = pool_entry(rc, pool->id), *ret = NULL;
+    struct pool_spec s;
     if (!p) {
         cfs_err_set(err, ENOMEM, "out of memory");
         return NULL;
     }
-    char *type = rc_attr(rc, pool->id, "type"), *path = rc_attr(rc, pool->id, "path");
-    char *conf = rc_attr(rc, pool->id, "ceph-conf"), *rpool = rc_attr(rc, pool->id, "rbd-pool");
-    char *user = rc_attr(rc, pool->id, "ceph-user");
-    char sig[sizeof(p->sig)];
-    snprintf(sig, sizeof(sig), "%s|%s|%s|%s|%s", type, path, conf, rpool, user);
-    struct cfs_pool_def def = {.type = type, .path = path, .ceph_conf = conf, .rbd_pool = rpool,
-                               .ceph_user = user, .timeout = rc->conf->storage_timeout};
+    pool_spec_read(rc, pool, &s);
+    struct cfs_pool_def def = {.type = s.v[PS_TYPE], .path = s.v[PS_PATH],
+                               .ceph_conf = s.v[PS_CONF], .rbd_pool = s.v[PS_RPOOL],
+                               .ceph_user = s.v[PS_USER], .timeout = rc->conf->storage_timeout};
 
     pthread_rwlock_rdlock(&p->rw);
-    while (!p->handle || strcmp(p->sig, sig)) {
+    while (!p->handle || strcmp(p->sig, s.sig)) {
         pthread_rwlock_unlock(&p->rw);
         pthread_rwlock_wrlock(&p->rw);
-        if (p->handle && strcmp(p->sig, sig)) {
+        if (p->handle && strcmp(p->sig, s.sig)) {
             p->drv->close(p->handle);
             p->handle = NULL;
             p->next_try = 0;
         }
         if (!p->handle) {
             int64_t now = workq_now();
-            if (!strcmp(p->sig, sig) && now < p->next_try) {
+            if (!strcmp(p->sig, s.sig) && now < p->next_try) {
                 cfs_err_set(err, EAGAIN, "%s", p->error);
-                goto fail;
+                goto cleanup;
             }
-            snprintf(p->sig, sizeof(p->sig), "%s", sig);
-            p->drv = storage_driver(type);
+            snprintf(p->sig, sizeof(p->sig), "%s", s.sig);
+            p->drv = storage_driver(s.v[PS_TYPE]);
             if (!p->drv) {
-                snprintf(p->error, sizeof(p->error), "pool type '%s' is not supported", type);
+                snprintf(p->error, sizeof(p->error), "pool type '%s' is not supported",
+                         s.v[PS_TYPE]);
                 p->next_try = now + REOPEN_BACKOFF_NS;
                 cfs_err_set(err, EINVAL, "%s", p->error);
-                goto fail;
+                goto cleanup;
             }
             if (p->drv->open(&def, &p->handle, err) < 0) {
                 p->handle = NULL;
                 snprintf(p->error, sizeof(p->error), "%s", err->msg);
                 p->next_try = now + REOPEN_BACKOFF_NS;
-                goto fail;
+                goto cleanup;
             }
             if (!p->swept) {
                 /* Only this process makes objects, and it has just started
@@ -84,20 +112,12 @@ struct rc_pool *rc_pool_get(struct reconciler *rc, const struct cfs_res *pool, s
         pthread_rwlock_unlock(&p->rw);
         pthread_rwlock_rdlock(&p->rw);
     }
-    free(type);
-    free(path);
-    free(conf);
-    free(rpool);
-    free(user);
-    return p;
-fail:
-    pthread_rwlock_unlock(&p->rw);
-    free(type);
-    free(path);
-    free(conf);
-    free(rpool);
-    free(user);
-    return NULL;
+    ret = p;    /* handed over read-locked */
+cleanup:
+    if (!ret)
+        pthread_rwlock_unlock(&p->rw);  /* the write lock of a failed (re)open */
+    pool_spec_free(&s);
+    return ret;
 }
 
 void rc_pool_put(struct rc_pool *p)
@@ -148,41 +168,40 @@ int rc_img_ensure(struct reconciler *rc, struct rc_pool *p, const struct cfs_res
 {
     char obj[128], file[4200];
     struct cfs_vol_info info;
-    int rc_ = -1;
+    char *format = NULL;
+    int ret = -1;
     rc_img_object(img, obj, sizeof(obj));
     pthread_mutex_lock(&rc->copy_lock);
     if (p->drv->info(p->handle, obj, &info, err) < 0)
         goto cleanup;
-    char *format = rc_status(rc, img->id, "format");
+    format = rc_status(rc, img->id, "format");
     rc_img_file(rc, img, file, sizeof(file));
     if (info.exists) {
         /* Present: import only completes what a crash may have left
          * undone (an RBD copy's base snapshot). */
-        rc_ = p->drv->import(p->handle, obj, file, format, NULL, NULL, err);
-        free(format);
+        ret = p->drv->import(p->handle, obj, file, format, NULL, NULL, err);
         goto cleanup;
     }
     struct rc_task t;
     task_begin(rc, "image-copy", pool, &t);
-    rc_ = p->drv->import(p->handle, obj, file, format, task_progress, &t, err);
-    task_end(&t, rc_ < 0 ? err : NULL);
-    rc_set_status(rc, pool, "task", "");
-    free(format);
+    ret = p->drv->import(p->handle, obj, file, format, task_progress, &t, err);
+    task_end(&t, ret < 0 ? err : NULL);
 cleanup:
     pthread_mutex_unlock(&rc->copy_lock);
-    return rc_;
+    free(format);
+    return ret;
 }
 
 void rc_wake_volume_users(struct reconciler *rc, const struct cfs_res *vol)
 {
-    char *root = rc_status(rc, vol->id, "_root-of");
+    char *root = rc_status(rc, vol->id, CFS_ST_ROOT_OF);
     struct cfs_res vm;
     struct cfs_err ignore;
     if (root[0] && store_res_by_uuid(rc->st, root, &vm, &ignore) == 0)
-        workq_add(&rc->q, vm.id, 0);
+        rc_wake(rc, vm.id);
     free(root);
-    char *holder = rc_status(rc, vol->id, "_attached");
+    char *holder = rc_status(rc, vol->id, CFS_ST_ATTACHED);
     if (holder[0] && store_res_by_uuid(rc->st, holder, &vm, &ignore) == 0)
-        workq_add(&rc->q, vm.id, 0);
+        rc_wake(rc, vm.id);
     free(holder);
 }

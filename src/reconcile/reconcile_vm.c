@@ -5,7 +5,11 @@
  * VM last converged on: when reality moves away from a spec that was
  * already reached, that is drift (someone used virsh), and only ha=on makes
  * the reconciler undo it; a new spec write is new intent and is acted on.
+ *
+ * The pass is a sequence of named steps (reconcile_vm() at the end); each
+ * returns STEP_ON to go on, or STEP_DONE with the pass's result in p->result.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +17,40 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "reconcile.h"
+#include "rc_state.h"
+#include "rc_store.h"
+#include "reconcile_vm_disks.h"
+#include "scheduler.h"
+#include "status_keys.h"
 #include "value.h"
 
-#define RETRY_MS 5000
 #define VERB_MAX_AGE_NS (600LL * 1000000000LL)
+
+enum step { STEP_ON, STEP_DONE };
+
+struct vm_spec {
+    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description, *image;
+    int vcpus;
+    long long memory;
+};
+
+/* One pass's state, handed from step to step. */
+struct vm_pass {
+    struct reconciler *rc;
+    const struct cfs_res *vm;
+    struct vm_spec s;
+    int64_t gen;                /* the spec generation this pass acts on */
+    int64_t acted;              /* the generation last converged on (_gen) */
+    bool drift;                 /* this spec was reached before */
+    bool wants_root;            /* the VM has (or is about to have) a root volume */
+    char placed[CFS_NAME_MAX + 1];
+    struct rc_host *h;          /* read-locked from vm_host() to the end */
+    struct cfs_conn *conn;
+    struct cfs_domain_info info;
+    struct vm_disks *disks;
+    bool defined_now;
+    int result;
+};
 
 static const char *power_name(enum cfs_power p)
 {
@@ -39,21 +72,18 @@ static void set_state(struct reconciler *rc, const struct cfs_res *vm, const cha
     char *old = rc_status(rc, vm->id, "state");
     if (strcmp(old, state)) {
         char since[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        rc_iso_time(since, sizeof(since));
         rc_set_status(rc, vm, "state", state);
         rc_set_status(rc, vm, "since", since);
     }
     free(old);
 }
 
-static void set_int(struct reconciler *rc, const struct cfs_res *vm, const char *name, long long v)
+/* A transitional state, shown at once: the step after it takes a while. */
+static void announce(struct reconciler *rc, const struct cfs_res *vm, const char *state)
 {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "%lld", v);
-    rc_set_status(rc, vm, name, buf);
+    set_state(rc, vm, state);
+    rc_flush(rc);
 }
 
 /* The VM failed a step: say why; back off. */
@@ -67,10 +97,11 @@ static int fail(struct reconciler *rc, const struct cfs_res *vm, const char *msg
     rc_set_status(rc, vm, "error", msg);
     if (failures >= 5)
         set_state(rc, vm, "error");
-    int delay = 1000 << (failures < 5 ? failures : 5);
-    return delay;
+    return rc_backoff_ms(failures);
 }
 
+/* The spec of generation gen is reached.  _gen is written in the same
+ * transaction as the status it vouches for (the end of the pass). */
 static void converged(struct reconciler *rc, const struct cfs_res *vm, int64_t gen)
 {
     pthread_mutex_lock(&rc->vms_lock);
@@ -80,10 +111,11 @@ static void converged(struct reconciler *rc, const struct cfs_res *vm, int64_t g
         v->stop_deadline = 0;
     }
     pthread_mutex_unlock(&rc->vms_lock);
-    set_int(rc, vm, "_gen", gen);
+    rc_set_status_int(rc, vm, CFS_ST_GEN, gen);
     rc_set_status(rc, vm, "error", "");
 }
 
+/* The graceful stop's deadline; set >= 0 replaces it first. */
 static int64_t stop_deadline(struct reconciler *rc, int64_t id, int64_t set)
 {
     int64_t d = 0;
@@ -103,8 +135,9 @@ static void wake_host(struct reconciler *rc, const struct cfs_res *vm, const cha
 {
     struct cfs_res host;
     struct cfs_err ignore;
-    if (name[0] && store_res_find(rc->st, vm->parent, rc->k_host, name, &host, &ignore) == 0)
-        workq_add(&rc->q, host.id, 0);
+    if (name[0] && store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_host), name,
+                                  &host, &ignore) == 0)
+        rc_wake(rc, host.id);
 }
 
 /* Remove what a deleted VM left on its host, then the tombstone. */
@@ -114,7 +147,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
     char *placed = rc_status(rc, vm->id, "host");
     char *console = rc_status(rc, vm->id, "console");
     int result = 0;
-    set_state(rc, vm, "deleting");
+    announce(rc, vm, "deleting");
     struct rc_host *h = rc_host_find_name(rc, vm->parent, placed);
     if (h) {
         pthread_rwlock_rdlock(&h->rw);
@@ -131,7 +164,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
     if (console[0])
         unlink(console);
     vm_disks_release(rc, vm);
-    if (store_res_purge(rc->st, vm, &rc_actor, &err) < 0) {
+    if (rc_res_purge(rc, vm, &err) < 0) {
         result = fail(rc, vm, err.msg);
         goto cleanup;
     }
@@ -142,6 +175,8 @@ cleanup:
     free(console);
     return result;
 }
+
+/* ---- verbs (ctl) ---- */
 
 struct verb_ctx {
     struct reconciler *rc;
@@ -155,31 +190,27 @@ static int run_verb(const struct cfs_change *c, void *arg)
     struct verb_ctx *v = arg;
     struct reconciler *rc = v->rc;
     struct cfs_err err;
-    int rc_ = 0;
+    int ret = 0;
     v->last = c->seq;
     if (store_now() - c->time > VERB_MAX_AGE_NS || !c->new_value)
         return 0;   /* a stale request (reconciler was down for long): not replayed */
     cfs_err_clear(&err);
+    if (!strcmp(c->new_value, "reboot"))
+        announce(rc, v->vm, "rebooting");
     pthread_rwlock_rdlock(&v->h->rw);
     struct cfs_conn *conn = v->h->conn;
-    if (!conn) {
-        rc_ = cfs_err_set(&err, EHOSTDOWN, "host %s is not connected", v->h->name);
-    } else if (!strcmp(c->new_value, "reboot")) {
-        set_state(rc, v->vm, "rebooting");
-        rc_ = rc->drv->reboot(conn, v->vm->uuid, &err);
-    } else if (!strcmp(c->new_value, "reset")) {
-        rc_ = rc->drv->reset(conn, v->vm->uuid, &err);
-    } else if (!strcmp(c->new_value, "poweroff")) {
-        rc_ = rc->drv->destroy(conn, v->vm->uuid, &err);
-    }
+    if (!conn)
+        ret = cfs_err_set(&err, EHOSTDOWN, "host %s is not connected", v->h->name);
+    else if (!strcmp(c->new_value, "reboot"))
+        ret = rc->drv->reboot(conn, v->vm->uuid, &err);
+    else if (!strcmp(c->new_value, "reset"))
+        ret = rc->drv->reset(conn, v->vm->uuid, &err);
+    else if (!strcmp(c->new_value, "poweroff"))
+        ret = rc->drv->destroy(conn, v->vm->uuid, &err);
     pthread_rwlock_unlock(&v->h->rw);
-    if (rc_ == 0 && !strcmp(c->new_value, "poweroff")) {
-        /* poweroff also makes "stopped" the desired state. */
-        const struct cfs_attr_def *a = layout_attr(rc->k_vm, "state");
-        if (a)
-            store_attr_set(rc->st, v->vm, a, "stopped", &rc_actor, NULL, &err);
-    }
-    if (rc_ < 0) {
+    if (ret == 0 && !strcmp(c->new_value, "poweroff"))
+        rc_attr_set(rc, v->vm, "state", "stopped", &err);  /* poweroff also makes "stopped" desired */
+    if (ret < 0) {
         char msg[CFS_ERR_MSG_MAX + 32];
         snprintf(msg, sizeof(msg), "ctl %s: %s", c->new_value, err.msg);
         rc_set_status(rc, v->vm, "error", msg);
@@ -187,101 +218,113 @@ static int run_verb(const struct cfs_change *c, void *arg)
     return 0;
 }
 
-static void run_verbs(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *h)
+/* ---- the steps ---- */
+
+/* End the pass on a failure: say why, back off. */
+static enum step stop(struct vm_pass *p, const char *msg)
 {
-    char *last = rc_status(rc, vm->id, "_verb_seq");
-    struct verb_ctx v = {.rc = rc, .vm = vm, .h = h, .last = atoll(last)};
+    p->result = fail(p->rc, p->vm, msg);
+    return STEP_DONE;
+}
+
+/* Read the domain's state into p->info, or end the pass. */
+static enum step look(struct vm_pass *p)
+{
     struct cfs_err err;
-    int64_t before = v.last;
-    free(last);
-    if (store_res_changes(rc->st, vm->id, "verb", v.last, run_verb, &v, &err) == 0 &&
-        v.last != before)
-        set_int(rc, vm, "_verb_seq", v.last);
+    if (p->rc->drv->info(p->conn, p->vm->uuid, &p->info, &err) < 0)
+        return stop(p, err.msg);
+    return STEP_ON;
 }
 
-/* Refresh the observed values of a domain. */
-static void observe(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *h,
-                    struct cfs_conn *conn, const struct cfs_domain_info *info, bool refresh_xml)
-{
-    char buf[96];
-    set_state(rc, vm, power_name(info->power));
-    rc_set_status(rc, vm, "host", h->name);
-    if (info->power == CFS_POWER_RUNNING || info->power == CFS_POWER_PAUSED) {
-        if (info->vnc_port > 0)
-            snprintf(buf, sizeof(buf), "%s:%d", info->vnc_listen[0] ? info->vnc_listen : "127.0.0.1",
-                     info->vnc_port);
-        else
-            buf[0] = '\0';
-        rc_set_status(rc, vm, "vnc", buf);
-        snprintf(buf, sizeof(buf), "%.2f", (double)info->cpu_time_ns / 1e9);
-        rc_set_status(rc, vm, "cpu-time", buf);
-        value_format_size(info->memory_kib * 1024LL, buf, sizeof(buf));
-        rc_set_status(rc, vm, "memory", buf);
-        set_int(rc, vm, "cpus", info->vcpus);
-        /* The live maxima, for the offering precondition (precond.c). */
-        set_int(rc, vm, "_max_vcpus", info->max_vcpus);
-        value_format_size(info->max_memory_kib * 1024LL, buf, sizeof(buf));
-        rc_set_status(rc, vm, "_max_memory", buf);
-        char *started = rc_status(rc, vm->id, "_started");
-        if (!started[0]) {
-            set_int(rc, vm, "_started", (long long)time(NULL));
-        } else {
-            set_int(rc, vm, "uptime", (long long)time(NULL) - atoll(started));
-        }
-        free(started);
-    } else {
-        rc_set_status(rc, vm, "vnc", "");
-        rc_set_status(rc, vm, "memory", "");
-        rc_set_status(rc, vm, "cpus", "");
-        rc_set_status(rc, vm, "uptime", "");
-        rc_set_status(rc, vm, "_started", "");
-        rc_set_status(rc, vm, "_max_vcpus", "");
-        rc_set_status(rc, vm, "_max_memory", "");
-    }
-    if (refresh_xml) {
-        struct cfs_err err;
-        char *xml = rc->drv->xml(conn, vm->uuid, &err);
-        rc_set_status(rc, vm, "domain.xml", xml ? xml : "");
-        free(xml);
-    }
-}
-
-static int count_link(const struct cfs_res *r, void *arg)
-{
-    (void)r;
-    (*(int64_t *)arg)++;
-    return 0;
-}
-
-struct vm_spec {
-    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description, *image;
-    int vcpus;
-    long long memory;
+/* The attributes struct vm_spec holds, and where. */
+static const struct {
+    const char *attr;
+    size_t off;
+} spec_attrs[] = {
+    {"state", offsetof(struct vm_spec, state)},
+    {"ha", offsetof(struct vm_spec, ha)},
+    {"host", offsetof(struct vm_spec, pin)},
+    {"kernel", offsetof(struct vm_spec, kernel)},
+    {"initrd", offsetof(struct vm_spec, initrd)},
+    {"cmdline", offsetof(struct vm_spec, cmdline)},
+    {"description", offsetof(struct vm_spec, description)},
+    {"image", offsetof(struct vm_spec, image)},
 };
+
+static char **spec_field(struct vm_spec *s, size_t i)
+{
+    return (char **)((char *)s + spec_attrs[i].off);
+}
 
 static void spec_free(struct vm_spec *s)
 {
-    free(s->state);
-    free(s->ha);
-    free(s->pin);
-    free(s->kernel);
-    free(s->initrd);
-    free(s->cmdline);
-    free(s->description);
-    free(s->image);
+    for (size_t i = 0; i < sizeof(spec_attrs) / sizeof(spec_attrs[0]); i++)
+        free(*spec_field(s, i));
 }
 
-/* Choose or confirm the VM's host; fills placed (a name) or returns a
- * retry delay (> 0), or 0 when there is nothing to place. */
-static int place(struct reconciler *rc, const struct cfs_res *vm, const struct vm_spec *s,
-                 char *placed, size_t len)
+/* Read the spec, its generation and what was reached, from one read batch:
+ * one snapshot, so a write landing meanwhile is simply newer than what this
+ * pass acts on (never an unseen spec marked reached), and one round of
+ * SQLite's file locks instead of a dozen.  Decides whether the VM wants its
+ * root disk.  A spec that cannot be acted on (a missing offering) fails. */
+static enum step vm_read_spec(struct vm_pass *p)
+{
+    struct reconciler *rc = p->rc;
+    const struct cfs_res *vm = p->vm;
+    struct vm_spec *s = &p->s;
+    struct cfs_err err;
+    cfs_err_clear(&err);
+    store_read_begin(rc->st);
+    p->gen = store_spec_generation(rc->st, vm->id);
+    for (size_t i = 0; i < sizeof(spec_attrs) / sizeof(spec_attrs[0]); i++)
+        *spec_field(s, i) = rc_attr(rc, vm->id, spec_attrs[i].attr);
+    int sized = scheduler_vm_size(rc, vm, &s->vcpus, &s->memory, &err);
+    char *acted = rc_status(rc, vm->id, CFS_ST_GEN);
+    char *made_root = rc_status(rc, vm->id, "root-volume");
+    store_read_end(rc->st);
+    p->acted = atoll(acted);
+    p->drift = p->acted > 0 && p->acted >= p->gen;
+    p->wants_root = s->image[0] && (made_root[0] || strcmp(s->state, "stopped"));
+    free(acted);
+    free(made_root);
+    return sized < 0 ? stop(p, err.msg) : STEP_ON;
+}
+
+/* The root disk is made before the first start (until then image and
+ * root-size may still change), and nothing is placed or defined before it
+ * is ready.  Waits (2 s; the volume's pass wakes the VM too) until then. */
+static enum step vm_root_disk(struct vm_pass *p)
 {
     struct cfs_err err;
+    bool ready = false;
+    if (!p->wants_root)
+        return STEP_ON;
+    cfs_err_clear(&err);
+    if (vm_root_volume(p->rc, p->vm, p->s.image, &ready, &err) < 0)
+        return stop(p, err.msg);
+    if (!ready) {
+        p->result = 2000;
+        return STEP_DONE;
+    }
+    return STEP_ON;
+}
+
+/* Choose or confirm the VM's host into p->placed.  A VM pinned elsewhere
+ * moves only while stopped (its old definition is removed); an unplaced VM
+ * gets the scheduler's choice, recorded (and visible) before the next
+ * placement decision starts, so that it counts the VM.  A stopped,
+ * unplaced VM is converged here; a VM no host has room for waits 15 s
+ * (capacity may appear; hosts also wake it). */
+static enum step vm_place(struct vm_pass *p)
+{
+    struct reconciler *rc = p->rc;
+    const struct cfs_res *vm = p->vm;
+    const struct vm_spec *s = &p->s;
+    struct cfs_err err;
     char *cur = rc_status(rc, vm->id, "host");
-    int result = -1;
-    snprintf(placed, len, "%s", cur);
+    enum step ret = STEP_DONE;
+    snprintf(p->placed, sizeof(p->placed), "%s", cur);
     if (s->pin[0] && strcmp(s->pin, cur)) {
-        /* Pinned elsewhere: the domain may move only while it is stopped. */
         struct rc_host *old = rc_host_find_name(rc, vm->parent, cur);
         if (old) {
             struct cfs_domain_info info = {.power = CFS_POWER_NONE};
@@ -295,303 +338,369 @@ static int place(struct reconciler *rc, const struct cfs_res *vm, const struct v
             }
             pthread_rwlock_unlock(&old->rw);
             if (!ok) {
-                result = fail(rc, vm, err.msg);
+                ret = stop(p, err.msg);
                 goto cleanup;
             }
         }
-        snprintf(placed, len, "%s", s->pin);
-        rc_set_status(rc, vm, "host", placed);
+        snprintf(p->placed, sizeof(p->placed), "%s", s->pin);
+        rc_set_status(rc, vm, "host", p->placed);
+        rc_flush(rc);
     }
-    if (!placed[0]) {
+    if (!p->placed[0]) {
         if (!strcmp(s->state, "stopped")) {
-            result = 0;
+            set_state(rc, vm, "stopped");
+            converged(rc, vm, p->gen);
+            p->result = 0;
             goto cleanup;
         }
         pthread_mutex_lock(&rc->place_lock);
-        int ok = scheduler_place(rc, vm, s->vcpus, s->memory, placed, len, &err) == 0;
-        if (ok)
-            rc_set_status(rc, vm, "host", placed);
+        int ok = scheduler_place(rc, vm, s->vcpus, s->memory, p->placed, sizeof(p->placed),
+                                 &err) == 0;
+        if (ok) {
+            rc_set_status(rc, vm, "host", p->placed);
+            rc_flush(rc);
+        }
         pthread_mutex_unlock(&rc->place_lock);
-        if (ok)
-            wake_host(rc, vm, placed);    /* its free capacity changed */
         if (!ok) {
             rc_set_status(rc, vm, "error", err.msg);
             set_state(rc, vm, "stopped");
-            result = 15000;     /* capacity may appear; hosts also wake us */
+            p->result = 15000;
             goto cleanup;
         }
+        wake_host(rc, vm, p->placed);     /* its free capacity changed */
     }
-    result = -1;    /* placed */
+    ret = STEP_ON;
 cleanup:
     free(cur);
-    return result;
+    return ret;
 }
 
-static int read_spec(struct reconciler *rc, const struct cfs_res *vm, struct vm_spec *s,
-                     struct cfs_err *err)
+/* The placed host's connection, read-locked for the rest of the pass, and
+ * the domain's state there.  A host that is gone or down fails the pass. */
+static enum step vm_host(struct vm_pass *p)
 {
-    memset(s, 0, sizeof(*s));
-    s->state = rc_attr(rc, vm->id, "state");
-    s->ha = rc_attr(rc, vm->id, "ha");
-    s->pin = rc_attr(rc, vm->id, "host");
-    s->kernel = rc_attr(rc, vm->id, "kernel");
-    s->initrd = rc_attr(rc, vm->id, "initrd");
-    s->cmdline = rc_attr(rc, vm->id, "cmdline");
-    s->description = rc_attr(rc, vm->id, "description");
-    s->image = rc_attr(rc, vm->id, "image");
-    return scheduler_vm_size(rc, vm, &s->vcpus, &s->memory, err);
+    char msg[CFS_NAME_MAX + 64];
+    p->h = rc_host_find_name(p->rc, p->vm->parent, p->placed);
+    if (!p->h) {
+        snprintf(msg, sizeof(msg), "host %s does not exist", p->placed);
+        rc_set_status(p->rc, p->vm, "host", "");
+        return stop(p, msg);
+    }
+    pthread_rwlock_rdlock(&p->h->rw);
+    p->conn = p->h->conn;
+    if (!p->conn) {
+        snprintf(msg, sizeof(msg), "host %s is not connected", p->placed);
+        return stop(p, msg);
+    }
+    return look(p);
 }
 
-int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
+/* Define the domain (or update its persistent definition) when there is
+ * none or the spec moved since it was last reached.  A running domain
+ * grows live within the maxima it started with; the rest waits for its
+ * next start.  Records the domain's name, console and CD-ROM. */
+static enum step vm_define(struct vm_pass *p)
 {
-    struct vm_spec s;
+    struct reconciler *rc = p->rc;
+    const struct cfs_res *vm = p->vm;
+    const struct vm_spec *s = &p->s;
+    struct cfs_domain_info *info = &p->info;
     struct cfs_err err;
-    char placed[CFS_NAME_MAX + 1], path[1024], console[4096], msg[512];
-    struct cfs_domain_info info = {.power = CFS_POWER_NONE};
-    int result = 0;
-    bool locked = false;
-    struct rc_host *h = NULL;
-    struct vm_disks *disks = NULL;
+    char path[1024], console[4096], cdrom[4200];
+    if (info->power != CFS_POWER_NONE && p->acted >= p->gen)
+        return STEP_ON;
+    char *dtype = rc_attr(rc, p->h->id, "domain-type");
+    const char *type = strcmp(dtype, "auto") && dtype[0] ? dtype : p->h->info.domain_type;
+    bool active = info->power != CFS_POWER_NONE && info->power != CFS_POWER_SHUTOFF;
+    long long mem_kib = s->memory / 1024;
+    if (active && info->max_vcpus > 0) {
+        if (s->vcpus != info->vcpus && s->vcpus <= info->max_vcpus && s->vcpus > info->vcpus)
+            rc->drv->set_vcpus(p->conn, vm->uuid, s->vcpus, &err);
+        if (mem_kib > info->memory_kib && mem_kib <= info->max_memory_kib)
+            rc->drv->set_memory(p->conn, vm->uuid, mem_kib, &err);
+    }
+    snprintf(console, sizeof(console), "%s/%s.log", rc->conf->console_dir, vm->uuid);
+    mkdir(rc->conf->console_dir, 0750);
+    store_res_path(rc->st, vm, path, sizeof(path), &err);
+    struct cfs_domain_spec spec = {
+        .uuid = vm->uuid,
+        .title = path,
+        .description = s->description,
+        .type = type,
+        .arch = p->h->info.arch,
+        .vcpus = s->vcpus,
+        .max_vcpus = s->vcpus * rc->conf->hotplug_factor,
+        .memory_kib = mem_kib,
+        .max_memory_kib = mem_kib * rc->conf->hotplug_factor,
+        .kernel = s->kernel,
+        .initrd = s->initrd,
+        .cmdline = s->cmdline,
+        .console_path = strcmp(type, "test") ? console : NULL,
+    };
+    spec.disks = vm_disks_array(p->disks, &spec.ndisks);
+    if (strcmp(type, "test") && vm_cdrom(rc, s->image, cdrom, sizeof(cdrom)))
+        spec.cdrom = cdrom;
+    rc_set_status(rc, vm, "cdrom", spec.cdrom ? s->image : "");
+    spec.windows = vm_image_os_is(rc, s->image, "windows");
+    int defined = rc->drv->define(p->conn, &spec, &err);
+    bool has_console = spec.console_path != NULL;
+    free(dtype);    /* type pointed into it */
+    if (defined < 0)
+        return stop(p, err.msg);
+    p->defined_now = true;
+    char dom[64];
+    snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
+    rc_set_status(rc, vm, "domain", dom);
+    rc_set_status(rc, vm, "console", has_console ? console : "");
+    if (info->power == CFS_POWER_NONE)
+        info->power = CFS_POWER_SHUTOFF;
+    return STEP_ON;
+}
 
+static int count_link(const struct cfs_res *r, void *arg)
+{
+    (void)r;
+    (*(int64_t *)arg)++;
+    return 0;
+}
+
+/* Plug and unplug volumes linked or unlinked since.  A linked volume that
+ * is still being made lets the pass go on but look again in 2 s. */
+static enum step vm_disks(struct vm_pass *p)
+{
+    struct reconciler *rc = p->rc;
+    struct cfs_err err;
+    int64_t linked = 0;
+    int ndisks = 0;
+    if (vm_disks_sync(rc, p->vm, p->conn, p->disks, &err) < 0)
+        return stop(p, err.msg);
+    const struct cfs_link_def *l = layout_link(p->vm->kind, "volumes");
+    vm_disks_array(p->disks, &ndisks);
+    if (l)
+        store_link_list(rc->st, p->vm, l, count_link, &linked, &err);
+    if (linked + (p->wants_root ? 1 : 0) > ndisks)
+        p->result = 2000;
+    return STEP_ON;
+}
+
+/* Run the ctl verbs written since the last pass, each once (the last one
+ * run is recorded at once), then read the domain's state again. */
+static enum step vm_verbs(struct vm_pass *p)
+{
+    struct reconciler *rc = p->rc;
+    struct cfs_err err;
+    char *last = rc_status(rc, p->vm->id, CFS_ST_VERB_SEQ);
+    struct verb_ctx v = {.rc = rc, .vm = p->vm, .h = p->h, .last = atoll(last)};
+    int64_t before = v.last;
+    free(last);
+    if (store_res_changes(rc->st, p->vm->id, "verb", v.last, run_verb, &v, &err) == 0 &&
+        v.last != before) {
+        rc_set_status_int(rc, p->vm, CFS_ST_VERB_SEQ, v.last);
+        rc_flush(rc);
+    }
+    return look(p);
+}
+
+/* Reality moved away from a spec already reached (someone used virsh):
+ * said in status/error, not undone. */
+static void report_drift(struct vm_pass *p, const char *hint)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "drift: domain is %s outside cloudfs, desired state is %s%s",
+             power_name(p->info.power), p->s.state, hint);
+    rc_set_status(p->rc, p->vm, "error", msg);
+}
+
+/* Take the next step of the power state machine towards the desired state
+ * (start, resume, pause, graceful then forced stop), announcing the
+ * transitional state first.  Drift from a reached spec is reported, not
+ * undone (but running with ha=on is restored).  Returns the driver's
+ * result (-1 with err). */
+static int vm_power(struct vm_pass *p, struct cfs_err *err)
+{
+    struct reconciler *rc = p->rc;
+    const struct cfs_res *vm = p->vm;
+    const char *want = p->s.state;
+    enum cfs_power pw = p->info.power;
+    bool off = pw == CFS_POWER_SHUTOFF || pw == CFS_POWER_NONE || pw == CFS_POWER_CRASHED;
+    bool ha = !strcmp(p->s.ha, "on");
+    if (strcmp(want, "stopped"))
+        stop_deadline(rc, vm->id, 0);
+    if (!strcmp(want, "running")) {
+        if (pw == CFS_POWER_RUNNING) {
+            converged(rc, vm, p->gen);
+        } else if (pw == CFS_POWER_SHUTDOWN) {
+            p->result = 1000;   /* let the guest finish, then start again */
+        } else if (p->drift && !ha) {
+            report_drift(p, " (write stopped then running to converge)");
+        } else if (pw == CFS_POWER_PAUSED) {
+            announce(rc, vm, "resuming");
+            return rc->drv->resume(p->conn, vm->uuid, err);
+        } else if (off) {
+            announce(rc, vm, "starting");
+            return rc->drv->start(p->conn, vm->uuid, false, err);
+        }
+        return 0;
+    }
+    if (!strcmp(want, "paused")) {
+        if (pw == CFS_POWER_PAUSED) {
+            converged(rc, vm, p->gen);
+        } else if (p->drift) {
+            report_drift(p, "");
+        } else if (pw == CFS_POWER_RUNNING) {
+            announce(rc, vm, "pausing");
+            return rc->drv->suspend(p->conn, vm->uuid, err);
+        } else if (off) {
+            announce(rc, vm, "starting");
+            return rc->drv->start(p->conn, vm->uuid, true, err);
+        } else {
+            p->result = 1000;
+        }
+        return 0;
+    }
+    /* stopped */
+    if (off) {
+        stop_deadline(rc, vm->id, 0);
+        converged(rc, vm, p->gen);
+        return 0;
+    }
+    if (p->drift) {
+        report_drift(p, "");
+        return 0;
+    }
+    int64_t now = workq_now(), deadline = stop_deadline(rc, vm->id, -1);
+    if (deadline == 0 && pw == CFS_POWER_RUNNING && rc->conf->stop_timeout > 0) {
+        deadline = now + (int64_t)rc->conf->stop_timeout * 1000000000LL;
+        stop_deadline(rc, vm->id, deadline);
+        announce(rc, vm, "stopping");
+        if (rc->drv->shutdown_guest(p->conn, vm->uuid, err) < 0)
+            deadline = now;     /* no ACPI: force at once */
+    }
+    if (deadline == 0 || now >= deadline) {
+        announce(rc, vm, "stopping");
+        int ret = rc->drv->destroy(p->conn, vm->uuid, err);
+        stop_deadline(rc, vm->id, 0);
+        return ret;
+    }
+    int64_t wait_ms = (deadline - now) / 1000000LL + 1;
+    p->result = wait_ms < 2000 ? (int)wait_ms : 2000;
+    return 0;
+}
+
+/* Refresh the observed values of the domain in p->info. */
+static void observe(struct vm_pass *p)
+{
+    struct reconciler *rc = p->rc;
+    const struct cfs_res *vm = p->vm;
+    const struct cfs_domain_info *info = &p->info;
+    char buf[96];
+    set_state(rc, vm, power_name(info->power));
+    rc_set_status(rc, vm, "host", p->h->name);
+    if (info->power == CFS_POWER_RUNNING || info->power == CFS_POWER_PAUSED) {
+        if (info->vnc_port > 0)
+            snprintf(buf, sizeof(buf), "%s:%d", info->vnc_listen[0] ? info->vnc_listen : "127.0.0.1",
+                     info->vnc_port);
+        else
+            buf[0] = '\0';
+        rc_set_status(rc, vm, "vnc", buf);
+        snprintf(buf, sizeof(buf), "%.2f", (double)info->cpu_time_ns / 1e9);
+        rc_set_status(rc, vm, "cpu-time", buf);
+        rc_set_status_size(rc, vm, "memory", info->memory_kib * 1024LL);
+        rc_set_status_int(rc, vm, "cpus", info->vcpus);
+        /* The live maxima, for the offering precondition (precond.c). */
+        rc_set_status_int(rc, vm, CFS_ST_MAX_VCPUS, info->max_vcpus);
+        rc_set_status_size(rc, vm, CFS_ST_MAX_MEMORY, info->max_memory_kib * 1024LL);
+        char *started = rc_status(rc, vm->id, CFS_ST_STARTED);
+        if (!started[0])
+            rc_set_status_int(rc, vm, CFS_ST_STARTED, (long long)time(NULL));
+        else
+            rc_set_status_int(rc, vm, "uptime", (long long)time(NULL) - atoll(started));
+        free(started);
+    } else {
+        rc_set_status(rc, vm, "vnc", "");
+        rc_set_status(rc, vm, "memory", "");
+        rc_set_status(rc, vm, "cpus", "");
+        rc_set_status(rc, vm, "uptime", "");
+        rc_set_status(rc, vm, CFS_ST_STARTED, "");
+        rc_set_status(rc, vm, CFS_ST_MAX_VCPUS, "");
+        rc_set_status(rc, vm, CFS_ST_MAX_MEMORY, "");
+    }
+    if (p->defined_now) {
+        struct cfs_err err;
+        char *xml = rc->drv->xml(p->conn, vm->uuid, &err);
+        rc_set_status(rc, vm, "domain.xml", xml ? xml : "");
+        free(xml);
+    }
+}
+
+/* After the power step: what the domain now is becomes status (a
+ * transitional state stays until the domain gets there), and a reached
+ * spec is marked converged.  A failed power step backs off. */
+static void vm_observe(struct vm_pass *p, int powered, const struct cfs_err *power_err)
+{
+    struct reconciler *rc = p->rc;
+    const char *want = p->s.state;
+    struct cfs_err err;
+    if (powered < 0) {
+        p->result = fail(rc, p->vm, power_err->msg);
+        rc->drv->info(p->conn, p->vm->uuid, &p->info, &err);
+        observe(p);
+        return;
+    }
+    if (rc->drv->info(p->conn, p->vm->uuid, &p->info, &err) < 0)
+        return;
+    enum cfs_power pw = p->info.power;
+    bool reached = (!strcmp(want, "running") && pw == CFS_POWER_RUNNING) ||
+                   (!strcmp(want, "paused") && pw == CFS_POWER_PAUSED) ||
+                   (!strcmp(want, "stopped") &&
+                    (pw == CFS_POWER_SHUTOFF || pw == CFS_POWER_NONE));
+    char *cur = rc_status(rc, p->vm->id, "state");
+    bool transitional = !strcmp(cur, "stopping") && pw == CFS_POWER_RUNNING;
+    free(cur);
+    if (!transitional)
+        observe(p);
+    else
+        rc_set_status(rc, p->vm, "host", p->h->name);
+    if (reached)
+        converged(rc, p->vm, p->gen);
+}
+
+static int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
+{
+    struct vm_pass p = {.rc = rc, .vm = vm, .info = {.power = CFS_POWER_NONE}};
+    struct cfs_err err;
     if (vm->deleted)
         return teardown(rc, vm);
     cfs_err_clear(&err);
-    /* The generation, the spec and what was reached come from one read
-     * batch: one snapshot, so a write landing meanwhile is simply newer
-     * than what this pass acts on (never an unseen spec marked reached),
-     * and one round of SQLite's file locks instead of a dozen. */
-    store_read_begin(rc->st);
-    int64_t gen = store_spec_generation(rc->st, vm->id);
-    int spec = read_spec(rc, vm, &s, &err);
-    char *acted_s = rc_status(rc, vm->id, "_gen");
-    char *made_root = rc_status(rc, vm->id, "root-volume");
-    store_read_end(rc->st);
-    int64_t acted = atoll(acted_s);
-    free(acted_s);
-    if (spec < 0) {
-        free(made_root);
-        result = fail(rc, vm, err.msg);
+    if (vm_read_spec(&p) == STEP_DONE || vm_root_disk(&p) == STEP_DONE ||
+        vm_place(&p) == STEP_DONE || vm_host(&p) == STEP_DONE)
         goto cleanup;
-    }
-    bool drift = acted > 0 && acted >= gen;   /* this spec was reached before */
-    bool ha = !strcmp(s.ha, "on");
-
-    bool wants_root = s.image[0] && (made_root[0] || strcmp(s.state, "stopped"));
-    free(made_root);
-    if (wants_root) {
-        /* The root disk is made before the first start (until then image
-         * and root-size may still change), and nothing is placed or
-         * defined before it. */
-        bool ready = false;
-        if (vm_root_volume(rc, vm, s.image, &ready, &err) < 0) {
-            result = fail(rc, vm, err.msg);
-            goto cleanup;
-        }
-        if (!ready) {
-            result = 2000;  /* the volume's pass wakes us too */
-            goto cleanup;
-        }
-    }
-    int p = place(rc, vm, &s, placed, sizeof(placed));
-    if (p >= 0) {
-        if (p == 0) {
-            set_state(rc, vm, "stopped");
-            converged(rc, vm, gen);
-        }
-        result = p;
+    p.disks = vm_disks_want(rc, vm);
+    if (vm_define(&p) == STEP_DONE || vm_disks(&p) == STEP_DONE || vm_verbs(&p) == STEP_DONE)
         goto cleanup;
-    }
-    h = rc_host_find_name(rc, vm->parent, placed);
-    if (!h) {
-        snprintf(msg, sizeof(msg), "host %s does not exist", placed);
-        rc_set_status(rc, vm, "host", "");
-        result = fail(rc, vm, msg);
-        goto cleanup;
-    }
-    pthread_rwlock_rdlock(&h->rw);
-    locked = true;
-    if (!h->conn) {
-        snprintf(msg, sizeof(msg), "host %s is not connected", placed);
-        result = fail(rc, vm, msg);
-        goto cleanup;
-    }
-    struct cfs_conn *conn = h->conn;
-    if (rc->drv->info(conn, vm->uuid, &info, &err) < 0) {
-        result = fail(rc, vm, err.msg);
-        goto cleanup;
-    }
-
-    /* Define (or update the persistent definition) when the spec moved. */
-    bool defined_now = false;
-    disks = vm_disks_want(rc, vm);
-    if (info.power == CFS_POWER_NONE || acted < gen) {
-        char *dtype = rc_attr(rc, h->id, "domain-type");
-        const char *type = strcmp(dtype, "auto") && dtype[0] ? dtype : h->info.domain_type;
-        bool active = info.power != CFS_POWER_NONE && info.power != CFS_POWER_SHUTOFF;
-        long long mem_kib = s.memory / 1024;
-        int max_vcpus = s.vcpus * rc->conf->hotplug_factor;
-        long long max_kib = mem_kib * rc->conf->hotplug_factor;
-        if (active && info.max_vcpus > 0) {
-            /* The maxima of a running domain are fixed until it restarts:
-             * grow live within them, otherwise the change waits. */
-            if (s.vcpus != info.vcpus && s.vcpus <= info.max_vcpus && s.vcpus > info.vcpus)
-                rc->drv->set_vcpus(conn, vm->uuid, s.vcpus, &err);
-            if (mem_kib > info.memory_kib && mem_kib <= info.max_memory_kib)
-                rc->drv->set_memory(conn, vm->uuid, mem_kib, &err);
-        }
-        snprintf(console, sizeof(console), "%s/%s.log", rc->conf->console_dir, vm->uuid);
-        mkdir(rc->conf->console_dir, 0750);
-        store_res_path(rc->st, vm, path, sizeof(path), &err);
-        struct cfs_domain_spec spec = {
-            .uuid = vm->uuid,
-            .title = path,
-            .description = s.description,
-            .type = type,
-            .arch = h->info.arch,
-            .vcpus = s.vcpus,
-            .max_vcpus = max_vcpus,
-            .memory_kib = mem_kib,
-            .max_memory_kib = max_kib,
-            .kernel = s.kernel,
-            .initrd = s.initrd,
-            .cmdline = s.cmdline,
-            .console_path = strcmp(type, "test") ? console : NULL,
-        };
-        spec.disks = vm_disks_array(disks, &spec.ndisks);
-        char cdrom[4200];
-        if (strcmp(type, "test") && vm_cdrom(rc, s.image, cdrom, sizeof(cdrom)))
-            spec.cdrom = cdrom;
-        rc_set_status(rc, vm, "cdrom", spec.cdrom ? s.image : "");
-        spec.windows = vm_image_os_is(rc, s.image, "windows");
-        int rc_ = rc->drv->define(conn, &spec, &err);
-        bool has_console = spec.console_path != NULL;
-        free(dtype);    /* type pointed into it */
-        if (rc_ < 0) {
-            result = fail(rc, vm, err.msg);
-            goto cleanup;
-        }
-        defined_now = true;
-        char dom[64];
-        snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
-        rc_set_status(rc, vm, "domain", dom);
-        rc_set_status(rc, vm, "console", has_console ? console : "");
-        if (info.power == CFS_POWER_NONE)
-            info.power = CFS_POWER_SHUTOFF;
-    }
-
-    /* Volumes linked or unlinked since: plug or unplug them. */
-    if (vm_disks_sync(rc, vm, conn, disks, &err) < 0) {
-        result = fail(rc, vm, err.msg);
-        goto cleanup;
-    }
-    {
-        const struct cfs_link_def *l = layout_link(rc->k_vm, "volumes");
-        int64_t linked = 0;
-        int ndisks = 0;
-        vm_disks_array(disks, &ndisks);
-        if (l)
-            store_link_list(rc->st, vm, l, count_link, &linked, &err);
-        if (linked + (wants_root ? 1 : 0) > ndisks)
-            result = 2000;  /* a linked volume is still being made */
-    }
-    run_verbs(rc, vm, h);
-    if (rc->drv->info(conn, vm->uuid, &info, &err) < 0) {
-        result = fail(rc, vm, err.msg);
-        goto cleanup;
-    }
-
-    enum cfs_power pw = info.power;
-    bool off = pw == CFS_POWER_SHUTOFF || pw == CFS_POWER_NONE || pw == CFS_POWER_CRASHED;
-    int rc_ = 0;
-    if (!strcmp(s.state, "running")) {
-        stop_deadline(rc, vm->id, 0);
-        if (pw == CFS_POWER_RUNNING) {
-            converged(rc, vm, gen);
-        } else if (pw == CFS_POWER_SHUTDOWN) {
-            result = 1000;      /* let the guest finish, then start again */
-        } else if (drift && !ha) {
-            snprintf(msg, sizeof(msg),
-                     "drift: domain is %s outside cloudfs, desired state is running "
-                     "(write stopped then running to converge)", power_name(pw));
-            rc_set_status(rc, vm, "error", msg);
-        } else if (pw == CFS_POWER_PAUSED) {
-            set_state(rc, vm, "resuming");
-            rc_ = rc->drv->resume(conn, vm->uuid, &err);
-        } else if (off) {
-            set_state(rc, vm, "starting");
-            rc_ = rc->drv->start(conn, vm->uuid, false, &err);
-        }
-    } else if (!strcmp(s.state, "paused")) {
-        stop_deadline(rc, vm->id, 0);
-        if (pw == CFS_POWER_PAUSED) {
-            converged(rc, vm, gen);
-        } else if (drift) {
-            snprintf(msg, sizeof(msg), "drift: domain is %s outside cloudfs, desired state is paused",
-                     power_name(pw));
-            rc_set_status(rc, vm, "error", msg);
-        } else if (pw == CFS_POWER_RUNNING) {
-            set_state(rc, vm, "pausing");
-            rc_ = rc->drv->suspend(conn, vm->uuid, &err);
-        } else if (off) {
-            set_state(rc, vm, "starting");
-            rc_ = rc->drv->start(conn, vm->uuid, true, &err);
-        } else {
-            result = 1000;
-        }
-    } else {    /* stopped */
-        if (off) {
-            stop_deadline(rc, vm->id, 0);
-            converged(rc, vm, gen);
-        } else if (drift) {
-            snprintf(msg, sizeof(msg), "drift: domain is %s outside cloudfs, desired state is stopped",
-                     power_name(pw));
-            rc_set_status(rc, vm, "error", msg);
-        } else {
-            int64_t now = workq_now(), deadline = stop_deadline(rc, vm->id, -1);
-            if (deadline == 0 && pw == CFS_POWER_RUNNING && rc->conf->stop_timeout > 0) {
-                deadline = now + (int64_t)rc->conf->stop_timeout * 1000000000LL;
-                stop_deadline(rc, vm->id, deadline);
-                set_state(rc, vm, "stopping");
-                if (rc->drv->shutdown_guest(conn, vm->uuid, &err) < 0)
-                    deadline = now;     /* no ACPI: force at once */
-            }
-            if (deadline == 0 || now >= deadline) {
-                set_state(rc, vm, "stopping");
-                rc_ = rc->drv->destroy(conn, vm->uuid, &err);
-                stop_deadline(rc, vm->id, 0);
-            } else {
-                int64_t wait_ms = (deadline - now) / 1000000LL + 1;
-                result = wait_ms < 2000 ? (int)wait_ms : 2000;
-            }
-        }
-    }
-    if (rc_ < 0) {
-        result = fail(rc, vm, err.msg);
-        rc->drv->info(conn, vm->uuid, &info, &err);
-        observe(rc, vm, h, conn, &info, defined_now);
-        goto cleanup;
-    }
-    if (rc->drv->info(conn, vm->uuid, &info, &err) == 0) {
-        bool reached = (!strcmp(s.state, "running") && info.power == CFS_POWER_RUNNING) ||
-                       (!strcmp(s.state, "paused") && info.power == CFS_POWER_PAUSED) ||
-                       (!strcmp(s.state, "stopped") &&
-                        (info.power == CFS_POWER_SHUTOFF || info.power == CFS_POWER_NONE));
-        /* Transitional states stay visible until the domain gets there. */
-        char *cur = rc_status(rc, vm->id, "state");
-        bool transitional = !strcmp(cur, "stopping") && info.power == CFS_POWER_RUNNING;
-        free(cur);
-        if (!transitional)
-            observe(rc, vm, h, conn, &info, defined_now);
-        else
-            rc_set_status(rc, vm, "host", h->name);
-        /* Last: readers of wait take _gen as "status is final". */
-        if (reached)
-            converged(rc, vm, gen);
-    }
+    int powered = vm_power(&p, &err);
+    vm_observe(&p, powered, &err);
 cleanup:
-    if (locked)
-        pthread_rwlock_unlock(&h->rw);
-    vm_disks_free(disks);
-    spec_free(&s);
-    return result;
+    if (p.h)
+        pthread_rwlock_unlock(&p.h->rw);
+    vm_disks_free(p.disks);
+    spec_free(&p.s);
+    return p.result;
 }
+
+const struct rc_kind rc_kind_vm = {
+    .name = "vm", .pass = reconcile_vm, .wakes = RC_WAKE_SELF,
+    .attrs_read = "state offering image root-size pool host ha kernel initrd cmdline description "
+                  "ctl offering/cpus offering/memory host/state host/domain-type "
+                  "cluster/cpu-overcommit cluster/memory-overcommit image/os volume/size",
+    .attrs_written = "state volume/size volume/image volume/pool",
+    .status_read = "state host console root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+                   CFS_ST_STARTED " image/state image/format volume/state volume/pool "
+                   "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
+                   " volume/" CFS_ST_ROOT_OF,
+    .status_written = "state since error host vnc cpu-time memory cpus uptime domain console "
+                      "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+                      CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
+                      "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
+                      " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF,
+};

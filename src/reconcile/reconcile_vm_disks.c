@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconcile.h"
+#include "rc_store.h"
+#include "reconcile_storage.h"
+#include "reconcile_vm_disks.h"
+#include "status_keys.h"
 #include "value.h"
 
 struct vm_disk_want {
@@ -28,83 +31,95 @@ struct vm_disks {
     struct cfs_disk *disks;     /* views of v, for the compute driver */
 };
 
-/* The root volume, made on first need; *ready once it can be plugged in. */
+/* Make the VM's root volume: "<vm>-root", or with a piece of the VM's
+ * UUID when a volume already has that name; blank when the image is an
+ * ISO (installed from the CD-ROM drive).  0 with *vol made, 1 while the
+ * image's import still runs (its format decides), -1 with err. */
+static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, const char *image,
+                            struct cfs_res *vol, struct cfs_err *err)
+{
+    const struct cfs_kind *k_volume = rc_layout_kind(rc, &rc_kind_volume);
+    char name[CFS_NAME_MAX + 1];
+    char *size = NULL, *pool = NULL;
+    struct cfs_res img;
+    bool iso = false;
+    int ret = -1;
+    snprintf(name, sizeof(name), "%.58s-root", vm->name);
+    if (store_res_find(rc->st, vm->parent, k_volume, name, vol, err) == 0)
+        snprintf(name, sizeof(name), "%.49s-root-%.8s", vm->name, vm->uuid);
+    if (store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img, err) == 0) {
+        char *format = rc_status(rc, img.id, "format");
+        char *istate = rc_status(rc, img.id, "state");
+        bool known = !strcmp(istate, "available");
+        iso = !strcmp(format, "iso");
+        free(format);
+        free(istate);
+        if (!known) {
+            ret = 1;
+            goto cleanup;
+        }
+    }
+    size = rc_attr(rc, vm->id, "root-size");
+    pool = rc_attr(rc, vm->id, "pool");
+    if (rc_res_create(rc, vm->parent, &rc_kind_volume, name, vm->uid, vm->gid, vol, err) < 0)
+        goto cleanup;
+    /* Marked and named first, at once: until then the volume looks like
+     * anyone's, and a pass that missed the name would make a second one. */
+    rc_set_status(rc, vol, CFS_ST_ROOT_OF, vm->uuid);
+    rc_set_status(rc, vol, "root-of", vm->name);
+    rc_set_status(rc, vm, "root-volume", name);
+    rc_flush(rc);
+    if (rc_attr_set(rc, vol, "size", size, err) < 0 ||
+        (!iso && rc_attr_set(rc, vol, "image", image, err) < 0) ||
+        (pool[0] && rc_attr_set(rc, vol, "pool", pool, err) < 0))
+        goto cleanup;
+    ret = 0;
+cleanup:
+    free(size);
+    free(pool);
+    return ret;
+}
+
 int vm_root_volume(struct reconciler *rc, const struct cfs_res *vm, const char *image,
                    bool *ready, struct cfs_err *err)
 {
     struct cfs_res vol;
-    char name[CFS_NAME_MAX + 1];
-    *ready = false;
     char *have = rc_status(rc, vm->id, "root-volume");
-    int rc_ = -1;
+    char *state = NULL, *gen = NULL, *error = NULL;
+    int ret = -1;
+    *ready = false;
     if (have[0]) {
-        if (store_res_find(rc->st, vm->parent, rc->k_volume, have, &vol, err) < 0)
+        if (store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), have, &vol,
+                           err) < 0)
             goto cleanup;
         /* root-size grows the root volume (precond refuses shrinking). */
         char *want = rc_attr(rc, vm->id, "root-size"), *cur = rc_attr(rc, vol.id, "size");
         long long w = 0, c = 0;
-        const struct cfs_attr_def *a_size = layout_attr(rc->k_volume, "size");
-        if (value_parse_size(want, &w) == 0 && value_parse_size(cur, &c) == 0 && w > c && a_size)
-            store_attr_set(rc->st, &vol, a_size, want, &rc_actor, NULL, err);
+        if (value_parse_size(want, &w) == 0 && value_parse_size(cur, &c) == 0 && w > c)
+            rc_attr_set(rc, &vol, "size", want, err);
         free(want);
         free(cur);
     } else {
-        /* "<vm>-root", or with a piece of the VM's UUID when a volume
-         * already has that name. */
-        snprintf(name, sizeof(name), "%.58s-root", vm->name);
-        if (store_res_find(rc->st, vm->parent, rc->k_volume, name, &vol, err) == 0)
-            snprintf(name, sizeof(name), "%.49s-root-%.8s", vm->name, vm->uuid);
-        char *size = rc_attr(rc, vm->id, "root-size");
-        char *pool = rc_attr(rc, vm->id, "pool");
-        const struct cfs_attr_def *a_size = layout_attr(rc->k_volume, "size");
-        const struct cfs_attr_def *a_image = layout_attr(rc->k_volume, "image");
-        const struct cfs_attr_def *a_pool = layout_attr(rc->k_volume, "pool");
-        /* An ISO installs onto a blank root disk from the CD-ROM drive. */
-        struct cfs_res img;
-        bool iso = false;
-        if (store_res_find(rc->st, 0, rc->k_image, image, &img, err) == 0) {
-            char *format = rc_status(rc, img.id, "format");
-            char *istate = rc_status(rc, img.id, "state");
-            bool known = !strcmp(istate, "available");
-            iso = !strcmp(format, "iso");
-            free(format);
-            free(istate);
-            if (!known) {
-                free(size);
-                free(pool);
-                rc_ = 0;    /* wait for the import: the format decides */
-                goto cleanup;
-            }
-        }
-        int ok = store_res_create(rc->st, vm->parent, rc->k_volume, name, vm->uid, vm->gid,
-                                  &rc_actor, &vol, err) == 0;
-        if (ok) {
-            /* Marked first: until then the volume looks like anyone's. */
-            rc_set_status(rc, &vol, "_root-of", vm->uuid);
-            rc_set_status(rc, &vol, "root-of", vm->name);
-            ok = store_attr_set(rc->st, &vol, a_size, size, &rc_actor, NULL, err) == 0 &&
-                 (iso || store_attr_set(rc->st, &vol, a_image, image, &rc_actor, NULL, err) == 0) &&
-                 (!pool[0] || store_attr_set(rc->st, &vol, a_pool, pool, &rc_actor, NULL, err) == 0);
-            rc_set_status(rc, vm, "root-volume", name);
-        }
-        free(size);
-        free(pool);
-        if (!ok)
+        int made = root_volume_make(rc, vm, image, &vol, err);
+        if (made != 0) {
+            ret = made > 0 ? 0 : -1;    /* waiting for the import is not a failure */
             goto cleanup;
+        }
     }
-    char *state = rc_status(rc, vol.id, "state");
-    char *gen = rc_status(rc, vol.id, "_gen");
-    char *error = rc_status(rc, vol.id, "error");
+    state = rc_status(rc, vol.id, "state");
+    gen = rc_status(rc, vol.id, CFS_ST_GEN);
+    error = rc_status(rc, vol.id, "error");
+    bool failed = !strcmp(state, "error") || error[0];
     *ready = gen[0] && (!strcmp(state, "available") || !strcmp(state, "attached"));
-    if (!*ready && (!strcmp(state, "error") || error[0]))
+    if (!*ready && failed)
         cfs_err_set(err, EIO, "root volume %s: %s", vol.name, error[0] ? error : "failed");
-    rc_ = *ready || !(!strcmp(state, "error") || error[0]) ? 0 : -1;
+    ret = *ready || !failed ? 0 : -1;
+cleanup:
+    free(have);
     free(state);
     free(gen);
     free(error);
-cleanup:
-    free(have);
-    return rc_;
+    return ret;
 }
 
 bool vm_cdrom(struct reconciler *rc, const char *image, char *path, size_t len)
@@ -112,7 +127,8 @@ bool vm_cdrom(struct reconciler *rc, const char *image, char *path, size_t len)
     struct cfs_res img;
     struct cfs_err ignore;
     bool iso = false;
-    if (!image[0] || store_res_find(rc->st, 0, rc->k_image, image, &img, &ignore) < 0)
+    if (!image[0] ||
+        store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img, &ignore) < 0)
         return false;
     char *format = rc_status(rc, img.id, "format");
     char *state = rc_status(rc, img.id, "state");
@@ -128,7 +144,8 @@ bool vm_image_os_is(struct reconciler *rc, const char *image, const char *os)
 {
     struct cfs_res img;
     struct cfs_err ignore;
-    if (!image[0] || store_res_find(rc->st, 0, rc->k_image, image, &img, &ignore) < 0)
+    if (!image[0] ||
+        store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img, &ignore) < 0)
         return false;
     char *have = rc_attr(rc, img.id, "os");
     bool is = !strcmp(have, os);
@@ -173,7 +190,8 @@ static bool volume_source(struct reconciler *rc, const struct cfs_res *vol,
     char *pname = rc_status(rc, vol->id, "pool");
     bool ok = (!strcmp(state, "available") || !strcmp(state, "attached") ||
                !strcmp(state, "resizing")) && pname[0] &&
-              store_res_find(rc->st, vol->parent, rc->k_pool, pname, &pool, &err) == 0;
+              store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_pool), pname, &pool,
+                             &err) == 0;
     free(state);
     free(pname);
     if (!ok)
@@ -205,18 +223,20 @@ struct vm_disks *vm_disks_want(struct reconciler *rc, const struct cfs_res *vm)
         return NULL;
     char *root = rc_status(rc, vm->id, "root-volume");
     struct cfs_res vol;
-    if (root[0] && store_res_find(rc->st, vm->parent, rc->k_volume, root, &vol, &err) == 0 &&
+    if (root[0] &&
+        store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), root, &vol,
+                       &err) == 0 &&
         want_add(d, &vol) == 0)
         snprintf(d->v[0].target, sizeof(d->v[0].target), "vda");
     free(root);
     size_t first_data = d->n;
-    const struct cfs_link_def *l = layout_link(rc->k_vm, "volumes");
+    const struct cfs_link_def *l = layout_link(vm->kind, "volumes");
     struct link_ctx c = {.d = d};
     if (l)
         store_link_list(rc->st, vm, l, link_cb, &c, &err);
     bool used[26] = {false};
     for (size_t i = first_data; i < d->n; i++) {
-        char *t = rc_status(rc, d->v[i].vol.id, "_target");
+        char *t = rc_status(rc, d->v[i].vol.id, CFS_ST_TARGET);
         if (strlen(t) == 3 && !strncmp(t, "sd", 2) && t[2] > 'a' && t[2] <= 'z' && !used[t[2] - 'a']) {
             used[t[2] - 'a'] = true;
             snprintf(d->v[i].target, sizeof(d->v[i].target), "%s", t);
@@ -278,10 +298,10 @@ static void mark(struct reconciler *rc, const struct cfs_res *vm, const struct c
 {
     bool on = target != NULL;
     rc_set_status(rc, vol, "attached-to", on ? vm->name : "");
-    rc_set_status(rc, vol, "_attached", on ? vm->uuid : "");
-    rc_set_status(rc, vol, "_target", on ? target : "");
+    rc_set_status(rc, vol, CFS_ST_ATTACHED, on ? vm->uuid : "");
+    rc_set_status(rc, vol, CFS_ST_TARGET, on ? target : "");
     if (on)
-        rc_set_status(rc, vol, "_used", "1");   /* from now on it may hold data */
+        rc_set_status(rc, vol, CFS_ST_USED, "1");   /* from now on it may hold data */
     char *state = rc_status(rc, vol->id, "state");
     if (!strcmp(state, "available") || !strcmp(state, "attached") ||
         !strcmp(state, "attaching") || !strcmp(state, "detaching"))
@@ -296,11 +316,12 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
 {
     struct have h = {.n = 0};
     struct cfs_err e;
-    int rc_ = 0;
+    int ret = 0;
+    bool plugged = false;
     struct cfs_res *held = NULL;
     size_t n = 0;
-    if (store_res_by_status(rc->st, rc->k_volume, vm->parent, "_attached", vm->uuid, &held, &n,
-                            err) < 0)
+    if (store_res_by_status(rc->st, rc_layout_kind(rc, &rc_kind_volume), vm->parent,
+                            CFS_ST_ATTACHED, vm->uuid, &held, &n, err) < 0)
         return -1;
     if ((!want || want->n == 0) && n == 0) {
         free(held);
@@ -318,12 +339,14 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
                 present = true;
         if (!present) {
             rc_set_status(rc, &w->vol, "state", "attaching");
+            rc_flush(rc);   /* shown while it is plugged in */
+            plugged = true;
             if (rc->drv->attach_disk(conn, vm->uuid, &want->disks[i], &e) < 0) {
                 rc_set_status(rc, &w->vol, "state", "available");
                 rc_set_status(rc, &w->vol, "error", e.msg);
-                if (rc_ == 0)
+                if (ret == 0)
                     *err = e;
-                rc_ = -1;
+                ret = -1;
                 continue;
             }
         }
@@ -346,12 +369,14 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
                 struct cfs_disk_source none = {.format = "raw", .path = "/dev/null"};
                 struct cfs_disk d = {.serial = serial, .target = h.target[j], .src = &none};
                 rc_set_status(rc, &held[i], "state", "detaching");
+                rc_flush(rc);   /* shown while it is unplugged */
+                plugged = true;
                 if (rc->drv->detach_disk(conn, vm->uuid, &d, &e) < 0) {
                     rc_set_status(rc, &held[i], "state", "attached");
                     rc_set_status(rc, &held[i], "error", e.msg);
-                    if (rc_ == 0)
+                    if (ret == 0)
                         *err = e;
-                    rc_ = -1;
+                    ret = -1;
                     goto next;
                 }
             }
@@ -360,28 +385,33 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
         }
         free(held);
     }
-    return rc_;
+    /* What was plugged or unplugged is shown at once, not at the end of
+     * the pass: rmdir of a volume just unlinked waits on it (precond). */
+    if (plugged)
+        rc_flush(rc);
+    return ret;
 }
 
 /* After the domain is gone: data volumes are free again, the root volume
  * goes with the VM. */
 void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm)
 {
+    const struct cfs_kind *k_volume = rc_layout_kind(rc, &rc_kind_volume);
     struct cfs_res *held = NULL, vol;
     size_t n = 0;
     struct cfs_err err;
-    if (store_res_by_status(rc->st, rc->k_volume, vm->parent, "_attached", vm->uuid, &held, &n,
+    if (store_res_by_status(rc->st, k_volume, vm->parent, CFS_ST_ATTACHED, vm->uuid, &held, &n,
                             &err) == 0) {
         for (size_t i = 0; i < n; i++) {
             mark(rc, vm, &held[i], NULL);
-            workq_add(&rc->q, held[i].id, 0);
+            rc_wake(rc, held[i].id);
         }
         free(held);
     }
     char *root = rc_status(rc, vm->id, "root-volume");
-    if (root[0] && store_res_find(rc->st, vm->parent, rc->k_volume, root, &vol, &err) == 0) {
-        char *owner = rc_status(rc, vol.id, "_root-of");
-        if (!strcmp(owner, vm->uuid) && store_res_delete(rc->st, &vol, &rc_actor, &err) < 0)
+    if (root[0] && store_res_find(rc->st, vm->parent, k_volume, root, &vol, &err) == 0) {
+        char *owner = rc_status(rc, vol.id, CFS_ST_ROOT_OF);
+        if (!strcmp(owner, vm->uuid) && rc_res_delete(rc, &vol, &err) < 0)
             fprintf(stderr, "cloudfs reconcile: root volume %s: %s\n", root, err.msg);
         free(owner);
     }

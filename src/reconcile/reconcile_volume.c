@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconcile.h"
+#include "rc_state.h"
+#include "rc_store.h"
+#include "reconcile_storage.h"
+#include "status_keys.h"
 #include "value.h"
 
 #define RETRY_MS 5000
@@ -29,17 +32,18 @@ static int vol_fail(struct reconciler *rc, const struct cfs_res *vol, const char
 static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const char *want,
                        struct cfs_res *out, struct cfs_err *err)
 {
+    const struct cfs_kind *k_pool = rc_layout_kind(rc, &rc_kind_pool);
     char *made = rc_status(rc, vol->id, "pool");
     const char *name = made[0] ? made : want;
-    int rc_ = -1;
+    int ret = -1;
     if (name[0]) {
-        rc_ = store_res_find(rc->st, vol->parent, rc->k_pool, name, out, err);
+        ret = store_res_find(rc->st, vol->parent, k_pool, name, out, err);
         goto cleanup;
     }
     struct cfs_res *pools = NULL;
     size_t n = 0;
     long long best = -1;
-    if (store_res_all(rc->st, rc->k_pool, &pools, &n, err) < 0)
+    if (store_res_all(rc->st, k_pool, &pools, &n, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
         if (pools[i].parent != vol->parent || pools[i].deleted)
@@ -58,10 +62,10 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
     if (best < 0)
         cfs_err_set(err, ENOSPC, "no available pool in this cluster");
     else
-        rc_ = 0;
+        ret = 0;
 cleanup:
     free(made);
-    return rc_;
+    return ret;
 }
 
 static int teardown(struct reconciler *rc, const struct cfs_res *vol)
@@ -72,7 +76,10 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vol)
     char *made = rc_status(rc, vol->id, "pool");
     int result = 0;
     rc_set_status(rc, vol, "state", "deleting");
-    if (made[0] && store_res_find(rc->st, vol->parent, rc->k_pool, made, &pool, &err) == 0) {
+    rc_flush(rc);   /* shown while the object is removed */
+    if (made[0] &&
+        store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_pool), made, &pool,
+                       &err) == 0) {
         struct rc_pool *p = rc_pool_get(rc, &pool, &err);
         rc_vol_object(vol, obj, sizeof(obj));
         int ok = p && p->drv->remove(p->handle, obj, &err) == 0;
@@ -82,7 +89,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vol)
             goto cleanup;
         }
     }
-    if (store_res_purge(rc->st, vol, &rc_actor, &err) < 0)
+    if (rc_res_purge(rc, vol, &err) < 0)
         result = vol_fail(rc, vol, "delete", &err);
 cleanup:
     free(made);
@@ -95,21 +102,22 @@ static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *
                   const char *image, struct cfs_err *err)
 {
     char *made = rc_status(rc, vol->id, "pool");
-    char *made_image = rc_status(rc, vol->id, "_image");
-    char *used = rc_status(rc, vol->id, "_used");
+    char *made_image = rc_status(rc, vol->id, CFS_ST_IMAGE);
+    char *used = rc_status(rc, vol->id, CFS_ST_USED);
     struct cfs_res pool;
     char obj[128];
-    int rc_ = 0;
+    int ret = 0;
     if (made[0] && !used[0] &&
         ((want_pool[0] && strcmp(want_pool, made)) || strcmp(image, made_image))) {
-        if (store_res_find(rc->st, vol->parent, rc->k_pool, made, &pool, err) == 0) {
+        if (store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_pool), made, &pool,
+                           err) == 0) {
             struct rc_pool *p = rc_pool_get(rc, &pool, err);
             rc_vol_object(vol, obj, sizeof(obj));
             if (!p || p->drv->remove(p->handle, obj, err) < 0)
-                rc_ = -1;
+                ret = -1;
             rc_pool_put(p);
         }
-        if (rc_ == 0) {
+        if (ret == 0) {
             rc_set_status(rc, vol, "pool", "");
             rc_set_status(rc, vol, "state", "creating");
         }
@@ -117,7 +125,7 @@ static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *
     free(made);
     free(made_image);
     free(used);
-    return rc_;
+    return ret;
 }
 
 /* Grow a volume plugged into a running domain through that domain. */
@@ -125,12 +133,13 @@ static int grow_live(struct reconciler *rc, const struct cfs_res *vol, long long
                      struct cfs_err *err)
 {
     char *holder = rc_status(rc, vol->id, "attached-to");
-    char *target = rc_status(rc, vol->id, "_target");
+    char *target = rc_status(rc, vol->id, CFS_ST_TARGET);
     struct cfs_res vm;
     struct cfs_domain_info info = {.power = CFS_POWER_NONE};
-    int rc_ = 1;    /* not live: resize in the pool */
+    int ret = 1;    /* not live: resize in the pool */
     if (holder[0] && target[0] &&
-        store_res_find(rc->st, vol->parent, rc->k_vm, holder, &vm, err) == 0) {
+        store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_vm), holder, &vm,
+                       err) == 0) {
         char *placed = rc_status(rc, vm.id, "host");
         struct rc_host *h = rc_host_find_name(rc, vm.parent, placed);
         free(placed);
@@ -138,24 +147,25 @@ static int grow_live(struct reconciler *rc, const struct cfs_res *vol, long long
             pthread_rwlock_rdlock(&h->rw);
             if (h->conn && rc->drv->info(h->conn, vm.uuid, &info, err) == 0 &&
                 (info.power == CFS_POWER_RUNNING || info.power == CFS_POWER_PAUSED))
-                rc_ = rc->drv->block_resize(h->conn, vm.uuid, target, size, err);
+                ret = rc->drv->block_resize(h->conn, vm.uuid, target, size, err);
             pthread_rwlock_unlock(&h->rw);
         }
     }
     free(holder);
     free(target);
-    return rc_;
+    return ret;
 }
 
-int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
+static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
 {
     struct cfs_err err;
     struct cfs_res pool, img;
     struct cfs_vol_info info;
     struct cfs_disk_source src;
-    char obj[128], base[128], buf[32];
+    char obj[128], base[128];
     long long size = 0;
     int result = 0;
+    bool made_now = false;
     struct rc_pool *p = NULL;
 
     if (vol->deleted)
@@ -187,9 +197,11 @@ int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
     }
     if (!info.exists) {
         rc_set_status(rc, vol, "state", "creating");
+        rc_flush(rc);   /* shown while the object is made */
         const char *from = NULL;
         if (image[0]) {
-            if (store_res_find(rc->st, 0, rc->k_image, image, &img, &err) < 0) {
+            if (store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img,
+                               &err) < 0) {
                 result = vol_fail(rc, vol, "image", &err);
                 goto cleanup;
             }
@@ -229,11 +241,18 @@ int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
             result = vol_fail(rc, vol, "create", &err);
             goto cleanup;
         }
-        rc_set_status(rc, vol, "_image", image);
-        rc_wake_volume_users(rc, vol);
+        rc_set_status(rc, vol, CFS_ST_IMAGE, image);
+        made_now = true;
     } else if (info.size < size) {
         rc_set_status(rc, vol, "state", "resizing");
+        rc_flush(rc);   /* shown while it grows */
+        /* Through the domain it is plugged into, if any: the pool is let go
+         * meanwhile (a host's lock comes before a pool's, reconcile.h). */
+        rc_pool_put(p);
+        p = NULL;
         int live = grow_live(rc, vol, size, &err);
+        if (live >= 0 && !(p = rc_pool_get(rc, &pool, &err)))
+            live = -1;
         if (live < 0 || (live > 0 && p->drv->resize(p->handle, obj, size, &err) < 0) ||
             p->drv->info(p->handle, obj, &info, &err) < 0) {
             result = vol_fail(rc, vol, "resize", &err);
@@ -242,16 +261,15 @@ int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
     }
     if (p->drv->source(p->handle, obj, &src, &err) == 0)
         rc_set_status(rc, vol, "path", src.path);
-    value_format_size(info.size, buf, sizeof(buf));
-    rc_set_status(rc, vol, "size", buf);
-    snprintf(buf, sizeof(buf), "%lld", info.allocation);
-    rc_set_status(rc, vol, "allocation", buf);
+    rc_set_status_size(rc, vol, "size", info.size);
+    rc_set_status_int(rc, vol, "allocation", info.allocation);
     char *holder = rc_status(rc, vol->id, "attached-to");
     rc_set_status(rc, vol, "error", "");
     rc_set_status(rc, vol, "state", holder[0] ? "attached" : "available");
     free(holder);
-    snprintf(buf, sizeof(buf), "%lld", (long long)gen);
-    rc_set_status(rc, vol, "_gen", buf);     /* last: wait readers take it as final */
+    rc_set_status_int(rc, vol, CFS_ST_GEN, gen);   /* with the rest: wait readers take it as final */
+    if (made_now)
+        rc_wake_volume_users(rc, vol);      /* after its state: they read it */
 cleanup:
     rc_pool_put(p);
     free(size_s);
@@ -259,3 +277,15 @@ cleanup:
     free(image);
     return result;
 }
+
+/* A volume's pass makes, grows and removes its object; the pool's spec is
+ * read on the pool's behalf (rc_pool_get), the image copy's task on the
+ * task's (task.c). */
+const struct rc_kind rc_kind_volume = {
+    .name = "volume", .pass = reconcile_volume, .wakes = RC_WAKE_SELF,
+    .attrs_read = "size pool image",
+    .status_read = "state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
+                   CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available image/state "
+                   "image/format image/virtual-size vm/host",
+    .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_GEN,
+};

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reconcile.h"
+#include "rc_store.h"
+#include "scheduler.h"
 #include "value.h"
 
 int scheduler_vm_size(struct reconciler *rc, const struct cfs_res *vm, int *vcpus,
@@ -19,7 +20,7 @@ int scheduler_vm_size(struct reconciler *rc, const struct cfs_res *vm, int *vcpu
     char *name = rc_attr(rc, vm->id, "offering");
     struct cfs_res off;
     int rc_ = -1;
-    if (store_res_find(rc->st, 0, rc->k_offering, name, &off, err) < 0) {
+    if (store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_offering), name, &off, err) < 0) {
         cfs_err_set(err, ENOENT, "offering '%s' does not exist", name);
         goto cleanup;
     }
@@ -62,7 +63,8 @@ int scheduler_capacity(struct reconciler *rc, const struct cfs_res *host, struct
     cap->cpus_total = (long long)cpus * cpu_ratio / 100;
     long long usable = mem - rc->conf->reserved_memory;
     cap->mem_total = usable > 0 ? usable * mem_ratio / 100 : 0;
-    if (store_res_by_status(rc->st, rc->k_vm, host->parent, "host", host->name, &vms, &n, err) < 0)
+    if (store_res_by_status(rc->st, rc_layout_kind(rc, &rc_kind_vm), host->parent, "host",
+                            host->name, &vms, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         int c = 0;
@@ -94,7 +96,7 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
     struct candidate best = {.name = ""};
     int seen = 0, usable = 0;
     char why[160] = "";
-    if (store_res_all(rc->st, rc->k_host, &hosts, &n, err) < 0)
+    if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_host), &hosts, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         const struct cfs_res *h = &hosts[i];

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ struct cfs_store {
     uint64_t commits;       /* commits on this connection (data_version ignores them) */
     int read_depth;         /* nested store_read_begin calls holding the lock */
     bool read_txn;          /* the outermost one opened a read transaction */
+    int write_depth;        /* nested store_write_begin calls holding the lock */
+    bool write_failed;      /* the open write batch cannot commit */
+    bool write_any;         /* a write of the open batch changed something */
     struct {
         const char *sql;
         sqlite3_stmt *stmt;
@@ -97,6 +101,7 @@ static const char *const migrations[] = {
     "    ON CONFLICT(parent, kind) DO UPDATE SET n = n + 1; END;",
 };
 
+
 int64_t store_now(void)
 {
     struct timespec ts;
@@ -159,13 +164,78 @@ static sqlite3_stmt *stmt(struct cfs_store *st, const char *sql, struct cfs_err 
     return s;
 }
 
+/* Bind s's parameters in order, one letter of types each: 'i' an int64_t,
+ * 'd' an int, 's' a string that outlives the statement's next reset, 'S'
+ * a string copied now.  A NULL string binds SQL NULL. */
+static void bind_v(sqlite3_stmt *s, const char *types, va_list ap)
+{
+    for (int i = 1; types[i - 1]; i++) {
+        char t = types[i - 1];
+        if (t == 'i') {
+            sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
+        } else if (t == 'd') {
+            sqlite3_bind_int(s, i, va_arg(ap, int));
+        } else {
+            const char *v = va_arg(ap, const char *);
+            if (v)
+                sqlite3_bind_text(s, i, v, -1, t == 'S' ? SQLITE_TRANSIENT : SQLITE_STATIC);
+        }
+    }
+}
+
+/* The cached statement for sql with its parameters bound (see bind_v), or
+ * NULL with err. */
+static sqlite3_stmt *query(struct cfs_store *st, struct cfs_err *err, const char *sql,
+                           const char *types, ...)
+{
+    sqlite3_stmt *s = stmt(st, sql, err);
+    if (s) {
+        va_list ap;
+        va_start(ap, types);
+        bind_v(s, types, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* Run a statement that returns no rows: 0, or -1 with err naming what. */
+static int run(struct cfs_store *st, struct cfs_err *err, const char *what, const char *sql,
+               const char *types, ...)
+{
+    sqlite3_stmt *s = stmt(st, sql, err);
+    if (!s)
+        return -1;
+    va_list ap;
+    va_start(ap, types);
+    bind_v(s, types, ap);
+    va_end(ap);
+    int step = sqlite3_step(s);
+    int ret = step == SQLITE_DONE ? 0 : db_error(st, err, what);
+    sqlite3_reset(s);
+    return ret;
+}
+
+/* The first column of s's first row as an integer, 0 when there is no
+ * row; -1 with err naming what. */
+static int one_int64(struct cfs_store *st, sqlite3_stmt *s, int64_t *out, struct cfs_err *err,
+                     const char *what)
+{
+    int step = sqlite3_step(s);
+    int ret = 0;
+    *out = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        ret = db_error(st, err, what);
+    sqlite3_reset(s);
+    return ret;
+}
+
 static int exec(struct cfs_store *st, const char *sql, struct cfs_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = db_error(st, err, msg ? msg : sql);
+        int ret = db_error(st, err, msg ? msg : sql);
         sqlite3_free(msg);
-        return rc;
+        return ret;
     }
     return 0;
 }
@@ -194,11 +264,20 @@ static void rollback(struct cfs_store *st)
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static void lock(struct cfs_store *st);
-static void unlock(struct cfs_store *st);
+static void lock(struct cfs_store *st)
+{
+    pthread_mutex_lock(&st->lock);
+}
+
+static void unlock(struct cfs_store *st)
+{
+    pthread_mutex_unlock(&st->lock);
+}
 
 /* Every write runs between txn_begin and txn_end: the lock, then a write
- * transaction.  txn_begin holds nothing when it fails. */
+ * transaction, or inside a write batch a savepoint of the batch's
+ * transaction (the write still succeeds or fails on its own).  txn_begin
+ * holds nothing when it fails. */
 static int txn_begin(struct cfs_store *st, struct cfs_err *err)
 {
     lock(st);
@@ -206,7 +285,7 @@ static int txn_begin(struct cfs_store *st, struct cfs_err *err)
         unlock(st);
         return cfs_err_set(err, EDEADLK, "store: a write inside a read batch");
     }
-    if (begin(st, err) < 0) {
+    if (st->write_depth > 0 ? exec(st, "SAVEPOINT w", err) < 0 : begin(st, err) < 0) {
         unlock(st);
         return -1;
     }
@@ -217,39 +296,89 @@ static int txn_begin(struct cfs_store *st, struct cfs_err *err)
  * roll back and fail.  Releases the lock; returns 0 or -1. */
 static int txn_end(struct cfs_store *st, int rc, struct cfs_err *err)
 {
-    if (rc == 0 && commit(st, err) < 0)
-        rc = -1;
-    if (rc != 0)
-        rollback(st);
+    if (st->write_depth > 0) {
+        if (rc != 0)
+            sqlite3_exec(st->db, "ROLLBACK TO w", NULL, NULL, NULL);
+        else
+            st->write_any = true;
+        if (exec(st, "RELEASE w", err) < 0) {
+            st->write_failed = true;
+            rc = -1;
+        }
+    } else {
+        if (rc == 0 && commit(st, err) < 0)
+            rc = -1;
+        if (rc != 0)
+            rollback(st);
+    }
     unlock(st);
     return rc < 0 ? -1 : 0;
 }
 
-static int migrate(struct cfs_store *st, struct cfs_err *err)
+int store_write_begin(struct cfs_store *st, struct cfs_err *err)
+{
+    lock(st);
+    if (st->read_depth > 0) {
+        unlock(st);
+        return cfs_err_set(err, EDEADLK, "store: a write batch inside a read batch");
+    }
+    if (st->write_depth == 0) {
+        if (begin(st, err) < 0) {
+            unlock(st);
+            return -1;
+        }
+        st->write_failed = false;
+        st->write_any = false;
+    }
+    st->write_depth++;
+    return 0;
+}
+
+int store_write_end(struct cfs_store *st, struct cfs_err *err)
+{
+    int ret = 0;
+    if (--st->write_depth == 0) {
+        if (st->write_failed)
+            ret = cfs_err_set(err, EIO, "store: a write of the batch broke its transaction");
+        else if (st->write_any && commit(st, err) < 0)
+            ret = -1;
+        /* Nothing changed: no commit, so nobody is woken for nothing. */
+        if (ret < 0 || !st->write_any)
+            rollback(st);
+    }
+    unlock(st);
+    return ret;
+}
+
+static int user_version(struct cfs_store *st, int *version, struct cfs_err *err)
 {
     sqlite3_stmt *s = NULL;
-    int version = 0;
     if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
         return db_error(st, err, "user_version");
-    if (sqlite3_step(s) == SQLITE_ROW)
-        version = sqlite3_column_int(s, 0);
+    *version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
     sqlite3_finalize(s);
+    return 0;
+}
 
+static int migrate(struct cfs_store *st, struct cfs_err *err)
+{
+    int version = 0;
+    if (user_version(st, &version, err) < 0)
+        return -1;
     int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
     if (version > n)
         return cfs_err_set(err, EINVAL, "store: schema version %d is newer than this cloudfs (%d)",
                            version, n);
     for (int v = version; v < n; v++) {
         char pragma[64];
+        int now = 0;
         if (begin(st, err) < 0)
             return -1;
         /* Re-check under the write lock: the other process may have migrated. */
-        if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK) {
+        if (user_version(st, &now, err) < 0) {
             rollback(st);
-            return db_error(st, err, "user_version");
+            return -1;
         }
-        int now = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-        sqlite3_finalize(s);
         if (now > v) {
             rollback(st);
             v = now - 1;
@@ -275,7 +404,7 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     st->layout = layout;
     st->notify_fd = -1;
     make_uuid(st->origin);
-    /* Recursive: a read batch holds the lock across the calls it groups. */
+    /* Recursive: a batch holds the lock across the calls it groups. */
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
@@ -315,27 +444,15 @@ void store_close(struct cfs_store *st)
 
 uint64_t store_generation(struct cfs_store *st)
 {
+    int64_t version = 0;
     uint64_t gen = 0;
     struct cfs_err err;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "PRAGMA data_version", &err);
-    if (s) {
-        if (sqlite3_step(s) == SQLITE_ROW)
-            gen = ((uint64_t)sqlite3_column_int64(s, 0) << 32) + (st->commits & 0xffffffffULL) + 1;
-        sqlite3_reset(s);
-    }
+    sqlite3_stmt *s = query(st, &err, "PRAGMA data_version", "");
+    if (s && one_int64(st, s, &version, &err, "data_version") == 0)
+        gen = ((uint64_t)version << 32) + (st->commits & 0xffffffffULL) + 1;
     unlock(st);
     return gen;
-}
-
-static void lock(struct cfs_store *st)
-{
-    pthread_mutex_lock(&st->lock);
-}
-
-static void unlock(struct cfs_store *st)
-{
-    pthread_mutex_unlock(&st->lock);
 }
 
 void store_read_begin(struct cfs_store *st)
@@ -364,52 +481,44 @@ static char *col_dup(sqlite3_stmt *s, int i)
 
 int store_meta_get(struct cfs_store *st, const char *key, char **value, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "SELECT value FROM meta WHERE key = ?", err);
+    sqlite3_stmt *s = query(st, err, "SELECT value FROM meta WHERE key = ?", "s", key);
     if (!s)
         goto cleanup;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    int r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
         *value = col_dup(s, 0);
-        rc = 0;
-    } else if (r == SQLITE_DONE) {
+        ret = 0;
+    } else if (step == SQLITE_DONE) {
         cfs_err_set(err, ENOENT, "no meta key %s", key);
     } else {
         db_error(st, err, "meta");
     }
+    sqlite3_reset(s);
 cleanup:
-    if (s)
-        sqlite3_reset(s);
     unlock(st);
-    return rc;
+    return ret;
 }
 
 int store_meta_set(struct cfs_store *st, const char *key, const char *value, struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", err);
-    if (!s)
-        goto cleanup;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        db_error(st, err, "meta");
-    else
-        rc = 0;
-cleanup:
-    if (s)
-        sqlite3_reset(s);
+    int ret = run(st, err, "meta", "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", "ss",
+                  key, value);
+    if (ret == 0 && st->write_depth > 0)
+        st->write_any = true;
     unlock(st);
-    return rc;
+    return ret;
 }
 
 /* ---- resources ---- */
 
 #define RES_COLS "id, parent, kind, name, uuid, uid, gid, ctime, mtime, deleted"
 
+/* The row reader of resources: RES_COLS, or the same with a link's mtime
+ * in place of mtime and no deleted column.  -1 for a kind the layout
+ * does not have. */
 static int row_to_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res *r)
 {
     memset(r, 0, sizeof(*r));
@@ -426,136 +535,153 @@ static int row_to_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res *r)
     return r->kind ? 0 : -1;
 }
 
+/* The first resource s returns: 0, 1 when there is none (err untouched),
+ * -1 with err naming what. */
+static int one_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res *out,
+                   struct cfs_err *err, const char *what)
+{
+    int step = sqlite3_step(s);
+    int ret = 1;
+    if (step == SQLITE_ROW)
+        ret = row_to_res(st, s, out) == 0 ? 0 : 1;
+    else if (step != SQLITE_DONE)
+        ret = db_error(st, err, what);
+    sqlite3_reset(s);
+    return ret;
+}
+
+/* A row reader: fill *out from s's current row; non-zero skips the row. */
+typedef int (*row_reader)(struct cfs_store *st, sqlite3_stmt *s, void *out);
+
+/* Every row of s, read by read into an array of elements of size bytes
+ * (*arr, malloc'd, *n of them); on failure *arr is NULL and *n 0. */
+static int collect(struct cfs_store *st, sqlite3_stmt *s, row_reader read, size_t size,
+                   void **arr, size_t *n, struct cfs_err *err, const char *what)
+{
+    size_t cap = 0;
+    int step, ret = -1;
+    *arr = NULL;
+    *n = 0;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            void *grown = realloc(*arr, ncap * size);
+            if (!grown) {
+                cfs_err_set(err, ENOMEM, "out of memory");
+                goto cleanup;
+            }
+            *arr = grown;
+            cap = ncap;
+        }
+        if (read(st, s, (char *)*arr + *n * size) == 0)
+            (*n)++;
+    }
+    ret = step == SQLITE_DONE ? 0 : db_error(st, err, what);
+cleanup:
+    sqlite3_reset(s);
+    if (ret < 0) {
+        free(*arr);
+        *arr = NULL;
+        *n = 0;
+    }
+    return ret;
+}
+
+static int read_res(struct cfs_store *st, sqlite3_stmt *s, void *out)
+{
+    return row_to_res(st, s, out);
+}
+
+/* Every resource s returns, into *list (malloc'd). */
+static int all_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res **list, size_t *n,
+                   struct cfs_err *err, const char *what)
+{
+    void *arr = NULL;
+    int ret = collect(st, s, read_res, sizeof(**list), &arr, n, err, what);
+    *list = arr;
+    return ret;
+}
+
+/* Hand every resource s returns to cb, after the lock is released
+ * (callbacks may use the store).  Called with the lock held; releases it. */
+static int each_res_unlock(struct cfs_store *st, sqlite3_stmt *s, store_res_cb cb, void *arg,
+                           struct cfs_err *err, const char *what)
+{
+    struct cfs_res *list = NULL;
+    size_t n = 0;
+    int ret = s ? all_res(st, s, &list, &n, err, what) : -1;
+    unlock(st);
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        if (cb(&list[i], arg) != 0)
+            break;
+    free(list);
+    return ret;
+}
+
 static int res_get_locked(struct cfs_store *st, int64_t id, struct cfs_res *out,
                           struct cfs_err *err)
 {
-    sqlite3_stmt *s = stmt(st, "SELECT " RES_COLS " FROM resources WHERE id = ?", err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, id);
-    int r = sqlite3_step(s);
-    int rc = -1;
-    if (r == SQLITE_ROW && row_to_res(st, s, out) == 0)
-        rc = 0;
-    else if (r == SQLITE_ROW || r == SQLITE_DONE)
-        cfs_err_set(err, ENOENT, "no resource %lld", (long long)id);
-    else
-        db_error(st, err, "resource");
-    sqlite3_reset(s);
-    return rc;
+    sqlite3_stmt *s = query(st, err, "SELECT " RES_COLS " FROM resources WHERE id = ?", "i", id);
+    int ret = s ? one_res(st, s, out, err, "resource") : -1;
+    if (ret > 0)
+        ret = cfs_err_set(err, ENOENT, "no resource %lld", (long long)id);
+    return ret;
 }
 
 int store_res_get(struct cfs_store *st, int64_t id, struct cfs_res *out, struct cfs_err *err)
 {
     lock(st);
-    int rc = res_get_locked(st, id, out, err);
+    int ret = res_get_locked(st, id, out, err);
     unlock(st);
-    return rc;
+    return ret;
 }
 
 static int res_find_locked(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                            const char *name, struct cfs_res *out, struct cfs_err *err)
 {
-    sqlite3_stmt *s = stmt(st,
-        "SELECT " RES_COLS " FROM resources WHERE parent = ? AND kind = ? AND name = ?", err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, parent);
-    sqlite3_bind_text(s, 2, k->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
-    int r = sqlite3_step(s);
-    int rc = -1;
-    if (r == SQLITE_ROW && row_to_res(st, s, out) == 0)
-        rc = 0;
-    else if (r == SQLITE_ROW || r == SQLITE_DONE)
-        cfs_err_set(err, ENOENT, "%s '%s' does not exist", k->name, name);
-    else
-        db_error(st, err, "resource");
-    sqlite3_reset(s);
-    return rc;
+    sqlite3_stmt *s = query(st, err,
+        "SELECT " RES_COLS " FROM resources WHERE parent = ? AND kind = ? AND name = ?", "iss",
+        parent, k->name, name);
+    int ret = s ? one_res(st, s, out, err, "resource") : -1;
+    if (ret > 0)
+        ret = cfs_err_set(err, ENOENT, "%s '%s' does not exist", k->name, name);
+    return ret;
 }
 
 int store_res_find(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                    const char *name, struct cfs_res *out, struct cfs_err *err)
 {
     lock(st);
-    int rc = res_find_locked(st, parent, k, name, out, err);
+    int ret = res_find_locked(st, parent, k, name, out, err);
     unlock(st);
-    return rc;
+    return ret;
 }
 
 int store_res_list(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                    store_res_cb cb, void *arg, struct cfs_err *err)
 {
-    /* Collect first, call back after unlocking: callbacks may use the store. */
-    struct cfs_res *list = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
+    sqlite3_stmt *s = query(st, err,
         "SELECT " RES_COLS " FROM resources WHERE parent = ? AND kind = ? AND deleted = 0"
-        " ORDER BY name", err);
-    if (!s) {
-        unlock(st);
-        return -1;
-    }
-    sqlite3_bind_int64(s, 1, parent);
-    sqlite3_bind_text(s, 2, k->name, -1, SQLITE_STATIC);
-    int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct cfs_res *grown = realloc(list, cap * sizeof(*list));
-            if (!grown) {
-                cfs_err_set(err, ENOMEM, "out of memory");
-                break;
-            }
-            list = grown;
-        }
-        if (row_to_res(st, s, &list[n]) == 0)
-            n++;
-    }
-    if (r != SQLITE_DONE && r != SQLITE_ROW)
-        db_error(st, err, "list");
-    sqlite3_reset(s);
-    unlock(st);
-    if (r == SQLITE_DONE) {
-        rc = 0;
-        for (size_t i = 0; i < n; i++)
-            if (cb(&list[i], arg) != 0)
-                break;
-    }
-    free(list);
-    return rc;
+        " ORDER BY name", "is", parent, k->name);
+    return each_res_unlock(st, s, cb, arg, err, "list");
 }
 
 int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                     int64_t *count, struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "SELECT n FROM counts WHERE parent = ? AND kind = ?", err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, parent);
-        sqlite3_bind_text(s, 2, k->name, -1, SQLITE_STATIC);
-        int step = sqlite3_step(s);
-        if (step == SQLITE_ROW || step == SQLITE_DONE) {
-            *count = step == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-            rc = 0;
-        } else {
-            db_error(st, err, "count");
-        }
-        sqlite3_reset(s);
-    }
+    sqlite3_stmt *s = query(st, err, "SELECT n FROM counts WHERE parent = ? AND kind = ?", "is",
+                            parent, k->name);
+    int ret = s ? one_int64(st, s, count, err, "count") : -1;
     unlock(st);
-    return rc;
+    return ret;
 }
 
 static int res_path_locked(struct cfs_store *st, const struct cfs_res *r, char *buf, size_t len,
                            struct cfs_err *err)
 {
-    /* Build from the leaf upwards into a scratch buffer, then reverse order. */
-    const char *parts[16][2];
+    /* Walk from the leaf upwards, then print from the root down. */
     struct cfs_res chain[8];
     int depth = 0;
     chain[0] = *r;
@@ -566,16 +692,11 @@ static int res_path_locked(struct cfs_store *st, const struct cfs_res *r, char *
             return -1;
         depth++;
     }
-    int np = 0;
-    for (int i = depth; i >= 0; i--) {
-        parts[np][0] = chain[i].kind->collection;
-        parts[np][1] = chain[i].name;
-        np++;
-    }
     size_t used = 0;
     buf[0] = '\0';
-    for (int i = 0; i < np; i++) {
-        int w = snprintf(buf + used, len - used, "%s%s/%s", i ? "/" : "", parts[i][0], parts[i][1]);
+    for (int i = depth; i >= 0; i--) {
+        int w = snprintf(buf + used, len - used, "%s%s/%s", i < depth ? "/" : "",
+                         chain[i].kind->collection, chain[i].name);
         if (w < 0 || (size_t)w >= len - used)
             return cfs_err_set(err, ENAMETOOLONG, "path too long");
         used += (size_t)w;
@@ -587,9 +708,9 @@ int store_res_path(struct cfs_store *st, const struct cfs_res *r, char *buf, siz
                    struct cfs_err *err)
 {
     lock(st);
-    int rc = res_path_locked(st, r, buf, len, err);
+    int ret = res_path_locked(st, r, buf, len, err);
     unlock(st);
-    return rc;
+    return ret;
 }
 
 /* Append one entry to the changes log; called inside a transaction. */
@@ -600,33 +721,12 @@ static int log_change(struct cfs_store *st, const struct cfs_res *r, const char 
     char path[1024];
     if (res_path_locked(st, r, path, sizeof(path), err) < 0)
         return -1;
-    sqlite3_stmt *s = stmt(st,
+    return run(st, err, "log change",
         "INSERT INTO changes(time, res, kind, path, op, attr, old, new, actor, uid, pid, comm,"
-        " origin) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, store_now());
-    sqlite3_bind_int64(s, 2, r->id);
-    sqlite3_bind_text(s, 3, r->kind->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, path, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 5, op, -1, SQLITE_STATIC);
-    if (attr)
-        sqlite3_bind_text(s, 6, attr, -1, SQLITE_STATIC);
-    if (old_value)
-        sqlite3_bind_text(s, 7, old_value, -1, SQLITE_STATIC);
-    if (new_value)
-        sqlite3_bind_text(s, 8, new_value, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 9, actor && actor->who ? actor->who : "unknown", -1, SQLITE_STATIC);
-    if (actor) {
-        sqlite3_bind_int64(s, 10, (int64_t)actor->uid);
-        sqlite3_bind_int64(s, 11, (int64_t)actor->pid);
-        if (actor->comm)
-            sqlite3_bind_text(s, 12, actor->comm, -1, SQLITE_STATIC);
-    }
-    sqlite3_bind_text(s, 13, st->origin, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, err, "log change");
-    sqlite3_reset(s);
-    return rc;
+        " origin) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "iisSsssssiiss",
+        store_now(), r->id, r->kind->name, path, op, attr, old_value, new_value,
+        actor && actor->who ? actor->who : "unknown", (int64_t)(actor ? actor->uid : 0),
+        (int64_t)(actor ? actor->pid : 0), actor ? actor->comm : NULL, st->origin);
 }
 
 static void make_uuid(char out[37])
@@ -654,22 +754,17 @@ static int touch_res_locked(struct cfs_store *st, int64_t id, struct cfs_err *er
 {
     if (id == 0)
         return 0;
-    sqlite3_stmt *s = stmt(st, "UPDATE resources SET mtime = ? WHERE id = ?", err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, store_now());
-    sqlite3_bind_int64(s, 2, id);
-    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, err, "touch");
-    sqlite3_reset(s);
-    return rc;
+    return run(st, err, "touch", "UPDATE resources SET mtime = ? WHERE id = ?", "ii", store_now(),
+               id);
 }
 
 int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                      const char *name, uid_t uid, gid_t gid, const struct cfs_actor *actor,
                      struct cfs_res *out, struct cfs_err *err)
 {
-    struct cfs_res r;
-    int rc = -1;
+    struct cfs_res r, existing;
+    struct cfs_err ignore;
+    int ret = -1;
     if (!value_name_ok(name))
         return cfs_err_set(err, EINVAL,
                            "'%.64s' is not a valid name (1-63 of A-Z a-z 0-9 . _ -, not starting "
@@ -685,61 +780,32 @@ int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind
 
     if (txn_begin(st, err) < 0)
         return -1;
-    struct cfs_res existing;
-    struct cfs_err ignore;
     if (res_find_locked(st, parent, k, name, &existing, &ignore) == 0) {
         cfs_err_set(err, EEXIST, "%s '%s' already exists", k->name, name);
-        goto fail;
+        goto cleanup;
     }
-    sqlite3_stmt *s = stmt(st,
-        "INSERT INTO resources(parent, kind, name, uuid, uid, gid, ctime, mtime)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, parent);
-    sqlite3_bind_text(s, 2, k->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, r.name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, r.uuid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, (int64_t)uid);
-    sqlite3_bind_int64(s, 6, (int64_t)gid);
-    sqlite3_bind_int64(s, 7, r.ctime);
-    sqlite3_bind_int64(s, 8, r.mtime);
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        db_error(st, err, "create");
-        goto fail;
-    }
+    if (run(st, err, "create",
+            "INSERT INTO resources(parent, kind, name, uuid, uid, gid, ctime, mtime)"
+            " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", "isssiiii", parent, k->name, r.name, r.uuid,
+            (int64_t)uid, (int64_t)gid, r.ctime, r.mtime) < 0)
+        goto cleanup;
     r.id = sqlite3_last_insert_rowid(st->db);
-
-    s = stmt(st, "INSERT INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", err);
-    if (!s)
-        goto fail;
     for (size_t i = 0; i < k->nattrs; i++) {
         const struct cfs_attr_def *a = &k->attrs[i];
-        if (a->type == CFS_T_VERB)
-            continue;
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, r.id);
-        sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, a->def ? a->def : "", -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, r.ctime);
-        if (sqlite3_step(s) != SQLITE_DONE) {
-            sqlite3_reset(s);
-            db_error(st, err, "create attrs");
-            goto fail;
-        }
+        if (a->type != CFS_T_VERB &&
+            run(st, err, "create attrs",
+                "INSERT INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi", r.id,
+                a->name, a->def ? a->def : "", r.ctime) < 0)
+            goto cleanup;
     }
-    sqlite3_reset(s);
     if (touch_res_locked(st, parent, err) < 0 ||
         log_change(st, &r, "create", NULL, NULL, r.uuid, actor, err) < 0)
-        goto fail;
+        goto cleanup;
     if (out)
         *out = r;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
-    return rc;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
 }
 
 /* Name of the first resource that refers to r by name through a ref
@@ -748,6 +814,8 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
                             char *who, size_t len, struct cfs_err *err)
 {
     const struct cfs_layout *l = st->layout;
+    sqlite3_stmt *s;
+    int step;
     for (size_t i = 0; i < l->nkinds; i++) {
         const struct cfs_kind *k = &l->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
@@ -756,25 +824,19 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
                 continue;
             /* Top-level targets are used from anywhere; others only by siblings
              * (layout_load guarantees there is no third case). */
-            sqlite3_stmt *s = stmt(st,
+            s = query(st, err,
                 "SELECT r.name FROM attrs a JOIN resources r ON r.id = a.res"
                 " WHERE a.name = ? AND a.value = ? AND r.kind = ? AND (? = 0 OR r.parent = ?)"
-                " AND r.deleted = 0"
-                " LIMIT 1", err);
+                " AND r.deleted = 0 LIMIT 1", "sssii", a->name, r->name, k->name, r->parent,
+                r->parent);
             if (!s)
                 return -1;
-            sqlite3_bind_text(s, 1, a->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, r->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, k->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(s, 4, r->parent);
-            sqlite3_bind_int64(s, 5, r->parent);
-            int step = sqlite3_step(s);
-            if (step == SQLITE_ROW) {
+            step = sqlite3_step(s);
+            if (step == SQLITE_ROW)
                 snprintf(who, len, "%s %s", k->name, (const char *)sqlite3_column_text(s, 0));
-                sqlite3_reset(s);
-                return 0;
-            }
             sqlite3_reset(s);
+            if (step == SQLITE_ROW)
+                return 0;
             if (step != SQLITE_DONE)
                 return db_error(st, err, "users");
         }
@@ -782,13 +844,12 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
     if (!with_links)
         return 1;
     /* Relations: a link target is in use by the link holder. */
-    sqlite3_stmt *s = stmt(st,
+    s = query(st, err,
         "SELECT r.kind, r.name FROM links l JOIN resources r ON r.id = l.res"
-        " WHERE l.target = ? LIMIT 1", err);
+        " WHERE l.target = ? LIMIT 1", "i", r->id);
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, r->id);
-    int step = sqlite3_step(s);
+    step = sqlite3_step(s);
     if (step == SQLITE_ROW)
         snprintf(who, len, "%s %s (attached)", (const char *)sqlite3_column_text(s, 0),
                  (const char *)sqlite3_column_text(s, 1));
@@ -798,144 +859,95 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
     return step == SQLITE_DONE ? 1 : db_error(st, err, "users");
 }
 
-static int delete_rows_locked(struct cfs_store *st, int64_t id, struct cfs_err *err)
+/* Run each statement of sql (NULL-terminated) with the one parameter id. */
+static int run_each(struct cfs_store *st, const char *const *sql, int64_t id, struct cfs_err *err)
 {
-    static const char *const sql[] = {
-        "DELETE FROM attrs WHERE res = ?",
-        "DELETE FROM status WHERE res = ?",
-        "DELETE FROM links WHERE res = ?",
-        "DELETE FROM resources WHERE id = ?",
-    };
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        sqlite3_stmt *s = stmt(st, sql[i], err);
-        if (!s)
+    for (; *sql; sql++)
+        if (run(st, err, "delete", *sql, "i", id) < 0)
             return -1;
-        sqlite3_bind_int64(s, 1, id);
-        int step = sqlite3_step(s);
-        sqlite3_reset(s);
-        if (step != SQLITE_DONE)
-            return db_error(st, err, "delete");
-    }
     return 0;
 }
+
+static const char *const delete_rows_sql[] = {
+    "DELETE FROM attrs WHERE res = ?",
+    "DELETE FROM status WHERE res = ?",
+    "DELETE FROM links WHERE res = ?",
+    "DELETE FROM resources WHERE id = ?",
+    NULL,
+};
+
+/* Keep a hidden tombstone until the reconciler has torn down what the
+ * resource owns outside the store; its name is freed now. */
+static const char *const tombstone_sql[] = {
+    "UPDATE resources SET deleted = 1, name = '.deleted-' || uuid WHERE id = ?",
+    "DELETE FROM links WHERE res = ?",
+    NULL,
+};
 
 int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
                      const struct cfs_actor *actor, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     char who[160];
     if (txn_begin(st, err) < 0)
         return -1;
-    sqlite3_stmt *s = stmt(st, "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", err);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", "i", r->id);
     if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, r->id);
+        goto cleanup;
     if (sqlite3_step(s) == SQLITE_ROW) {
         cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s", r->kind->name, r->name,
                     (const char *)sqlite3_column_text(s, 0),
                     (const char *)sqlite3_column_text(s, 1));
         sqlite3_reset(s);
-        goto fail;
+        goto cleanup;
     }
     sqlite3_reset(s);
     int used = find_user_locked(st, r, true, who, sizeof(who), err);
     if (used < 0)
-        goto fail;
+        goto cleanup;
     if (used == 0) {
         cfs_err_set(err, EBUSY, "%s %s is in use by %s", r->kind->name, r->name, who);
-        goto fail;
+        goto cleanup;
     }
-    if (log_change(st, r, "delete", NULL, r->uuid, NULL, actor, err) < 0)
-        goto fail;
-    if (r->kind->teardown) {
-        /* Keep a hidden tombstone until the reconciler has torn down what
-         * the resource owns outside the store; its name is freed now. */
-        static const char *const sql[] = {
-            "UPDATE resources SET deleted = 1, name = '.deleted-' || uuid WHERE id = ?",
-            "DELETE FROM links WHERE res = ?",
-        };
-        for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-            s = stmt(st, sql[i], err);
-            if (!s)
-                goto fail;
-            sqlite3_bind_int64(s, 1, r->id);
-            int step = sqlite3_step(s);
-            sqlite3_reset(s);
-            if (step != SQLITE_DONE) {
-                db_error(st, err, "delete");
-                goto fail;
-            }
-        }
-    } else if (delete_rows_locked(st, r->id, err) < 0) {
-        goto fail;
-    }
-    if (touch_res_locked(st, r->parent, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
-    return rc;
+    if (log_change(st, r, "delete", NULL, r->uuid, NULL, actor, err) < 0 ||
+        run_each(st, r->kind->teardown ? tombstone_sql : delete_rows_sql, r->id, err) < 0 ||
+        touch_res_locked(st, r->parent, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
 }
 
 int store_res_purge(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
                     struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     if (txn_begin(st, err) < 0)
         return -1;
     if (log_change(st, r, "purge", NULL, r->uuid, NULL, actor, err) < 0 ||
-        delete_rows_locked(st, r->id, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
-    return rc;
-}
-
-/* Collect rows of a prepared statement into an array of resources. */
-static int collect_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res **list, size_t *n,
-                       struct cfs_err *err)
-{
-    size_t cap = 0;
-    int step;
-    *list = NULL;
-    *n = 0;
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct cfs_res *grown = realloc(*list, cap * sizeof(**list));
-            if (!grown) {
-                sqlite3_reset(s);
-                return cfs_err_set(err, ENOMEM, "out of memory");
-            }
-            *list = grown;
-        }
-        if (row_to_res(st, s, &(*list)[*n]) == 0)
-            (*n)++;
-    }
-    sqlite3_reset(s);
-    return step == SQLITE_DONE ? 0 : db_error(st, err, "list");
+        run_each(st, delete_rows_sql, r->id, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
 }
 
 int store_res_all(struct cfs_store *st, const struct cfs_kind *k, struct cfs_res **list,
                   size_t *n, struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "SELECT " RES_COLS " FROM resources WHERE kind = ? ORDER BY id", err);
-    if (s) {
-        sqlite3_bind_text(s, 1, k->name, -1, SQLITE_STATIC);
-        rc = collect_res(st, s, list, n, err);
-    }
+    sqlite3_stmt *s = query(st, err, "SELECT " RES_COLS " FROM resources WHERE kind = ? ORDER BY id",
+                            "s", k->name);
+    int ret = s ? all_res(st, s, list, n, err, "list") : -1;
     unlock(st);
-    return rc;
+    return ret;
 }
 
 int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t parent,
                         const char *name, const char *value, struct cfs_res **list, size_t *n,
                         struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
     /* A status never written reads as empty: "" also finds resources
      * without the row (live ones only: tombstones are never "unplaced").
@@ -943,45 +955,32 @@ int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t 
      * planner preferred walking every VM of the cluster and probing its
      * status, 63 ms instead of 4 ms per host at 100,000 VMs, and each host
      * pass asks this once. */
-    sqlite3_stmt *s = value[0] ? stmt(st,
+    sqlite3_stmt *s = value[0] ? query(st, err,
         "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, r.mtime, r.deleted"
         " FROM status x CROSS JOIN resources r ON r.id = x.res"
-        " WHERE x.name = ? AND x.value = ? AND r.kind = ? AND r.parent = ? ORDER BY r.name", err)
-        : stmt(st,
+        " WHERE x.name = ? AND x.value = ? AND r.kind = ? AND r.parent = ? ORDER BY r.name",
+        "sssi", name, value, k->name, parent)
+        : query(st, err,
         "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, r.mtime, r.deleted"
         " FROM resources r LEFT JOIN status x ON x.res = r.id AND x.name = ?1"
         " WHERE coalesce(x.value, '') = ?2 AND r.kind = ?3 AND r.parent = ?4 AND r.deleted = 0"
-        " ORDER BY r.name", err);
-    if (s) {
-        sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, k->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, parent);
-        rc = collect_res(st, s, list, n, err);
-    }
+        " ORDER BY r.name", "sssi", name, value, k->name, parent);
+    int ret = s ? all_res(st, s, list, n, err, "list") : -1;
     unlock(st);
-    return rc;
+    return ret;
 }
 
 int store_res_by_uuid(struct cfs_store *st, const char *uuid, struct cfs_res *out,
                       struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "SELECT " RES_COLS " FROM resources WHERE uuid = ?", err);
-    if (s) {
-        sqlite3_bind_text(s, 1, uuid, -1, SQLITE_STATIC);
-        int step = sqlite3_step(s);
-        if (step == SQLITE_ROW && row_to_res(st, s, out) == 0)
-            rc = 0;
-        else if (step == SQLITE_ROW || step == SQLITE_DONE)
-            cfs_err_set(err, ENOENT, "no resource with uuid %s", uuid);
-        else
-            db_error(st, err, "uuid");
-        sqlite3_reset(s);
-    }
+    sqlite3_stmt *s = query(st, err, "SELECT " RES_COLS " FROM resources WHERE uuid = ?", "s",
+                            uuid);
+    int ret = s ? one_res(st, s, out, err, "uuid") : -1;
+    if (ret > 0)
+        ret = cfs_err_set(err, ENOENT, "no resource with uuid %s", uuid);
     unlock(st);
-    return rc;
+    return ret;
 }
 
 int64_t store_spec_generation(struct cfs_store *st, int64_t res)
@@ -989,15 +988,11 @@ int64_t store_spec_generation(struct cfs_store *st, int64_t res)
     int64_t gen = 0;
     struct cfs_err err;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
+    sqlite3_stmt *s = query(st, &err,
         "SELECT coalesce(max(seq), 0) FROM changes WHERE res = ?"
-        " AND op IN ('create', 'set', 'link', 'unlink', 'delete')", &err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, res);
-        if (sqlite3_step(s) == SQLITE_ROW)
-            gen = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-    }
+        " AND op IN ('create', 'set', 'link', 'unlink', 'delete')", "i", res);
+    if (s)
+        one_int64(st, s, &gen, &err, "generation");
     unlock(st);
     return gen;
 }
@@ -1005,7 +1000,7 @@ int64_t store_spec_generation(struct cfs_store *st, int64_t res)
 int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *newname,
                      const struct cfs_actor *actor, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     char who[160];
     struct cfs_res other, renamed = *r;
     struct cfs_err ignore;
@@ -1017,44 +1012,34 @@ int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *
         return -1;
     if (res_find_locked(st, r->parent, r->kind, newname, &other, &ignore) == 0) {
         cfs_err_set(err, EEXIST, "%s '%s' already exists", r->kind->name, newname);
-        goto fail;
+        goto cleanup;
     }
     /* References are by name: renaming a used resource would break them.
      * Links hold ids, so a linked resource may be renamed. */
     int used = find_user_locked(st, r, false, who, sizeof(who), err);
     if (used < 0)
-        goto fail;
+        goto cleanup;
     if (used == 0) {
         cfs_err_set(err, EBUSY, "%s %s is referred to by %s; cannot rename", r->kind->name,
                     r->name, who);
-        goto fail;
+        goto cleanup;
     }
-    sqlite3_stmt *s = stmt(st, "UPDATE resources SET name = ?, mtime = ? WHERE id = ?", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_text(s, 1, newname, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, store_now());
-    sqlite3_bind_int64(s, 3, r->id);
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        db_error(st, err, "rename");
-        goto fail;
-    }
+    if (run(st, err, "rename", "UPDATE resources SET name = ?, mtime = ? WHERE id = ?", "sii",
+            newname, store_now(), r->id) < 0)
+        goto cleanup;
     snprintf(renamed.name, sizeof(renamed.name), "%s", newname);
     if (touch_res_locked(st, r->parent, err) < 0 ||
         log_change(st, &renamed, "rename", NULL, r->name, newname, actor, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
-    return rc;
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
 }
 
 int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gid_t gid,
                     const struct cfs_actor *actor, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     char old[64], new_value[64];
     if (uid == r->uid && gid == r->gid)
         return 0;
@@ -1062,106 +1047,114 @@ int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gi
     snprintf(new_value, sizeof(new_value), "%lu:%lu", (unsigned long)uid, (unsigned long)gid);
     if (txn_begin(st, err) < 0)
         return -1;
-    sqlite3_stmt *s = stmt(st, "UPDATE resources SET uid = ?, gid = ? WHERE id = ?", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, (int64_t)uid);
-    sqlite3_bind_int64(s, 2, (int64_t)gid);
-    sqlite3_bind_int64(s, 3, r->id);
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        db_error(st, err, "chown");
-        goto fail;
-    }
-    if (log_change(st, r, "chown", NULL, old, new_value, actor, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
-    return rc;
+    if (run(st, err, "chown", "UPDATE resources SET uid = ?, gid = ? WHERE id = ?", "iii",
+            (int64_t)uid, (int64_t)gid, r->id) < 0 ||
+        log_change(st, r, "chown", NULL, old, new_value, actor, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
 }
 
 /* ---- key/value tables (attrs, status) ---- */
 
-static int kv_get(struct cfs_store *st, const char *sql, int64_t res, const char *name,
-                  char **value, int64_t *mtime, struct cfs_err *err)
+/* Rows collected under the lock and handed to a callback after it (the
+ * callback may use the store): two text columns and two integer ones. */
+struct row {
+    char *a, *b;
+    int64_t x, y;
+};
+
+/* The row reader of such rows: columns 0 and 1 as text, 2 and 3 (when s
+ * has them) as integers. */
+static int read_row(struct cfs_store *st, sqlite3_stmt *s, void *out)
 {
-    int rc = -1;
-    lock(st);
-    sqlite3_stmt *s = stmt(st, sql, err);
+    struct row *r = out;
+    (void)st;
+    r->a = col_dup(s, 0);
+    r->b = col_dup(s, 1);
+    r->x = sqlite3_column_int64(s, 2);
+    r->y = sqlite3_column_count(s) > 3 ? sqlite3_column_int64(s, 3) : 0;
+    return 0;
+}
+
+/* Every row of s into *rows (malloc'd; free_rows). */
+static int collect_rows(struct cfs_store *st, sqlite3_stmt *s, struct row **rows, size_t *n,
+                        struct cfs_err *err)
+{
+    void *arr = NULL;
+    int ret = collect(st, s, read_row, sizeof(**rows), &arr, n, err, "list");
+    *rows = arr;
+    return ret;
+}
+
+static void free_rows(struct row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].a);
+        free(rows[i].b);
+    }
+    free(rows);
+}
+
+/* The stored value of (res, name) in the table sql reads (value, mtime of
+ * one row): 0, 1 when there is none, -1 with err.  Called with the lock
+ * held. */
+static int kv_get_locked(struct cfs_store *st, const char *sql, int64_t res, const char *name,
+                         char **value, int64_t *mtime, struct cfs_err *err)
+{
+    sqlite3_stmt *s = query(st, err, sql, "is", res, name);
     if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, res);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+        return -1;
     int step = sqlite3_step(s);
+    int ret = 1;
     if (step == SQLITE_ROW) {
         if (value)
             *value = col_dup(s, 0);
         if (mtime)
             *mtime = sqlite3_column_int64(s, 1);
-        rc = 0;
-    } else if (step == SQLITE_DONE) {
-        cfs_err_set(err, ENOENT, "no value for %s", name);
-    } else {
-        db_error(st, err, "get");
+        ret = 0;
+    } else if (step != SQLITE_DONE) {
+        ret = db_error(st, err, "get");
     }
     sqlite3_reset(s);
-out:
+    return ret;
+}
+
+static int kv_get(struct cfs_store *st, const char *sql, int64_t res, const char *name,
+                  char **value, int64_t *mtime, struct cfs_err *err)
+{
+    lock(st);
+    int ret = kv_get_locked(st, sql, res, name, value, mtime, err);
     unlock(st);
-    return rc;
+    if (ret > 0)
+        ret = cfs_err_set(err, ENOENT, "no value for %s", name);
+    return ret;
 }
 
 static int kv_list(struct cfs_store *st, const char *sql, int64_t res, store_kv_cb cb, void *arg,
                    struct cfs_err *err)
 {
-    struct kv {
-        char *name, *value;
-        int64_t mtime;
-    } *list = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1, step = SQLITE_DONE;
+    struct row *rows = NULL;
+    size_t n = 0;
     lock(st);
-    sqlite3_stmt *s = stmt(st, sql, err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, res);
-        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                struct kv *grown = realloc(list, cap * sizeof(*list));
-                if (!grown)
-                    break;
-                list = grown;
-            }
-            list[n].name = col_dup(s, 0);
-            list[n].value = col_dup(s, 1);
-            list[n].mtime = sqlite3_column_int64(s, 2);
-            n++;
-        }
-        if (step != SQLITE_DONE)
-            db_error(st, err, "list");
-        sqlite3_reset(s);
-    }
+    sqlite3_stmt *s = query(st, err, sql, "i", res);
+    int ret = s ? collect_rows(st, s, &rows, &n, err) : -1;
     unlock(st);
-    if (s && step == SQLITE_DONE) {
-        rc = 0;
-        for (size_t i = 0; i < n; i++)
-            if (cb(list[i].name, list[i].value, list[i].mtime, arg) != 0)
-                break;
-    }
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].name);
-        free(list[i].value);
-    }
-    free(list);
-    return rc;
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        if (cb(rows[i].a, rows[i].b, rows[i].x, arg) != 0)
+            break;
+    free_rows(rows, n);
+    return ret;
 }
+
+#define ATTR_GET "SELECT value, mtime FROM attrs WHERE res = ? AND name = ?"
+#define STATUS_GET "SELECT value, mtime FROM status WHERE res = ? AND name = ?"
 
 int store_attr_get(struct cfs_store *st, int64_t res, const char *name, char **value,
                    int64_t *mtime, struct cfs_err *err)
 {
-    return kv_get(st, "SELECT value, mtime FROM attrs WHERE res = ? AND name = ?", res, name,
-                  value, mtime, err);
+    return kv_get(st, ATTR_GET, res, name, value, mtime, err);
 }
 
 int store_attr_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg,
@@ -1173,26 +1166,26 @@ int store_attr_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg
 int store_status_get(struct cfs_store *st, int64_t res, const char *name, char **value,
                      int64_t *mtime, struct cfs_err *err)
 {
-    return kv_get(st, "SELECT value, mtime FROM status WHERE res = ? AND name = ?", res, name,
-                  value, mtime, err);
+    return kv_get(st, STATUS_GET, res, name, value, mtime, err);
+}
+
+static char *text_or_empty(struct cfs_store *st, const char *sql, int64_t res, const char *name)
+{
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (kv_get(st, sql, res, name, &v, NULL, &ignore) < 0)
+        v = NULL;
+    return v ? v : strdup("");
 }
 
 char *store_attr_text(struct cfs_store *st, int64_t res, const char *name)
 {
-    char *v = NULL;
-    struct cfs_err ignore;
-    if (store_attr_get(st, res, name, &v, NULL, &ignore) < 0)
-        v = NULL;
-    return v ? v : strdup("");
+    return text_or_empty(st, ATTR_GET, res, name);
 }
 
 char *store_status_text(struct cfs_store *st, int64_t res, const char *name)
 {
-    char *v = NULL;
-    struct cfs_err ignore;
-    if (store_status_get(st, res, name, &v, NULL, &ignore) < 0)
-        v = NULL;
-    return v ? v : strdup("");
+    return text_or_empty(st, STATUS_GET, res, name);
 }
 
 int store_status_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *arg,
@@ -1205,7 +1198,7 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
                    const char *value, const struct cfs_actor *actor, bool *changed,
                    struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     char *old = NULL;
     struct cfs_res target;
     if (changed)
@@ -1217,48 +1210,32 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
                         err) < 0) {
         cfs_err_set(err, ENOENT, "%s: %s '%s' does not exist%s", a->name, a->ref_kind->name,
                     value, a->ref_kind->parent ? " in this cluster" : "");
-        goto fail;
+        goto cleanup;
     }
-    sqlite3_stmt *s = stmt(st, "SELECT value FROM attrs WHERE res = ? AND name = ?", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, r->id);
-    sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        old = col_dup(s, 0);
-    sqlite3_reset(s);
+    if (kv_get_locked(st, ATTR_GET, r->id, a->name, &old, NULL, err) < 0)
+        goto cleanup;
     if (old && !strcmp(old, value)) {
-        rc = 1;     /* idempotent: nothing to write, nothing to log */
-        goto fail;
+        ret = 1;    /* idempotent: nothing to write, nothing to log */
+        goto cleanup;
     }
     if (a->immutable && old && old[0]) {
         cfs_err_set(err, EPERM, "%s cannot be changed once set", a->name);
-        goto fail;
-    }
-    s = stmt(st, "INSERT OR REPLACE INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, r->id);
-    sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, store_now());
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        db_error(st, err, "set");
-        goto fail;
+        goto cleanup;
     }
     bool secret = a->type == CFS_T_SECRET;
-    if (log_change(st, r, "set", a->name, secret ? "***" : old, secret ? "***" : value, actor,
+    if (run(st, err, "set",
+            "INSERT OR REPLACE INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
+            r->id, a->name, value, store_now()) < 0 ||
+        log_change(st, r, "set", a->name, secret ? "***" : old, secret ? "***" : value, actor,
                    err) < 0)
-        goto fail;
+        goto cleanup;
     if (changed)
         *changed = true;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
+    ret = 0;
+cleanup:
+    ret = txn_end(st, ret, err);
     free(old);
-    return rc;
+    return ret;
 }
 
 int store_verb(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
@@ -1266,330 +1243,217 @@ int store_verb(struct cfs_store *st, const struct cfs_res *r, const struct cfs_a
 {
     if (txn_begin(st, err) < 0)
         return -1;
-    int rc = log_change(st, r, "verb", a->name, NULL, verb, actor, err);
-    return txn_end(st, rc, err);
+    int ret = log_change(st, r, "verb", a->name, NULL, verb, actor, err);
+    return txn_end(st, ret, err);
 }
 
 int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *name,
                      const char *value, const struct cfs_actor *actor, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     char *old = NULL;
     if (txn_begin(st, err) < 0)
         return -1;
-    sqlite3_stmt *s = stmt(st, "SELECT value FROM status WHERE res = ? AND name = ?", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, r->id);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        old = col_dup(s, 0);
-    sqlite3_reset(s);
+    if (kv_get_locked(st, STATUS_GET, r->id, name, &old, NULL, err) < 0)
+        goto cleanup;
     if ((old && !strcmp(old, value)) || (!old && !value[0])) {
-        rc = 1;     /* unchanged */
-        goto fail;
-    }
-    s = stmt(st, "INSERT OR REPLACE INTO status(res, name, value, mtime) VALUES(?, ?, ?, ?)", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, r->id);
-    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, value, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, store_now());
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        db_error(st, err, "status");
-        goto fail;
+        ret = 1;    /* unchanged */
+        goto cleanup;
     }
     const struct cfs_status_def *def = layout_status(r->kind, name);
     bool quiet = name[0] == '_' || (def && def->volatile_value);
-    if (!quiet && log_change(st, r, "status", name, old, value, actor, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
+    if (run(st, err, "status",
+            "INSERT OR REPLACE INTO status(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
+            r->id, name, value, store_now()) < 0 ||
+        (!quiet && log_change(st, r, "status", name, old, value, actor, err) < 0))
+        goto cleanup;
+    ret = 0;
+cleanup:
+    ret = txn_end(st, ret, err);
     free(old);
-    return rc;
+    return ret;
 }
 
 /* ---- links ---- */
 
+#define LINK_COLS "r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, l.mtime"
+
 int store_link_list(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
                     store_res_cb cb, void *arg, struct cfs_err *err)
 {
-    struct cfs_res *list = NULL;
-    size_t n = 0, cap = 0;
-    int rc = -1, step = SQLITE_DONE;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
-        "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, l.mtime"
-        " FROM links l JOIN resources r ON r.id = l.target"
-        " WHERE l.res = ? AND l.link = ? ORDER BY r.name", err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, r->id);
-        sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
-        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                struct cfs_res *grown = realloc(list, cap * sizeof(*list));
-                if (!grown)
-                    break;
-                list = grown;
-            }
-            if (row_to_res(st, s, &list[n]) == 0)
-                n++;
-        }
-        if (step != SQLITE_DONE)
-            db_error(st, err, "links");
-        sqlite3_reset(s);
-    }
-    unlock(st);
-    if (s && step == SQLITE_DONE) {
-        rc = 0;
-        for (size_t i = 0; i < n; i++)
-            if (cb(&list[i], arg) != 0)
-                break;
-    }
-    free(list);
-    return rc;
+    sqlite3_stmt *s = query(st, err,
+        "SELECT " LINK_COLS " FROM links l JOIN resources r ON r.id = l.target"
+        " WHERE l.res = ? AND l.link = ? ORDER BY r.name", "is", r->id, l->name);
+    return each_res_unlock(st, s, cb, arg, err, "links");
 }
 
 static int link_find_locked(struct cfs_store *st, const struct cfs_res *r,
                             const struct cfs_link_def *l, const char *name,
                             struct cfs_res *target, struct cfs_err *err)
 {
-    sqlite3_stmt *s = stmt(st,
-        "SELECT r.id, r.parent, r.kind, r.name, r.uuid, r.uid, r.gid, r.ctime, l.mtime"
-        " FROM links l JOIN resources r ON r.id = l.target"
-        " WHERE l.res = ? AND l.link = ? AND r.name = ?", err);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, r->id);
-    sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, name, -1, SQLITE_STATIC);
-    int step = sqlite3_step(s);
-    int rc = -1;
-    if (step == SQLITE_ROW && row_to_res(st, s, target) == 0)
-        rc = 0;
-    else if (step == SQLITE_DONE || step == SQLITE_ROW)
-        cfs_err_set(err, ENOENT, "%s is not linked in %s/%s", name, r->name, l->name);
-    else
-        db_error(st, err, "link");
-    sqlite3_reset(s);
-    return rc;
+    sqlite3_stmt *s = query(st, err,
+        "SELECT " LINK_COLS " FROM links l JOIN resources r ON r.id = l.target"
+        " WHERE l.res = ? AND l.link = ? AND r.name = ?", "iss", r->id, l->name, name);
+    int ret = s ? one_res(st, s, target, err, "link") : -1;
+    if (ret > 0)
+        ret = cfs_err_set(err, ENOENT, "%s is not linked in %s/%s", name, r->name, l->name);
+    return ret;
 }
 
 int store_link_find(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
                     const char *name, struct cfs_res *target, struct cfs_err *err)
 {
     lock(st);
-    int rc = link_find_locked(st, r, l, name, target, err);
+    int ret = link_find_locked(st, r, l, name, target, err);
     unlock(st);
-    return rc;
+    return ret;
 }
 
 int store_link_add(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
                    const char *name, const struct cfs_actor *actor, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     struct cfs_res target, existing;
     struct cfs_err ignore;
+    sqlite3_stmt *s;
     if (txn_begin(st, err) < 0)
         return -1;
     if (res_find_locked(st, r->parent, l->kind, name, &target, err) < 0) {
         cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", l->name, l->kind->name, name);
-        goto fail;
+        goto cleanup;
     }
     if (link_find_locked(st, r, l, name, &existing, &ignore) == 0) {
         cfs_err_set(err, EEXIST, "%s %s is already linked to %s", l->kind->name, name, r->name);
-        goto fail;
+        goto cleanup;
     }
-    sqlite3_stmt *s;
     if (l->max > 0) {
-        s = stmt(st, "SELECT count(*) FROM links WHERE res = ? AND link = ?", err);
-        if (!s)
-            goto fail;
-        sqlite3_bind_int64(s, 1, r->id);
-        sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
-        int count = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-        sqlite3_reset(s);
+        int64_t count = 0;
+        s = query(st, err, "SELECT count(*) FROM links WHERE res = ? AND link = ?", "is", r->id,
+                  l->name);
+        if (!s || one_int64(st, s, &count, err, "link") < 0)
+            goto cleanup;
         if (count >= l->max) {
             cfs_err_set(err, EDQUOT, "%s: at most %d %s per %s", l->name, l->max, l->kind->name,
                         r->kind->name);
-            goto fail;
+            goto cleanup;
         }
     }
     if (l->exclusive) {
-        s = stmt(st,
+        s = query(st, err,
             "SELECT r.kind, r.name FROM links l JOIN resources r ON r.id = l.res"
-            " WHERE l.target = ? AND l.link = ? LIMIT 1", err);
+            " WHERE l.target = ? AND l.link = ? LIMIT 1", "is", target.id, l->name);
         if (!s)
-            goto fail;
-        sqlite3_bind_int64(s, 1, target.id);
-        sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
+            goto cleanup;
         if (sqlite3_step(s) == SQLITE_ROW) {
             cfs_err_set(err, EBUSY, "%s %s is already attached to %s %s", l->kind->name, name,
                         (const char *)sqlite3_column_text(s, 0),
                         (const char *)sqlite3_column_text(s, 1));
             sqlite3_reset(s);
-            goto fail;
+            goto cleanup;
         }
         sqlite3_reset(s);
     }
-    s = stmt(st, "INSERT INTO links(res, link, target, mtime) VALUES(?, ?, ?, ?)", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, r->id);
-    sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, target.id);
-    sqlite3_bind_int64(s, 4, store_now());
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        db_error(st, err, "link");
-        goto fail;
-    }
-    if (log_change(st, r, "link", l->name, NULL, name, actor, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
-    return rc;
+    if (run(st, err, "link", "INSERT INTO links(res, link, target, mtime) VALUES(?, ?, ?, ?)",
+            "isii", r->id, l->name, target.id, store_now()) < 0 ||
+        log_change(st, r, "link", l->name, NULL, name, actor, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
 }
 
 int store_link_del(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
                    const char *name, const struct cfs_actor *actor, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1;
     struct cfs_res target;
     if (txn_begin(st, err) < 0)
         return -1;
-    if (link_find_locked(st, r, l, name, &target, err) < 0)
-        goto fail;
-    sqlite3_stmt *s = stmt(st, "DELETE FROM links WHERE res = ? AND link = ? AND target = ?", err);
-    if (!s)
-        goto fail;
-    sqlite3_bind_int64(s, 1, r->id);
-    sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, target.id);
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    if (step != SQLITE_DONE) {
-        db_error(st, err, "unlink");
-        goto fail;
-    }
-    if (log_change(st, r, "unlink", l->name, name, NULL, actor, err) < 0)
-        goto fail;
-    rc = 0;
-fail:
-    rc = txn_end(st, rc, err);
-    return rc;
+    if (link_find_locked(st, r, l, name, &target, err) < 0 ||
+        run(st, err, "unlink", "DELETE FROM links WHERE res = ? AND link = ? AND target = ?",
+            "isi", r->id, l->name, target.id) < 0 ||
+        log_change(st, r, "unlink", l->name, name, NULL, actor, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
 }
 
 /* ---- changes ---- */
 
-/* Hand every row of s (the full column list of changes, in table order)
- * to cb until it returns non-zero.  The callback runs with the lock held
- * and must not call the store. */
+#define CHANGE_COLS "seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm, origin"
+
+/* The row reader of changes (CHANGE_COLS); the strings live until s moves. */
+static void row_to_change(sqlite3_stmt *s, struct cfs_change *c)
+{
+    *c = (struct cfs_change){
+        .seq = sqlite3_column_int64(s, 0),
+        .time = sqlite3_column_int64(s, 1),
+        .res = sqlite3_column_int64(s, 2),
+        .kind = (const char *)sqlite3_column_text(s, 3),
+        .path = (const char *)sqlite3_column_text(s, 4),
+        .op = (const char *)sqlite3_column_text(s, 5),
+        .attr = (const char *)sqlite3_column_text(s, 6),
+        .old_value = (const char *)sqlite3_column_text(s, 7),
+        .new_value = (const char *)sqlite3_column_text(s, 8),
+        .actor = (const char *)sqlite3_column_text(s, 9),
+        .uid = sqlite3_column_int64(s, 10),
+        .pid = sqlite3_column_int64(s, 11),
+        .comm = (const char *)sqlite3_column_text(s, 12),
+        .origin = (const char *)sqlite3_column_text(s, 13),
+    };
+}
+
+/* Hand every row of s (CHANGE_COLS) to cb until it returns non-zero.  The
+ * callback runs with the lock held and must not call the store. */
 static int each_change(struct cfs_store *st, sqlite3_stmt *s, store_change_cb cb, void *arg,
                        struct cfs_err *err)
 {
-    int step, rc = 0;
+    int step, ret = 0;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cfs_change c = {
-            .seq = sqlite3_column_int64(s, 0),
-            .time = sqlite3_column_int64(s, 1),
-            .res = sqlite3_column_int64(s, 2),
-            .kind = (const char *)sqlite3_column_text(s, 3),
-            .path = (const char *)sqlite3_column_text(s, 4),
-            .op = (const char *)sqlite3_column_text(s, 5),
-            .attr = (const char *)sqlite3_column_text(s, 6),
-            .old_value = (const char *)sqlite3_column_text(s, 7),
-            .new_value = (const char *)sqlite3_column_text(s, 8),
-            .actor = (const char *)sqlite3_column_text(s, 9),
-            .uid = sqlite3_column_int64(s, 10),
-            .pid = sqlite3_column_int64(s, 11),
-            .comm = (const char *)sqlite3_column_text(s, 12),
-            .origin = (const char *)sqlite3_column_text(s, 13),
-        };
+        struct cfs_change c;
+        row_to_change(s, &c);
         if (cb(&c, arg) != 0)
             break;
     }
     if (step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = db_error(st, err, "changes");
+        ret = db_error(st, err, "changes");
     sqlite3_reset(s);
-    return rc;
+    return ret;
 }
 
 int store_changes_since(struct cfs_store *st, int64_t after_seq, int limit, store_change_cb cb,
                         void *arg, struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
-        "SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid, comm, origin"
-        " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", err);
-    if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, after_seq);
-    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
-    rc = each_change(st, s, cb, arg, err);
-out:
+    sqlite3_stmt *s = query(st, err,
+        "SELECT " CHANGE_COLS " FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", "id", after_seq,
+        limit > 0 ? limit : -1);
+    int ret = s ? each_change(st, s, cb, arg, err) : -1;
     unlock(st);
-    return rc;
+    return ret;
 }
 
 int store_res_changes(struct cfs_store *st, int64_t res, const char *op, int64_t after_seq,
                       store_change_cb cb, void *arg, struct cfs_err *err)
 {
-    struct row {
-        int64_t seq, time;
-        char *attr, *new_value;
-    } *rows = NULL;
+    struct row *rows = NULL;
     size_t n = 0;
-    int step = SQLITE_DONE;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
-        "SELECT seq, time, attr, new FROM changes WHERE res = ? AND op = ? AND seq > ?"
-        " ORDER BY seq", err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, res);
-        sqlite3_bind_text(s, 2, op, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, after_seq);
-        /* Collect first: the callback may call the store. */
-        while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-            struct row *grown = realloc(rows, (n + 1) * sizeof(*rows));
-            if (!grown)
-                break;
-            rows = grown;
-            rows[n++] = (struct row){
-                .seq = sqlite3_column_int64(s, 0),
-                .time = sqlite3_column_int64(s, 1),
-                .attr = col_dup(s, 2),
-                .new_value = col_dup(s, 3),
-            };
-        }
-        sqlite3_reset(s);
-    }
+    sqlite3_stmt *s = query(st, err,
+        "SELECT attr, new, seq, time FROM changes WHERE res = ? AND op = ? AND seq > ?"
+        " ORDER BY seq", "isi", res, op, after_seq);
+    int ret = s ? collect_rows(st, s, &rows, &n, err) : -1;
     unlock(st);
-    int rc = -1;
-    if (s && step == SQLITE_DONE)
-        rc = 0;
-    else if (s)
-        cfs_err_set(err, EIO, "store: reading changes failed");
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct cfs_change c = {.seq = rows[i].seq, .time = rows[i].time, .res = res, .op = op,
-                               .attr = rows[i].attr, .new_value = rows[i].new_value};
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        struct cfs_change c = {.seq = rows[i].x, .time = rows[i].y, .res = res, .op = op,
+                               .attr = rows[i].a, .new_value = rows[i].b};
         if (cb(&c, arg) != 0)
             break;
     }
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].attr);
-        free(rows[i].new_value);
-    }
-    free(rows);
-    return rc;
+    free_rows(rows, n);
+    return ret;
 }
 
 int64_t store_last_seq(struct cfs_store *st)
@@ -1597,12 +1461,9 @@ int64_t store_last_seq(struct cfs_store *st)
     int64_t seq = 0;
     struct cfs_err err;
     lock(st);
-    sqlite3_stmt *s = stmt(st, "SELECT coalesce(max(seq), 0) FROM changes", &err);
-    if (s) {
-        if (sqlite3_step(s) == SQLITE_ROW)
-            seq = sqlite3_column_int64(s, 0);
-        sqlite3_reset(s);
-    }
+    sqlite3_stmt *s = query(st, &err, "SELECT coalesce(max(seq), 0) FROM changes", "");
+    if (s)
+        one_int64(st, s, &seq, &err, "changes");
     unlock(st);
     return seq;
 }
@@ -1610,20 +1471,14 @@ int64_t store_last_seq(struct cfs_store *st)
 int store_res_recent(struct cfs_store *st, int64_t res, int n, store_change_cb cb, void *arg,
                      struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
     /* The newest n, handed out oldest first. */
-    sqlite3_stmt *s = stmt(st,
-        "SELECT * FROM (SELECT seq, time, res, kind, path, op, attr, old, new, actor, uid, pid,"
-        " comm, origin FROM changes WHERE res = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq", err);
-    if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, res);
-    sqlite3_bind_int(s, 2, n);
-    rc = each_change(st, s, cb, arg, err);
-out:
+    sqlite3_stmt *s = query(st, err,
+        "SELECT * FROM (SELECT " CHANGE_COLS " FROM changes WHERE res = ? ORDER BY seq DESC"
+        " LIMIT ?) ORDER BY seq", "id", res, n);
+    int ret = s ? each_change(st, s, cb, arg, err) : -1;
     unlock(st);
-    return rc;
+    return ret;
 }
 
 /* ---- audit ---- */
@@ -1632,62 +1487,55 @@ out:
  * acts on audit rows, so waking the other daemon would be wasted work. */
 int store_audit_append(struct cfs_store *st, const struct cfs_audit *a, struct cfs_err *err)
 {
-    int rc = -1;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
+    int ret = run(st, err, "audit",
         "INSERT INTO audit(time, uid, pid, comm, op, path, value, result)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", err);
-    if (s) {
-        sqlite3_bind_int64(s, 1, a->time);
-        sqlite3_bind_int64(s, 2, (int64_t)a->uid);
-        sqlite3_bind_int64(s, 3, (int64_t)a->pid);
-        sqlite3_bind_text(s, 4, a->comm ? a->comm : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 5, a->op, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 6, a->path, -1, SQLITE_STATIC);
-        if (a->value)
-            sqlite3_bind_text(s, 7, a->value, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 8, a->result, -1, SQLITE_STATIC);
-        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : db_error(st, err, "audit");
-        sqlite3_reset(s);
-    }
+        " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", "iiisssss", a->time, (int64_t)a->uid, (int64_t)a->pid,
+        a->comm ? a->comm : "", a->op, a->path, a->value, a->result);
+    if (ret == 0 && st->write_depth > 0)
+        st->write_any = true;
     unlock(st);
-    return rc;
+    return ret;
+}
+
+/* The row reader of audit; the strings live until s moves. */
+static void row_to_audit(sqlite3_stmt *s, struct cfs_audit *a)
+{
+    *a = (struct cfs_audit){
+        .id = sqlite3_column_int64(s, 0),
+        .time = sqlite3_column_int64(s, 1),
+        .uid = (uid_t)sqlite3_column_int64(s, 2),
+        .pid = (pid_t)sqlite3_column_int64(s, 3),
+        .comm = (const char *)sqlite3_column_text(s, 4),
+        .op = (const char *)sqlite3_column_text(s, 5),
+        .path = (const char *)sqlite3_column_text(s, 6),
+        .value = (const char *)sqlite3_column_text(s, 7),
+        .result = (const char *)sqlite3_column_text(s, 8),
+    };
 }
 
 int store_audit_list(struct cfs_store *st, int64_t after_id, int limit, store_audit_cb cb,
                      void *arg, struct cfs_err *err)
 {
-    int rc = -1;
+    int ret = -1, step;
     lock(st);
-    sqlite3_stmt *s = stmt(st,
+    sqlite3_stmt *s = query(st, err,
         "SELECT id, time, uid, pid, comm, op, path, value, result FROM audit WHERE id > ?"
-        " ORDER BY id LIMIT ?", err);
+        " ORDER BY id LIMIT ?", "id", after_id, limit > 0 ? limit : -1);
     if (!s)
-        goto out;
-    sqlite3_bind_int64(s, 1, after_id);
-    sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
-    int step;
+        goto cleanup;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct cfs_audit a = {
-            .id = sqlite3_column_int64(s, 0),
-            .time = sqlite3_column_int64(s, 1),
-            .uid = (uid_t)sqlite3_column_int64(s, 2),
-            .pid = (pid_t)sqlite3_column_int64(s, 3),
-            .comm = (const char *)sqlite3_column_text(s, 4),
-            .op = (const char *)sqlite3_column_text(s, 5),
-            .path = (const char *)sqlite3_column_text(s, 6),
-            .value = (const char *)sqlite3_column_text(s, 7),
-            .result = (const char *)sqlite3_column_text(s, 8),
-        };
+        struct cfs_audit a;
+        row_to_audit(s, &a);
         if (cb(&a, arg) != 0)
             break;
     }
     if (step != SQLITE_DONE && step != SQLITE_ROW)
         db_error(st, err, "audit");
     else
-        rc = 0;
+        ret = 0;
     sqlite3_reset(s);
-out:
+cleanup:
     unlock(st);
-    return rc;
+    return ret;
 }

@@ -1,0 +1,54 @@
+/* rc_state.h: what the reconciler keeps in memory between passes.
+ *
+ * The host table (one libvirt connection per host, shared by the host's
+ * pass and the passes of the VMs placed on it) and the VM table (retry
+ * counts and graceful-stop deadlines).  Both are lost on restart by
+ * design: every pass recomputes from spec and reality.
+ */
+#ifndef CFS_RC_STATE_H
+#define CFS_RC_STATE_H
+
+#include "reconcile.h"
+
+/* A host's connection.  conn is used under rw read-locked; (re)connecting
+ * takes it write-locked (reconcile_host.c). */
+struct rc_host {
+    int64_t id;
+    char name[CFS_NAME_MAX + 1];
+    char uri[1100];
+    pthread_rwlock_t rw;
+    struct cfs_conn *conn;
+    struct cfs_host_info info;
+    int failures;
+    int64_t next_try;       /* monotonic ns of the next reconnect attempt */
+    struct reconciler *rc;
+};
+
+/* What the reconciler remembers about a VM between passes. */
+struct rc_vm {
+    int64_t id;
+    int64_t stop_deadline;  /* monotonic ns; 0 when no graceful stop is running */
+    int failures;
+};
+
+/* The host entry for a host resource, created on first use (never freed
+ * while the daemon runs), or NULL when out of memory. */
+struct rc_host *rc_host_get(struct reconciler *rc, const struct cfs_res *host);
+/* The entry of the host named name in cluster, or NULL (no such host). */
+struct rc_host *rc_host_find_name(struct reconciler *rc, int64_t cluster, const char *name);
+/* Close every connection and free the table (after the workers stopped). */
+void rc_hosts_close(struct reconciler *rc);
+
+/* The entry of VM id, made on first use; NULL when out of memory.  The
+ * caller holds vms_lock while it uses the entry. */
+struct rc_vm *rc_vm_get(struct reconciler *rc, int64_t id);
+/* Drop the entry of a VM that is gone. */
+void rc_vm_forget(struct reconciler *rc, int64_t id);
+
+/* Enqueue every VM of a cluster that has no host yet. */
+void rc_wake_unplaced(struct reconciler *rc, int64_t cluster);
+
+/* Retry delay after the n-th failure in a row: 2 s, 4 s .. 32 s. */
+int rc_backoff_ms(int failures);
+
+#endif

@@ -1,0 +1,23 @@
+/* scheduler.h: VM placement within a cluster (scheduler.c). */
+#ifndef CFS_SCHEDULER_H
+#define CFS_SCHEDULER_H
+
+#include "rc_state.h"
+
+/* Choose a host for a VM needing vcpus and memory bytes.  Fills host (a
+ * name) or returns -1 with ENOSPC and the reason. */
+int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
+                    long long memory, char *host, size_t len, struct cfs_err *err);
+/* Capacity of one host for the status files. */
+struct sched_capacity {
+    long long cpus_total, cpus_used;        /* vCPUs placeable after overcommit */
+    long long mem_total, mem_used;          /* bytes placeable after overcommit/reserve */
+    int vms;
+};
+int scheduler_capacity(struct reconciler *rc, const struct cfs_res *host, struct rc_host *h,
+                       int64_t exclude_vm, struct sched_capacity *cap, struct cfs_err *err);
+/* vCPUs and memory (bytes) a VM's offering asks for. */
+int scheduler_vm_size(struct reconciler *rc, const struct cfs_res *vm, int *vcpus,
+                      long long *memory, struct cfs_err *err);
+
+#endif

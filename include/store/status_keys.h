@@ -1,0 +1,25 @@
+/* status_keys.h: the internal status keys.
+ *
+ * Status names starting with '_' are never shown in the tree and never
+ * logged as changes (store.h).  The reconciler keeps in them what it must
+ * remember across passes and restarts, and the mount reads some of them
+ * (wait, preconditions).  Every such key is defined here, once; nothing in
+ * src/ spells one as a bare string.
+ */
+#ifndef CFS_STATUS_KEYS_H
+#define CFS_STATUS_KEYS_H
+
+#define CFS_ST_GEN "_gen"                   /* spec generation a pass last converged on: wait and check read it as "status is final" */
+#define CFS_ST_RC_ERROR "_rc_error"         /* the part of status/error the reconciler wrote: it clears only that, never a refusal's reason */
+#define CFS_ST_MAX_VCPUS "_max_vcpus"       /* vm: vCPU maximum of the running domain; precond checks offering changes against it */
+#define CFS_ST_MAX_MEMORY "_max_memory"     /* vm: memory maximum of the running domain (a size); precond, as _max_vcpus */
+#define CFS_ST_VERB_SEQ "_verb_seq"         /* vm: changes seq of the last ctl verb a pass ran (verbs run once) */
+#define CFS_ST_STARTED "_started"           /* vm: when the domain was first seen running (epoch seconds), for status/uptime */
+#define CFS_ST_ROOT_OF "_root-of"           /* volume: UUID of the VM whose root disk it is; precond refuses deleting it */
+#define CFS_ST_ATTACHED "_attached"         /* volume: UUID of the VM it is plugged into */
+#define CFS_ST_TARGET "_target"             /* volume: its device in that VM (sdb..), kept across replugs */
+#define CFS_ST_USED "_used"                 /* volume: "1" once attached (it may hold data: never remade); precond reads it */
+#define CFS_ST_IMAGE "_image"               /* volume: the image it was made from (a change remakes an unused volume) */
+#define CFS_ST_SOURCE "_source"             /* image: the source path last imported (a new one imports again) */
+
+#endif
