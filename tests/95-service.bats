@@ -47,7 +47,7 @@ mounted() { grep -qs " $MNT fuse" /proc/self/mounts; }
   mkdir "$C/vms/s1"
   echo tiny > "$C/vms/s1/offering"
   echo running > "$C/vms/s1/state"
-  timeout 60 cat "$C/vms/s1/wait"
+  timeout 60 cat "$C/vms/s1/wait" || { cat "$C/vms/s1/status/error"; false; }
   domstate_is "$(vm_domain s1)" running
   # The QEMU process was started while the mount existed: on a host whose
   # root mount is private it holds a copy of the mount in its namespace,
@@ -70,7 +70,7 @@ mounted() { grep -qs " $MNT fuse" /proc/self/mounts; }
   kill -0 "$(cat "$T/run/mount.pid")"; kill -0 "$(cat "$T/run/reconcile.pid")"
   wait_until 30 file_is "$C/vms/s1/status/state" running
   echo stopped > "$C/vms/s1/state"
-  timeout 60 cat "$C/vms/s1/wait"
+  timeout 60 cat "$C/vms/s1/wait" || { cat "$C/vms/s1/status/error"; false; }
   domstate_is "$(vm_domain s1)" "shut off"
   stop
   stop

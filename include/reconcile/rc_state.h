@@ -21,6 +21,7 @@ struct rc_host {
     struct cfs_host_info info;
     int failures;
     int64_t next_try;       /* monotonic ns of the next reconnect attempt */
+    bool tried;             /* a connection was attempted since the daemon started */
     struct reconciler *rc;
 };
 
@@ -36,6 +37,10 @@ struct rc_vm {
 struct rc_host *rc_host_get(struct reconciler *rc, const struct cfs_res *host);
 /* The entry of the host named name in cluster, or NULL (no such host). */
 struct rc_host *rc_host_find_name(struct reconciler *rc, int64_t cluster, const char *name);
+/* Whether h has not yet been tried since the daemon started: a VM pass
+ * that needs it waits for the host's first pass (which wakes the VMs placed
+ * there) instead of reporting the host as down. */
+bool rc_host_untried(struct rc_host *h);
 /* Close every connection and free the table (after the workers stopped). */
 void rc_hosts_close(struct reconciler *rc);
 

@@ -5,7 +5,8 @@
 #include "rc_state.h"
 
 /* Choose a host for a VM needing vcpus and memory bytes.  Fills host (a
- * name) or returns -1 with ENOSPC and the reason. */
+ * name) or returns -1 with ENOSPC and the reason, or with EAGAIN when none
+ * fits yet but an enabled host has not been tried since start-up. */
 int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
                     long long memory, char *host, size_t len, struct cfs_err *err);
 /* Capacity of one host for the status files. */

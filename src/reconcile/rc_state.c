@@ -42,6 +42,14 @@ struct rc_host *rc_host_find_name(struct reconciler *rc, int64_t cluster, const 
     return rc_host_get(rc, &host);
 }
 
+bool rc_host_untried(struct rc_host *h)
+{
+    pthread_rwlock_rdlock(&h->rw);
+    bool untried = !h->tried;
+    pthread_rwlock_unlock(&h->rw);
+    return untried;
+}
+
 void rc_hosts_close(struct reconciler *rc)
 {
     for (size_t i = 0; i < rc->nhosts; i++) {

@@ -38,6 +38,7 @@ static int host_connect(struct reconciler *rc, struct rc_host *h, const char *ur
         memset(&h->info, 0, sizeof(h->info));
     }
     if (!h->conn) {
+        h->tried = true;
         snprintf(h->uri, sizeof(h->uri), "%s", uri);
         if (rc->drv->connect(uri, on_domain_event, on_conn_lost, h, &h->conn, err) < 0) {
             h->conn = NULL;

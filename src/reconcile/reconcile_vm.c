@@ -149,6 +149,10 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
     int result = 0;
     announce(rc, vm, "deleting");
     struct rc_host *h = rc_host_find_name(rc, vm->parent, placed);
+    if (h && rc_host_untried(h)) {
+        result = 500;       /* the host's first pass wakes this VM */
+        goto cleanup;
+    }
     if (h) {
         pthread_rwlock_rdlock(&h->rw);
         int ok = h->conn && rc->drv->destroy(h->conn, vm->uuid, &err) == 0 &&
@@ -361,6 +365,10 @@ static enum step vm_place(struct vm_pass *p)
             rc_flush(rc);
         }
         pthread_mutex_unlock(&rc->place_lock);
+        if (!ok && err.code == EAGAIN) {
+            p->result = 500;    /* a host still to connect wakes the unplaced VMs */
+            goto cleanup;
+        }
         if (!ok) {
             rc_set_status(rc, vm, "error", err.msg);
             set_state(rc, vm, "stopped");
@@ -388,6 +396,10 @@ static enum step vm_host(struct vm_pass *p)
     }
     pthread_rwlock_rdlock(&p->h->rw);
     p->conn = p->h->conn;
+    if (!p->conn && !p->h->tried) {
+        p->result = 500;    /* the host's first pass wakes this VM */
+        return STEP_DONE;
+    }
     if (!p->conn) {
         snprintf(msg, sizeof(msg), "host %s is not connected", p->placed);
         return stop(p, msg);

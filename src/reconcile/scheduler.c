@@ -94,7 +94,7 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
     struct cfs_res *hosts = NULL;
     size_t n = 0;
     struct candidate best = {.name = ""};
-    int seen = 0, usable = 0;
+    int seen = 0, usable = 0, untried = 0;
     char why[160] = "";
     if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_host), &hosts, &n, err) < 0)
         return -1;
@@ -111,6 +111,8 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
         if (rh) {
             pthread_rwlock_rdlock(&rh->rw);
             connected = rh->conn && rc->drv->alive(rh->conn) && rh->info.cpus > 0;
+            if (enabled && !rh->tried)
+                untried++;
             pthread_rwlock_unlock(&rh->rw);
         }
         if (!enabled || !connected)
@@ -133,6 +135,9 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
     }
     free(hosts);
     if (!best.name[0]) {
+        /* Hosts not yet tried since start-up may have room: not a failure. */
+        if (untried > 0)
+            return cfs_err_set(err, EAGAIN, "%d host(s) still connecting", untried);
         if (seen == 0)
             return cfs_err_set(err, ENOSPC, "no host in this cluster");
         if (usable == 0)
