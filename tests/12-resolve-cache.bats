@@ -11,7 +11,7 @@ teardown() { cfs_stop; }
 @test "a rename made behind the mount's back is seen at once" {
   mkdir "$C/vms/rc1"
   for i in 1 2 3; do cat "$C/vms/rc1/state" >/dev/null; done    # cached now
-  sqlite3 "$DB" "UPDATE resources SET name='rc2' WHERE kind='vm' AND name='rc1'"
+  sqlite3 -cmd ".timeout 30000" "$DB" "UPDATE resources SET name='rc2' WHERE kind='vm' AND name='rc1'"
   # The kernel may still hold the old dentry; the open reaches the mount.
   run cat "$C/vms/rc1/state"
   [ "$status" -ne 0 ]
@@ -35,7 +35,7 @@ teardown() { cfs_stop; }
   mkdir "$C/vms/rc4"
   cat "$C/vms/rc4/state" >/dev/null
   id=$(sqlite3 "$DB" "SELECT id FROM resources WHERE kind='vm' AND name='rc4'")
-  sqlite3 "$DB" "DELETE FROM attrs WHERE res=$id; DELETE FROM resources WHERE id=$id"
+  sqlite3 -cmd ".timeout 30000" "$DB" "DELETE FROM attrs WHERE res=$id; DELETE FROM resources WHERE id=$id"
   run cat "$C/vms/rc4/state"
   [ "$status" -ne 0 ]
 }

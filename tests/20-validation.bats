@@ -85,10 +85,14 @@ LIST
   [ -d "$CT/hosts" ]; [ -d "$CT/pools" ]; [ -d "$CT/volumes" ]; [ -d "$CT/vms" ]
 }
 
-@test "zone: description takes free text and refuses long or control text" {
+@test "zone: description takes free text and refuses long, control or non-UTF-8 text" {
   accept "$ZT/description" "Rack 1, room B"
   reject "$E_INVAL" "$ZT/description" "$(printf 'x%.0s' {1..257})" "length 257"
   reject "$E_INVAL" "$ZT/description" "$(printf 'a\tb')" "control characters"
+  reject "$E_INVAL" "$ZT/description" "$(printf 'bad \xc3\x28 utf8')" "is not valid UTF-8"
+  reject "$E_INVAL" "$ZT/description" "$(printf 'a\xe2\x80\xaeb')" "bidirectional formatting"
+  accept "$ZT/description" "$(printf 'caf\xc3\xa9 \xe4\xb8\xad')"
+  accept "$ZT/description" "Rack 1, room B"
   [ "$(db_attr zone zt description)" = "Rack 1, room B" ]
 }
 

@@ -44,7 +44,8 @@ ours() {
 }
 
 # with_sql SQL...: apply SQL to the store (behind cloudfs's back).
-with_sql() { sqlite3 "$DB" "$@"; }
+# A busy timeout: the daemons may hold the write lock for a moment.
+with_sql() { sqlite3 -cmd ".timeout 30000" "$DB" "$@"; }
 
 vm_id() { sqlite3 "$DB" "SELECT id FROM resources WHERE kind='vm' AND name='$1' AND deleted=0"; }
 

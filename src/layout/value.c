@@ -139,6 +139,64 @@ static bool has_control(const char *s, size_t n, bool allow_newline)
     return false;
 }
 
+/* Decode one UTF-8 sequence at s[0..n): its length, or 0 when it is not
+ * the shortest encoding of a scalar value (overlong forms, surrogates and
+ * values past U+10FFFF are refused, as RFC 3629 says). */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned *cp)
+{
+    size_t len;
+    unsigned min;
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    }
+    if ((s[0] & 0xe0) == 0xc0) {
+        len = 2, min = 0x80, *cp = s[0] & 0x1f;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        len = 3, min = 0x800, *cp = s[0] & 0x0f;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        len = 4, min = 0x10000, *cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        *cp = (*cp << 6) | (s[i] & 0x3f);
+    }
+    if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Characters that change how the text around them is shown: C1 controls
+ * and the bidirectional formatting marks (a name that reads differently
+ * from what it is), which libvirt also refuses in a domain's XML. */
+static bool invisible_control(unsigned cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* NULL when s[0..n) is valid UTF-8 without such characters, else why not. */
+static const char *text_problem(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned cp;
+        size_t len = utf8_decode(p + i, n - i, &cp);
+        if (len == 0)
+            return "is not valid UTF-8";
+        if (invisible_control(cp))
+            return "holds a control or bidirectional formatting character";
+        i += len;
+    }
+    return NULL;
+}
+
 static bool hostname_ok(const char *s)
 {
     size_t label = 0;
@@ -223,6 +281,9 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
         return cfs_err_set(err, EINVAL, "%s: value too long (%zu bytes)", a->name, len);
     if (memchr(data, '\0', len) || has_control(data, len, false))
         return cfs_err_set(err, EINVAL, "%s: control characters are not allowed", a->name);
+    const char *why = text_problem(data, len);
+    if (why)
+        return cfs_err_set(err, EINVAL, "%s: the value %s", a->name, why);
     v = strndup(data, len);
     if (!v)
         return cfs_err_set(err, ENOMEM, "out of memory");
