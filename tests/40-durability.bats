@@ -143,12 +143,15 @@ tree_digest() {
   rmdir "$C/vms/up2"
   n=$(sqlite3 "$DB" "SELECT count(*) FROM resources r JOIN resources c ON c.id = r.parent
                      WHERE r.kind='vm' AND r.deleted=0 AND c.name='default' AND c.kind='cluster'")
+  schema=$(sqlite3 "$DB" 'PRAGMA user_version')
   cfs_umount
-  # Back to schema 3 as an older cloudfs left it: no counts table, no triggers.
+  # Back to schema 3 as an older cloudfs left it: no counts table, no triggers
+  # (and none of the later migrations' tables).
   sqlite3 "$DB" "DROP TRIGGER counts_insert; DROP TRIGGER counts_delete;
-                 DROP TRIGGER counts_update; DROP TABLE counts; PRAGMA user_version = 3"
+                 DROP TRIGGER counts_update; DROP TABLE counts;
+                 DROP TABLE cursors; DROP TABLE audit_floor; PRAGMA user_version = 3"
   cfs_mount
-  [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 4 ]
+  [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = "$schema" ]
   [ "$(stat -c %h "$C/vms")" = $((n + 2)) ]
   "$CLOUDFS_BIN" -c "$CONF" check -n
   mkdir "$C/vms/up4"

@@ -25,6 +25,8 @@ struct cfs_conf {
     char *console_dir;      /* serial console logs of the VMs */
     char *image_dir;        /* the image catalogue's imported copies */
     int task_retention;     /* seconds a finished task stays in tasks/ */
+    int changes_retention;  /* seconds the changes log keeps an entry; 0: forever */
+    int audit_retention;    /* seconds /audit keeps a row; 0: forever */
     int storage_timeout;    /* seconds before a stalled storage operation fails */
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     config_t cfg;           /* kept for the "limits" group */

@@ -197,6 +197,17 @@ int store_res_recent(struct cfs_store *st, int64_t res, int n, store_change_cb c
                      struct cfs_err *err);
 
 /* Audit log: append-only (triggers refuse UPDATE and DELETE). */
+/* Retention.  A daemon that follows the changes log records how far it has
+ * read, under name (at most once a minute is enough). */
+int store_cursor_mark(struct cfs_store *st, const char *name, int64_t seq, struct cfs_err *err);
+/* Delete change entries logged before changes_before and audit rows before
+ * audit_before (ns since the epoch; 0 keeps them all).  Only entries that
+ * the caller (up to read_seq) and every consumer that marked in the last 10
+ * minutes have read go; each live resource's newest spec entry stays (its
+ * generation).  Deletes in chunks, one transaction each; counts in
+ * *changes and *audit. */
+int store_prune(struct cfs_store *st, int64_t read_seq, int64_t changes_before,
+                int64_t audit_before, int64_t *changes, int64_t *audit, struct cfs_err *err);
 int store_audit_append(struct cfs_store *st, const struct cfs_audit *a, struct cfs_err *err);
 typedef int (*store_audit_cb)(const struct cfs_audit *a, void *arg);
 /* Entries with id > after_id in order; the callback must not call the store. */

@@ -63,6 +63,10 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"stop-timeout", 60, 0, 3600, offsetof(struct cfs_conf, stop_timeout)},
         {"hotplug-factor", 2, 1, 16, offsetof(struct cfs_conf, hotplug_factor)},
         {"task-retention", 86400, 0, 31536000, offsetof(struct cfs_conf, task_retention)},
+        /* The seeds keep operation logs 6 months (180 days). */
+        {"changes-retention", 15552000, 0, 315360000,
+         offsetof(struct cfs_conf, changes_retention)},
+        {"audit-retention", 15552000, 0, 315360000, offsetof(struct cfs_conf, audit_retention)},
         {"storage-timeout", 30, 1, 3600, offsetof(struct cfs_conf, storage_timeout)},
         {"metrics-interval", 5, 1, 3600, offsetof(struct cfs_conf, metrics_interval)},
     };

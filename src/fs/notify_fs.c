@@ -54,6 +54,7 @@ struct notify_fs {
     atomic_bool stopping;       /* the FUSE loop has ended: touch the mount no more */
     pthread_mutex_t fuse_lock;  /* held around notify calls on the session's fd */
     int64_t seq;                /* last change handled (thread only) */
+    int64_t marked;             /* when seq was last recorded for retention (thread only) */
 
     pthread_mutex_t lock;       /* everything below */
     pthread_cond_t cond;
@@ -591,7 +592,18 @@ static void drain(struct notify_fs *nf)
         }
         free(b.items);
         if (!more)
-            return;
+            break;
+    }
+    /* Tell the pruner how far this mount has read (store_prune), every
+     * few seconds while changes come; an idle mount has read everything. */
+    int64_t now = store_now();
+    if (now - nf->marked >= 5 * 1000000000LL) {
+        char name[64];
+        struct cfs_err err;
+        snprintf(name, sizeof(name), "mount %s", store_origin(nf->st));
+        if (store_cursor_mark(nf->st, name, nf->seq, &err) < 0)
+            fprintf(stderr, "cloudfs: change feed: %s\n", err.msg);
+        nf->marked = now;
     }
 }
 

@@ -128,6 +128,24 @@ static void control_signals(sigset_t *mask)
     sigaddset(mask, SIGHUP);
 }
 
+/* Retention: the changes log and the audit lose what is older than their
+ * configured periods, once every consumer has read it (store_prune). */
+static void prune(struct reconciler *rc)
+{
+    int64_t now = store_now(), changes = 0, audit = 0;
+    const struct cfs_conf *c = rc->conf;
+    struct cfs_err err;
+    int64_t cb = c->changes_retention ? now - (int64_t)c->changes_retention * 1000000000LL : 0;
+    int64_t ab = c->audit_retention ? now - (int64_t)c->audit_retention * 1000000000LL : 0;
+    if (!cb && !ab)
+        return;
+    if (store_prune(rc->st, rc->seq, cb, ab, &changes, &audit, &err) < 0)
+        fprintf(stderr, "cloudfs reconcile: retention: %s\n", err.msg);
+    else if (changes || audit)
+        fprintf(stderr, "cloudfs reconcile: retention: pruned %lld change entries, %lld audit rows\n",
+                (long long)changes, (long long)audit);
+}
+
 static int run(struct reconciler *rc)
 {
     sigset_t mask;
@@ -167,6 +185,7 @@ static int run(struct reconciler *rc)
     resync_all(rc);
     size_t resync_size = workq_depth(&rc->q);
     int64_t next_resync = workq_now() + (int64_t)rc->conf->resync_interval * 1000000000LL;
+    int64_t next_prune = 0;     /* after each full pass, at most once a minute */
 
     while (!rc->stopping) {
         int64_t now = workq_now();
@@ -180,6 +199,16 @@ static int run(struct reconciler *rc)
                     resync_size, (long long)((now - resync_started) / 1000000LL));
             resync_started = 0;
             next_resync = now + (int64_t)rc->conf->resync_interval * 1000000000LL;
+            if (now >= next_prune) {
+                prune(rc);
+                /* Once a minute, or as often as the shortest retention. */
+                int every = 60;
+                if (rc->conf->changes_retention > 0 && rc->conf->changes_retention < every)
+                    every = rc->conf->changes_retention;
+                if (rc->conf->audit_retention > 0 && rc->conf->audit_retention < every)
+                    every = rc->conf->audit_retention;
+                next_prune = now + (int64_t)every * 1000000000LL;
+            }
         }
         /* During a pass, look for its end every 100 ms (the next one waits
          * for it, so a due time already past must not make this spin). */

@@ -99,6 +99,19 @@ static const char *const migrations[] = {
     "    WHERE OLD.deleted = 0 AND parent = OLD.parent AND kind = OLD.kind;"
     "  INSERT INTO counts SELECT NEW.parent, NEW.kind, 1 WHERE NEW.deleted = 0"
     "    ON CONFLICT(parent, kind) DO UPDATE SET n = n + 1; END;",
+    /* 5: retention (store_prune).  Each daemon that follows the changes
+     * log records how far it has read; the audit stays append-only except
+     * below a floor that only the pruner raises. */
+    "CREATE TABLE cursors(name TEXT PRIMARY KEY, seq INTEGER NOT NULL, time INTEGER NOT NULL)"
+    "  WITHOUT ROWID;"
+    "CREATE TABLE audit_floor(id INTEGER NOT NULL);"
+    "INSERT INTO audit_floor VALUES(0);"
+    "CREATE TRIGGER audit_floor_rises BEFORE UPDATE ON audit_floor WHEN NEW.id < OLD.id"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit floor only rises'); END;"
+    "DROP TRIGGER audit_no_delete;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    "  WHEN OLD.id > (SELECT id FROM audit_floor)"
+    "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
 };
 
 
@@ -1479,6 +1492,110 @@ int store_res_recent(struct cfs_store *st, int64_t res, int n, store_change_cb c
     int ret = s ? each_change(st, s, cb, arg, err) : -1;
     unlock(st);
     return ret;
+}
+
+/* ---- retention ---- */
+
+int store_cursor_mark(struct cfs_store *st, const char *name, int64_t seq, struct cfs_err *err)
+{
+    if (txn_begin(st, err) < 0)
+        return -1;
+    int ret = run(st, err, "cursors", "INSERT OR REPLACE INTO cursors VALUES(?, ?, ?)", "sii",
+                  name, seq, store_now());
+    return txn_end(st, ret, err);
+}
+
+/* Rows deleted per transaction: the other daemon's writes wait at most
+ * one chunk. */
+#define PRUNE_CHUNK 5000
+/* A consumer that has not marked for this long is not waited for: a
+ * daemon that starts again resyncs instead of reading the log. */
+#define CURSOR_STALE_NS (600LL * 1000000000LL)
+
+/* One chunk of prunable changes: 0 done, 1 more may follow, -1 error. */
+static int prune_changes_chunk(struct cfs_store *st, int64_t floor, int64_t before,
+                               int64_t *n, struct cfs_err *err)
+{
+    if (txn_begin(st, err) < 0)
+        return -1;
+    /* Kept: the newest entry of all (the sequence readers compare with),
+     * and each live resource's newest spec entry (its generation, which
+     * wait compares with status/_gen). */
+    int ret = run(st, err, "changes",
+        "DELETE FROM changes WHERE seq IN (SELECT seq FROM changes"
+        "  WHERE seq <= ? AND time < ? AND seq < (SELECT max(seq) FROM changes)"
+        "  AND seq NOT IN (SELECT max(c.seq) FROM changes c JOIN resources r ON r.id = c.res"
+        "    WHERE c.op IN ('create', 'set', 'link', 'unlink', 'delete') GROUP BY c.res)"
+        "  ORDER BY seq LIMIT ?)", "iii", floor, before, (int64_t)PRUNE_CHUNK);
+    int more = 0;
+    if (ret == 0) {
+        int64_t k = sqlite3_changes64(st->db);
+        *n += k;
+        more = k == PRUNE_CHUNK;
+    }
+    return txn_end(st, ret, err) < 0 ? -1 : more;
+}
+
+/* One chunk of audit rows older than before: 0 done, 1 more, -1 error. */
+static int prune_audit_chunk(struct cfs_store *st, int64_t before, int64_t *n,
+                             struct cfs_err *err)
+{
+    int64_t target = 0, floor = 0;
+    if (txn_begin(st, err) < 0)
+        return -1;
+    sqlite3_stmt *s = query(st, err, "SELECT coalesce(max(id), 0) FROM audit WHERE time < ?",
+                            "i", before);
+    int ret = s ? one_int64(st, s, &target, err, "audit") : -1;
+    if (ret == 0 && (s = query(st, err, "SELECT id FROM audit_floor", "")))
+        ret = one_int64(st, s, &floor, err, "audit_floor");
+    else
+        ret = -1;
+    int more = 0;
+    if (ret == 0 && target > floor) {
+        int64_t to = target - floor > PRUNE_CHUNK ? floor + PRUNE_CHUNK : target;
+        ret = run(st, err, "audit_floor", "UPDATE audit_floor SET id = ?", "i", to);
+        if (ret == 0)
+            ret = run(st, err, "audit", "DELETE FROM audit WHERE id <= ?", "i", to);
+        if (ret == 0) {
+            *n += sqlite3_changes64(st->db);
+            more = to < target;
+        }
+    } else if (ret == 0) {
+        ret = 1;    /* nothing to do */
+    }
+    return txn_end(st, ret, err) < 0 ? -1 : more;
+}
+
+int store_prune(struct cfs_store *st, int64_t read_seq, int64_t changes_before,
+                int64_t audit_before, int64_t *changes, int64_t *audit, struct cfs_err *err)
+{
+    int64_t now = store_now(), floor = read_seq;
+    *changes = *audit = 0;
+    lock(st);
+    sqlite3_stmt *s = query(st, err, "SELECT coalesce(min(seq), ?) FROM cursors WHERE time > ?",
+                            "ii", read_seq, now - CURSOR_STALE_NS);
+    int ret = s ? one_int64(st, s, &floor, err, "cursors") : -1;
+    unlock(st);
+    if (ret < 0)
+        return -1;
+    if (floor > read_seq)
+        floor = read_seq;
+    int more = 1;
+    while (changes_before > 0 && more == 1)
+        more = prune_changes_chunk(st, floor, changes_before, changes, err);
+    if (more < 0)
+        return -1;
+    more = 1;
+    while (audit_before > 0 && more == 1)
+        more = prune_audit_chunk(st, audit_before, audit, err);
+    if (more < 0)
+        return -1;
+    /* Cursors of daemons long gone. */
+    if (txn_begin(st, err) < 0)
+        return -1;
+    ret = run(st, err, "cursors", "DELETE FROM cursors WHERE time < ?", "i",
+              now - 144 * CURSOR_STALE_NS);
+    return txn_end(st, ret, err);
 }
 
 /* ---- audit ---- */
