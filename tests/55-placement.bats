@@ -125,6 +125,41 @@ mkvm() {
   rmdir "$(S)/vms/q"
 }
 
+@test "growing a running VM beyond its host's free capacity is refused (ENOSPC), allowed once there is room" {
+  G="$MNT/zones/default/clusters/sim2"
+  mkdir "$G"
+  echo 1.0 > "$G/cpu-overcommit"
+  node_xml "$T/h3.xml"
+  mkdir "$G/hosts/h3"
+  echo "test://$T/h3.xml" > "$G/hosts/h3/uri"
+  mkdir "$MNT/offerings/m2" "$MNT/offerings/big"
+  echo 2 > "$MNT/offerings/m2/cpus"; echo 2G > "$MNT/offerings/m2/memory"
+  echo 3 > "$MNT/offerings/big/cpus"; echo 2G > "$MNT/offerings/big/memory"
+  mkdir "$G/vms/grow" "$G/vms/fill"
+  echo m1 > "$G/vms/grow/offering"
+  echo big > "$G/vms/fill/offering"
+  echo running > "$G/vms/grow/state"
+  echo running > "$G/vms/fill/state"
+  wait_until 30 file_is "$G/vms/grow/status/state" running
+  wait_until 30 file_is "$G/vms/fill/status/state" running
+  wait_until 30 file_is "$G/hosts/h3/status/free-cpus" 0
+  run bash -c "echo m2 > '$G/vms/grow/offering'"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"No space left on device"* ]]
+  grep -q "^host h3 has 0 vCPUs and 1024 MiB free; growing vm grow to m2 needs" "$G/vms/grow/status/error"
+  [ "$(cat "$G/vms/grow/offering")" = m1 ]
+  [ "$(sqlite3 "$DB" "SELECT a.value FROM attrs a JOIN resources r ON r.id = a.res
+                      WHERE r.kind='vm' AND r.name='grow' AND a.name='offering'")" = m1 ]
+  rmdir "$G/vms/fill"
+  wait_until 30 file_is "$G/hosts/h3/status/free-cpus" 3
+  echo m2 > "$G/vms/grow/offering"
+  [ "$(timeout 30 cat "$G/vms/grow/wait")" = running ]
+  rmdir "$G/vms/grow"
+  wait_until 30 bash -c "[ \$(sqlite3 '$DB' \"select count(*) from resources where kind='vm' and name='grow'\") = 0 ]"
+  rm -r "$G"
+  rmdir "$MNT/offerings/m2" "$MNT/offerings/big"
+}
+
 @test "the whole simulated cluster can be torn down" {
   for v in a b c d e f g; do rmdir "$(S)/vms/$v"; done
   wait_until 20 bash -c "[ \$(sqlite3 '$DB' \"select count(*) from resources where kind='vm'\") = 0 ]"

@@ -34,6 +34,38 @@ static int vm_host(struct cfs_store *st, const struct cfs_res *r, const char *va
     return rc;
 }
 
+/* Growing a running VM takes what its host has free (status free-cpus and
+ * free-memory, the capacity the scheduler places by): ENOSPC when the host
+ * has not enough, as a start would fail on a full cluster. */
+static int grow_fits(struct cfs_store *st, const struct cfs_res *vm, int more_cpus,
+                     long long more_mem, const char *offering, struct cfs_err *err)
+{
+    const struct cfs_kind *kh = layout_kind(store_layout(st), "host");
+    char *placed = store_status_text(st, vm->id, "host");
+    struct cfs_res host;
+    struct cfs_err ignore;
+    int rc = 0;
+    if ((more_cpus > 0 || more_mem > 0) && kh && placed[0] &&
+        store_res_find(st, vm->parent, kh, placed, &host, &ignore) == 0) {
+        char *fc = store_status_text(st, host.id, "free-cpus");
+        char *fm = store_status_text(st, host.id, "free-memory");
+        long long free_mem = 0;
+        int free_cpus = fc[0] ? atoi(fc) : 0;
+        if (fm[0] == '-' || value_parse_size(fm, &free_mem) < 0)
+            free_mem = 0;
+        if (fc[0] && fm[0] && (more_cpus > free_cpus || more_mem > free_mem))
+            rc = cfs_err_set(err, ENOSPC,
+                             "host %s has %d vCPUs and %lld MiB free; growing vm %s to %s "
+                             "needs %d more vCPUs and %lld MiB more", host.name,
+                             free_cpus < 0 ? 0 : free_cpus, free_mem >> 20, vm->name, offering,
+                             more_cpus > 0 ? more_cpus : 0, (more_mem > 0 ? more_mem : 0) >> 20);
+        free(fc);
+        free(fm);
+    }
+    free(placed);
+    return rc;
+}
+
 /* vm.offering: a running VM only grows, within the maxima fixed at start
  * (the reference platforms' "hot upgrade"); anything else waits for a stop. */
 static int vm_offering(struct cfs_store *st, const struct cfs_res *r, const char *value,
@@ -65,6 +97,9 @@ static int vm_offering(struct cfs_store *st, const struct cfs_res *r, const char
                 rc = cfs_err_set(err, EBUSY,
                                  "vm %s is %s: %s exceeds the live maximum (%d vCPUs, %s); "
                                  "stop it first", r->name, state, value, top_cpus, max_mem);
+            else
+                rc = grow_fits(st, r, want_cpus - have_cpus, have_mem ? want_mem - have_mem : 0,
+                               value, err);
         }
         free(cpus);
         free(mem);
