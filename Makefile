@@ -15,7 +15,7 @@ CFLAGS ?= -O2 -g
 PARTS := common layout store fs reconcile drivers cli
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(addprefix -Iinclude/,$(PARTS)) -I$(BUILD) $(PKG_CFLAGS)
 # librados/librbd ship no pkg-config file on Debian 12.
-override LDLIBS += $(PKG_LIBS) -lrbd -lrados -lpthread
+override LDLIBS += $(PKG_LIBS) -lrbd -lrados -lpthread -lcrypt
 
 SRCS := $(foreach p,$(PARTS),$(wildcard src/$(p)/*.c))
 HDRS := $(foreach p,$(PARTS),$(wildcard include/$(p)/*.h))

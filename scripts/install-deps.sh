@@ -30,6 +30,7 @@ pkgs=(
   # for guests and hosts in tests/64-network-dataplane.bats (a fresh Debian 12
   # has no DHCP client and no ping).
   busybox-static
+  genisoimage   # the VMs' cloud-init seed CDs (src/reconcile/vm_seed.c)
   prometheus  # promtool: the independent parser of /metrics in the tests
 )
 if [ "$want_ceph" = 1 ]; then

@@ -79,7 +79,7 @@ make_tiny_offering() {
 
 compute_start() {
   export CFS_TEST_URI="${CFS_TEST_URI:-qemu:///system}"
-  export CFS_EXTRA_CONF="stop-timeout = ${STOP_TIMEOUT:-3}; resync-interval = ${RESYNC:-5}; console-dir = \"@T@/console\"; image-dir = \"@T@/images\"; ${CFS_EXTRA_CONF:-}"
+  export CFS_EXTRA_CONF="stop-timeout = ${STOP_TIMEOUT:-3}; resync-interval = ${RESYNC:-5}; console-dir = \"@T@/console\"; image-dir = \"@T@/images\"; seed-dir = \"@T@/seed\"; ${CFS_EXTRA_CONF:-}"
   cfs_start
   rc_start
 }

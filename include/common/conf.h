@@ -24,6 +24,7 @@ struct cfs_conf {
     int hotplug_factor;     /* max vCPUs/memory of a running VM = factor x value at start */
     char *console_dir;      /* serial console logs of the VMs */
     char *image_dir;        /* the image catalogue's imported copies */
+    char *seed_dir;         /* the VMs' cloud-init NoCloud seed ISOs */
     int task_retention;     /* seconds a finished task stays in tasks/ */
     int changes_retention;  /* seconds the changes log keeps an entry; 0: forever */
     int audit_retention;    /* seconds /audit keeps a row; 0: forever */

@@ -64,6 +64,7 @@ struct cfs_domain_spec {
     const struct cfs_disk *disks;
     int ndisks;
     const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
+    const char *seed;           /* cloud-init seed ISO in a second, never booted drive (sdz) */
     bool windows;               /* Hyper-V enlightenments, clock in local time */
 };
 

@@ -51,7 +51,8 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
     if (take_string(&conf->cfg, "console-dir", "/var/lib/cloudfs/console", &conf->console_dir,
                     err) < 0 ||
         take_string(&conf->cfg, "image-dir", "/var/lib/cloudfs/images", &conf->image_dir,
-                    err) < 0)
+                    err) < 0 ||
+        take_string(&conf->cfg, "seed-dir", "/var/lib/cloudfs/seed", &conf->seed_dir, err) < 0)
         return -1;
     static const struct {
         const char *key;
@@ -94,6 +95,7 @@ void conf_free(struct cfs_conf *conf)
     free(conf->layout_dir);
     free(conf->console_dir);
     free(conf->image_dir);
+    free(conf->seed_dir);
     config_destroy(&conf->cfg);
     memset(conf, 0, sizeof(*conf));
 }

@@ -710,6 +710,17 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
             xbuf_raw(&b, "'/>\n      <target dev='sda' bus='sata'/>\n      <readonly/>\n"
                          "    </disk>\n");
         }
+        if (is_set(s->seed)) {
+            xbuf_raw(&b, "    <disk type='file' device='cdrom'>\n"
+                         "      <driver name='qemu' type='raw'/>\n      <source file='");
+            xbuf_text(&b, s->seed);
+            xbuf_raw(&b, "'/>\n      <target dev='sdz' bus='sata'/>\n      <readonly/>\n"
+                         "    </disk>\n");
+        }
+        /* The guest agent's channel: libvirt picks the socket, and reports
+         * the agent's connection as the channel's state. */
+        xbuf_raw(&b, "    <channel type='unix'><target type='virtio' "
+                     "name='org.qemu.guest_agent.0'/></channel>\n");
         if (is_set(s->console_path)) {
             xbuf_raw(&b, "    <serial type='file'><source path='");
             xbuf_text(&b, s->console_path);

@@ -322,10 +322,106 @@ static int ceph_name(struct cfs_store *st, const struct cfs_res *r, const char *
     return 0;
 }
 
+/* One base64 character's value, or -1. */
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* One authorized-keys line without options: TYPE BASE64 [COMMENT], the
+ * blob's own first field naming TYPE (as OpenSSH writes keys).  NULL when
+ * it is one, else why not. */
+static const char *ssh_key_problem(const char *line, size_t n)
+{
+    static const char *const types[] = {
+        "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss"};
+    const char *sp = memchr(line, ' ', n);
+    if (!sp)
+        return "is not 'TYPE KEY [COMMENT]'";
+    size_t tlen = (size_t)(sp - line);
+    bool known = false;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strlen(types[i]) == tlen && !memcmp(types[i], line, tlen))
+            known = true;
+    if (!known)
+        return "does not start with a key type (ssh-ed25519, ssh-rsa, ecdsa-sha2-*; "
+               "options are not accepted)";
+    const char *k = sp + 1, *end = line + n;
+    const char *kend = memchr(k, ' ', (size_t)(end - k));
+    if (!kend)
+        kend = end;
+    /* Decode the first bytes: a 4-byte length, then the type again. */
+    unsigned char dec[64];
+    size_t nd = 0, nk = (size_t)(kend - k);
+    unsigned acc = 0;
+    int bits = 0;
+    if (nk < 16 || nk > 16384)
+        return "has a key of implausible length";
+    for (size_t i = 0; i < nk; i++) {
+        if (k[i] == '=') {
+            if (i + 2 < nk)
+                return "has '=' inside its key";
+            continue;
+        }
+        int v = b64_value(k[i]);
+        if (v < 0)
+            return "has a key that is not base64";
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (nd < sizeof(dec))
+                dec[nd++] = (unsigned char)(acc >> bits);
+        }
+    }
+    size_t blen = nd >= 4 ? ((size_t)dec[0] << 24 | (size_t)dec[1] << 16 |
+                             (size_t)dec[2] << 8 | dec[3]) : 0;
+    if (blen != tlen || nd < 4 + tlen || memcmp(dec + 4, line, tlen))
+        return "has a key whose contents do not match its type";
+    for (const char *c = kend; c < end; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "has a control character in its comment";
+    return NULL;
+}
+
+/* vm.ssh-keys: one OpenSSH public key per line, nothing else. */
+static int vm_ssh_keys(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                       struct cfs_err *err)
+{
+    (void)st;
+    (void)r;
+    int lineno = 0;
+    for (const char *line = value; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        lineno++;
+        while (n > 0 && line[n - 1] == ' ')
+            n--;
+        if (n > 0) {
+            const char *why = ssh_key_problem(line, n);
+            if (why)
+                return cfs_err_set(err, EINVAL, "ssh-keys: line %d %s", lineno, why);
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    return 0;
+}
+
 static const struct {
     const char *kind, *attr;
     int (*check)(struct cfs_store *, const struct cfs_res *, const char *, struct cfs_err *);
 } rules[] = {
+    {"vm", "ssh-keys", vm_ssh_keys},
     {"vm", "host", vm_host},
     {"vm", "offering", vm_offering},
     {"vm", "image", vm_image},

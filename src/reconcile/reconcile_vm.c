@@ -23,6 +23,7 @@
 #include "scheduler.h"
 #include "status_keys.h"
 #include "value.h"
+#include "vm_seed.h"
 
 #define VERB_MAX_AGE_NS (600LL * 1000000000LL)
 
@@ -167,6 +168,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
     }
     if (console[0])
         unlink(console);
+    vm_seed_remove(rc, vm);
     vm_disks_release(rc, vm);
     if (rc_res_purge(rc, vm, &err) < 0) {
         result = fail(rc, vm, err.msg);
@@ -418,7 +420,7 @@ static enum step vm_define(struct vm_pass *p)
     const struct vm_spec *s = &p->s;
     struct cfs_domain_info *info = &p->info;
     struct cfs_err err;
-    char path[1024], console[4096], cdrom[4200];
+    char path[1024], console[4096], cdrom[4200], seed[4200];
     if (info->power != CFS_POWER_NONE && p->acted >= p->gen)
         return STEP_ON;
     char *dtype = rc_attr(rc, p->h->id, "domain-type");
@@ -454,6 +456,14 @@ static enum step vm_define(struct vm_pass *p)
         spec.cdrom = cdrom;
     rc_set_status(rc, vm, "cdrom", spec.cdrom ? s->image : "");
     spec.windows = vm_image_os_is(rc, s->image, "windows");
+    /* The cloud-init seed, made again with each definition (vm_seed.h). */
+    if (strcmp(type, "test")) {
+        if (vm_seed_make(rc, vm, seed, sizeof(seed), &err) < 0) {
+            free(dtype);
+            return stop(p, err.msg);
+        }
+        spec.seed = seed;
+    }
     int defined = rc->drv->define(p->conn, &spec, &err);
     bool has_console = spec.console_path != NULL;
     free(dtype);    /* type pointed into it */
@@ -703,7 +713,7 @@ cleanup:
 const struct rc_kind rc_kind_vm = {
     .name = "vm", .pass = reconcile_vm, .wakes = RC_WAKE_SELF,
     .attrs_read = "state offering image root-size pool host ha kernel initrd cmdline description "
-                  "ctl offering/cpus offering/memory host/state host/domain-type "
+                  "ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state host/domain-type "
                   "cluster/cpu-overcommit cluster/memory-overcommit image/os volume/size",
     .attrs_written = "state volume/size volume/image volume/pool",
     .status_read = "state host console root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "

@@ -237,7 +237,8 @@ struct vm_disks *vm_disks_want(struct reconciler *rc, const struct cfs_res *vm)
     bool used[26] = {false};
     for (size_t i = first_data; i < d->n; i++) {
         char *t = rc_status(rc, d->v[i].vol.id, CFS_ST_TARGET);
-        if (strlen(t) == 3 && !strncmp(t, "sd", 2) && t[2] > 'a' && t[2] <= 'z' && !used[t[2] - 'a']) {
+        /* sda is the CD-ROM, sdz the cloud-init seed (driver_libvirt.c). */
+        if (strlen(t) == 3 && !strncmp(t, "sd", 2) && t[2] > 'a' && t[2] < 'z' && !used[t[2] - 'a']) {
             used[t[2] - 'a'] = true;
             snprintf(d->v[i].target, sizeof(d->v[i].target), "%s", t);
         }
@@ -246,7 +247,7 @@ struct vm_disks *vm_disks_want(struct reconciler *rc, const struct cfs_res *vm)
     for (size_t i = first_data; i < d->n; i++) {
         if (d->v[i].target[0])
             continue;
-        for (int k = 1; k < 26; k++) {
+        for (int k = 1; k < 25; k++) {
             if (!used[k]) {
                 used[k] = true;
                 snprintf(d->v[i].target, sizeof(d->v[i].target), "sd%c", 'a' + k);

@@ -1,0 +1,109 @@
+#!/usr/bin/env bats
+# cloud-init NoCloud seeds (src/reconcile/vm_seed.c): every VM on a real host
+# gets a read-only CD labelled cidata with meta-data (instance-id, hostname,
+# SSH keys), user-data and vendor-data (the password as a SHA-512 hash).  The
+# tiny guest (scripts/tiny-guest.sh, tinyguest.seed) mounts the CD as
+# cloud-init would and prints it on its serial console: no cloud image with
+# cloud-init can be had on these machines, so the guest reads the seed itself.
+# Observers: the console log, isoinfo on the seed file, virsh dumpxml.
+
+load compute_helpers
+load checks
+
+KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIORgZEaAFCyCl17C7DZbeEcdOB69ZBL15EfMuq/t8pBh alice@test'
+GUEST=/var/cache/cloudfs-test/tinyguest-seed
+
+setup_file() {
+  STOP_TIMEOUT=0 compute_start
+  make_tiny_offering tiny 128M
+  "$REPO/scripts/tiny-guest.sh" "$GUEST" >/dev/null
+}
+
+teardown_file() { compute_stop; }
+
+seed_of() { echo "$T/seed/$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm' AND name='$1' AND deleted=0").iso"; }
+console_of() { cat "$C/vms/$1/status/console"; }
+# seen VM TEXT: the guest printed "TINYGUEST SEED TEXT" (a fixed string).
+seen() { grep -aF "TINYGUEST SEED $2" "$(console_of "$1")" >/dev/null; }
+
+@test "the seed reaches the guest: instance-id, host name, key, user-data, password hash" {
+  V="$C/vms/ci1"
+  mkdir "$V"
+  echo tiny > "$V/offering"
+  echo "$GUEST/vmlinuz" > "$V/kernel"
+  echo "$GUEST/initrd.gz" > "$V/initrd"
+  echo "console=ttyS0 panic=-1 tinyguest.seed" > "$V/cmdline"
+  echo web-ci > "$V/hostname"
+  printf '%s\n' "$KEY" > "$V/ssh-keys"
+  printf '#cloud-config\nruncmd:\n  - echo hello-from-user-data\n' > "$V/user-data"
+  echo 's3cret-pw' > "$V/password"
+  echo running > "$V/state"
+  timeout 120 cat "$V/wait" || { cat "$V/status/error"; false; }
+  uuid=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm' AND name='ci1'")
+  wait_until 180 seen ci1 DONE || { tail -20 "$(console_of ci1)"; false; }
+  seen ci1 "LABEL cidata"
+  seen ci1 "meta-data: instance-id: \"$uuid\""
+  seen ci1 'meta-data: local-hostname: "web-ci"'
+  seen ci1 "meta-data:   - \"$KEY\""
+  seen ci1 'user-data:   - echo hello-from-user-data'
+  seen ci1 'vendor-data:     - "root:$6$'
+  # The seed as libvirt and the host see it: a read-only CD on sdz, 0600,
+  # volume id cidata, no plaintext password anywhere in it.
+  iso=$(seed_of ci1)
+  [ "$(stat -c %a "$iso")" = 600 ]
+  isoinfo -d -i "$iso" | grep -q '^Volume id: cidata$'
+  ! grep -aq 's3cret-pw' "$iso" || false
+  ! grep -aq 's3cret-pw' "$(console_of ci1)" || false
+  xml=$($VIRSH dumpxml "$(vm_domain ci1)")
+  grep -q "<source file='$iso'" <<<"$xml"
+  grep -q "<target dev='sdz' bus='sata'/>" <<<"$xml"
+  grep -q "name='org.qemu.guest_agent.0'" <<<"$xml"
+}
+
+@test "a new host name is delivered at the next start" {
+  V="$C/vms/ci1"
+  echo web-ci2 > "$V/hostname"
+  echo stopped > "$V/state"
+  timeout 60 cat "$V/wait"
+  : > "$(console_of ci1)"
+  echo running > "$V/state"
+  timeout 120 cat "$V/wait"
+  wait_until 180 seen ci1 DONE || { tail -20 "$(console_of ci1)"; false; }
+  seen ci1 'meta-data: local-hostname: "web-ci2"'
+  ! seen ci1 'meta-data: local-hostname: "web-ci"$' || false
+}
+
+# keys_refused TEXT REASON: copying TEXT into ssh-keys fails at close (a
+# multi-line value is checked as a whole when the file is closed; cp reports
+# close errors, a shell redirection does not) and changes nothing.
+keys_refused() {
+  printf '%s\n' "$1" > "$T/keys"
+  refused "$E_INVAL" cp "$T/keys" "$V/ssh-keys"
+  [ -z "$(cat "$V/ssh-keys")" ]
+  reason_has "$V" "$2"
+}
+
+@test "hostile keys and oversized user-data are refused and change nothing" {
+  V="$C/vms/ci2"
+  mkdir "$V"
+  keys_refused "command=\"id\" $KEY" "options are not accepted"
+  keys_refused "ssh-rsa ${KEY#ssh-ed25519 }" "do not match its type"
+  keys_refused "ssh-ed25519 not-base64!" "implausible length"
+  keys_refused "$(printf '%s\n%s' "$KEY" 'ssh-ed25519 AAAA')" "line 2"
+  keys_refused "$(printf '%s\x01' "$KEY")" "control character"
+  run bash -c "head -c 1048577 /dev/zero | tr '\\0' x > '$V/user-data'"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$E_FBIG"* ]]
+  [ -z "$(cat "$V/user-data")" ]
+  printf '%s\n\n%s\n' "$KEY" "$KEY" > "$V/ssh-keys"
+  [ "$(grep -c ssh-ed25519 "$V/ssh-keys")" = 2 ]
+  rmdir "$V"
+}
+
+@test "the seed goes with the VM" {
+  iso=$(seed_of ci1)
+  [ -f "$iso" ]
+  rmdir "$C/vms/ci1"
+  wait_until 60 test ! -e "$iso"
+  [ -z "$(ls -A "$T/seed")" ]
+}
