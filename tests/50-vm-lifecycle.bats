@@ -107,6 +107,17 @@ teardown_file() { compute_stop; }
   wait_until 10 file_is "$C/vms/vm1/status/state" running
 }
 
+@test "with the cluster's ha on, a destroyed VM whose own ha is off is started again" {
+  dom=$(vm_domain vm1)
+  echo off > "$C/vms/vm1/ha"
+  echo on > "$C/ha"
+  timeout 30 cat "$C/vms/vm1/wait"
+  $VIRSH destroy "$dom" >/dev/null
+  wait_until 30 domstate_is "$dom" running
+  wait_until 10 file_is "$C/vms/vm1/status/state" running
+  echo off > "$C/ha"
+}
+
 @test "virsh start behind cloudfs's back is reported, not undone" {
   mkdir "$C/vms/vm2"
   echo tiny > "$C/vms/vm2/offering"

@@ -284,6 +284,16 @@ static enum step vm_read_spec(struct vm_pass *p)
     p->gen = store_spec_generation(rc->st, vm->id);
     for (size_t i = 0; i < sizeof(spec_attrs) / sizeof(spec_attrs[0]); i++)
         *spec_field(s, i) = rc_attr(rc, vm->id, spec_attrs[i].attr);
+    /* The cluster's ha puts every VM of it under HA (cluster.cfg). */
+    if (strcmp(s->ha, "on")) {
+        char *cluster_ha = rc_attr(rc, vm->parent, "ha");
+        if (!strcmp(cluster_ha, "on")) {
+            free(s->ha);
+            s->ha = cluster_ha;
+            cluster_ha = NULL;
+        }
+        free(cluster_ha);
+    }
     int sized = scheduler_vm_size(rc, vm, &s->vcpus, &s->memory, &err);
     char *acted = rc_status(rc, vm->id, CFS_ST_GEN);
     char *made_root = rc_status(rc, vm->id, "root-volume");
@@ -714,7 +724,8 @@ const struct rc_kind rc_kind_vm = {
     .name = "vm", .pass = reconcile_vm, .wakes = RC_WAKE_SELF,
     .attrs_read = "state offering image root-size pool host ha kernel initrd cmdline description "
                   "ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state host/domain-type "
-                  "cluster/cpu-overcommit cluster/memory-overcommit image/os volume/size",
+                  "cluster/cpu-overcommit cluster/memory-overcommit cluster/ha image/os "
+                  "volume/size",
     .attrs_written = "state volume/size volume/image volume/pool",
     .status_read = "state host console root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
