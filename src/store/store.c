@@ -112,6 +112,9 @@ static const char *const migrations[] = {
     "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
     "  WHEN OLD.id > (SELECT id FROM audit_floor)"
     "  BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;",
+    /* 6: offerings lose gpus, which nothing acted on (no passthrough yet). */
+    "DELETE FROM attrs WHERE name = 'gpus'"
+    "  AND res IN (SELECT id FROM resources WHERE kind = 'offering');",
 };
 
 
