@@ -100,6 +100,32 @@ keys_refused() {
   rmdir "$V"
 }
 
+@test "cpu-mode: maximum boots on this host; auto is host-model under KVM and QEMU's own model under TCG" {
+  V="$C/vms/ci3"
+  mkdir "$V"
+  echo tiny > "$V/offering"
+  echo "$GUEST/vmlinuz" > "$V/kernel"
+  echo "$GUEST/initrd.gz" > "$V/initrd"
+  echo "console=ttyS0 panic=-1" > "$V/cmdline"
+  reject "$E_INVAL" "$V/cpu-mode" host-copy "'host-copy' is not one of"
+  echo maximum > "$V/cpu-mode"
+  echo running > "$V/state"
+  timeout 120 cat "$V/wait" || { cat "$V/status/error"; false; }
+  $VIRSH dumpxml --inactive "$(vm_domain ci3)" | grep -q "<cpu mode='maximum'"
+  wait_until 120 grep -aq "TINYGUEST READY" "$(console_of ci3)"
+  echo stopped > "$V/state"
+  timeout 60 cat "$V/wait"
+  echo auto > "$V/cpu-mode"
+  timeout 60 cat "$V/wait"
+  if [ "$(cat "$C/hosts/local/status/domain-type")" = kvm ]; then
+    $VIRSH dumpxml --inactive "$(vm_domain ci3)" | grep -q "<cpu mode='host-model'"
+  else
+    # libvirt may spell out its default (mode='custom', qemu64): not ours.
+    ! $VIRSH dumpxml --inactive "$(vm_domain ci3)" | grep -Eq "<cpu mode='(maximum|host-)" || false
+  fi
+  rmdir "$V"
+}
+
 @test "the seed goes with the VM" {
   iso=$(seed_of ci1)
   [ -f "$iso" ]

@@ -66,6 +66,7 @@ struct cfs_domain_spec {
     const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
     const char *seed;           /* cloud-init seed ISO in a second, never booted drive (sdz) */
     bool windows;               /* Hyper-V enlightenments, clock in local time */
+    const char *cpu_mode;       /* <cpu mode=...>: host-model, host-passthrough, maximum; NULL: none */
 };
 
 struct cfs_domain_info {

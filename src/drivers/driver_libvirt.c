@@ -693,6 +693,11 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
                      "</features>\n  <clock offset='localtime'/>\n");
     else if (!test)
         xbuf_raw(&b, "  <features><acpi/><apic/></features>\n");
+    if (!test && is_set(s->cpu_mode)) {
+        xbuf_raw(&b, "  <cpu mode='");
+        xbuf_text(&b, s->cpu_mode);
+        xbuf_raw(&b, "'/>\n");
+    }
     xbuf_raw(&b, "  <on_poweroff>destroy</on_poweroff>\n"
                  "  <on_reboot>restart</on_reboot>\n"
                  "  <on_crash>destroy</on_crash>\n");

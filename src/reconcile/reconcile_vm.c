@@ -30,7 +30,7 @@
 enum step { STEP_ON, STEP_DONE };
 
 struct vm_spec {
-    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description, *image;
+    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description, *image, *cpu_mode;
     int vcpus;
     long long memory;
 };
@@ -255,6 +255,7 @@ static const struct {
     {"cmdline", offsetof(struct vm_spec, cmdline)},
     {"description", offsetof(struct vm_spec, description)},
     {"image", offsetof(struct vm_spec, image)},
+    {"cpu-mode", offsetof(struct vm_spec, cpu_mode)},
 };
 
 static char **spec_field(struct vm_spec *s, size_t i)
@@ -460,6 +461,10 @@ static enum step vm_define(struct vm_pass *p)
         .initrd = s->initrd,
         .cmdline = s->cmdline,
         .console_path = strcmp(type, "test") ? console : NULL,
+        /* auto: host-model under KVM; QEMU's default model otherwise. */
+        .cpu_mode = strcmp(s->cpu_mode, "auto") ? s->cpu_mode
+                    : !strcmp(type, "kvm")       ? "host-model"
+                                                 : NULL,
     };
     spec.disks = vm_disks_array(p->disks, &spec.ndisks);
     if (strcmp(type, "test") && vm_cdrom(rc, s->image, cdrom, sizeof(cdrom)))
@@ -722,7 +727,8 @@ cleanup:
 
 const struct rc_kind rc_kind_vm = {
     .name = "vm", .pass = reconcile_vm, .wakes = RC_WAKE_SELF,
-    .attrs_read = "state offering image root-size pool host ha kernel initrd cmdline description "
+    .attrs_read = "state offering image root-size pool host ha cpu-mode kernel initrd cmdline "
+                  "description "
                   "ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state host/domain-type "
                   "cluster/cpu-overcommit cluster/memory-overcommit cluster/ha image/os "
                   "volume/size",
