@@ -126,6 +126,41 @@ keys_refused() {
   rmdir "$V"
 }
 
+@test "guest agent: status/agent follows it; a password write on the running VM is set through it, refused without it" {
+  V="$C/vms/ga"
+  mkdir "$V"
+  echo tiny > "$V/offering"
+  echo "$GUEST/vmlinuz" > "$V/kernel"
+  echo "$GUEST/initrd.gz" > "$V/initrd"
+  echo "console=ttyS0 panic=-1" > "$V/cmdline"
+  echo running > "$V/state"
+  timeout 120 cat "$V/wait"
+  wait_until 120 grep -aq "TINYGUEST READY" "$(console_of ga)"
+  # No agent in this guest: the channel stays disconnected, the write is refused.
+  wait_until 30 file_is "$V/status/agent" disconnected
+  run bash -c "echo n3w-pw > '$V/password'"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$E_BUSY"* ]]
+  grep -q "guest agent does not answer" "$V/status/error"
+  [ -z "$(sqlite3 "$DB" "SELECT value FROM attrs a JOIN resources r ON r.id = a.res
+                        WHERE r.name='ga' AND a.name='password'")" ]
+  # With the stand-in agent: connected (libvirt's channel state, also in
+  # virsh), and the password goes to the guest as a hash.
+  echo stopped > "$V/state"
+  timeout 60 cat "$V/wait"
+  echo "console=ttyS0 panic=-1 tinyguest.agent" > "$V/cmdline"
+  echo running > "$V/state"
+  timeout 120 cat "$V/wait"
+  wait_until 120 grep -aq "TINYGUEST AGENT READY" "$(console_of ga)"
+  wait_until 60 file_is "$V/status/agent" connected
+  $VIRSH dumpxml "$(vm_domain ga)" | grep -q "name='org.qemu.guest_agent.0' state='connected'"
+  echo n3w-pw > "$V/password"
+  timeout 60 cat "$V/wait" || { cat "$V/status/error"; false; }
+  wait_until 60 grep -aq "TINYGUEST AGENT PASSWORD user=root crypted=true" "$(console_of ga)"
+  ! grep -aq n3w-pw "$(console_of ga)" "$T/reconcile.log" || false
+  rmdir "$V"
+}
+
 @test "the seed goes with the VM" {
   iso=$(seed_of ci1)
   [ -f "$iso" ]

@@ -69,6 +69,8 @@ struct cfs_domain_spec {
     const char *cpu_mode;       /* <cpu mode=...>: host-model, host-passthrough, maximum; NULL: none */
 };
 
+enum cfs_agent { CFS_AGENT_NONE, CFS_AGENT_DISCONNECTED, CFS_AGENT_CONNECTED };
+
 struct cfs_domain_info {
     enum cfs_power power;
     int reason;                 /* libvirt state reason, for messages */
@@ -79,6 +81,7 @@ struct cfs_domain_info {
     long long max_memory_kib;
     unsigned long long cpu_time_ns;
     int vnc_port;               /* -1 when none */
+    enum cfs_agent agent;       /* the guest agent channel of a running domain */
     char vnc_listen[64];
 };
 
@@ -116,6 +119,10 @@ struct cfs_compute_driver {
     /* Live and persistent change of a running domain, within its maximum. */
     int (*set_vcpus)(struct cfs_conn *c, const char *uuid, int vcpus, struct cfs_err *err);
     int (*set_memory)(struct cfs_conn *c, const char *uuid, long long kib, struct cfs_err *err);
+    /* The password of user in the running guest, through its guest agent;
+     * hash is a crypt(3) hash. */
+    int (*set_password)(struct cfs_conn *c, const char *uuid, const char *user, const char *hash,
+                        struct cfs_err *err);
     /* Current XML of the domain (malloc'd). */
     char *(*xml)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
     /* Disks of the running domain when it runs, else of its definition. */

@@ -31,6 +31,7 @@ struct cfs_conn {
     cfs_conn_lost_cb on_lost;
     void *arg;
     int lifecycle_id;           /* -1 when not registered */
+    int agent_id;               /* guest agent lifecycle, -1 when not registered */
     bool close_cb_registered;
 
     pthread_mutex_t lock;       /* guards the fields below */
@@ -300,6 +301,24 @@ static int lifecycle_cb(virConnectPtr vc, virDomainPtr dom, int event, int detai
     return 0;
 }
 
+/* The guest agent connected or went away: the VM's status/agent changes. */
+static void agent_cb(virConnectPtr vc, virDomainPtr dom, int state, int reason, void *opaque)
+{
+    struct cfs_conn *c = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    (void)vc;
+    (void)state;
+    (void)reason;
+    if (virDomainGetUUIDString(dom, uuid) < 0) {
+        virResetLastError();
+        return;
+    }
+    if (callback_enter(c)) {
+        c->on_event(uuid, power_query(dom, CFS_POWER_OTHER), c->arg);
+        callback_leave(c);
+    }
+}
+
 static void close_cb(virConnectPtr vc, int reason, void *opaque)
 {
     struct cfs_conn *c = opaque;
@@ -335,6 +354,8 @@ static void libvirt_close(struct cfs_conn *c)
          * the registrations when it is closed below. */
         if (c->lifecycle_id >= 0)
             virConnectDomainEventDeregisterAny(c->vc, c->lifecycle_id);
+        if (c->agent_id >= 0)
+            virConnectDomainEventDeregisterAny(c->vc, c->agent_id);
         if (c->close_cb_registered)
             virConnectUnregisterCloseCallback(c->vc, close_cb);
         virResetLastError();
@@ -368,6 +389,7 @@ static int libvirt_connect(const char *uri, cfs_domain_event_cb on_event,
     pthread_cond_init(&c->idle, NULL);
     c->refs = 1;
     c->lifecycle_id = -1;
+    c->agent_id = -1;
     c->on_event = on_event;
     c->on_lost = on_lost;
     c->arg = arg;
@@ -392,6 +414,15 @@ static int libvirt_connect(const char *uri, cfs_domain_event_cb on_event,
             c->refs--;
             lv_fail(err, "connect", uri);
             goto cleanup;
+        }
+        /* Optional: drivers without guest agents (test:///) refuse it. */
+        c->refs++;
+        c->agent_id = virConnectDomainEventRegisterAny(
+            c->vc, NULL, VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(agent_cb),
+            c, conn_unref_cb);
+        if (c->agent_id < 0) {
+            c->refs--;
+            virResetLastError();
         }
     }
     if (on_lost) {
@@ -886,6 +917,25 @@ static void vnc_from_xml(const char *xml, struct cfs_domain_info *out)
     }
 }
 
+/* The guest agent channel's state in the live XML: its <target> names
+ * org.qemu.guest_agent.0 and carries state='connected' or 'disconnected'. */
+static void agent_from_xml(const char *xml, struct cfs_domain_info *out)
+{
+    out->agent = CFS_AGENT_NONE;
+    const char *name = strstr(xml, "name='org.qemu.guest_agent.0'");
+    if (!name)
+        return;
+    const char *tag = name;
+    while (tag > xml && *tag != '<')
+        tag--;
+    const char *end = strchr(name, '>');
+    char state[32];
+    if (*tag == '<' && end && tag_attr(tag, end, "state", state, sizeof(state)))
+        out->agent = !strcmp(state, "connected") ? CFS_AGENT_CONNECTED : CFS_AGENT_DISCONNECTED;
+    else
+        out->agent = CFS_AGENT_DISCONNECTED;
+}
+
 static int libvirt_info(struct cfs_conn *c, const char *uuid, struct cfs_domain_info *out,
                         struct cfs_err *err)
 {
@@ -928,6 +978,7 @@ static int libvirt_info(struct cfs_conn *c, const char *uuid, struct cfs_domain_
     xml = virDomainGetXMLDesc(dom, 0);
     if (xml) {
         vnc_from_xml(xml, out);
+        agent_from_xml(xml, out);
     }
     /* Without a balloon driver in the guest, GetInfo and the live XML
      * report the maximum; the persistent balloon target is what the VM was
@@ -1166,6 +1217,27 @@ static int libvirt_set_memory(struct cfs_conn *c, const char *uuid, long long ki
     if (kib <= 0)
         return cfs_err_set(err, EINVAL, "set memory %s: %lld KiB is not a memory size", uuid, kib);
     return domain_set(c, uuid, "set memory", set_memory_fn, (unsigned long)kib, err);
+}
+
+/* The password of user in the running guest, through its agent; hash is a
+ * crypt(3) hash (the agent hands it to chpasswd -e). */
+static int libvirt_set_password(struct cfs_conn *c, const char *uuid, const char *user,
+                                const char *hash, struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    int ret = -1;
+    if (domain_get(c, uuid, "set password", &dom, err) < 0)
+        goto cleanup;
+    if (virDomainSetUserPassword(dom, user, hash, VIR_DOMAIN_PASSWORD_ENCRYPTED) < 0) {
+        /* libvirt's message names the agent's failure, never the hash. */
+        lv_fail(err, "set password", uuid);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    return ret;
 }
 
 /* The live XML of a running domain, or its definition (inactive). */
@@ -1424,6 +1496,7 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .reset = libvirt_reset,
     .set_vcpus = libvirt_set_vcpus,
     .set_memory = libvirt_set_memory,
+    .set_password = libvirt_set_password,
     .xml = libvirt_xml,
     .disks = libvirt_disks,
     .attach_disk = libvirt_attach_disk,

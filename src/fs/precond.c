@@ -392,6 +392,25 @@ static const char *ssh_key_problem(const char *line, size_t n)
     return NULL;
 }
 
+/* vm.password on a running VM is set through its guest agent at once:
+ * without an answering agent the write would do nothing until the next
+ * boot, which the reference platforms refuse (reset needs the agent). */
+static int vm_password(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                       struct cfs_err *err)
+{
+    (void)value;
+    char *state = store_status_text(st, r->id, "state");
+    char *agent = store_status_text(st, r->id, "agent");
+    int rc = 0;
+    if (is_active(state) && strcmp(agent, "connected"))
+        rc = cfs_err_set(err, EBUSY,
+                         "vm %s is %s and its guest agent does not answer: stop it to change "
+                         "the password (cloud-init sets it at the next start)", r->name, state);
+    free(state);
+    free(agent);
+    return rc;
+}
+
 /* vm.ssh-keys: one OpenSSH public key per line, nothing else. */
 static int vm_ssh_keys(struct cfs_store *st, const struct cfs_res *r, const char *value,
                        struct cfs_err *err)
@@ -422,6 +441,7 @@ static const struct {
     int (*check)(struct cfs_store *, const struct cfs_res *, const char *, struct cfs_err *);
 } rules[] = {
     {"vm", "ssh-keys", vm_ssh_keys},
+    {"vm", "password", vm_password},
     {"vm", "host", vm_host},
     {"vm", "offering", vm_offering},
     {"vm", "image", vm_image},

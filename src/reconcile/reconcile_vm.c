@@ -520,6 +520,47 @@ static enum step vm_disks(struct vm_pass *p)
     return STEP_ON;
 }
 
+static int password_written(const struct cfs_change *c, void *arg)
+{
+    if (c->attr && !strcmp(c->attr, "password"))
+        *(bool *)arg = true;
+    return 0;
+}
+
+/* A password written while the VM runs is set in the guest at once through
+ * its agent (the seed CD carries it to the next boot anyway).  The mount
+ * refuses the write when the agent does not answer; one that went away
+ * since is reported. */
+static enum step vm_password(struct vm_pass *p)
+{
+    struct reconciler *rc = p->rc;
+    struct cfs_err err;
+    bool written = false;
+    if (p->info.power != CFS_POWER_RUNNING ||
+        store_res_changes(rc->st, p->vm->id, "set", p->acted, password_written, &written,
+                          &err) < 0 ||
+        !written)
+        return STEP_ON;
+    char *password = rc_attr(rc, p->vm->id, "password");
+    char hash[256];
+    if (!password[0]) {
+        free(password);
+        return STEP_ON;     /* cleared: nothing to set */
+    }
+    if (p->info.agent != CFS_AGENT_CONNECTED)
+        cfs_err_set(&err, EBUSY, "password: the guest agent does not answer; the new password "
+                                 "reaches the guest at its next start");
+    int rc_ = p->info.agent != CFS_AGENT_CONNECTED ? -1
+              : vm_seed_hash(password, hash, sizeof(hash), &err) < 0 ? -1
+              : rc->drv->set_password(p->conn, p->vm->uuid, "root", hash, &err);
+    explicit_bzero(password, strlen(password));
+    explicit_bzero(hash, sizeof(hash));
+    free(password);
+    if (rc_ < 0)
+        return stop(p, err.msg);
+    return STEP_ON;
+}
+
 /* Run the ctl verbs written since the last pass, each once (the last one
  * run is recorded at once), then read the domain's state again. */
 static enum step vm_verbs(struct vm_pass *p)
@@ -662,6 +703,11 @@ static void observe(struct vm_pass *p)
         rc_set_status(rc, vm, CFS_ST_MAX_VCPUS, "");
         rc_set_status(rc, vm, CFS_ST_MAX_MEMORY, "");
     }
+    rc_set_status(rc, vm, "agent",
+                  info->power != CFS_POWER_RUNNING && info->power != CFS_POWER_PAUSED ? ""
+                  : info->agent == CFS_AGENT_CONNECTED ? "connected"
+                  : info->agent == CFS_AGENT_DISCONNECTED ? "disconnected"
+                                                           : "");
     if (p->defined_now) {
         struct cfs_err err;
         char *xml = rc->drv->xml(p->conn, vm->uuid, &err);
@@ -713,7 +759,8 @@ static int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
         vm_place(&p) == STEP_DONE || vm_host(&p) == STEP_DONE)
         goto cleanup;
     p.disks = vm_disks_want(rc, vm);
-    if (vm_define(&p) == STEP_DONE || vm_disks(&p) == STEP_DONE || vm_verbs(&p) == STEP_DONE)
+    if (vm_define(&p) == STEP_DONE || vm_disks(&p) == STEP_DONE || vm_verbs(&p) == STEP_DONE ||
+        vm_password(&p) == STEP_DONE)
         goto cleanup;
     int powered = vm_power(&p, &err);
     vm_observe(&p, powered, &err);
@@ -737,7 +784,7 @@ const struct rc_kind rc_kind_vm = {
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF,
-    .status_written = "state since error host vnc cpu-time memory cpus uptime domain console "
+    .status_written = "state since error host vnc agent cpu-time memory cpus uptime domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                       CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED

@@ -56,9 +56,7 @@ static int put_file(const char *dir, const char *name, const char *text, struct 
     return ret;
 }
 
-/* The crypt(3) SHA-512 hash of password into out; a value that already is
- * a crypt hash ("$6$...", "$y$...") is kept as it is. */
-static int hash_password(const char *password, char *out, size_t len, struct cfs_err *err)
+int vm_seed_hash(const char *password, char *out, size_t len, struct cfs_err *err)
 {
     if (password[0] == '$') {
         snprintf(out, len, "%s", password);
@@ -113,7 +111,7 @@ static int seed_texts(struct reconciler *rc, const struct cfs_res *vm, struct te
 
     tb_puts(vendor, "#cloud-config\n");
     if (password[0]) {
-        if (hash_password(password, hash, sizeof(hash), err) < 0) {
+        if (vm_seed_hash(password, hash, sizeof(hash), err) < 0) {
             ret = -1;
             goto cleanup;
         }
