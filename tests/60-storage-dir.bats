@@ -264,13 +264,44 @@ vol_file() { cat "$C/volumes/$1/status/path"; }
   $VIRSH domblklist "$dom" | grep -q "^ *sdb "
 }
 
+@test "ctl reinstall: a stopped VM gets a fresh root disk from its image; data volumes keep their data" {
+  dom=$(vm_domain web)
+  reject "$E_BUSY" "$C/vms/web/ctl" reinstall "stop it first to reinstall it"
+  echo stopped > "$C/vms/web/state"
+  timeout 60 cat "$C/vms/web/wait"
+  old=$(vol_file web-root)
+  qemu-io -f qcow2 -c "write -P 0x11 0 4M" "$old" >/dev/null
+  qemu-io -f qcow2 -c "write -P 0x22 0 1M" "$(vol_file data1)" >/dev/null
+  echo reinstall > "$C/vms/web/ctl"
+  wait_until 60 test ! -e "$old"
+  # Defined again at once, without a root disk until the next start.
+  wait_until 30 bash -c "! $VIRSH domblklist --inactive '$dom' | grep -q '^ *vda '"
+  [ -z "$(cat "$C/vms/web/status/error")" ]
+  echo running > "$C/vms/web/state"
+  timeout 120 cat "$C/vms/web/wait" || { cat "$C/vms/web/status/error"; false; }
+  root=$(cat "$C/vms/web/status/root-volume")
+  new=$(vol_file "$root")
+  [ "$(cat "$C/volumes/$root/image")" = base ]
+  # The image's bytes again on the root disk, the data disk as it was.
+  qemu-io -r -U -f qcow2 -c "read -P 0x5a 0 4M" "$new" | grep -q "read 4194304/4194304"
+  qemu-io -r -U -f qcow2 -c "read -P 0x22 0 1M" "$(vol_file data1)" | grep -q "read 1048576/1048576"
+  $VIRSH domblklist "$dom" | grep -q "^ *vda *$new\$"
+  $VIRSH domblklist "$dom" | grep -q "^ *sdb *$(vol_file data1)\$"
+  # No image, nothing to reinstall from.
+  mkdir "$C/vms/bare"
+  reject "$E_INVAL" "$C/vms/bare/ctl" reinstall "no image to reinstall from"
+  rmdir "$C/vms/bare"
+  wait_until 30 no_tombstones
+}
+
 @test "deleting a VM keeps its data volumes and removes its root volume" {
-  root_file=$(vol_file web-root)
+  root=$(cat "$C/vms/web/status/root-volume")
+  root_file=$(vol_file "$root")
   data_file=$(vol_file data1)
   refused "$E_BUSY" rmdir "$MNT/images/base"
   rm -r "$C/vms/web"
   wait_until 30 test ! -e "$root_file"
-  wait_until 30 test ! -e "$C/volumes/web-root"
+  wait_until 30 test ! -e "$C/volumes/$root"
   wait_until 20 file_is "$C/volumes/data1/status/state" available
   [ -e "$data_file" ]
   [ -z "$(cat "$C/volumes/data1/status/attached-to")" ]

@@ -744,13 +744,17 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
                          "      <driver name='qemu' type='raw'/>\n      <source file='");
             xbuf_text(&b, s->cdrom);
             xbuf_raw(&b, "'/>\n      <target dev='sda' bus='sata'/>\n      <readonly/>\n"
+                         "      <address type='drive' controller='0' bus='0' target='0' unit='0'/>\n"
                          "    </disk>\n");
         }
         if (is_set(s->seed)) {
             xbuf_raw(&b, "    <disk type='file' device='cdrom'>\n"
                          "      <driver name='qemu' type='raw'/>\n      <source file='");
             xbuf_text(&b, s->seed);
+            /* On the first controller beside the CD-ROM: by its name alone
+             * libvirt would add controllers up to the 26th unit. */
             xbuf_raw(&b, "'/>\n      <target dev='sdz' bus='sata'/>\n      <readonly/>\n"
+                         "      <address type='drive' controller='0' bus='0' target='0' unit='1'/>\n"
                          "    </disk>\n");
         }
         /* The guest agent's channel: libvirt picks the socket, and reports

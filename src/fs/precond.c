@@ -411,6 +411,30 @@ static int vm_password(struct cfs_store *st, const struct cfs_res *r, const char
     return rc;
 }
 
+/* vm.ctl reinstall: only a stopped VM with an image has a root disk to
+ * make again (the seeds: reinstall needs the VM stopped). */
+static int vm_ctl(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                  struct cfs_err *err)
+{
+    if (strcmp(value, "reinstall"))
+        return 0;
+    char *state = store_status_text(st, r->id, "state");
+    char *want = NULL, *image = NULL;
+    struct cfs_err ignore;
+    int rc = 0;
+    store_attr_get(st, r->id, "state", &want, NULL, &ignore);
+    store_attr_get(st, r->id, "image", &image, NULL, &ignore);
+    if (is_active(state) || (want && strcmp(want, "stopped")))
+        rc = cfs_err_set(err, EBUSY, "vm %s is %s: stop it first to reinstall it", r->name,
+                         is_active(state) ? state : "to run");
+    else if (!image || !image[0])
+        rc = cfs_err_set(err, EINVAL, "vm %s has no image to reinstall from", r->name);
+    free(state);
+    free(want);
+    free(image);
+    return rc;
+}
+
 /* vm.ssh-keys: one OpenSSH public key per line, nothing else. */
 static int vm_ssh_keys(struct cfs_store *st, const struct cfs_res *r, const char *value,
                        struct cfs_err *err)
@@ -442,6 +466,7 @@ static const struct {
 } rules[] = {
     {"vm", "ssh-keys", vm_ssh_keys},
     {"vm", "password", vm_password},
+    {"vm", "ctl", vm_ctl},
     {"vm", "host", vm_host},
     {"vm", "offering", vm_offering},
     {"vm", "image", vm_image},

@@ -191,6 +191,45 @@ struct verb_ctx {
     int64_t last;
 };
 
+/* ctl reinstall of a stopped VM: its definition and its root volume go
+ * (the volume's own pass deletes the disk); the next start makes both again
+ * from the image, as the first one did.  Data volumes stay linked. */
+static int reinstall(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *h,
+                     struct cfs_err *err)
+{
+    struct cfs_domain_info info = {.power = CFS_POWER_NONE};
+    struct cfs_res vol;
+    char *root = NULL, *owner = NULL;
+    int ret = -1;
+    pthread_rwlock_rdlock(&h->rw);
+    int ok = h->conn && rc->drv->info(h->conn, vm->uuid, &info, err) == 0;
+    if (!h->conn)
+        cfs_err_set(err, EHOSTDOWN, "host %s is not connected", h->name);
+    else if (ok && info.power != CFS_POWER_SHUTOFF && info.power != CFS_POWER_NONE)
+        ok = cfs_err_set(err, EBUSY, "the domain is not shut off; stop the VM first") == 0;
+    else if (ok && info.power == CFS_POWER_SHUTOFF)
+        ok = rc->drv->undefine(h->conn, vm->uuid, err) == 0;
+    pthread_rwlock_unlock(&h->rw);
+    if (!ok)
+        goto cleanup;
+    root = rc_status(rc, vm->id, "root-volume");
+    if (root[0] &&
+        store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), root, &vol,
+                       err) == 0) {
+        owner = rc_status(rc, vol.id, CFS_ST_ROOT_OF);
+        if (!strcmp(owner, vm->uuid) && rc_res_delete(rc, &vol, err) < 0)
+            goto cleanup;
+    }
+    rc_set_status(rc, vm, "root-volume", "");
+    rc_set_status(rc, vm, "domain", "");
+    rc_flush(rc);
+    ret = 0;
+cleanup:
+    free(root);
+    free(owner);
+    return ret;
+}
+
 static int run_verb(const struct cfs_change *c, void *arg)
 {
     struct verb_ctx *v = arg;
@@ -201,6 +240,11 @@ static int run_verb(const struct cfs_change *c, void *arg)
     if (store_now() - c->time > VERB_MAX_AGE_NS || !c->new_value)
         return 0;   /* a stale request (reconciler was down for long): not replayed */
     cfs_err_clear(&err);
+    if (!strcmp(c->new_value, "reinstall")) {
+        if (reinstall(rc, v->vm, v->h, &err) < 0)
+            ret = -1;
+        goto report;
+    }
     if (!strcmp(c->new_value, "reboot"))
         announce(rc, v->vm, "rebooting");
     pthread_rwlock_rdlock(&v->h->rw);
@@ -216,6 +260,7 @@ static int run_verb(const struct cfs_change *c, void *arg)
     pthread_rwlock_unlock(&v->h->rw);
     if (ret == 0 && !strcmp(c->new_value, "poweroff"))
         rc_attr_set(rc, v->vm, "state", "stopped", &err);  /* poweroff also makes "stopped" desired */
+report:
     if (ret < 0) {
         char msg[CFS_ERR_MSG_MAX + 32];
         snprintf(msg, sizeof(msg), "ctl %s: %s", c->new_value, err.msg);
