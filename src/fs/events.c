@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "value.h"
-
 struct events_reader {
     struct cfs_store *st;
     struct notify_fs *nf;
@@ -27,27 +25,6 @@ static bool is_secret(const struct cfs_layout *l, const struct cfs_change *c)
     const struct cfs_attr_def *a = k && c->attr && strcmp(c->op, "status") ? layout_attr(k, c->attr)
                                                                            : NULL;
     return a && a->type == CFS_T_SECRET;
-}
-
-/* A URL's user information and query may be credentials (a webhook's
- * token): events show the URL without them. */
-static bool is_url(const struct cfs_layout *l, const struct cfs_change *c)
-{
-    const struct cfs_kind *k = c->kind ? layout_kind(l, c->kind) : NULL;
-    const struct cfs_attr_def *a = k && c->attr && strcmp(c->op, "status") ? layout_attr(k, c->attr)
-                                                                           : NULL;
-    return a && a->type == CFS_T_URL;
-}
-
-static void json_value(struct textbuf *b, const char *v, bool secret, bool url)
-{
-    char shown[512];
-    if (v && url && v[0]) {
-        value_url_redacted(v, shown, sizeof(shown));
-        tb_json(b, shown);
-    } else {
-        tb_json(b, secret && v ? "***" : v);
-    }
 }
 
 void events_format(const struct cfs_layout *l, const struct cfs_change *c, struct textbuf *b)
@@ -83,11 +60,10 @@ void events_format(const struct cfs_layout *l, const struct cfs_change *c, struc
     } else {
         tb_json(b, c->attr);
     }
-    bool url = is_url(l, c);
     tb_puts(b, ",\"old\":");
-    json_value(b, c->old_value, secret, url);
+    tb_json(b, secret && c->old_value ? "***" : c->old_value);
     tb_puts(b, ",\"new\":");
-    json_value(b, c->new_value, secret, url);
+    tb_json(b, secret && c->new_value ? "***" : c->new_value);
     tb_puts(b, ",\"actor\":");
     if (c->actor && !strcmp(c->actor, "fs")) {
         tb_printf(b, "{\"uid\":%lld,\"pid\":%lld,\"comm\":", (long long)c->uid, (long long)c->pid);

@@ -153,14 +153,14 @@ void alarm_notify_fire(const struct cfs_res *alarm, const struct cfs_res *notif,
 void alarm_notify_cancel(int64_t alarm)
 {
     pthread_mutex_lock(&nq.lock);
-    for (size_t i = 0; i < nq.njobs;) {
-        if (nq.jobs[i].alarm.id == alarm) {
+    size_t kept = 0;
+    for (size_t i = 0; i < nq.njobs; i++) {
+        if (nq.jobs[i].alarm.id == alarm)
             job_free(&nq.jobs[i]);
-            nq.jobs[i] = nq.jobs[--nq.njobs];
-        } else {
-            i++;
-        }
+        else
+            nq.jobs[kept++] = nq.jobs[i];
     }
+    nq.njobs = kept;
     if (nq.inflight && nq.inflight->alarm.id == alarm)
         nq.inflight_cancelled = true;
     pthread_mutex_unlock(&nq.lock);

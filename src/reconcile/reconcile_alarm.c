@@ -57,7 +57,7 @@ static size_t nmems;
 
 static void samples_free(struct sample *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; s && i < n; i++)
         free(s[i].labels);
     free(s);
 }
