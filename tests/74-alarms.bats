@@ -186,7 +186,8 @@ PY
   wait_until 30 evaluated_since cpu "$mark"
   mark=$(value_mtime cpu)
   wait_until 30 evaluated_since cpu "$mark"
-  state_is cpu firing
+  state_is cpu firing ||
+    { sqlite3 "$DB" "SELECT time, attr, new FROM changes WHERE path = 'alarms/cpu' AND op = 'status'" >&2; false; }
   [ "$(posts)" -eq 1 ]
 
   echo stopped > "$C/vms/m1/state"

@@ -291,13 +291,24 @@ static int reconcile_alarm(struct reconciler *rc, const struct cfs_res *a)
         rc_set_status(rc, a, "error", "");
     }
     value_parse_decimal(threshold, &limit);
+    /* Without a fresh publication of the reconciler's part (a slow
+     * metrics thread, a host call holding it up) the VM series are missing
+     * for no reason of theirs: the alarm keeps its state until the numbers
+     * are back, rather than going to ok and firing again. */
+    bool stale = false;
     if (parsed) {
         int64_t at = published_at(rc);
-        if (metrics_render(rc->st, &text, NULL) == 0)
+        stale = metrics_render(rc->st, &text, NULL) < 0 ||
+                !strstr(text, "\ncloudfs_reconciler_up 1\n");
+        if (!stale)
             match(text, &sel, &e);
         value_selector_free(&sel);
-        if (!strcmp(rate, "on"))
+        if (!stale && !strcmp(rate, "on"))
             to_rates(a->id, at, &e);
+    }
+    if (stale) {
+        rc_set_status_int(rc, a, CFS_ST_GEN, gen);
+        goto cleanup;
     }
     bool holds = false;
     const char *value_of = NULL;
@@ -351,6 +362,7 @@ static int reconcile_alarm(struct reconciler *rc, const struct cfs_res *a)
         alarm_notify_cancel(a->id);
     }
     free(resources);
+cleanup:
     eval_free(&e);
     free(text);
     free(metric);
