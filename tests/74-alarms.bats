@@ -189,6 +189,17 @@ PY
   state_is cpu firing ||
     { sqlite3 "$DB" "SELECT time, attr, new FROM changes WHERE path = 'alarms/cpu' AND op = 'status'" >&2; false; }
   [ "$(posts)" -eq 1 ]
+  # Nor after a restart of the reconciler (what was sent is in the store).
+  since=$(cat "$MNT/alarms/cpu/status/since")
+  rc_stop
+  rc_start
+  mark=$(value_mtime cpu)
+  wait_until 60 evaluated_since cpu "$mark"
+  mark=$(value_mtime cpu)
+  wait_until 30 evaluated_since cpu "$mark"
+  state_is cpu firing
+  file_is "$MNT/alarms/cpu/status/since" "$since"
+  [ "$(posts)" -eq 1 ]
 
   echo stopped > "$C/vms/m1/state"
   [ "$(timeout 120 cat "$C/vms/m1/wait")" = stopped ]

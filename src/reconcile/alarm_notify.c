@@ -275,14 +275,18 @@ static void report(struct reconciler *rc, struct job *j, bool ok, const char *wh
                    int64_t next_s)
 {
     struct cfs_err err;
-    if (atomic_load(&stopping) || !alive(rc, &j->notif))
+    if (atomic_load(&stopping))
         return;
-    bool alarm_alive = alive(rc, &j->alarm);
+    /* Looked up inside the batch, which holds off the mount's writes: a
+     * target or alarm removed meanwhile gets no status row. */
     if (store_write_begin(rc->st, &err) < 0) {
         fprintf(stderr, "cloudfs reconcile: notification %s: %s\n", j->notif.name, err.msg);
         return;
     }
-    if (ok) {
+    bool alarm_alive = alive(rc, &j->alarm);
+    if (!alive(rc, &j->notif)) {
+        /* nothing to report on */
+    } else if (ok) {
         char now[32];
         rc_iso_time(now, sizeof(now));
         char *sent = rc_status(rc, j->notif.id, "sent");

@@ -19,10 +19,12 @@
  * two publications of the reconciler's metrics divided by the time between
  * them; a counter that went back (a restarted guest) starts over.  The
  * previous samples are kept in memory: after a restart a rate has data
- * again one interval later.
+ * again one interval later, and until then the alarm keeps its state, as
+ * it does until every host was tried (numbers_complete).
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include "alarm_notify.h"
 #include "metrics.h"
 #include "prom_text.h"
+#include "rc_state.h"
 #include "rc_store.h"
 #include "status_keys.h"
 #include "textbuf.h"
@@ -103,6 +106,33 @@ static int64_t published_at(struct reconciler *rc)
         at = (long long)store_now();
     free(v);
     return at;
+}
+
+/* Are the reconciler's numbers published at `at` complete?  Not before
+ * every host had its first connection attempt since the daemon started
+ * and the metrics thread published after that: until then the series of
+ * the VMs on a host not yet connected are missing, which would read as
+ * "the VM stopped". */
+static bool numbers_complete(struct reconciler *rc, int64_t at)
+{
+    static _Atomic int64_t ready_since;
+    int64_t ready = atomic_load(&ready_since);
+    if (!ready) {
+        struct cfs_res *hosts = NULL;
+        size_t n = 0;
+        struct cfs_err err;
+        bool all = store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_host), &hosts, &n, &err) == 0;
+        for (size_t i = 0; all && i < n; i++) {
+            struct rc_host *h = hosts[i].deleted ? NULL : rc_host_get(rc, &hosts[i]);
+            all = hosts[i].deleted || (h && !rc_host_untried(h));
+        }
+        free(hosts);
+        if (!all)
+            return false;
+        ready = store_now();
+        atomic_store(&ready_since, ready);
+    }
+    return at > ready;
 }
 
 /* The series of text that sel matches, with their values. */
@@ -298,7 +328,7 @@ static int reconcile_alarm(struct reconciler *rc, const struct cfs_res *a)
     bool stale = false;
     if (parsed) {
         int64_t at = published_at(rc);
-        stale = metrics_render(rc->st, &text, NULL) < 0 ||
+        stale = !numbers_complete(rc, at) || metrics_render(rc->st, &text, NULL) < 0 ||
                 !strstr(text, "\ncloudfs_reconciler_up 1\n");
         if (!stale)
             match(text, &sel, &e);
@@ -306,7 +336,19 @@ static int reconcile_alarm(struct reconciler *rc, const struct cfs_res *a)
         if (!stale && !strcmp(rate, "on"))
             to_rates(a->id, at, &e);
     }
+    /* Series that are there but have no rate yet (the first sample after a
+     * start of the reconciler or of the VM) say nothing either way. */
+    size_t known = 0;
+    for (size_t i = 0; i < e.n; i++)
+        known += e.s[i].has_v;
+    stale = stale || (e.n > 0 && known == 0 && was[0]);
     if (stale) {
+        if (!was[0]) {          /* a new alarm starts ok */
+            char now[32];
+            rc_iso_time(now, sizeof(now));
+            rc_set_status(rc, a, "since", now);
+            rc_set_status(rc, a, "state", "ok");
+        }
         rc_set_status_int(rc, a, CFS_ST_GEN, gen);
         goto cleanup;
     }
