@@ -92,6 +92,8 @@ teardown_file() {
   write_fails "Invalid argument" "$MNT/alarms/bad/op" "=>"
   grep -q "op: '=>' is not one of" "$MNT/alarms/bad/status/error"
   write_fails "Invalid argument" "$MNT/alarms/bad/op" "=="
+  # A refusal's reason is an event of level error.
+  grep -q '"attribute":"status/error",.*"level":"error"}$' "$MNT/alarms/bad/status/events"
   write_fails "Invalid argument" "$MNT/alarms/bad/metric" 'cloudfs_vms{state=running}'
   grep -q "metric: label state: a quoted value is expected" "$MNT/alarms/bad/status/error"
   write_fails "Invalid argument" "$MNT/alarms/bad/metric" 'cloudfs_vms{state="a"} or vector(1)'
@@ -162,6 +164,8 @@ teardown_file() {
   run sqlite3 "$DB" "SELECT new FROM changes WHERE kind = 'alarm' AND path = 'alarms/cpu' AND attr = 'state' ORDER BY seq"
   [ "$(echo "$output" | tr '\n' ' ')" = "ok pending firing " ]
   [ "$(sqlite3 "$DB" "SELECT s.value FROM status s JOIN resources r ON r.id = s.res WHERE r.kind = 'alarm' AND r.name = 'cpu' AND s.name = 'state'")" = firing ]
+  grep -q '"attribute":"status/state","old":"pending","new":"firing","actor":"reconciler","level":"warning"}$' "$MNT/alarms/cpu/status/events"
+  grep -q '"attribute":"status/state","old":"ok","new":"pending","actor":"reconciler","level":"normal"}$' "$MNT/alarms/cpu/status/events"
 
   # Exactly one document reached the receiver, with the credentials of the URL.
   wait_until 30 test "$(posts)" -ge 1
@@ -250,6 +254,7 @@ PY
   cat "$MNT/notifications/hang/status/last-error" >&2
   grep -q "^alarm always: POST to http://127.0.0.1:$(cat "$T/hang.port")/y failed: .*(attempt [0-9]*, retried in [0-9]* s)$" "$MNT/notifications/hang/status/last-error"
   [ -z "$(cat "$MNT/notifications/dead/status/sent")" ]
+  grep -q '"attribute":"status/last-error",.*"level":"warning"}$' "$MNT/notifications/dead/status/events"
   [ "$(sqlite3 "$DB" "SELECT count(*) FROM changes WHERE kind = 'notification' AND path = 'notifications/dead' AND attr = 'last-error'")" -ge 2 ]
   [ "$(sqlite3 "$DB" "SELECT count(*) FROM changes WHERE coalesce(new, '') LIKE '%Zz9-secret%'")" = 0 ]
 
