@@ -258,6 +258,15 @@ PY
   [ "$(sqlite3 "$DB" "SELECT count(*) FROM changes WHERE kind = 'notification' AND path = 'notifications/dead' AND attr = 'last-error'")" -ge 2 ]
   [ "$(sqlite3 "$DB" "SELECT count(*) FROM changes WHERE coalesce(new, '') LIKE '%Zz9-secret%'")" = 0 ]
 
+  # Pointed at a receiver that answers, the next retry gets through.
+  before=$(posts)
+  echo "http://127.0.0.1:$(cat "$T/hook.port")/fixed" > "$MNT/notifications/dead/url"
+  wait_until 120 file_is "$MNT/notifications/dead/status/sent" 1
+  [ -z "$(cat "$MNT/notifications/dead/status/last-error")" ]
+  [ "$(posts)" -eq $((before + 1)) ]
+  tail -n1 "$T/hook.posts" | grep -q '^{"alarm":"always",'
+  tail -n1 "$T/hook.paths" | grep -q '^/fixed '
+
   echo stopped > "$C/vms/m2/state"
   [ "$(timeout 120 cat "$C/vms/m2/wait")" = stopped ]
   rm "$MNT/alarms/always/notify/hang" "$MNT/alarms/always/notify/dead"

@@ -124,7 +124,24 @@ void alarm_notify_fire(const struct cfs_res *alarm, const struct cfs_res *notif,
         was_sent = d->sent;
     }
     bool due = !known || strcmp(was_since, since) || now - was_sent >= repeat;
-    bool busy = job_find(alarm->id, notif->id) ||
+    struct job *queued = job_find(alarm->id, notif->id);
+    if (queued) {
+        /* A retry posts what is true now, to where the target says now. */
+        char *u = strdup(url), *b = strdup(body);
+        if (u && b) {
+            free(queued->url);
+            free(queued->body);
+            queued->url = u;
+            queued->body = b;
+            queued->alarm = *alarm;
+            queued->notif = *notif;
+            snprintf(queued->since, sizeof(queued->since), "%s", since);
+            u = b = NULL;
+        }
+        free(u);
+        free(b);
+    }
+    bool busy = queued ||
                 (nq.inflight && nq.inflight->alarm.id == alarm->id &&
                  nq.inflight->notif.id == notif->id && !nq.inflight_cancelled);
     if (due && !busy) {
