@@ -266,6 +266,13 @@ PY
   [ "$(posts)" -eq $((before + 1)) ]
   tail -n1 "$T/hook.posts" | grep -q '^{"alarm":"always",'
   tail -n1 "$T/hook.paths" | grep -q '^/fixed '
+  # Still firing: sent again once repeat-interval has passed, not before.
+  echo 10 > "$MNT/notifications/dead/repeat-interval"
+  wait_until 60 file_is "$MNT/notifications/dead/status/sent" 2
+  [ "$(posts)" -eq $((before + 2)) ]
+  first=$(sqlite3 "$DB" "SELECT time FROM changes WHERE path = 'notifications/dead' AND attr = 'sent' AND new = '1'")
+  second=$(sqlite3 "$DB" "SELECT time FROM changes WHERE path = 'notifications/dead' AND attr = 'sent' AND new = '2'")
+  [ $(( (second - first) / 1000000000 )) -ge 9 ]
 
   echo stopped > "$C/vms/m2/state"
   [ "$(timeout 120 cat "$C/vms/m2/wait")" = stopped ]
