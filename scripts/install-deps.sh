@@ -24,6 +24,7 @@ pkgs=(
   # nwfilter's default filters.
   dnsmasq-base iptables ebtables nftables iproute2 libvirt-daemon-config-nwfilter
   librados-dev librbd-dev nettle-dev
+  libcurl4-openssl-dev  # alarm notifications: webhooks posted through libcurl
   qemu-system-x86 qemu-utils
   bats inotify-tools rsync attr procps psmisc vim
   # busybox: udhcpc, ping and nc inside the network namespaces that stand in

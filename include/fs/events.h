@@ -4,7 +4,9 @@
  * line: seq, time (ISO 8601 UTC, ms), path of the resource, kind, op,
  * attribute (relative to the resource: "state", "status/state"), old and
  * new value (secrets masked), actor (an object {uid, pid, comm} for writes
- * through a mount; "reconciler", "libvirt", ... otherwise).
+ * through a mount; "reconciler", "libvirt", ... otherwise), level (normal,
+ * warning or error: a reason in status/error or a failed state is an
+ * error, a firing alarm or a lost host connection a warning).
  *
  * A reader of /events gets the entries logged after it opened the file, in
  * seq order; a read blocks until there is one (or fails with EAGAIN under

@@ -29,6 +29,9 @@ enum cfs_type {
     CFS_T_SECRET,   /* write-only one-line value */
     CFS_T_BLOB,     /* multi-line text, validated and committed on close */
     CFS_T_VERB,     /* write-only one-shot action, one of values[] */
+    CFS_T_URL,      /* http:// or https:// URL (value_url_ok), or empty when optional */
+    CFS_T_DECIMAL,  /* finite decimal number, optional sign and fraction, as written */
+    CFS_T_SELECTOR, /* Prometheus series selector: name{label="v",...} (value_selector_parse) */
 };
 
 struct cfs_kind;

@@ -2,6 +2,7 @@
 #ifndef CFS_VALUE_H
 #define CFS_VALUE_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -30,5 +31,45 @@ void value_format_size(long long bytes, char *buf, size_t len);
 /* "1.5" -> 150.  Up to two decimals.  Returns -1 on bad input. */
 int value_parse_ratio(const char *s, long long *hundredths);
 void value_format_ratio(long long hundredths, char *buf, size_t len);
+
+/* An http:// or https:// URL: a host (name, IPv4 or [IPv6]), an optional
+ * port 1..65535, optional user information, a path and query without
+ * blanks, quotes or control characters. */
+bool value_url_ok(const char *url);
+/* url without its user information, query and fragment (which may hold
+ * credentials), for messages: "https://example.com:8443/hook". */
+void value_url_redacted(const char *url, char *buf, size_t len);
+
+/* A finite decimal number: [-]digits[.digits], as a double. */
+int value_parse_decimal(const char *s, double *out);
+
+/* A Prometheus series selector: a metric name and label matchers,
+ * name{label="value",label!="value",label=~"regex",label!~"regex"}.
+ * Regular expressions are POSIX extended ones, anchored at both ends as
+ * Prometheus anchors its own. */
+enum value_match_op { VALUE_MATCH_EQ, VALUE_MATCH_NE, VALUE_MATCH_RE, VALUE_MATCH_NRE };
+#define VALUE_SELECTOR_MAX 16
+struct value_matcher {
+    char label[64];
+    enum value_match_op op;
+    char *value;
+    bool compiled;
+    regex_t re;
+};
+struct value_selector {
+    char name[128];
+    size_t n;
+    struct value_matcher m[VALUE_SELECTOR_MAX];
+};
+/* Parse s strictly (blanks allowed between tokens only); on success *out
+ * holds the selector (value_selector_free it) and, when canon is not NULL,
+ * *canon its canonical spelling without blanks (malloc'd).  Fails with
+ * EINVAL and the reason. */
+int value_selector_parse(const char *s, struct value_selector *out, char **canon,
+                         struct cfs_err *err);
+void value_selector_free(struct value_selector *sel);
+/* Does the series (a selector of = matchers only, as a line of the
+ * exposition reads) match sel?  A label the series lacks counts as "". */
+bool value_selector_matches(const struct value_selector *sel, const struct value_selector *series);
 
 #endif

@@ -21,5 +21,6 @@
 #define CFS_ST_USED "_used"                 /* volume: "1" once attached (it may hold data: never remade); precond reads it */
 #define CFS_ST_IMAGE "_image"               /* volume: the image it was made from (a change remakes an unused volume) */
 #define CFS_ST_SOURCE "_source"             /* image: the source path last imported (a new one imports again) */
+#define CFS_ST_NOTIFIED "_notified"         /* alarm: per notification target, "ID SINCE SENT" lines: the firing last delivered and when (epoch s) */
 
 #endif

@@ -27,6 +27,36 @@ static bool is_secret(const struct cfs_layout *l, const struct cfs_change *c)
     return a && a->type == CFS_T_SECRET;
 }
 
+/* The level of a status change (whitepaper 5.13: normal, warning, error),
+ * as rows: the status file, the new value ("" any non-empty one, NULL any
+ * at all).  The first row that matches wins; anything else is normal. */
+static const struct {
+    const char *attr, *value, *level;
+} levels[] = {
+    {"error", "", "error"},             /* a refusal or a failed operation */
+    {"state", "error", "error"},
+    {"state", "failed", "error"},       /* tasks, images */
+    {"state", "unavailable", "error"},  /* pools */
+    {"state", "firing", "warning"},     /* alarms */
+    {"connection", "disconnected", "warning"},
+    {"last-error", "", "warning"},      /* a notification, retried */
+    {"orphans", "", "warning"},
+};
+
+static const char *event_level(const struct cfs_change *c)
+{
+    if (!c->attr || strcmp(c->op, "status"))
+        return "normal";
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (strcmp(levels[i].attr, c->attr))
+            continue;
+        const char *v = c->new_value ? c->new_value : "";
+        if (levels[i].value[0] ? !strcmp(v, levels[i].value) : v[0] != '\0')
+            return levels[i].level;
+    }
+    return "normal";
+}
+
 void events_format(const struct cfs_layout *l, const struct cfs_change *c, struct textbuf *b)
 {
     bool secret = is_secret(l, c);
@@ -72,7 +102,7 @@ void events_format(const struct cfs_layout *l, const struct cfs_change *c, struc
     } else {
         tb_json(b, c->actor ? c->actor : "unknown");
     }
-    tb_puts(b, "}\n");
+    tb_printf(b, ",\"level\":\"%s\"}\n", event_level(c));
 }
 
 /* ---- /events ---- */

@@ -705,7 +705,8 @@ static void audit_attr(const struct cfs_node *n, const char *data, size_t len, i
 {
     char path[PATH_MAX + NAME_MAX + 2];
     node_path(n, n->attr->name, path, sizeof(path));
-    audit_fs(fs_self()->st, "write", path, data, len, n->attr->type == CFS_T_SECRET, rc);
+    audit_fs(fs_self()->st, "write", path, data, len,
+             n->attr->type == CFS_T_SECRET || n->attr->type == CFS_T_URL, rc);
 }
 
 static int commit_attr_checked(const struct cfs_node *n, const char *data, size_t len);

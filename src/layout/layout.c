@@ -22,7 +22,8 @@ static const struct {
     {"bool", CFS_T_BOOL},     {"ratio", CFS_T_RATIO},   {"text", CFS_T_TEXT},
     {"hostname", CFS_T_HOSTNAME}, {"uri", CFS_T_URI},   {"path", CFS_T_PATH},
     {"ref", CFS_T_REF},       {"secret", CFS_T_SECRET}, {"blob", CFS_T_BLOB},
-    {"verb", CFS_T_VERB},
+    {"verb", CFS_T_VERB},     {"url", CFS_T_URL},       {"decimal", CFS_T_DECIMAL},
+    {"selector", CFS_T_SELECTOR},
 };
 
 const char *layout_type_name(enum cfs_type t)

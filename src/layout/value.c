@@ -6,6 +6,7 @@
 #include "value.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,6 +423,41 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
             goto cleanup;
         }
         break;
+    case CFS_T_URL:
+        if (len == 0 && a->optional)
+            break;
+        /* The value is not repeated: its user information or query may be
+         * a credential. */
+        if (!value_url_ok(v)) {
+            cfs_err_set(err, EINVAL, "%s: not an http:// or https:// URL (a host, an optional "
+                        "port, a path without blanks or quotes)", a->name);
+            goto cleanup;
+        }
+        break;
+    case CFS_T_DECIMAL: {
+        double d;
+        if (value_parse_decimal(v, &d) < 0) {
+            cfs_err_set(err, EINVAL, "%s: '%.64s' is not a decimal number (e.g. 0.5, -3, 1000)",
+                        a->name, v);
+            goto cleanup;
+        }
+        break;
+    }
+    case CFS_T_SELECTOR: {
+        struct value_selector sel;
+        char *canon = NULL;
+        if (len == 0 && a->optional)
+            break;
+        if (value_selector_parse(v, &sel, &canon, err) < 0) {
+            struct cfs_err why = *err;
+            cfs_err_set(err, EINVAL, "%s: %s", a->name, why.msg);
+            goto cleanup;
+        }
+        value_selector_free(&sel);
+        free(v);
+        v = canon;
+        break;
+    }
     case CFS_T_BLOB:
         break;
     }
@@ -435,4 +471,313 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
 cleanup:
     free(v);
     return rc;
+}
+
+/* ---- URLs ---- */
+
+static bool url_char_ok(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && !strchr("\"<>\\^`{|}", c);
+}
+
+bool value_url_ok(const char *url)
+{
+    const char *p;
+    if (!strncmp(url, "http://", 7))
+        p = url + 7;
+    else if (!strncmp(url, "https://", 8))
+        p = url + 8;
+    else
+        return false;
+    if (strlen(url) > 2048)
+        return false;
+    for (const char *q = url; *q; q++)
+        if (!url_char_ok((unsigned char)*q))
+            return false;
+    size_t alen = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', alen);
+    if (at) {
+        alen -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    const char *end = p + alen, *port = NULL;
+    if (*p == '[') {
+        const char *close = memchr(p, ']', alen);
+        if (!close || close == p + 1)
+            return false;
+        for (const char *q = p + 1; q < close; q++)
+            if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.')
+                return false;
+        if (close + 1 < end && close[1] != ':')
+            return false;
+        port = close + 1 < end ? close + 1 : NULL;
+    } else {
+        port = memchr(p, ':', alen);
+        const char *hend = port ? port : end;
+        if (hend == p || *p == '.' || *p == '-')
+            return false;
+        for (const char *q = p; q < hend; q++)
+            if (!isalnum((unsigned char)*q) && *q != '.' && *q != '-')
+                return false;
+    }
+    if (port) {
+        long n = 0;
+        if (port + 1 == end || end - port > 6)
+            return false;
+        for (const char *q = port + 1; q < end; q++) {
+            if (!isdigit((unsigned char)*q))
+                return false;
+            n = n * 10 + (*q - '0');
+        }
+        if (n < 1 || n > 65535)
+            return false;
+    }
+    return true;
+}
+
+void value_url_redacted(const char *url, char *buf, size_t len)
+{
+    const char *scheme_end = strstr(url, "://");
+    if (!scheme_end) {
+        snprintf(buf, len, "(a URL)");
+        return;
+    }
+    const char *p = scheme_end + 3;
+    size_t alen = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', alen);
+    const char *host = at ? at + 1 : p;
+    size_t hlen = alen - (size_t)(host - p);
+    size_t plen = strcspn(p + alen, "?#");
+    snprintf(buf, len, "%.*s://%.*s%.*s", (int)(scheme_end - url), url, (int)hlen, host,
+             (int)plen, p + alen);
+}
+
+/* ---- decimals ---- */
+
+int value_parse_decimal(const char *s, double *out)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    size_t whole = strspn(p, "0123456789");
+    if (whole == 0 || whole > 18)
+        return -1;
+    p += whole;
+    if (*p == '.') {
+        size_t frac = strspn(p + 1, "0123456789");
+        if (frac == 0 || frac > 9)
+            return -1;
+        p += 1 + frac;
+    }
+    if (*p)
+        return -1;
+    *out = strtod(s, NULL);
+    return 0;
+}
+
+/* ---- series selectors ---- */
+
+static const char *skip_blanks(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* [a-zA-Z_][a-zA-Z0-9_]* (colons too when colon): its length, or 0. */
+static size_t ident_len(const char *p, bool colon)
+{
+    size_t n = 0;
+    if (!(isalpha((unsigned char)p[0]) || p[0] == '_' || (colon && p[0] == ':')) ||
+        (unsigned char)p[0] > 127)
+        return 0;
+    while (p[n] && (unsigned char)p[n] < 128 &&
+           (isalnum((unsigned char)p[n]) || p[n] == '_' || (colon && p[n] == ':')))
+        n++;
+    return n;
+}
+
+/* A quoted label value at *pp ("..." with \\, \" and \n escapes): the
+ * unescaped text (malloc'd), *pp past the closing quote; NULL when bad. */
+static char *quoted(const char **pp)
+{
+    const char *p = *pp;
+    if (*p != '"')
+        return NULL;
+    p++;
+    char *v = malloc(strlen(p) + 1), *o = v;
+    if (!v)
+        return NULL;
+    while (*p && *p != '"') {
+        if (*p == '\\') {
+            p++;
+            if (*p == 'n')
+                *o++ = '\n';
+            else if (*p == '\\' || *p == '"')
+                *o++ = *p;
+            else
+                break;
+            p++;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    if (*p != '"') {
+        free(v);
+        return NULL;
+    }
+    *o = '\0';
+    *pp = p + 1;
+    return v;
+}
+
+static void put_quoted(char **o, const char *v)
+{
+    *(*o)++ = '"';
+    for (; *v; v++) {
+        if (*v == '\n') {
+            *(*o)++ = '\\';
+            *(*o)++ = 'n';
+            continue;
+        }
+        if (*v == '\\' || *v == '"')
+            *(*o)++ = '\\';
+        *(*o)++ = *v;
+    }
+    *(*o)++ = '"';
+}
+
+void value_selector_free(struct value_selector *sel)
+{
+    for (size_t i = 0; sel && i < sel->n; i++) {
+        free(sel->m[i].value);
+        if (sel->m[i].compiled)
+            regfree(&sel->m[i].re);
+    }
+    if (sel)
+        sel->n = 0;
+}
+
+static int one_matcher(const char **pp, struct value_matcher *m, struct cfs_err *err)
+{
+    static const char *const ops[] = {[VALUE_MATCH_EQ] = "=", [VALUE_MATCH_NE] = "!=",
+                                      [VALUE_MATCH_RE] = "=~", [VALUE_MATCH_NRE] = "!~"};
+    const char *p = skip_blanks(*pp);
+    size_t n = ident_len(p, false);
+    if (n == 0 || n >= sizeof(m->label))
+        return cfs_err_set(err, EINVAL, "a label name is expected at '%.16s'", p);
+    memcpy(m->label, p, n);
+    m->label[n] = '\0';
+    p = skip_blanks(p + n);
+    if (!strncmp(p, "=~", 2))
+        m->op = VALUE_MATCH_RE;
+    else if (!strncmp(p, "!~", 2))
+        m->op = VALUE_MATCH_NRE;
+    else if (!strncmp(p, "!=", 2))
+        m->op = VALUE_MATCH_NE;
+    else if (*p == '=')
+        m->op = VALUE_MATCH_EQ;
+    else
+        return cfs_err_set(err, EINVAL, "label %s: =, !=, =~ or !~ is expected", m->label);
+    p = skip_blanks(p + strlen(ops[m->op]));
+    m->value = quoted(&p);
+    if (!m->value)
+        return cfs_err_set(err, EINVAL, "label %s: a quoted value is expected", m->label);
+    if (m->op == VALUE_MATCH_RE || m->op == VALUE_MATCH_NRE) {
+        size_t len = strlen(m->value) + 5;
+        char *anchored = malloc(len);
+        if (!anchored)
+            return cfs_err_set(err, ENOMEM, "out of memory");
+        snprintf(anchored, len, "^(%s)$", m->value);
+        int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
+        free(anchored);
+        if (rc != 0)
+            return cfs_err_set(err, EINVAL, "label %s: not a valid regular expression",
+                               m->label);
+        m->compiled = true;
+    }
+    *pp = p;
+    return 0;
+}
+
+int value_selector_parse(const char *s, struct value_selector *out, char **canon,
+                         struct cfs_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *p = skip_blanks(s);
+    size_t n = ident_len(p, true);
+    if (n == 0 || n >= sizeof(out->name))
+        return cfs_err_set(err, EINVAL, "a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*) is expected");
+    memcpy(out->name, p, n);
+    p = skip_blanks(p + n);
+    if (*p == '{') {
+        p = skip_blanks(p + 1);
+        while (*p != '}') {
+            if (out->n == VALUE_SELECTOR_MAX) {
+                value_selector_free(out);
+                return cfs_err_set(err, EINVAL, "more than %d label matchers",
+                                   VALUE_SELECTOR_MAX);
+            }
+            if (one_matcher(&p, &out->m[out->n], err) < 0) {
+                out->n++;
+                value_selector_free(out);
+                return -1;
+            }
+            out->n++;
+            p = skip_blanks(p);
+            if (*p == ',')
+                p = skip_blanks(p + 1);
+            else if (*p != '}') {
+                value_selector_free(out);
+                return cfs_err_set(err, EINVAL, "',' or '}' is expected after a matcher");
+            }
+        }
+        p = skip_blanks(p + 1);
+    }
+    if (*p) {
+        value_selector_free(out);
+        return cfs_err_set(err, EINVAL, "unexpected text after the selector");
+    }
+    if (!canon)
+        return 0;
+    static const char *const ops[] = {"=", "!=", "=~", "!~"};
+    char *c = malloc(2 * strlen(s) + 4), *o = c;
+    if (!c) {
+        value_selector_free(out);
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    }
+    o += sprintf(o, "%s", out->name);
+    for (size_t i = 0; i < out->n; i++) {
+        o += sprintf(o, "%s%s%s", i ? "," : "{", out->m[i].label, ops[out->m[i].op]);
+        put_quoted(&o, out->m[i].value);
+    }
+    if (out->n)
+        *o++ = '}';
+    *o = '\0';
+    *canon = c;
+    return 0;
+}
+
+bool value_selector_matches(const struct value_selector *sel, const struct value_selector *series)
+{
+    if (strcmp(sel->name, series->name))
+        return false;
+    for (size_t i = 0; i < sel->n; i++) {
+        const struct value_matcher *m = &sel->m[i];
+        const char *v = "";
+        for (size_t j = 0; j < series->n; j++)
+            if (!strcmp(series->m[j].label, m->label))
+                v = series->m[j].value;
+        bool hit;
+        switch (m->op) {
+        case VALUE_MATCH_EQ: hit = !strcmp(v, m->value); break;
+        case VALUE_MATCH_NE: hit = strcmp(v, m->value) != 0; break;
+        case VALUE_MATCH_RE: hit = regexec(&m->re, v, 0, NULL, 0) == 0; break;
+        case VALUE_MATCH_NRE:
+        default: hit = regexec(&m->re, v, 0, NULL, 0) != 0; break;
+        }
+        if (!hit)
+            return false;
+    }
+    return true;
 }

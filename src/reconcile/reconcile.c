@@ -11,6 +11,7 @@
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_metrics.h"
+#include "alarm_notify.h"
 #include "reconcile_storage.h"
 
 #include <errno.h>
@@ -268,6 +269,7 @@ static int run(struct reconciler *rc)
         }
     }
     free(threads);
+    alarm_notify_stop();
     close(ifd);
     if (sfd >= 0)
         close(sfd);

@@ -1239,11 +1239,19 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
         goto cleanup;
     }
     bool secret = a->type == CFS_T_SECRET;
+    /* A URL's user information and query may be credentials (a webhook's
+     * token): the log, and so the events, show it without them. */
+    char old_url[512] = "", new_url[512] = "";
+    bool url = a->type == CFS_T_URL;
+    if (url && old && old[0])
+        value_url_redacted(old, old_url, sizeof(old_url));
+    if (url && value[0])
+        value_url_redacted(value, new_url, sizeof(new_url));
     if (run(st, err, "set",
             "INSERT OR REPLACE INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
             r->id, a->name, value, store_now()) < 0 ||
-        log_change(st, r, "set", a->name, secret ? "***" : old, secret ? "***" : value, actor,
-                   err) < 0)
+        log_change(st, r, "set", a->name, secret ? "***" : url && old && old[0] ? old_url : old,
+                   secret ? "***" : url && value[0] ? new_url : value, actor, err) < 0)
         goto cleanup;
     if (changed)
         *changed = true;
