@@ -346,8 +346,8 @@ static int check_attrs(struct check *c)
         const struct cfs_kind *k = &c->layout->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
-            if (a->type != CFS_T_REF || !a->ref_kind)
-                continue;
+            if (a->type != CFS_T_REF || !a->ref_kind || a->ref_depth > 1)
+                continue;   /* path references: check_nics */
             s = prep(c, "SELECT a.res, a.value FROM attrs a JOIN resources r ON r.id = a.res"
                         " WHERE r.kind = ?1 AND a.name = ?2 AND a.value != '' AND r.deleted = 0"
                         " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "notify_fs.h"
 #include "precond.h"
+#include "precond_net.h"
 #include "scratch.h"
 #include "store.h"
 #include "tree.h"
@@ -734,7 +735,14 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         return 0;   /* secrets read back empty; writing that back keeps the secret */
     if (value_normalize(n->attr, data, len, &value, &err) < 0)
         return refuse(&n->res, &err);
+    /* One transaction from the check to what follows from the write (a
+     * NIC's address, precond_net.h): no other writer comes in between. */
+    if (store_write_begin(fs->st, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
     if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0) {
+        store_write_end(fs->st, &err);
         free(value);
         return refuse(&n->res, &err);
     }
@@ -748,7 +756,12 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     } else {
         bool changed = false;
         rc = store_attr_set(fs->st, &n->res, n->attr, value, &a.actor, &changed, &err);
+        if (rc == 0)
+            rc = net_applied(fs->st, &n->res, n->attr, &a.actor, &err);
     }
+    struct cfs_err end_err;
+    if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)
+        rc = -1;
     free(value);
     if (rc < 0)
         return refuse(&n->res, &err);
@@ -1130,9 +1143,20 @@ static int cfs_mkdir(const char *path, mode_t mode)
         return refuse(NULL, &err);
     }
     struct fuse_context *ctx = fuse_get_context();
+    struct cfs_res made;
     actor_init(&a);
-    if (store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid, &a.actor,
-                         NULL, &err) < 0)
+    if (store_write_begin(fs->st, &err) < 0)
+        return refuse(owner, &err);
+    int rc = precond_create(fs->st, owner, parent.kind, &err);
+    if (rc == 0)
+        rc = store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid,
+                              &a.actor, &made, &err);
+    if (rc == 0)
+        rc = net_applied(fs->st, &made, NULL, &a.actor, &err);
+    struct cfs_err end_err;
+    if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)
+        rc = -1;
+    if (rc < 0)
         return refuse(owner, &err);
     return 0;
 }

@@ -820,7 +820,8 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
         const struct cfs_kind *k = &l->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
-            if (a->type != CFS_T_REF || a->ref_kind != r->kind)
+            /* Path references (ref_depth > 1): precond_delete guards them. */
+            if (a->type != CFS_T_REF || a->ref_kind != r->kind || a->ref_depth > 1)
                 continue;
             /* Top-level targets are used from anywhere; others only by siblings
              * (layout_load guarantees there is no third case). */
@@ -1205,7 +1206,8 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
         *changed = false;
     if (txn_begin(st, err) < 0)
         return -1;
-    if (a->type == CFS_T_REF && value[0] &&
+    /* Path references (ref_depth > 1) are resolved by precond_attr. */
+    if (a->type == CFS_T_REF && value[0] && a->ref_depth <= 1 &&
         res_find_locked(st, a->ref_kind->parent ? r->parent : 0, a->ref_kind, value, &target,
                         err) < 0) {
         cfs_err_set(err, ENOENT, "%s: %s '%s' does not exist%s", a->name, a->ref_kind->name,
