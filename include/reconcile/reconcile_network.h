@@ -25,6 +25,9 @@ struct rc_nic {
  * (*out malloc'd, *n entries).  Reads are declared by the vm row. */
 int rc_vm_nics(struct reconciler *rc, const struct cfs_res *vm, const char *uri,
                struct rc_nic **out, int *n, struct cfs_err *err);
+/* Purge the NICs of vm, whose teardown is done (before the VM's own purge);
+ * their subnets are woken to drop their DHCP entries. */
+void rc_vm_nics_release(struct reconciler *rc, const struct cfs_res *vm);
 /* "MAC@NETWORK/BRIDGE/MODEL ..." of the NICs: what the domain was defined with. */
 void rc_nics_signature(const struct rc_nic *nics, int n, char *buf, size_t len);
 

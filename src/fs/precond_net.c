@@ -570,8 +570,12 @@ int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_
         rc = store_status_set(st, r, "ip", got, actor, err);
     if (rc == 0)
         rc = store_status_set(st, r, CFS_ST_SUBNET, uuid, actor, err);
+    char *state = store_status_text(st, r->id, "state");
     if (rc == 0 && !uuid[0])
         rc = store_status_set(st, r, "state", "unconnected", actor, err);
+    else if (rc == 0 && (!state[0] || !strcmp(state, "unconnected")))
+        rc = store_status_set(st, r, "state", "detached", actor, err);  /* the VM pass: attached */
+    free(state);
     free(mac);
     free(cur_mac);
     free(subnet);

@@ -462,8 +462,13 @@ static int reconcile_nic(struct reconciler *rc, const struct cfs_res *nic)
     /* A subnet moved from: wake every subnet of the zone?  The old one is
      * woken by the resync; set_nics of the new one fails with EEXIST
      * until then only if the MAC moved between VPC subnets. */
+    struct cfs_res vm;
+    struct cfs_err ignore;
     if (nic->deleted) {
-        result = purge(rc, nic);
+        /* A NIC of a VM being deleted goes with it (rc_vm_nics_release):
+         * its tree path, which the purge logs, needs the VM. */
+        if (store_res_get(rc->st, nic->parent, &vm, &ignore) == 0 && !vm.deleted)
+            result = purge(rc, nic);
     } else {
         if (!sub[0])
             rc_set_status(rc, nic, "state", "unconnected");
@@ -476,8 +481,27 @@ static int reconcile_nic(struct reconciler *rc, const struct cfs_res *nic)
 const struct rc_kind rc_kind_nic = {
     .name = "nic", .pass = reconcile_nic, .wakes = RC_WAKE_SELF,
     .status_read = CFS_ST_SUBNET,
-    .status_written = "state " CFS_ST_GEN,
+    .status_written = "state error " CFS_ST_GEN,
 };
+
+void rc_vm_nics_release(struct reconciler *rc, const struct cfs_res *vm)
+{
+    const struct cfs_kind *kn = rc_layout_kind(rc, &rc_kind_nic);
+    struct cfs_res *all = NULL;
+    size_t n = 0;
+    struct cfs_err err;
+    if (store_res_all(rc->st, kn, &all, &n, &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].parent != vm->id)
+            continue;
+        char *sub = rc_status(rc, all[i].id, CFS_ST_SUBNET);
+        if (rc_res_purge(rc, &all[i], &err) == 0)
+            wake_subnet(rc, sub);
+        free(sub);
+    }
+    free(all);
+}
 
 /* ---- a VM's NICs ---- */
 
