@@ -63,8 +63,10 @@ int net_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct 
 {
     const struct cfs_kind *chain[8];
     int depth = a->ref_depth;
-    if (depth < 1 || depth > 8)
-        return cfs_err_set(err, EINVAL, "%s: bad reference", a->name);
+    if (depth < 1 || depth > 8) {
+        cfs_err_set(err, EINVAL, "%s: bad reference", a->name);
+        return -1;
+    }
     const struct cfs_kind *k = a->ref_kind;
     for (int i = depth - 1; i >= 0; i--, k = k->parent)
         chain[i] = k;
@@ -73,8 +75,10 @@ int net_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct 
     int64_t parent = 0;
     if (k) {
         while (cur.kind != k) {
-            if (!cur.parent || store_res_get(st, cur.parent, &cur, err) < 0)
-                return cfs_err_set(err, ENOENT, "%s: no %s above %s", a->name, k->name, r->name);
+            if (!cur.parent || store_res_get(st, cur.parent, &cur, err) < 0) {
+                cfs_err_set(err, ENOENT, "%s: no %s above %s", a->name, k->name, r->name);
+                return -1;
+            }
         }
         parent = cur.id;
     }
@@ -83,9 +87,11 @@ int net_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct 
         char name[CFS_NAME_MAX + 1];
         size_t l = strcspn(p, "/");
         snprintf(name, sizeof(name), "%.*s", (int)l, p);
-        if (store_res_find(st, parent, chain[i], name, out, err) < 0)
-            return cfs_err_set(err, ENOENT, "%s: %s '%s' does not exist%s%s", a->name,
-                               chain[i]->name, name, k ? " in this " : "", k ? k->name : "");
+        if (store_res_find(st, parent, chain[i], name, out, err) < 0) {
+            cfs_err_set(err, ENOENT, "%s: %s '%s' does not exist%s%s", a->name, chain[i]->name,
+                        name, k ? " in this " : "", k ? k->name : "");
+            return -1;
+        }
         parent = out->id;
         p += l + (p[l] ? 1 : 0);
     }

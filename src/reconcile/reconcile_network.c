@@ -235,6 +235,7 @@ static void nic_list_free(struct nic_list *l)
     free(l->mac);
     free(l->ip);
     free(l->name);
+    memset(l, 0, sizeof(*l));
 }
 
 /* The live NICs whose _subnet is s, with their VMs' names as host names. */
