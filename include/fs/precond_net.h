@@ -19,9 +19,15 @@ int net_precond_create(struct cfs_store *st, const struct cfs_res *parent,
 /* 0 when r may be deleted (a subnet with NICs may not). */
 int net_precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err);
 /* After a write of attribute a (NULL: after mkdir) of r: a NIC's status
- * ip, mac and _subnet follow its spec. */
+ * ip, mac and _subnet follow its spec; a new VM in a zone with a default
+ * network (VPC default, subnet default) gets NIC eth0 in it. */
 int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                 const struct cfs_actor *actor, struct cfs_err *err);
+
+/* Before rmdir of r: the NICs of a VM go with it (tombstones torn down
+ * with the VM). */
+int net_delete_parts(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
+                     struct cfs_err *err);
 
 /* The resource a path reference names (attribute a of r, value "VPC/SUBNET"). */
 int net_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,

@@ -1179,13 +1179,24 @@ static int cfs_rmdir(const char *path)
         return rc;
     cfs_err_clear(&err);
     switch (n.type) {
-    case NODE_RES:
+    case NODE_RES: {
         actor_init(&a);
-        if (precond_delete(fs->st, &n.res, &err) < 0 ||
-            store_res_delete(fs->st, &n.res, &a.actor, &err) < 0)
+        if (store_write_begin(fs->st, &err) < 0)
             return refuse(&n.res, &err);
+        int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
+                 net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
+                 store_res_delete(fs->st, &n.res, &a.actor, &err) < 0 ? -1 : 0;
+        struct cfs_err end_err;
+        if (rc < 0) {
+            /* The NICs' deletion is undone with the refusal. */
+            store_write_abort(fs->st);
+            return refuse(&n.res, &err);
+        }
+        if (store_write_end(fs->st, &end_err) < 0)
+            return refuse(&n.res, &end_err);
         scratch_forget(n.res.id);
         return 0;
+    }
     case NODE_LINKDIR: {
         /* rm -r empties it first; refuse only while links remain. */
         int count = 0;

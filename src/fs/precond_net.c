@@ -542,9 +542,63 @@ static int new_mac(struct cfs_store *st, const struct cfs_res *r, char out[CFS_M
     return cfs_err_set(err, EEXIST, "no free MAC address found");
 }
 
+static int nic_check(struct cfs_store *st, const struct cfs_res *r, const char *subnet_value,
+                     const char *ip_value, struct cfs_err *err);
+
+/* A new VM of a zone with a default network gets NIC eth0 in it (the
+ * seeds: a VM is made with its NIC); without a free address, eth0 stays
+ * unconnected and says why. */
+static int vm_default_nic(struct cfs_store *st, const struct cfs_res *vm,
+                          const struct cfs_actor *actor, struct cfs_err *err)
+{
+    const struct cfs_layout *l = store_layout(st);
+    const struct cfs_kind *kn = layout_kind(l, "nic"), *kv = layout_kind(l, "vpc"),
+                          *ks = layout_kind(l, "subnet");
+    struct cfs_res cluster, vpc, subnet, nic;
+    struct cfs_err ignore;
+    if (!kn || !kv || !ks || store_res_get(st, vm->parent, &cluster, &ignore) < 0 ||
+        store_res_find(st, cluster.parent, kv, "default", &vpc, &ignore) < 0 ||
+        store_res_find(st, vpc.id, ks, "default", &subnet, &ignore) < 0)
+        return 0;
+    char *cidr = store_attr_text(st, subnet.id, "cidr");
+    bool ready = cidr[0] != '\0';
+    free(cidr);
+    if (!ready)
+        return 0;
+    if (store_res_create(st, vm->id, kn, "eth0", vm->uid, vm->gid, actor, &nic, err) < 0 ||
+        net_applied(st, &nic, NULL, actor, err) < 0)
+        return -1;
+    const struct cfs_attr_def *a = layout_attr(kn, "subnet");
+    if (nic_check(st, &nic, "default/default", NULL, &ignore) < 0)
+        return store_status_set(st, &nic, "error", ignore.msg, actor, err);
+    if (store_attr_set(st, &nic, a, "default/default", actor, NULL, err) < 0)
+        return -1;
+    return net_applied(st, &nic, a, actor, err);
+}
+
+int net_delete_parts(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
+                     struct cfs_err *err)
+{
+    const struct cfs_kind *kn = layout_kind(store_layout(st), "nic");
+    struct cfs_res *nics = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (!kn || kn->parent != r->kind)
+        return 0;
+    if (store_res_all(st, kn, &nics, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (nics[i].parent == r->id && !nics[i].deleted)
+            rc = store_res_delete(st, &nics[i], actor, err);
+    free(nics);
+    return rc;
+}
+
 int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                 const struct cfs_actor *actor, struct cfs_err *err)
 {
+    if (!a && !strcmp(r->kind->name, "vm"))
+        return vm_default_nic(st, r, actor, err);
     if (strcmp(r->kind->name, "nic"))
         return 0;
     if (a && strcmp(a->name, "subnet") && strcmp(a->name, "ip") && strcmp(a->name, "mac"))

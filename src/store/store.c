@@ -350,6 +350,13 @@ int store_write_end(struct cfs_store *st, struct cfs_err *err)
     return ret;
 }
 
+void store_write_abort(struct cfs_store *st)
+{
+    struct cfs_err ignore;
+    st->write_failed = true;    /* the lock is held since store_write_begin */
+    store_write_end(st, &ignore);
+}
+
 static int user_version(struct cfs_store *st, int *version, struct cfs_err *err)
 {
     sqlite3_stmt *s = NULL;
