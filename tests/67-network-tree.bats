@@ -148,6 +148,32 @@ steps() { echo "console=ttyS0 panic=-1 cfs.run=$2" > "$C/vms/$1/cmdline"; }
   rm -r "$C/vms/gy"
 }
 
+subnet_uuid() { sqlite3 "$DB" "SELECT s.uuid FROM resources s JOIN resources v ON v.id = s.parent
+                              WHERE s.kind = 'subnet' AND v.name = '$1' AND s.name = '$2'"; }
+hosts_has() { grep -qi "$3" "$NETSTATE/$(vpc_uuid "$1")/hosts/$(subnet_uuid "$1" "$2")"; }
+
+@test "a NIC moved to another subnet leaves the old one's DHCP entries; referenced VPCs and subnets keep their names" {
+  guest gz
+  mkdir "$C/vms/gz/nics/eth0"
+  echo v1/s2 > "$C/vms/gz/nics/eth0/subnet"
+  mac=$(cat "$C/vms/gz/nics/eth0/status/mac")
+  wait_until 60 hosts_has v1 s2 "$mac"
+  echo v1/s1 > "$C/vms/gz/nics/eth0/subnet"
+  [[ "$(cat "$C/vms/gz/nics/eth0/status/ip")" == 10.0.1.* ]]
+  wait_until 60 hosts_has v1 s1 "$mac"
+  wait_until 60 sh -c "! grep -qi $mac $NETSTATE/$(vpc_uuid v1)/hosts/$(subnet_uuid v1 s2)"
+  # The NIC names v1/s1: neither may be renamed under it.
+  run mv "$V1/subnets/s1" "$V1/subnets/s9"
+  [ "$status" -ne 0 ]
+  run mv "$V1" "$Z/vpcs/v9"
+  [ "$status" -ne 0 ]
+  [ -d "$V1/subnets/s1" ]
+  # s2 has no NIC now: a rename is fine.
+  mv "$V1/subnets/s2" "$V1/subnets/s3"
+  mv "$V1/subnets/s3" "$V1/subnets/s2"
+  rm -r "$C/vms/gz"
+}
+
 @test "two guests of one subnet get their addresses by DHCP and reach each other; the other VPC cannot" {
   guest ga
   guest gb

@@ -628,6 +628,10 @@ int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_
     }
     if (rc == 0)
         rc = store_status_set(st, r, "ip", got, actor, err);
+    char *was = store_status_text(st, r->id, CFS_ST_SUBNET);
+    if (rc == 0 && was[0] && strcmp(was, uuid))
+        rc = store_status_set(st, r, CFS_ST_SUBNET_WAS, was, actor, err);
+    free(was);
     if (rc == 0)
         rc = store_status_set(st, r, CFS_ST_SUBNET, uuid, actor, err);
     char *state = store_status_text(st, r->id, "state");

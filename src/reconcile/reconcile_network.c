@@ -458,11 +458,14 @@ static int reconcile_nic(struct reconciler *rc, const struct cfs_res *nic)
     char *sub = rc_status(rc, nic->id, CFS_ST_SUBNET);
     int64_t gen = store_spec_generation(rc->st, nic->id);
     int result = 0;
+    char *was = rc_status(rc, nic->id, CFS_ST_SUBNET_WAS);
     rc_wake(rc, nic->parent);
     wake_subnet(rc, sub);
-    /* A subnet moved from: wake every subnet of the zone?  The old one is
-     * woken by the resync; set_nics of the new one fails with EEXIST
-     * until then only if the MAC moved between VPC subnets. */
+    if (was[0]) {       /* the subnet it left drops its entry */
+        wake_subnet(rc, was);
+        rc_set_status(rc, nic, CFS_ST_SUBNET_WAS, "");
+    }
+    free(was);
     struct cfs_res vm;
     struct cfs_err ignore;
     if (nic->deleted) {
@@ -481,8 +484,8 @@ static int reconcile_nic(struct reconciler *rc, const struct cfs_res *nic)
 
 const struct rc_kind rc_kind_nic = {
     .name = "nic", .pass = reconcile_nic, .wakes = RC_WAKE_SELF,
-    .status_read = CFS_ST_SUBNET,
-    .status_written = "state error " CFS_ST_GEN,
+    .status_read = CFS_ST_SUBNET " " CFS_ST_SUBNET_WAS,
+    .status_written = "state error " CFS_ST_SUBNET_WAS " " CFS_ST_GEN,
 };
 
 void rc_vm_nics_release(struct reconciler *rc, const struct cfs_res *vm)

@@ -815,6 +815,50 @@ cleanup:
     return txn_end(st, ret, err);
 }
 
+/* A path reference (attribute a of kind k, "VPC/SUBNET") naming r or a
+ * resource under r: as find_user_locked.  Resources of k anywhere count
+ * (not only under the common ancestor): a rename or rmdir is refused a
+ * little too often rather than breaking a reference. */
+static int find_path_user_locked(struct cfs_store *st, const struct cfs_res *r,
+                                 const struct cfs_kind *k, const struct cfs_attr_def *a,
+                                 char *who, size_t len, struct cfs_err *err)
+{
+    const struct cfs_kind *chain = a->ref_kind;
+    int pos = a->ref_depth - 1;
+    while (chain && chain != r->kind && pos > 0) {
+        chain = chain->parent;
+        pos--;
+    }
+    if (chain != r->kind)
+        return 1;
+    /* The names from the common ancestor down to r: "VPC" or "VPC/SUBNET". */
+    char prefix[(CFS_NAME_MAX + 1) * 8] = "";
+    struct cfs_res cur = *r;
+    for (int i = pos; i >= 0; i--) {
+        char tmp[sizeof(prefix)];
+        snprintf(tmp, sizeof(tmp), "%s%s%s", cur.name, prefix[0] ? "/" : "", prefix);
+        snprintf(prefix, sizeof(prefix), "%s", tmp);
+        if (i > 0 && res_get_locked(st, cur.parent, &cur, err) < 0)
+            return -1;
+    }
+    char below[sizeof(prefix) + 1];
+    snprintf(below, sizeof(below), "%s/", prefix);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT r.name FROM attrs a JOIN resources r ON r.id = a.res"
+        " WHERE a.name = ? AND r.kind = ? AND r.deleted = 0"
+        " AND (a.value = ? OR substr(a.value, 1, ?) = ?) LIMIT 1", "ssSiS", a->name, k->name,
+        prefix, (int64_t)strlen(below), below);
+    if (!s)
+        return -1;
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        snprintf(who, len, "%s %s", k->name, (const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    if (step == SQLITE_ROW)
+        return 0;
+    return step == SQLITE_DONE ? 1 : db_error(st, err, "users");
+}
+
 /* Name of the first resource that refers to r by name through a ref
  * attribute, written into who; 0 when there is one, 1 when none. */
 static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool with_links,
@@ -827,8 +871,13 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
         const struct cfs_kind *k = &l->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
-            /* Path references (ref_depth > 1): precond_delete guards them. */
-            if (a->type != CFS_T_REF || a->ref_kind != r->kind || a->ref_depth > 1)
+            if (a->type == CFS_T_REF && a->ref_depth > 1) {
+                int used = find_path_user_locked(st, r, k, a, who, len, err);
+                if (used <= 0)
+                    return used;
+                continue;
+            }
+            if (a->type != CFS_T_REF || a->ref_kind != r->kind)
                 continue;
             /* Top-level targets are used from anywhere; others only by siblings
              * (layout_load guarantees there is no third case). */
