@@ -88,7 +88,7 @@ int default_cloud_seed(struct cfs_store *st, const struct cfs_conf *conf, struct
         return -1;
     /* The default network: VPC "default" and its subnet "default", which
      * every new VM of the zone gets a NIC in (precond_net.c). */
-    struct cfs_res vpc, subnet;
+    struct cfs_res vpc = {0}, subnet = {0};
     if (conf->default_subnet && conf->default_subnet[0] &&
         (ensure(st, zone.id, "vpc", "default", &vpc, &created, err) < 0 ||
          ensure(st, vpc.id, "subnet", "default", &subnet, &created, err) < 0 ||

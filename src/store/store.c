@@ -832,14 +832,20 @@ static int find_path_user_locked(struct cfs_store *st, const struct cfs_res *r,
     if (chain != r->kind)
         return 1;
     /* The names from the common ancestor down to r: "VPC" or "VPC/SUBNET". */
+    char names[8][CFS_NAME_MAX + 1];
     char prefix[(CFS_NAME_MAX + 1) * 8] = "";
     struct cfs_res cur = *r;
+    if (pos >= 8)
+        return 1;
     for (int i = pos; i >= 0; i--) {
-        char tmp[sizeof(prefix)];
-        snprintf(tmp, sizeof(tmp), "%s%s%s", cur.name, prefix[0] ? "/" : "", prefix);
-        snprintf(prefix, sizeof(prefix), "%s", tmp);
+        memcpy(names[i], cur.name, sizeof(names[i]));
         if (i > 0 && res_get_locked(st, cur.parent, &cur, err) < 0)
             return -1;
+    }
+    for (int i = 0; i <= pos; i++) {
+        if (i)
+            strcat(prefix, "/");
+        strcat(prefix, names[i]);   /* fits: 8 names of CFS_NAME_MAX and '/' */
     }
     char below[sizeof(prefix) + 1];
     snprintf(below, sizeof(below), "%s/", prefix);
