@@ -18,6 +18,7 @@ pool-path = "$T/pool";
 console-dir = "$T/console";
 image-dir = "$T/images";
 stop-timeout = 2;
+default-subnet = "";
 CONF
 }
 

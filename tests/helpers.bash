@@ -7,7 +7,8 @@ REPO="$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)"
 CLOUDFS_BIN="${CLOUDFS_BIN:-$REPO/build/cloudfs}"
 
 # Start a mount for this file.  Sets T (temp dir), MNT, DB, CONF, C (the
-# default cluster path inside the mount).
+# default cluster path inside the mount).  No default network (a VPC with
+# real bridges on qemu:///system) unless CFS_DEFAULT_SUBNET gives its CIDR.
 cfs_start() {
   T="$(mktemp -d /tmp/cfs-test.XXXXXX)"
   MNT="$T/mnt"
@@ -19,6 +20,7 @@ store = "$DB";
 hypervisor = "${CFS_TEST_URI:-test:///default}";
 pool-path = "$T/pool";
 sync = "normal";
+default-subnet = "${CFS_DEFAULT_SUBNET:-}";
 ${CFS_EXTRA_CONF//@T@/$T}
 CONF
   export T MNT DB CONF

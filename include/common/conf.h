@@ -14,6 +14,7 @@ struct cfs_conf {
     char *store;            /* SQLite database */
     char *hypervisor;       /* libvirt URI of the default host */
     char *pool_path;        /* directory of the default "local" pool */
+    char *default_subnet;   /* CIDR of the default VPC's subnet, "" for none */
     char *layout_dir;       /* fs-layout override, NULL for the embedded copy */
     bool sync_full;         /* PRAGMA synchronous=FULL (durable across power loss) */
     /* reconciler */

@@ -18,6 +18,7 @@
 #include "storage.h"
 
 struct cfs_conn;    /* one connection to one host, opaque */
+struct cfs_nic;     /* a NIC's <interface> (nic_xml.h) */
 struct cfs_domain_stats;   /* counters of one domain (all_stats), defined below */
 
 enum cfs_power {
@@ -65,6 +66,8 @@ struct cfs_domain_spec {
     int ndisks;
     const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
     const char *seed;           /* cloud-init seed ISO in a second, never booted drive (sdz) */
+    const struct cfs_nic *nics; /* network interfaces, in guest order (eth0 first) */
+    int nnics;
     bool windows;               /* Hyper-V enlightenments, clock in local time */
     const char *cpu_mode;       /* <cpu mode=...>: host-model, host-passthrough, maximum; NULL: none */
 };
@@ -134,6 +137,13 @@ struct cfs_compute_driver {
                        struct cfs_err *err);
     int (*detach_disk)(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
                        struct cfs_err *err);
+    /* Plug a NIC into the running domain, or unplug it (by MAC): live only,
+     * the definition follows define.  Nothing to do succeeds (a stopped
+     * domain, a NIC already there or already gone). */
+    int (*attach_nic)(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
+                      struct cfs_err *err);
+    int (*detach_nic)(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
+                      struct cfs_err *err);
     /* Grow a disk of a running domain (and what backs it) to bytes. */
     int (*block_resize)(struct cfs_conn *c, const char *uuid, const char *target,
                         long long bytes, struct cfs_err *err);

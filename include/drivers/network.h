@@ -144,6 +144,7 @@ extern const struct cfs_network_driver cfs_network_linux;
 
 #define CFS_NET_STATE_DIR "/run/cloudfs/net"
 #define CFS_NET_MAX_DNS 3           /* the seeds: one public resolver plus up to 2 custom */
+#define CFS_NICS_MAX 8              /* NICs per VM: the seeds' 2 default + 6 extra on x86 */
 #define CFS_NET_MAX_ROUTES 16       /* option 121 holds at most 255 bytes */
 #define CFS_NET_VXLAN_PORT 4789     /* IANA */
 #define CFS_NET_VXLAN_OVERHEAD 50   /* outer Ethernet + IPv4 + UDP + VXLAN headers */

@@ -32,6 +32,11 @@ enum cfs_type {
     CFS_T_URL,      /* http:// or https:// URL (value_url_ok), or empty when optional */
     CFS_T_DECIMAL,  /* finite decimal number, optional sign and fraction, as written */
     CFS_T_SELECTOR, /* Prometheus series selector: name{label="v",...} (value_selector_parse) */
+    CFS_T_CIDR,     /* IPv4 network ADDR/PREFIX without host bits, or empty when optional */
+    CFS_T_IPV4,     /* IPv4 address, one of values[] (auto), or empty when optional */
+    CFS_T_MAC,      /* unicast MAC address, or one of values[] (auto) */
+    CFS_T_IPLIST,   /* up to max IPv4 addresses, one a line (or separated by blanks, ',') */
+    CFS_T_ROUTES,   /* up to max lines "DEST/PREFIX via ADDR" */
 };
 
 struct cfs_kind;
@@ -49,6 +54,12 @@ struct cfs_attr_def {
     bool immutable;         /* writable only while the resource is new (never changed) */
     char *ref;              /* REF: kind name */
     const struct cfs_kind *ref_kind;
+    /* REF: names in a value.  1: a sibling or top-level target, by name;
+     * more: a target under another branch, named by the path from the
+     * nearest common ancestor ("VPC/SUBNET" for a NIC's subnet).  The
+     * store checks depth-1 references; deeper ones the mount's
+     * preconditions (precond.c). */
+    int ref_depth;
     /* VERB naming a resource: writing NAME links it into (or, with
      * link_remove, unlinks it from) this link directory (attach/detach). */
     char *link_name;

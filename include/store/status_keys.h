@@ -22,5 +22,9 @@
 #define CFS_ST_IMAGE "_image"               /* volume: the image it was made from (a change remakes an unused volume) */
 #define CFS_ST_SOURCE "_source"             /* image: the source path last imported (a new one imports again) */
 #define CFS_ST_NOTIFIED "_notified"         /* alarm: per notification target, "ID SINCE SENT" lines: the firing last delivered and when (epoch s) */
+#define CFS_ST_SUBNET "_subnet"             /* nic: UUID of the subnet its status/ip is in, set with it by the mount */
+#define CFS_ST_SUBNET_WAS "_subnet_was"     /* nic: the subnet it left (the NIC pass wakes it to drop its DHCP entry) */
+#define CFS_ST_NICS "_nics"                 /* vm: the NICs of the domain as last defined (a change redefines and hot-plugs) */
+#define CFS_ST_HOSTS "_hosts"               /* vpc, subnet: URIs of the hosts it was set up on, one a line (teardown) */
 
 #endif

@@ -113,6 +113,9 @@ void store_read_end(struct cfs_store *st);
  * returns -1 when the commit failed (then none of the writes is stored). */
 int store_write_begin(struct cfs_store *st, struct cfs_err *err);
 int store_write_end(struct cfs_store *st, struct cfs_err *err);
+/* End a write batch keeping none of its writes (nested: the outermost end
+ * then rolls back too). */
+void store_write_abort(struct cfs_store *st);
 
 int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                     int64_t *count, struct cfs_err *err);

@@ -21,6 +21,7 @@
 
 #include "compute.h"
 #include "conf.h"
+#include "netaddr.h"
 #include "status_keys.h"
 #include "storage.h"
 #include "value.h"
@@ -346,8 +347,8 @@ static int check_attrs(struct check *c)
         const struct cfs_kind *k = &c->layout->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
-            if (a->type != CFS_T_REF || !a->ref_kind)
-                continue;
+            if (a->type != CFS_T_REF || !a->ref_kind || a->ref_depth > 1)
+                continue;   /* path references: the NICs' by check_nics */
             s = prep(c, "SELECT a.res, a.value FROM attrs a JOIN resources r ON r.id = a.res"
                         " WHERE r.kind = ?1 AND a.name = ?2 AND a.value != '' AND r.deleted = 0"
                         " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
@@ -547,6 +548,54 @@ static int check_counts(struct check *c)
             continue;   /* rows under a missing parent are reported already */
         diff(c, p, "count of %s is stored as %lld but %lld exist", col(s, 1),
              (long long)sqlite3_column_int64(s, 3), (long long)sqlite3_column_int64(s, 2));
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Every live NIC's address (status ip) is a host address of the subnet it
+ * was given in (_subnet), not the gateway, and no other NIC of the subnet
+ * holds it; the subnet exists. */
+static int check_nics(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT r.id, coalesce(i.value, ''), u.value FROM resources r"
+                              " JOIN status u ON u.res = r.id AND u.name = '" CFS_ST_SUBNET "'"
+                              " LEFT JOIN status i ON i.res = r.id AND i.name = 'ip'"
+                              " WHERE r.kind = 'nic' AND r.deleted = 0 AND u.value != ''"
+                              " ORDER BY u.value, i.value, r.id");
+    char last_subnet[40] = "", last_ip[CFS_IPV4_LEN] = "";
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        const struct chk_res *nic = res_by_id(c, sqlite3_column_int64(s, 0));
+        const char *ip = col(s, 1), *sub = col(s, 2);
+        const struct chk_res *subnet = NULL;
+        for (size_t i = 0; i < c->nres && !subnet; i++)
+            if (!strcmp(c->res[i].uuid, sub) && !strcmp(c->res[i].kind_name, "subnet"))
+                subnet = &c->res[i];
+        if (!subnet || subnet->deleted) {
+            diff(c, nic, "status ip %s is in subnet %s, which does not exist", ip, sub);
+            continue;
+        }
+        char *cidr = row_value(c, "attrs", subnet->id, "cidr");
+        char *gw = row_value(c, "status", subnet->id, "gateway");
+        struct cfs_cidr net;
+        struct cfs_err ignore;
+        uint32_t a;
+        if (netaddr_cidr_parse(cidr, &net, &ignore) < 0 || netaddr_ipv4_parse(ip, &a, &ignore) < 0 ||
+            !netaddr_cidr_host(&net, a))
+            diff(c, nic, "status ip '%s' is not a host address of subnet %s (%s)", ip,
+                 subnet->name, cidr);
+        else if (!strcmp(ip, gw))
+            diff(c, nic, "status ip %s is the gateway of subnet %s", ip, subnet->name);
+        else if (!strcmp(sub, last_subnet) && !strcmp(ip, last_ip))
+            diff(c, nic, "status ip %s is held by another NIC of subnet %s too", ip,
+                 subnet->name);
+        snprintf(last_subnet, sizeof(last_subnet), "%s", sub);
+        snprintf(last_ip, sizeof(last_ip), "%s", ip);
+        free(cidr);
+        free(gw);
     }
     sqlite3_finalize(s);
     return rc < 0 ? -1 : 0;
@@ -955,7 +1004,8 @@ long check_run(const struct cfs_conf *conf, const struct cfs_layout *layout,
         goto cleanup;
     check_resources(&c);
     if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_links(&c) < 0 ||
-        check_changes(&c) < 0 || check_tombstones(&c) < 0 || check_counts(&c) < 0)
+        check_changes(&c) < 0 || check_tombstones(&c) < 0 || check_counts(&c) < 0 ||
+        check_nics(&c) < 0)
         goto cleanup;
     if (opts->reality && check_reality(&c) < 0)
         goto cleanup;

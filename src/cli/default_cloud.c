@@ -1,10 +1,12 @@
-/* default_cloud.c: the embedded default cloud that "cloudfs init" seeds (zone, cluster, host, pool, offerings). */
+/* default_cloud.c: the embedded default cloud that "cloudfs init" seeds (zone, cluster, host, pool, offerings, default network). */
 #include "default_cloud.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "netaddr.h"
 
 /* The offering catalogue of the reference platforms: 2 GiB per vCPU. */
 static const struct {
@@ -59,6 +61,19 @@ static void mkdir_p(const char *path)
     mkdir(buf, 0755);
 }
 
+/* A VPC whose cidr holds subnet (the VPC's own default, or subnet itself). */
+static int vpc_holding(struct cfs_store *st, const struct cfs_res *vpc, const char *subnet,
+                       struct cfs_err *err)
+{
+    struct cfs_cidr v, s;
+    char *cur = store_attr_text(st, vpc->id, "cidr");
+    bool inside = netaddr_cidr_parse(cur, &v, err) == 0 &&
+                  netaddr_cidr_parse(subnet, &s, err) == 0 && s.prefix >= v.prefix &&
+                  netaddr_cidr_contains(&v, s.net);
+    free(cur);
+    return inside ? 0 : set(st, vpc, "cidr", subnet, err);
+}
+
 int default_cloud_seed(struct cfs_store *st, const struct cfs_conf *conf, struct cfs_err *err)
 {
     struct cfs_res zone, cluster, host, pool, off;
@@ -70,6 +85,15 @@ int default_cloud_seed(struct cfs_store *st, const struct cfs_conf *conf, struct
         ensure(st, cluster.id, "pool", "local", &pool, &created, err) < 0 ||
         (created && (set(st, &pool, "type", "dir", err) < 0 ||
                      set(st, &pool, "path", conf->pool_path, err) < 0)))
+        return -1;
+    /* The default network: VPC "default" and its subnet "default", which
+     * every new VM of the zone gets a NIC in (precond_net.c). */
+    struct cfs_res vpc = {0}, subnet = {0};
+    if (conf->default_subnet && conf->default_subnet[0] &&
+        (ensure(st, zone.id, "vpc", "default", &vpc, &created, err) < 0 ||
+         ensure(st, vpc.id, "subnet", "default", &subnet, &created, err) < 0 ||
+         (created && (vpc_holding(st, &vpc, conf->default_subnet, err) < 0 ||
+                      set(st, &subnet, "cidr", conf->default_subnet, err) < 0))))
         return -1;
     mkdir_p(conf->pool_path);
     for (size_t i = 0; i < sizeof(offerings) / sizeof(offerings[0]); i++) {

@@ -45,7 +45,9 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         take_string(&conf->cfg, "hypervisor", "qemu:///system", &conf->hypervisor, err) < 0 ||
         take_string(&conf->cfg, "pool-path", "/var/lib/cloudfs/pools/local", &conf->pool_path,
                     err) < 0 ||
-        take_string(&conf->cfg, "layout", NULL, &conf->layout_dir, err) < 0)
+        take_string(&conf->cfg, "layout", NULL, &conf->layout_dir, err) < 0 ||
+        take_string(&conf->cfg, "default-subnet", "10.0.0.0/24", &conf->default_subnet,
+                    err) < 0)
         return -1;
     conf->limits = config_lookup(&conf->cfg, "limits");
     if (take_string(&conf->cfg, "console-dir", "/var/lib/cloudfs/console", &conf->console_dir,
@@ -92,6 +94,7 @@ void conf_free(struct cfs_conf *conf)
     free(conf->store);
     free(conf->hypervisor);
     free(conf->pool_path);
+    free(conf->default_subnet);
     free(conf->layout_dir);
     free(conf->console_dir);
     free(conf->image_dir);

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nic_xml.h"
 #include "xml.h"
 
 struct cfs_conn {
@@ -739,6 +740,11 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
                      "    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
         for (int i = 0; i < s->ndisks; i++)
             disk_xml(&b, &s->disks[i]);
+        for (int i = 0; i < s->nnics; i++) {
+            struct cfs_err ignore;  /* checked by libvirt_define */
+            if (nic_xml_interface(&b, &s->nics[i], &ignore) < 0)
+                b.failed = 1;
+        }
         if (is_set(s->cdrom)) {
             xbuf_raw(&b, "    <disk type='file' device='cdrom'>\n"
                          "      <driver name='qemu' type='raw'/>\n      <source file='");
@@ -797,6 +803,13 @@ static int libvirt_define(struct cfs_conn *c, const struct cfs_domain_spec *spec
                            "0 < memory (%lld KiB) <= max_memory (%lld KiB)",
                            spec->uuid, spec->vcpus, max_vcpus, spec->memory_kib, max_mem);
     snprintf(name, sizeof(name), "%s%s", CFS_DOMAIN_PREFIX, spec->uuid);
+    for (int i = 0; i < spec->nnics; i++) {
+        struct xbuf t = {0};
+        int bad = nic_xml_interface(&t, &spec->nics[i], err);
+        xbuf_free(&t);
+        if (bad < 0)
+            return -1;
+    }
 
     /* Redefining our own domain updates it; a foreign domain that already
      * holds the UUID must not be taken over (libvirt would refuse anyway,
@@ -1388,6 +1401,60 @@ static int libvirt_detach_disk(struct cfs_conn *c, const char *uuid, const struc
     return disk_change(c, uuid, d, false, err);
 }
 
+/* Live plug or unplug of a NIC, found in the live XML by its MAC. */
+static int nic_change(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
+                      bool attach, struct cfs_err *err)
+{
+    int ret = -1;
+    virDomainPtr dom = NULL;
+    struct xbuf b = {0};
+    char *xml = NULL, *live = NULL;
+    const char *what = attach ? "attach nic" : "detach nic";
+    if (domain_get(c, uuid, what, &dom, err) < 0)
+        goto cleanup;
+    if (nic_xml_interface(&b, nic, err) < 0)
+        goto cleanup;
+    if (!(xml = xbuf_steal(&b))) {
+        cfs_err_set(err, ENOMEM, "%s %s: out of memory", what, uuid);
+        goto cleanup;
+    }
+    if (virDomainIsActive(dom) != 1) {
+        ret = 0;
+        goto cleanup;
+    }
+    if (!(live = virDomainGetXMLDesc(dom, 0))) {
+        lv_fail(err, what, nic->mac);
+        goto cleanup;
+    }
+    char needle[64];
+    snprintf(needle, sizeof(needle), "<mac address='%s'/>", nic->mac);
+    if ((strstr(live, needle) != NULL) != attach &&
+        (attach ? virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)
+                : virDomainDetachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)) < 0) {
+        lv_fail(err, what, nic->mac);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    free(xml);
+    free(live);
+    return ret;
+}
+
+static int libvirt_attach_nic(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
+                              struct cfs_err *err)
+{
+    return nic_change(c, uuid, nic, true, err);
+}
+
+static int libvirt_detach_nic(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
+                              struct cfs_err *err)
+{
+    return nic_change(c, uuid, nic, false, err);
+}
+
 static int libvirt_block_resize(struct cfs_conn *c, const char *uuid, const char *target,
                                 long long bytes, struct cfs_err *err)
 {
@@ -1506,5 +1573,7 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .attach_disk = libvirt_attach_disk,
     .detach_disk = libvirt_detach_disk,
     .block_resize = libvirt_block_resize,
+    .attach_nic = libvirt_attach_nic,
+    .detach_nic = libvirt_detach_nic,
     .all_stats = libvirt_all_stats,
 };

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "notify_fs.h"
 #include "precond.h"
+#include "precond_net.h"
 #include "scratch.h"
 #include "store.h"
 #include "tree.h"
@@ -735,7 +736,14 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         return 0;   /* secrets read back empty; writing that back keeps the secret */
     if (value_normalize(n->attr, data, len, &value, &err) < 0)
         return refuse(&n->res, &err);
+    /* One transaction from the check to what follows from the write (a
+     * NIC's address, precond_net.h): no other writer comes in between. */
+    if (store_write_begin(fs->st, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
     if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0) {
+        store_write_end(fs->st, &err);
         free(value);
         return refuse(&n->res, &err);
     }
@@ -749,7 +757,12 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     } else {
         bool changed = false;
         rc = store_attr_set(fs->st, &n->res, n->attr, value, &a.actor, &changed, &err);
+        if (rc == 0)
+            rc = net_applied(fs->st, &n->res, n->attr, &a.actor, &err);
     }
+    struct cfs_err end_err;
+    if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)
+        rc = -1;
     free(value);
     if (rc < 0)
         return refuse(&n->res, &err);
@@ -1131,9 +1144,20 @@ static int cfs_mkdir(const char *path, mode_t mode)
         return refuse(NULL, &err);
     }
     struct fuse_context *ctx = fuse_get_context();
+    struct cfs_res made;
     actor_init(&a);
-    if (store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid, &a.actor,
-                         NULL, &err) < 0)
+    if (store_write_begin(fs->st, &err) < 0)
+        return refuse(owner, &err);
+    int rc = precond_create(fs->st, owner, parent.kind, &err);
+    if (rc == 0)
+        rc = store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid,
+                              &a.actor, &made, &err);
+    if (rc == 0)
+        rc = net_applied(fs->st, &made, NULL, &a.actor, &err);
+    struct cfs_err end_err;
+    if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)
+        rc = -1;
+    if (rc < 0)
         return refuse(owner, &err);
     return 0;
 }
@@ -1156,13 +1180,24 @@ static int cfs_rmdir(const char *path)
         return rc;
     cfs_err_clear(&err);
     switch (n.type) {
-    case NODE_RES:
+    case NODE_RES: {
         actor_init(&a);
-        if (precond_delete(fs->st, &n.res, &err) < 0 ||
-            store_res_delete(fs->st, &n.res, &a.actor, &err) < 0)
+        if (store_write_begin(fs->st, &err) < 0)
             return refuse(&n.res, &err);
+        int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
+                 net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
+                 store_res_delete(fs->st, &n.res, &a.actor, &err) < 0 ? -1 : 0;
+        struct cfs_err end_err;
+        if (rc < 0) {
+            /* The NICs' deletion is undone with the refusal. */
+            store_write_abort(fs->st);
+            return refuse(&n.res, &err);
+        }
+        if (store_write_end(fs->st, &end_err) < 0)
+            return refuse(&n.res, &end_err);
         scratch_forget(n.res.id);
         return 0;
+    }
     case NODE_LINKDIR: {
         /* rm -r empties it first; refuse only while links remain. */
         int count = 0;

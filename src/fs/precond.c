@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "precond_net.h"
 #include "status_keys.h"
 #include "value.h"
 
@@ -489,7 +490,13 @@ int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
         if (!strcmp(rules[i].kind, r->kind->name) && !strcmp(rules[i].attr, a->name))
             return rules[i].check(st, r, value, err);
-    return 0;
+    return net_precond_attr(st, r, a, value, err);
+}
+
+int precond_create(struct cfs_store *st, const struct cfs_res *parent, const struct cfs_kind *k,
+                   struct cfs_err *err)
+{
+    return net_precond_create(st, parent, k, err);
 }
 
 static int volume_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
@@ -540,6 +547,8 @@ int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err
         return volume_delete(st, r, err);
     if (!strcmp(r->kind->name, "pool"))
         return pool_delete(st, r, err);
+    if (!strcmp(r->kind->name, "subnet"))
+        return net_precond_delete(st, r, err);
     if (strcmp(r->kind->name, "host"))
         return 0;
     int found = placed_vm(st, r, true, vm, sizeof(vm), err);

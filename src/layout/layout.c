@@ -24,6 +24,8 @@ static const struct {
     {"ref", CFS_T_REF},       {"secret", CFS_T_SECRET}, {"blob", CFS_T_BLOB},
     {"verb", CFS_T_VERB},     {"url", CFS_T_URL},       {"decimal", CFS_T_DECIMAL},
     {"selector", CFS_T_SELECTOR},
+    {"cidr", CFS_T_CIDR},     {"ipv4", CFS_T_IPV4},
+    {"mac", CFS_T_MAC},       {"ip-list", CFS_T_IPLIST}, {"routes", CFS_T_ROUTES},
 };
 
 const char *layout_type_name(enum cfs_type t)
@@ -309,6 +311,21 @@ static int apply_limits(struct cfs_layout *l, const config_setting_t *limits, st
     return 0;
 }
 
+/* Names in a reference from kind k to kind t: 1 for a top-level target or a
+ * sibling, else the levels from the nearest common ancestor down to t; 0
+ * when there is none. */
+static int ref_depth(const struct cfs_kind *k, const struct cfs_kind *t)
+{
+    if (!t->parent || t->parent == k->parent)
+        return 1;
+    int depth = 1;
+    for (const struct cfs_kind *a = t->parent; a; a = a->parent, depth++)
+        for (const struct cfs_kind *b = k->parent; b; b = b->parent)
+            if (a == b)
+                return depth;
+    return 0;
+}
+
 /* Cross-check the kinds once all are read: parents, references, defaults. */
 static int link_kinds(struct cfs_layout *l, struct cfs_err *err)
 {
@@ -342,12 +359,15 @@ static int link_kinds(struct cfs_layout *l, struct cfs_err *err)
                 if (!d->ref_kind)
                     return cfs_err_set(err, EINVAL, "layout: %s.%s: unknown kind %s", k->name,
                                        d->name, d->ref);
-                /* References resolve among siblings or top-level kinds; the
-                 * store relies on this when it looks for users of a resource. */
-                if (d->ref_kind->parent && d->ref_kind->parent != k->parent)
+                /* References resolve among siblings or top-level kinds by
+                 * name (the store relies on this when it looks for users of
+                 * a resource), or by a path from the nearest common
+                 * ancestor (ref_depth names). */
+                d->ref_depth = ref_depth(k, d->ref_kind);
+                if (d->ref_depth < 1)
                     return cfs_err_set(err, EINVAL,
-                                       "layout: %s.%s: %s is neither top-level nor a sibling",
-                                       k->name, d->name, d->ref);
+                                       "layout: %s.%s: %s shares no ancestor with %s",
+                                       k->name, d->name, d->ref, k->name);
             }
             if (d->def[0] && d->type != CFS_T_VERB) {
                 char *norm = NULL;

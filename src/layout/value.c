@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "netaddr.h"
+
 bool value_name_ok(const char *name)
 {
     size_t n = strlen(name);
@@ -239,6 +241,24 @@ static bool uri_ok(const char *s)
     return colon[1] != '\0';
 }
 
+/* depth names separated by single '/' */
+static bool ref_path_ok(const char *v, int depth)
+{
+    char name[CFS_NAME_MAX + 1];
+    int n = 0;
+    for (const char *p = v;; n++) {
+        size_t l = strcspn(p, "/");
+        if (l == 0 || l > CFS_NAME_MAX)
+            return false;
+        snprintf(name, sizeof(name), "%.*s", (int)l, p);
+        if (!value_name_ok(name))
+            return false;
+        if (!p[l])
+            return n + 1 == depth;
+        p += l + 1;
+    }
+}
+
 static bool in_values(const struct cfs_attr_def *a, const char *v)
 {
     for (size_t i = 0; i < a->nvalues; i++)
@@ -253,6 +273,119 @@ static void list_values(const struct cfs_attr_def *a, char *buf, size_t len)
     size_t used = 0;
     for (size_t i = 0; i < a->nvalues && used < len; i++)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", a->values[i]);
+}
+
+/* Append text to the malloc'd *buf (NULL: start one). */
+static int append(char **buf, const char *text)
+{
+    size_t have = *buf ? strlen(*buf) : 0;
+    char *grown = realloc(*buf, have + strlen(text) + 1);
+    if (!grown)
+        return -1;
+    memcpy(grown + have, text, strlen(text) + 1);
+    *buf = grown;
+    return 0;
+}
+
+/* One network value (netaddr.h) in canonical form.  Lists take blanks,
+ * ',' or newlines between items (routes: newlines or ','), and are
+ * stored one item a line. */
+static int net_value(const struct cfs_attr_def *a, char **v, struct cfs_err *err)
+{
+    struct cfs_err why;
+    char canon[64];
+    char *out = NULL;
+    int n = 0;
+    cfs_err_clear(&why);
+    if (!(*v)[0] && (a->optional || a->type == CFS_T_IPLIST || a->type == CFS_T_ROUTES))
+        return 0;
+    if (in_values(a, *v))
+        return 0;
+    switch (a->type) {
+    case CFS_T_CIDR: {
+        struct cfs_cidr c;
+        if (netaddr_cidr_parse(*v, &c, &why) < 0)
+            return cfs_err_set(err, EINVAL, "%s: %s", a->name, why.msg);
+        netaddr_cidr_format(&c, canon);
+        break;
+    }
+    case CFS_T_IPV4: {
+        uint32_t ip;
+        if (netaddr_ipv4_parse(*v, &ip, &why) < 0)
+            return cfs_err_set(err, EINVAL, "%s: %s%s", a->name, why.msg,
+                               a->nvalues ? " (or auto)" : "");
+        netaddr_ipv4_format(ip, canon);
+        break;
+    }
+    case CFS_T_MAC: {
+        unsigned char mac[6];
+        if (netaddr_mac_parse(*v, mac, &why) < 0)
+            return cfs_err_set(err, EINVAL, "%s: %s%s", a->name, why.msg,
+                               a->nvalues ? " (or auto)" : "");
+        if (!netaddr_mac_unicast(mac))
+            return cfs_err_set(err, EINVAL, "%s: %s is a multicast or zero address; a NIC "
+                               "needs a unicast one (first byte even)", a->name, *v);
+        netaddr_mac_format(mac, canon);
+        break;
+    }
+    case CFS_T_IPLIST:
+    case CFS_T_ROUTES: {
+        bool routes = a->type == CFS_T_ROUTES;
+        char *save = NULL;
+        for (char *item = strtok_r(*v, routes ? ",\n" : ", \t\n", &save); item;
+             item = strtok_r(NULL, routes ? ",\n" : ", \t\n", &save)) {
+            char line[96];
+            if (++n > a->max && a->max) {
+                free(out);
+                return cfs_err_set(err, EINVAL, "%s: at most %lld %s", a->name, a->max,
+                                   routes ? "routes" : "addresses");
+            }
+            if (routes) {
+                char dest[32], via[8], hop[32], extra[2];
+                struct cfs_cidr c;
+                uint32_t ip;
+                if (sscanf(item, " %31s %7s %31s %1s", dest, via, hop, extra) != 3 ||
+                    strcmp(via, "via")) {
+                    free(out);
+                    return cfs_err_set(err, EINVAL, "%s: '%.64s' is not 'DEST/PREFIX via "
+                                       "ADDRESS'", a->name, item);
+                }
+                if (netaddr_cidr_parse(dest, &c, &why) < 0 ||
+                    netaddr_ipv4_parse(hop, &ip, &why) < 0) {
+                    free(out);
+                    return cfs_err_set(err, EINVAL, "%s: %s", a->name, why.msg);
+                }
+                char cs[CFS_CIDR_LEN], hs[CFS_IPV4_LEN];
+                netaddr_cidr_format(&c, cs);
+                netaddr_ipv4_format(ip, hs);
+                snprintf(line, sizeof(line), "%s%s via %s", n > 1 ? "\n" : "", cs, hs);
+            } else {
+                uint32_t ip;
+                if (netaddr_ipv4_parse(item, &ip, &why) < 0) {
+                    free(out);
+                    return cfs_err_set(err, EINVAL, "%s: %s", a->name, why.msg);
+                }
+                netaddr_ipv4_format(ip, canon);
+                snprintf(line, sizeof(line), "%s%s", n > 1 ? "\n" : "", canon);
+            }
+            if (append(&out, line) < 0) {
+                free(out);
+                return cfs_err_set(err, ENOMEM, "out of memory");
+            }
+        }
+        free(*v);
+        *v = out ? out : strdup("");
+        return *v ? 0 : cfs_err_set(err, ENOMEM, "out of memory");
+    }
+    default:
+        return 0;
+    }
+    char *copy = strdup(canon);
+    if (!copy)
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    free(*v);
+    *v = copy;
+    return 0;
 }
 
 int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
@@ -280,7 +413,8 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
         len--;
     if (len > 4096)
         return cfs_err_set(err, EINVAL, "%s: value too long (%zu bytes)", a->name, len);
-    if (memchr(data, '\0', len) || has_control(data, len, false))
+    bool lines = a->type == CFS_T_IPLIST || a->type == CFS_T_ROUTES;
+    if (memchr(data, '\0', len) || has_control(data, len, lines))
         return cfs_err_set(err, EINVAL, "%s: control characters are not allowed", a->name);
     const char *why = text_problem(data, len);
     if (why)
@@ -417,6 +551,14 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
     case CFS_T_REF:
         if (len == 0 && a->optional)
             break;
+        if (a->ref_depth > 1) {
+            if (ref_path_ok(v, a->ref_depth))
+                break;
+            cfs_err_set(err, EINVAL, "%s: '%.64s' is not a path of %d names to a %s "
+                        "(e.g. %s)", a->name, v, a->ref_depth, a->ref,
+                        a->ref_depth == 2 ? "PARENT/NAME" : "A/B/NAME");
+            goto cleanup;
+        }
         if (!value_name_ok(v)) {
             cfs_err_set(err, EINVAL, "%s: '%.64s' is not a valid %s name", a->name, v,
                         a->ref ? a->ref : "resource");
@@ -459,6 +601,14 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
         break;
     }
     case CFS_T_BLOB:
+        break;
+    case CFS_T_CIDR:
+    case CFS_T_IPV4:
+    case CFS_T_MAC:
+    case CFS_T_IPLIST:
+    case CFS_T_ROUTES:
+        if (net_value(a, &v, err) < 0)
+            goto cleanup;
         break;
     }
     if (!v) {

@@ -16,6 +16,9 @@ const struct rc_kind rc_kind_offering = {.name = "offering", .wakes = RC_WAKE_RE
  * the volumes and images that live in them, VMs after their disks. */
 const struct rc_kind *const rc_kinds[] = {
     &rc_kind_host,
+    &rc_kind_vpc,
+    &rc_kind_subnet,
+    &rc_kind_nic,
     &rc_kind_pool,
     &rc_kind_image,
     &rc_kind_volume,

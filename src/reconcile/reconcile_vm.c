@@ -19,6 +19,7 @@
 
 #include "rc_state.h"
 #include "rc_store.h"
+#include "reconcile_network.h"
 #include "reconcile_vm_disks.h"
 #include "scheduler.h"
 #include "status_keys.h"
@@ -49,6 +50,9 @@ struct vm_pass {
     struct cfs_conn *conn;
     struct cfs_domain_info info;
     struct vm_disks *disks;
+    struct rc_nic *nics;        /* its connected NICs (reconcile_network.h) */
+    int nnics;
+    bool nics_loaded;
     bool defined_now;
     int result;
 };
@@ -170,6 +174,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
         unlink(console);
     vm_seed_remove(rc, vm);
     vm_disks_release(rc, vm);
+    rc_vm_nics_release(rc, vm);
     if (rc_res_purge(rc, vm, &err) < 0) {
         result = fail(rc, vm, err.msg);
         goto cleanup;
@@ -465,6 +470,47 @@ static enum step vm_host(struct vm_pass *p)
     return look(p);
 }
 
+/* A running domain's NICs become p->nics: the new ones plugged, the ones
+ * of was (the signature it was defined with) that are gone unplugged. */
+static int vm_nics_plug(struct vm_pass *p, const char *was, struct cfs_err *err)
+{
+    struct reconciler *rc = p->rc;
+    for (int i = 0; i < p->nnics; i++)
+        if (rc->drv->attach_nic(p->conn, p->vm->uuid, &p->nics[i].nic, err) < 0)
+            return -1;
+    char *copy = strdup(was);
+    char *save = NULL;
+    int ret = 0;
+    for (char *e = copy ? strtok_r(copy, " ", &save) : NULL; e && ret == 0;
+         e = strtok_r(NULL, " ", &save)) {
+        /* MAC@NETWORK/BRIDGE/MODEL */
+        char *at = strchr(e, '@');
+        char *sl1 = at ? strchr(at + 1, '/') : NULL;
+        char *sl2 = sl1 ? strchr(sl1 + 1, '/') : NULL;
+        if (!sl2)
+            continue;
+        *at = *sl1 = *sl2 = '\0';
+        bool kept = false;
+        for (int i = 0; i < p->nnics; i++)
+            kept = kept || !strcmp(p->nics[i].mac, e);
+        struct cfs_nic gone = {.mac = e, .network = at + 1, .bridge = sl1 + 1, .model = sl2 + 1};
+        if (!kept)
+            ret = rc->drv->detach_nic(p->conn, p->vm->uuid, &gone, err);
+    }
+    free(copy);
+    return ret;
+}
+
+/* Each NIC's status: attached with its tap while the domain runs. */
+static void vm_nics_status(struct vm_pass *p)
+{
+    bool on = p->info.power == CFS_POWER_RUNNING || p->info.power == CFS_POWER_PAUSED;
+    for (int i = 0; p->nics_loaded && i < p->nnics; i++) {
+        rc_set_status(p->rc, &p->nics[i].res, "state", on ? "attached" : "detached");
+        rc_set_status(p->rc, &p->nics[i].res, "target", on ? p->nics[i].target : "");
+    }
+}
+
 /* Define the domain (or update its persistent definition) when there is
  * none or the spec moved since it was last reached.  A running domain
  * grows live within the maxima it started with; the rest waits for its
@@ -477,10 +523,25 @@ static enum step vm_define(struct vm_pass *p)
     struct cfs_domain_info *info = &p->info;
     struct cfs_err err;
     char path[1024], console[4096], cdrom[4200], seed[4200];
-    if (info->power != CFS_POWER_NONE && p->acted >= p->gen)
-        return STEP_ON;
     char *dtype = rc_attr(rc, p->h->id, "domain-type");
     const char *type = strcmp(dtype, "auto") && dtype[0] ? dtype : p->h->info.domain_type;
+    char nicsig[2048] = "";
+    char *was_nics = rc_status(rc, vm->id, CFS_ST_NICS);
+    if (strcmp(type, "test")) {     /* the test driver's domains have no devices */
+        if (rc_vm_nics(rc, vm, p->h->uri, &p->nics, &p->nnics, &err) < 0) {
+            free(dtype);
+            free(was_nics);
+            return stop(p, err.msg);
+        }
+        p->nics_loaded = true;
+        rc_nics_signature(p->nics, p->nnics, nicsig, sizeof(nicsig));
+    }
+    bool nics_changed = strcmp(nicsig, was_nics) != 0;
+    if (info->power != CFS_POWER_NONE && p->acted >= p->gen && !nics_changed) {
+        free(dtype);
+        free(was_nics);
+        return STEP_ON;
+    }
     bool active = info->power != CFS_POWER_NONE && info->power != CFS_POWER_SHUTOFF;
     long long mem_kib = s->memory / 1024;
     if (active && info->max_vcpus > 0) {
@@ -524,11 +585,19 @@ static enum step vm_define(struct vm_pass *p)
         }
         spec.seed = seed;
     }
+    struct cfs_nic nics[CFS_NICS_MAX];
+    for (int i = 0; i < p->nnics && i < CFS_NICS_MAX; i++)
+        nics[spec.nnics++] = p->nics[i].nic;
+    spec.nics = nics;
     int defined = rc->drv->define(p->conn, &spec, &err);
     bool has_console = spec.console_path != NULL;
     free(dtype);    /* type pointed into it */
+    if (defined == 0 && active && nics_changed)
+        defined = vm_nics_plug(p, was_nics, &err);
+    free(was_nics);
     if (defined < 0)
         return stop(p, err.msg);
+    rc_set_status(rc, vm, CFS_ST_NICS, nicsig);
     p->defined_now = true;
     char dom[64];
     snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
@@ -809,10 +878,12 @@ static int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
         goto cleanup;
     int powered = vm_power(&p, &err);
     vm_observe(&p, powered, &err);
+    vm_nics_status(&p);
 cleanup:
     if (p.h)
         pthread_rwlock_unlock(&p.h->rw);
     vm_disks_free(p.disks);
+    free(p.nics);
     spec_free(&p.s);
     return p.result;
 }
@@ -820,18 +891,18 @@ cleanup:
 const struct rc_kind rc_kind_vm = {
     .name = "vm", .pass = reconcile_vm, .wakes = RC_WAKE_SELF,
     .attrs_read = "state offering image root-size pool host ha cpu-mode kernel initrd cmdline "
-                  "description "
-                  "ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state host/domain-type "
-                  "cluster/cpu-overcommit cluster/memory-overcommit cluster/ha image/os "
-                  "volume/size",
+                  "description ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state "
+                  "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
+                  "image/os volume/size nic/model",
     .attrs_written = "state volume/size volume/image volume/pool",
     .status_read = "state host console root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
-                   " volume/" CFS_ST_ROOT_OF,
+                   " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,
     .status_written = "state since error host vnc agent cpu-time memory cpus uptime domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                       CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
-                      " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF,
+                      " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF
+                      " " CFS_ST_NICS " nic/state nic/target",
 };

@@ -366,6 +366,13 @@ int store_write_end(struct cfs_store *st, struct cfs_err *err)
     return ret;
 }
 
+void store_write_abort(struct cfs_store *st)
+{
+    struct cfs_err ignore;
+    st->write_failed = true;    /* the lock is held since store_write_begin */
+    store_write_end(st, &ignore);
+}
+
 static int user_version(struct cfs_store *st, int *version, struct cfs_err *err)
 {
     sqlite3_stmt *s = NULL;
@@ -824,6 +831,56 @@ cleanup:
     return txn_end(st, ret, err);
 }
 
+/* A path reference (attribute a of kind k, "VPC/SUBNET") naming r or a
+ * resource under r: as find_user_locked.  Resources of k anywhere count
+ * (not only under the common ancestor): a rename or rmdir is refused a
+ * little too often rather than breaking a reference. */
+static int find_path_user_locked(struct cfs_store *st, const struct cfs_res *r,
+                                 const struct cfs_kind *k, const struct cfs_attr_def *a,
+                                 char *who, size_t len, struct cfs_err *err)
+{
+    const struct cfs_kind *chain = a->ref_kind;
+    int pos = a->ref_depth - 1;
+    while (chain && chain != r->kind && pos > 0) {
+        chain = chain->parent;
+        pos--;
+    }
+    if (chain != r->kind)
+        return 1;
+    /* The names from the common ancestor down to r: "VPC" or "VPC/SUBNET". */
+    char names[8][CFS_NAME_MAX + 1];
+    char prefix[(CFS_NAME_MAX + 1) * 8] = "";
+    struct cfs_res cur = *r;
+    if (pos >= 8)
+        return 1;
+    for (int i = pos; i >= 0; i--) {
+        memcpy(names[i], cur.name, sizeof(names[i]));
+        if (i > 0 && res_get_locked(st, cur.parent, &cur, err) < 0)
+            return -1;
+    }
+    for (int i = 0; i <= pos; i++) {
+        if (i)
+            strcat(prefix, "/");
+        strcat(prefix, names[i]);   /* fits: 8 names of CFS_NAME_MAX and '/' */
+    }
+    char below[sizeof(prefix) + 1];
+    snprintf(below, sizeof(below), "%s/", prefix);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT r.name FROM attrs a JOIN resources r ON r.id = a.res"
+        " WHERE a.name = ? AND r.kind = ? AND r.deleted = 0"
+        " AND (a.value = ? OR substr(a.value, 1, ?) = ?) LIMIT 1", "ssSiS", a->name, k->name,
+        prefix, (int64_t)strlen(below), below);
+    if (!s)
+        return -1;
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        snprintf(who, len, "%s %s", k->name, (const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    if (step == SQLITE_ROW)
+        return 0;
+    return step == SQLITE_DONE ? 1 : db_error(st, err, "users");
+}
+
 /* Name of the first resource that refers to r by name through a ref
  * attribute, written into who; 0 when there is one, 1 when none. */
 static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool with_links,
@@ -836,6 +893,12 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
         const struct cfs_kind *k = &l->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
+            if (a->type == CFS_T_REF && a->ref_depth > 1) {
+                int used = find_path_user_locked(st, r, k, a, who, len, err);
+                if (used <= 0)
+                    return used;
+                continue;
+            }
             if (a->type != CFS_T_REF || a->ref_kind != r->kind)
                 continue;
             /* Top-level targets are used from anywhere; others only by siblings
@@ -1221,7 +1284,8 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
         *changed = false;
     if (txn_begin(st, err) < 0)
         return -1;
-    if (a->type == CFS_T_REF && value[0] &&
+    /* Path references (ref_depth > 1) are resolved by precond_attr. */
+    if (a->type == CFS_T_REF && value[0] && a->ref_depth <= 1 &&
         res_find_locked(st, a->ref_kind->parent ? r->parent : 0, a->ref_kind, value, &target,
                         err) < 0) {
         cfs_err_set(err, ENOENT, "%s: %s '%s' does not exist%s", a->name, a->ref_kind->name,

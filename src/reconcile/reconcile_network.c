@@ -1,0 +1,588 @@
+/* reconcile_network.c: the passes of VPCs, subnets and NICs.
+ *
+ * The network side of every connected host of the zone is made through the
+ * network driver (network.h): one cfs_net_host per host URI, opened for
+ * the pass (this machine: no network namespace; a single host needs no
+ * VXLAN).  Hosts on test:/// URIs have no network.  What a VPC or subnet
+ * was set up on is remembered (status _hosts) so that rmdir removes it
+ * there even after the host left the tree.
+ *
+ * A VPC pass ensures the VPC on each host; a subnet pass ensures the VPC,
+ * the subnet and its NIC entries (DHCP host, DNS name), which come from
+ * the NICs whose _subnet (written by the mount with their address) names
+ * it.  A NIC pass only wakes its VM (which plugs it, reconcile_vm.c) and
+ * its subnet.  Every call is idempotent, so the periodic resync repairs
+ * drift (a bridge deleted, dnsmasq killed, a libvirt network destroyed).
+ */
+#include "reconcile_network.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netaddr.h"
+#include "rc_state.h"
+#include "rc_store.h"
+#include "status_keys.h"
+
+#define NET_RETRY_MS 5000
+#define NET_MAX_HOSTS 64
+
+static const struct cfs_network_driver *const net = &cfs_network_linux;
+
+struct uris {
+    char *v[NET_MAX_HOSTS];
+    int n;
+};
+
+static void uris_free(struct uris *u)
+{
+    for (int i = 0; i < u->n; i++)
+        free(u->v[i]);
+    u->n = 0;
+}
+
+static void uris_add(struct uris *u, const char *uri)
+{
+    for (int i = 0; i < u->n; i++)
+        if (!strcmp(u->v[i], uri))
+            return;
+    if (u->n < NET_MAX_HOSTS && uri[0] && strncmp(uri, "test:", 5))
+        if ((u->v[u->n] = strdup(uri)))
+            u->n++;
+}
+
+/* The URIs of the connected hosts of zone. */
+static void zone_hosts(struct reconciler *rc, int64_t zone, struct uris *out)
+{
+    const struct cfs_kind *kh = rc_layout_kind(rc, &rc_kind_host);
+    struct cfs_res *hosts = NULL;
+    size_t n = 0;
+    struct cfs_err ignore;
+    if (store_res_all(rc->st, kh, &hosts, &n, &ignore) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct cfs_res cluster;
+        if (hosts[i].deleted || store_res_get(rc->st, hosts[i].parent, &cluster, &ignore) < 0 ||
+            cluster.parent != zone)
+            continue;
+        struct rc_host *h = rc_host_get(rc, &hosts[i]);
+        if (!h)
+            continue;
+        pthread_rwlock_rdlock(&h->rw);
+        if (h->conn)
+            uris_add(out, h->uri);
+        pthread_rwlock_unlock(&h->rw);
+    }
+    free(hosts);
+}
+
+/* The URIs of status _hosts. */
+static void recorded_hosts(struct reconciler *rc, int64_t res, struct uris *out)
+{
+    char *list = rc_status(rc, res, CFS_ST_HOSTS);
+    char *save = NULL;
+    for (char *u = strtok_r(list, "\n", &save); u; u = strtok_r(NULL, "\n", &save))
+        uris_add(out, u);
+    free(list);
+}
+
+static void record_hosts(struct reconciler *rc, const struct cfs_res *r, const struct uris *u)
+{
+    char buf[NET_MAX_HOSTS * 64] = "";
+    size_t used = 0;
+    for (int i = 0; i < u->n && used < sizeof(buf); i++)
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "\n" : "", u->v[i]);
+    rc_set_status(rc, r, CFS_ST_HOSTS, buf);
+}
+
+static int host_open(const char *uri, struct cfs_net_host **h, struct cfs_err *err)
+{
+    struct cfs_net_host_def def = {.libvirt_uri = uri};
+    return net->open(&def, h, err);
+}
+
+static int fail(struct reconciler *rc, const struct cfs_res *r, const char *uri,
+                const struct cfs_err *err)
+{
+    char msg[CFS_ERR_MSG_MAX + 1200];
+    snprintf(msg, sizeof(msg), "%s%s%s", uri ? uri : "", uri ? ": " : "", err->msg);
+    rc_set_status(rc, r, "error", msg);
+    rc_set_status(rc, r, "state", "error");
+    return NET_RETRY_MS;
+}
+
+/* After the network objects are gone: the tombstone goes too. */
+static int purge(struct reconciler *rc, const struct cfs_res *r)
+{
+    struct cfs_err err;
+    if (rc_res_purge(rc, r, &err) < 0)
+        return fail(rc, r, NULL, &err);
+    return 0;
+}
+
+/* ---- VPC ---- */
+
+static void vpc_def(const struct cfs_res *vpc, struct cfs_vpc_def *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->uuid = vpc->uuid;
+    d->vni = 0;     /* one host: no VXLAN (status/vni is what it will carry) */
+}
+
+/* Ensure the VPC on every host of u; lines "URI BRIDGE" into bridges. */
+static int vpc_ensure(const struct cfs_res *vpc, const struct uris *u, char *bridges, size_t len,
+                      const char **bad, struct cfs_err *err)
+{
+    struct cfs_vpc_def d;
+    size_t used = 0;
+    vpc_def(vpc, &d);
+    bridges[0] = '\0';
+    for (int i = 0; i < u->n; i++) {
+        struct cfs_net_host *h = NULL;
+        struct cfs_net_attach at;
+        *bad = u->v[i];
+        if (host_open(u->v[i], &h, err) < 0)
+            return -1;
+        int rc = net->ensure_vpc(h, &d, err);
+        if (rc == 0)
+            rc = net->attachment(h, vpc->uuid, &at, err);
+        net->close(h);
+        if (rc < 0)
+            return -1;
+        if (used < len)
+            used += (size_t)snprintf(bridges + used, len - used, "%s%s %s", i ? "\n" : "",
+                                     u->v[i], at.bridge);
+    }
+    *bad = NULL;
+    return 0;
+}
+
+static int vpc_teardown(struct reconciler *rc, const struct cfs_res *vpc)
+{
+    struct uris u = {0};
+    struct cfs_err err;
+    int result = 0;
+    rc_set_status(rc, vpc, "state", "deleting");
+    recorded_hosts(rc, vpc->id, &u);
+    for (int i = 0; i < u.n; i++) {
+        struct cfs_net_host *h = NULL;
+        if (host_open(u.v[i], &h, &err) < 0 || net->remove_vpc(h, vpc->uuid, &err) < 0) {
+            net->close(h);
+            result = fail(rc, vpc, u.v[i], &err);
+            goto cleanup;
+        }
+        net->close(h);
+    }
+    result = purge(rc, vpc);
+cleanup:
+    uris_free(&u);
+    return result;
+}
+
+static int reconcile_vpc(struct reconciler *rc, const struct cfs_res *vpc)
+{
+    if (vpc->deleted)
+        return vpc_teardown(rc, vpc);
+    int64_t gen = store_spec_generation(rc->st, vpc->id);
+    struct uris u = {0};
+    struct cfs_err err;
+    char bridges[NET_MAX_HOSTS * 80];
+    const char *bad = NULL;
+    int result = 0;
+    cfs_err_clear(&err);
+    zone_hosts(rc, vpc->parent, &u);
+    recorded_hosts(rc, vpc->id, &u);    /* still set up there: keep it known */
+    /* The VXLAN identifier: the store's id of the VPC, unique and stable. */
+    rc_set_status_int(rc, vpc, "vni", vpc->id);
+    if (vpc_ensure(vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
+        record_hosts(rc, vpc, &u);
+        result = fail(rc, vpc, bad, &err);
+        goto cleanup;
+    }
+    record_hosts(rc, vpc, &u);
+    rc_set_status(rc, vpc, "bridge", bridges);
+    rc_set_status(rc, vpc, "error", "");
+    rc_set_status(rc, vpc, "state", u.n ? "available" : "creating");
+    if (u.n)
+        rc_set_status_int(rc, vpc, CFS_ST_GEN, gen);
+    result = u.n ? 0 : NET_RETRY_MS;    /* no connected host yet */
+cleanup:
+    uris_free(&u);
+    return result;
+}
+
+const struct rc_kind rc_kind_vpc = {
+    .name = "vpc", .pass = reconcile_vpc, .wakes = RC_WAKE_SELF,
+    .attrs_read = "",
+    .status_read = CFS_ST_HOSTS " state",
+    .status_written = "state vni bridge error " CFS_ST_HOSTS " " CFS_ST_GEN,
+};
+
+/* ---- subnet ---- */
+
+struct nic_list {
+    struct cfs_net_nic *v;
+    char (*mac)[CFS_MAC_LEN];
+    char (*ip)[CFS_IPV4_LEN];
+    char (*name)[CFS_NAME_MAX + 1];
+    int n;
+};
+
+static void nic_list_free(struct nic_list *l)
+{
+    free(l->v);
+    free(l->mac);
+    free(l->ip);
+    free(l->name);
+    memset(l, 0, sizeof(*l));
+}
+
+/* The live NICs whose _subnet is s, with their VMs' names as host names. */
+static int subnet_nics(struct reconciler *rc, const struct cfs_res *s, struct nic_list *out,
+                       struct cfs_err *err)
+{
+    const struct cfs_kind *kn = rc_layout_kind(rc, &rc_kind_nic);
+    struct cfs_res *nics = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof(*out));
+    if (store_res_all(rc->st, kn, &nics, &n, err) < 0)
+        return -1;
+    size_t cap = n ? n : 1;
+    out->v = calloc(cap, sizeof(*out->v));
+    out->mac = calloc(cap, sizeof(*out->mac));
+    out->ip = calloc(cap, sizeof(*out->ip));
+    out->name = calloc(cap, sizeof(*out->name));
+    if (!out->v || !out->mac || !out->ip || !out->name) {
+        free(nics);
+        nic_list_free(out);
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (nics[i].deleted)
+            continue;
+        char *sub = rc_status(rc, nics[i].id, CFS_ST_SUBNET);
+        char *mac = rc_status(rc, nics[i].id, "mac");
+        char *ip = rc_status(rc, nics[i].id, "ip");
+        struct cfs_res vm;
+        struct cfs_err ignore;
+        if (!strcmp(sub, s->uuid) && mac[0] && ip[0] &&
+            store_res_get(rc->st, nics[i].parent, &vm, &ignore) == 0 && !vm.deleted) {
+            int k = out->n++;
+            snprintf(out->mac[k], sizeof(out->mac[k]), "%s", mac);
+            snprintf(out->ip[k], sizeof(out->ip[k]), "%s", ip);
+            /* The VM's name is the DNS name of its first NIC by name (a
+             * name appears once in a VPC). */
+            bool first = true;
+            for (size_t j = 0; j < n; j++)
+                if (nics[j].parent == nics[i].parent && !nics[j].deleted &&
+                    strcmp(nics[j].name, nics[i].name) < 0)
+                    first = false;
+            snprintf(out->name[k], sizeof(out->name[k]), "%s", vm.name);
+            out->v[k].mac = out->mac[k];
+            out->v[k].ip = out->ip[k];
+            out->v[k].hostname =
+                first && netaddr_hostname_check(vm.name, &ignore) == 0 ? out->name[k] : NULL;
+        }
+        free(sub);
+        free(mac);
+        free(ip);
+    }
+    free(nics);
+    return 0;
+}
+
+/* Split "a\nb" into at most max pointers into text (modified). */
+static int split_lines(char *text, const char **out, int max)
+{
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(text, "\n", &save); t && n < max; t = strtok_r(NULL, "\n", &save))
+        out[n++] = t;
+    return n;
+}
+
+static int subnet_teardown(struct reconciler *rc, const struct cfs_res *s)
+{
+    struct uris u = {0};
+    struct cfs_err err;
+    struct cfs_res vpc;
+    int result = 0;
+    rc_set_status(rc, s, "state", "deleting");
+    recorded_hosts(rc, s->id, &u);
+    if (store_res_get(rc->st, s->parent, &vpc, &err) < 0) {
+        result = purge(rc, s);      /* the VPC is gone, and everything of it */
+        goto cleanup;
+    }
+    for (int i = 0; i < u.n; i++) {
+        struct cfs_net_host *h = NULL;
+        int r = host_open(u.v[i], &h, &err);
+        if (r == 0) {
+            r = net->set_nics(h, vpc.uuid, s->uuid, NULL, 0, &err);
+            if (r < 0 && err.code == ENOENT)
+                r = 0;      /* the VPC is not set up there */
+            if (r == 0)
+                r = net->remove_subnet(h, vpc.uuid, s->uuid, &err);
+        }
+        net->close(h);
+        if (r < 0) {
+            result = fail(rc, s, u.v[i], &err);
+            goto cleanup;
+        }
+    }
+    result = purge(rc, s);
+    rc_wake(rc, vpc.id);
+cleanup:
+    uris_free(&u);
+    return result;
+}
+
+static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
+{
+    if (s->deleted)
+        return subnet_teardown(rc, s);
+    int64_t gen = store_spec_generation(rc->st, s->id);
+    struct cfs_res vpc;
+    struct uris u = {0};
+    struct cfs_err err;
+    struct nic_list nics = {0};
+    struct cfs_cidr c;
+    char gw[CFS_IPV4_LEN], bridges[NET_MAX_HOSTS * 80];
+    const char *bad = NULL;
+    char *cidr = rc_attr(rc, s->id, "cidr");
+    char *gateway = rc_attr(rc, s->id, "gateway");
+    char *dhcp = rc_attr(rc, s->id, "dhcp");
+    char *dns = rc_attr(rc, s->id, "dns");
+    char *routes = rc_attr(rc, s->id, "routes");
+    const char *dnsv[CFS_NET_MAX_DNS];
+    const char *routev[CFS_NET_MAX_ROUTES];
+    struct cfs_net_route rv[CFS_NET_MAX_ROUTES];
+    int result = 0;
+    cfs_err_clear(&err);
+    if (!cidr[0] || netaddr_cidr_parse(cidr, &c, &err) < 0) {
+        rc_set_status(rc, s, "state", "unconfigured");
+        rc_set_status(rc, s, "error", cidr[0] ? err.msg : "");
+        rc_set_status_int(rc, s, CFS_ST_GEN, gen);
+        goto cleanup;
+    }
+    if (strcmp(gateway, "auto"))
+        snprintf(gw, sizeof(gw), "%s", gateway);
+    else
+        netaddr_ipv4_format(c.net + 1, gw);
+    int nroutes = split_lines(routes, routev, CFS_NET_MAX_ROUTES);
+    for (int i = 0; i < nroutes; i++) {
+        char *via = strstr(routev[i], " via ");
+        if (via) {
+            *via = '\0';
+            rv[i].dest = routev[i];
+            rv[i].via = via + 5;
+        }
+    }
+    struct cfs_subnet_def d = {
+        .uuid = s->uuid, .vpc = NULL, .cidr = cidr, .gateway = gw, .dhcp = !strcmp(dhcp, "on"),
+        .dns = dnsv, .ndns = split_lines(dns, dnsv, CFS_NET_MAX_DNS),
+        .routes = rv, .nroutes = nroutes,
+    };
+    if (store_res_get(rc->st, s->parent, &vpc, &err) < 0) {
+        result = fail(rc, s, NULL, &err);
+        goto cleanup;
+    }
+    d.vpc = vpc.uuid;
+    if (subnet_nics(rc, s, &nics, &err) < 0) {
+        result = fail(rc, s, NULL, &err);
+        goto cleanup;
+    }
+    zone_hosts(rc, vpc.parent, &u);
+    recorded_hosts(rc, s->id, &u);
+    record_hosts(rc, s, &u);
+    rc_flush(rc);   /* where it is being set up: known before it is */
+    if (vpc_ensure(&vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
+        result = fail(rc, s, bad, &err);
+        goto cleanup;
+    }
+    for (int i = 0; i < u.n; i++) {
+        struct cfs_net_host *h = NULL;
+        int r = host_open(u.v[i], &h, &err);
+        if (r == 0)
+            r = net->ensure_subnet(h, &d, &err);
+        if (r == 0)
+            r = net->set_nics(h, vpc.uuid, s->uuid, nics.v, nics.n, &err);
+        net->close(h);
+        if (r < 0) {
+            result = fail(rc, s, u.v[i], &err);
+            goto cleanup;
+        }
+    }
+    long long hosts = (1LL << (32 - c.prefix)) - 2;
+    rc_set_status(rc, s, "gateway", gw);
+    rc_set_status_int(rc, s, "used-ips", nics.n);
+    rc_set_status_int(rc, s, "free-ips", hosts - 1 - nics.n);
+    rc_set_status(rc, s, "bridge", bridges);
+    rc_set_status(rc, s, "error", "");
+    rc_set_status(rc, s, "state", u.n ? "available" : "creating");
+    if (u.n)
+        rc_set_status_int(rc, s, CFS_ST_GEN, gen);
+    result = u.n ? 0 : NET_RETRY_MS;
+cleanup:
+    nic_list_free(&nics);
+    uris_free(&u);
+    free(cidr);
+    free(gateway);
+    free(dhcp);
+    free(dns);
+    free(routes);
+    return result;
+}
+
+const struct rc_kind rc_kind_subnet = {
+    .name = "subnet", .pass = reconcile_subnet, .wakes = RC_WAKE_SELF,
+    .attrs_read = "cidr gateway dhcp dns routes",
+    .status_read = CFS_ST_HOSTS " nic/mac nic/ip nic/" CFS_ST_SUBNET,
+    .status_written = "state gateway used-ips free-ips bridge error " CFS_ST_HOSTS " "
+                      CFS_ST_GEN,
+};
+
+/* ---- NIC ---- */
+
+static void wake_subnet(struct reconciler *rc, const char *uuid)
+{
+    struct cfs_res s;
+    struct cfs_err ignore;
+    if (uuid[0] && store_res_by_uuid(rc->st, uuid, &s, &ignore) == 0)
+        rc_wake(rc, s.id);
+}
+
+/* A NIC's changes matter to its VM (plugging) and its subnet (DHCP). */
+static int reconcile_nic(struct reconciler *rc, const struct cfs_res *nic)
+{
+    char *sub = rc_status(rc, nic->id, CFS_ST_SUBNET);
+    int64_t gen = store_spec_generation(rc->st, nic->id);
+    int result = 0;
+    char *was = rc_status(rc, nic->id, CFS_ST_SUBNET_WAS);
+    rc_wake(rc, nic->parent);
+    wake_subnet(rc, sub);
+    if (was[0]) {       /* the subnet it left drops its entry */
+        wake_subnet(rc, was);
+        rc_set_status(rc, nic, CFS_ST_SUBNET_WAS, "");
+    }
+    free(was);
+    struct cfs_res vm;
+    struct cfs_err ignore;
+    if (nic->deleted) {
+        /* A NIC of a VM being deleted goes with it (rc_vm_nics_release):
+         * its tree path, which the purge logs, needs the VM. */
+        if (store_res_get(rc->st, nic->parent, &vm, &ignore) == 0 && !vm.deleted)
+            result = purge(rc, nic);
+    } else {
+        if (!sub[0])
+            rc_set_status(rc, nic, "state", "unconnected");
+        rc_set_status_int(rc, nic, CFS_ST_GEN, gen);
+    }
+    free(sub);
+    return result;
+}
+
+const struct rc_kind rc_kind_nic = {
+    .name = "nic", .pass = reconcile_nic, .wakes = RC_WAKE_SELF,
+    .status_read = CFS_ST_SUBNET " " CFS_ST_SUBNET_WAS,
+    .status_written = "state error " CFS_ST_SUBNET_WAS " " CFS_ST_GEN,
+};
+
+void rc_vm_nics_release(struct reconciler *rc, const struct cfs_res *vm)
+{
+    const struct cfs_kind *kn = rc_layout_kind(rc, &rc_kind_nic);
+    struct cfs_res *all = NULL;
+    size_t n = 0;
+    struct cfs_err err;
+    if (store_res_all(rc->st, kn, &all, &n, &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].parent != vm->id)
+            continue;
+        char *sub = rc_status(rc, all[i].id, CFS_ST_SUBNET);
+        if (rc_res_purge(rc, &all[i], &err) == 0)
+            wake_subnet(rc, sub);
+        free(sub);
+    }
+    free(all);
+}
+
+/* ---- a VM's NICs ---- */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct rc_nic *)a)->res.name, ((const struct rc_nic *)b)->res.name);
+}
+
+int rc_vm_nics(struct reconciler *rc, const struct cfs_res *vm, const char *uri,
+               struct rc_nic **out, int *n, struct cfs_err *err)
+{
+    const struct cfs_kind *kn = rc_layout_kind(rc, &rc_kind_nic);
+    struct cfs_res *all = NULL;
+    size_t count = 0;
+    struct cfs_net_host *h = NULL;
+    *out = NULL;
+    *n = 0;
+    if (store_res_all(rc->st, kn, &all, &count, err) < 0)
+        return -1;
+    struct rc_nic *v = calloc(count ? count : 1, sizeof(*v));
+    if (!v) {
+        free(all);
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    }
+    int ret = 0;
+    for (size_t i = 0; i < count && ret == 0; i++) {
+        if (all[i].deleted || all[i].parent != vm->id)
+            continue;
+        char *sub = rc_status(rc, all[i].id, CFS_ST_SUBNET);
+        char *mac = rc_status(rc, all[i].id, "mac");
+        char *model = rc_attr(rc, all[i].id, "model");
+        struct cfs_res s, vpc;
+        if (sub[0] && mac[0] && store_res_by_uuid(rc->st, sub, &s, err) == 0 &&
+            store_res_get(rc->st, s.parent, &vpc, err) == 0) {
+            struct rc_nic *x = &v[*n];
+            x->res = all[i];
+            snprintf(x->mac, sizeof(x->mac), "%s", mac);
+            snprintf(x->model, sizeof(x->model), "%s", model);
+            if (net_tap_name(all[i].uuid, x->target) < 0)
+                x->target[0] = '\0';
+            if (!h && (ret = host_open(uri, &h, err)) < 0)
+                break;
+            if ((ret = net->attachment(h, vpc.uuid, &x->at, err)) < 0)
+                break;
+            (*n)++;
+        }
+        free(sub);
+        free(mac);
+        free(model);
+    }
+    if (h)
+        net->close(h);
+    free(all);
+    if (ret < 0) {
+        free(v);
+        *n = 0;
+        return -1;
+    }
+    qsort(v, (size_t)*n, sizeof(*v), by_name);
+    for (int i = 0; i < *n; i++) {
+        struct rc_nic *x = &v[i];
+        x->nic.mac = x->mac;
+        x->nic.network = x->at.network;
+        x->nic.bridge = x->at.bridge;
+        x->nic.target = x->target[0] ? x->target : NULL;
+        x->nic.model = x->model;
+    }
+    *out = v;
+    return 0;
+}
+
+void rc_nics_signature(const struct rc_nic *nics, int n, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s@%s/%s/%s", i ? " " : "",
+                                 nics[i].mac, nics[i].at.network, nics[i].at.bridge,
+                                 nics[i].model);
+}
