@@ -166,5 +166,6 @@ keys_refused() {
   [ -f "$iso" ]
   rmdir "$C/vms/ci1"
   wait_until 60 test ! -e "$iso"
-  [ -z "$(ls -A "$T/seed")" ]
+  # The other VMs of this file are gone too, once their teardown ran.
+  wait_until 60 bash -c "[ -z \"\$(ls -A '$T/seed')\" ]"
 }
