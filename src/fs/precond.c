@@ -1,5 +1,6 @@
 /* precond.c: state-dependent preconditions (see precond.h).  One function
- * per rule, listed in one table so the rules are easy to find. */
+ * per rule, listed in three tables (attribute writes, links, deletes) so
+ * the rules are easy to find; the network kinds' rules are precond_net.c's. */
 #include "precond.h"
 
 #include <stdio.h>
@@ -524,12 +525,9 @@ static int pool_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs
     return pool_location(st, r, "", err);
 }
 
-int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
-                 const struct cfs_res *target, struct cfs_err *err)
+/* A volume that is some VM's root disk goes with that VM only. */
+static int volume_link(struct cfs_store *st, const struct cfs_res *target, struct cfs_err *err)
 {
-    (void)r;
-    if (strcmp(l->kind_name, "volume"))
-        return 0;
     char *root = store_status_text(st, target->id, "root-of");
     int rc = 0;
     if (root[0])
@@ -538,23 +536,53 @@ int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs
     return rc;
 }
 
-int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+/* Link rules, by the kind of the link's target. */
+static const struct {
+    const char *kind;
+    int (*check)(struct cfs_store *, const struct cfs_res *, struct cfs_err *);
+} link_rules[] = {
+    {"volume", volume_link},
+};
+
+int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                 const struct cfs_res *target, struct cfs_err *err)
+{
+    (void)r;
+    for (size_t i = 0; i < sizeof(link_rules) / sizeof(link_rules[0]); i++)
+        if (!strcmp(link_rules[i].kind, l->kind_name))
+            return link_rules[i].check(st, target, err);
+    return 0;
+}
+
+/* A host that still holds a VM (in any state) stays. */
+static int host_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
 {
     char vm[CFS_NAME_MAX + 32];
-    if (r->kind->system)
-        return cfs_err_set(err, EPERM, "%s/ is written by the reconciler only", r->kind->collection);
-    if (!strcmp(r->kind->name, "volume"))
-        return volume_delete(st, r, err);
-    if (!strcmp(r->kind->name, "pool"))
-        return pool_delete(st, r, err);
-    if (!strcmp(r->kind->name, "subnet"))
-        return net_precond_delete(st, r, err);
-    if (strcmp(r->kind->name, "host"))
-        return 0;
     int found = placed_vm(st, r, true, vm, sizeof(vm), err);
     if (found < 0)
         return -1;
     if (found)
         return cfs_err_set(err, EBUSY, "host %s still holds vm %s", r->name, vm);
+    return 0;
+}
+
+/* Delete rules, by kind. */
+static const struct {
+    const char *kind;
+    int (*check)(struct cfs_store *, const struct cfs_res *, struct cfs_err *);
+} delete_rules[] = {
+    {"volume", volume_delete},
+    {"pool", pool_delete},
+    {"subnet", net_precond_delete},
+    {"host", host_delete},
+};
+
+int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    if (r->kind->system)
+        return cfs_err_set(err, EPERM, "%s/ is written by the reconciler only", r->kind->collection);
+    for (size_t i = 0; i < sizeof(delete_rules) / sizeof(delete_rules[0]); i++)
+        if (!strcmp(delete_rules[i].kind, r->kind->name))
+            return delete_rules[i].check(st, r, err);
     return 0;
 }
