@@ -13,7 +13,7 @@ CC_FLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g)
   cc "${CC_FLAGS[@]}" -I"$REPO/include/common" -I"$REPO/include/layout" \
      -o "$BATS_TEST_TMPDIR/value_test" "$REPO/tests/unit/value_test.c" \
      "$REPO/src/layout/value.c" "$REPO/src/layout/layout.c" "$REPO/src/common/error.c" \
-     "$REPO/build/layout_data.c" -lconfig
+     "$REPO/src/common/netaddr.c" "$REPO/build/layout_data.c" -lconfig
   run "$BATS_TEST_TMPDIR/value_test" "$REPO/fs-layout"
   echo "$output"
   [ "$status" = 0 ]
@@ -23,7 +23,8 @@ CC_FLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g)
 @test "compute driver: every operation on test:/// and qemu:///system" {
   cc "${CC_FLAGS[@]}" -I"$REPO/include/common" -I"$REPO/include/drivers" \
      -o "$BATS_TEST_TMPDIR/driver_test" "$REPO/tests/unit/driver_test.c" \
-     "$REPO/src/drivers/driver_libvirt.c" "$REPO/src/drivers/xml.c" "$REPO/src/common/error.c" \
+     "$REPO/src/drivers/driver_libvirt.c" "$REPO/src/drivers/xml.c" "$REPO/src/drivers/nic_xml.c" \
+     "$REPO/src/common/error.c" "$REPO/src/common/netaddr.c" \
      $(pkg-config --cflags --libs libvirt) -lpthread
   run timeout 900 "$BATS_TEST_TMPDIR/driver_test" test:///default qemu:///system
   echo "$output" | grep -v '^PASS'
