@@ -395,6 +395,80 @@ static int migrate(struct cfs_store *st, struct cfs_err *err)
 
 static void make_uuid(char out[37]);
 
+/* The store holds every tenant's secrets (passwords, user-data, the audit
+ * trail): the database, its -wal/-shm and the -notify file are 0600 and the
+ * directory cloudfs creates for it 0700, also when they already exist with
+ * wider modes.  A file another user owns or a directory others may write is
+ * refused: whoever can replace the files can read or lock what root writes. */
+static int secure_store_file(const char *path, bool create, struct cfs_err *err)
+{
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (create ? O_CREAT : 0),
+                  0600);
+    if (fd < 0) {
+        if (errno == ENOENT && !create)
+            return 0;
+        return cfs_err_set(err, errno, "store %s: %s", path, strerror(errno));
+    }
+    struct stat sb;
+    int rc = 0;
+    if (fstat(fd, &sb) < 0)
+        rc = cfs_err_set(err, errno, "store %s: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        rc = cfs_err_set(err, EINVAL, "store %s: not a regular file", path);
+    else if (sb.st_uid != geteuid())
+        rc = cfs_err_set(err, EPERM, "store %s: owned by uid %u, not by this daemon", path,
+                         (unsigned)sb.st_uid);
+    else if ((sb.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+        rc = cfs_err_set(err, errno, "store %s: chmod 0600: %s", path, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+static int secure_store(const char *path, struct cfs_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat sb;
+    if (lstat(dir, &sb) < 0 && errno == ENOENT) {
+        /* parents as usual, the store's own directory private */
+        for (char *p = dir + 1; *p; p++) {
+            if (*p == '/') {
+                *p = '\0';
+                (void)mkdir(dir, 0755);
+                *p = '/';
+            }
+        }
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+            return cfs_err_set(err, errno, "store directory %s: %s", dir, strerror(errno));
+    }
+    if (lstat(dir, &sb) < 0)
+        return cfs_err_set(err, errno, "store directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return cfs_err_set(err, ENOTDIR, "store directory %s: not a directory", dir);
+    if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX))
+        return cfs_err_set(err, EPERM,
+                           "store directory %s: writable by group or others (mode %04o)", dir,
+                           (unsigned)(sb.st_mode & 07777));
+    if (sb.st_uid != geteuid() && sb.st_uid != 0)
+        return cfs_err_set(err, EPERM, "store directory %s: owned by uid %u", dir,
+                           (unsigned)sb.st_uid);
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal", "-notify"};
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char f[4200];
+        snprintf(f, sizeof(f), "%s%s", path, suffix[i]);
+        if (secure_store_file(f, i == 0 || i == 4, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int store_open(const char *path, const struct cfs_layout *layout, bool sync_full,
                struct cfs_store **out, struct cfs_err *err)
 {
@@ -411,7 +485,11 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     pthread_mutex_init(&st->lock, &attr);
     pthread_mutexattr_destroy(&attr);
     snprintf(st->notify_path, sizeof(st->notify_path), "%s-notify", path);
-    st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (secure_store(path, err) < 0) {
+        store_close(st);
+        return -1;
+    }
+    st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         cfs_err_set(err, EIO, "store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
