@@ -8,9 +8,13 @@ load checks
 
 setup_file() {
   local u
+  getent group cfs-ops >/dev/null || groupadd --system cfs-ops
   for u in cfs-alice cfs-bob; do
     id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh "$u"
   done
+  # alice administers (admin-group), bob is a plain tenant
+  usermod -a -G cfs-ops cfs-alice
+  export CFS_EXTRA_CONF='admin-group = "cfs-ops";'
   cfs_start
   # mktemp made $T private; the tenants have to reach the mount point.
   chmod 755 "$T"
@@ -74,4 +78,57 @@ as_bob() { runuser -u cfs-bob -- "$@"; }
   [ "$status" -ne 0 ]
   [[ "$output" == *"writable by group or others"* ]]
   [ ! -e "$d/store.db" ]
+}
+
+# --- 2. operator attributes and kinds ---------------------------------------
+
+@test "operator attributes: a tenant owning a host, pool or vm cannot set uri, path, ceph-conf, kernel, initrd" {
+  local h="$C/hosts/local" p="$C/pools/local"
+  mkdir "$C/vms/bobs"
+  chown cfs-bob:cfs-bob "$h" "$p" "$C/vms/bobs"
+  refused "$E_PERM" as_bob sh -c "echo 'qemu+ext:///system?command=/tmp/x' > '$h/uri'"
+  reason_has "$h" "uri is an operator attribute"
+  refused "$E_PERM" as_bob sh -c "echo test:///etc/shadow > '$h/uri'"
+  refused "$E_PERM" as_bob sed -i 's|.*|test:///etc/passwd|' "$h/uri"
+  refused "$E_PERM" as_bob sh -c "echo /etc > '$p/path'"
+  reason_has "$p" "path is an operator attribute"
+  refused "$E_PERM" as_bob sh -c "echo /tmp/evil.conf > '$p/ceph-conf'"
+  refused "$E_PERM" as_bob sh -c "echo rbd > '$p/type'"
+  refused "$E_PERM" as_bob sh -c "echo /etc/shadow > '$C/vms/bobs/kernel'"
+  reason_has "$C/vms/bobs" "kernel is an operator attribute"
+  refused "$E_PERM" as_bob sh -c "echo /root/initrd > '$C/vms/bobs/initrd'"
+  # what the owner may write still works
+  as_bob sh -c "echo disabled > '$h/state'"
+  [ "$(db_attr host local state)" = disabled ]
+  echo enabled > "$h/state"
+  # the audit keeps the refusals as bob's
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM audit WHERE uid = $(id -u cfs-bob) AND path LIKE '%/hosts/local/uri'")" -ge 1 ]
+}
+
+@test "operator attributes: root and a member of admin-group write them" {
+  local h="$C/hosts/local" p="$C/pools/local"
+  chown cfs-alice:cfs-alice "$h" "$p"
+  as_alice sh -c "echo 'qemu:///session' > '$h/uri'"
+  [ "$(db_attr host local uri)" = "qemu:///session" ]
+  as_alice sh -c "echo '$T/pool2' > '$p/path'"
+  [ "$(db_attr pool local path)" = "$T/pool2" ]
+  echo "$T/pool" > "$p/path"
+  echo "test:///default" > "$h/uri"
+  [ "$(db_attr host local uri)" = "test:///default" ]
+  chown 0:0 "$h" "$p"
+}
+
+@test "operator kinds: a tenant owning a cluster cannot create, rename or remove its hosts and pools" {
+  # Collections belong to root 0755, so the kernel says EACCES first; the
+  # mount's own check (EPERM) stands behind it for collections a tenant may
+  # write one day.
+  local cl="$MNT/zones/default/clusters/bobc"
+  mkdir "$cl" "$cl/hosts/h1"
+  chown cfs-bob:cfs-bob "$cl" "$cl/hosts/h1"
+  refused "$E_ACCES" as_bob mkdir "$cl/hosts/h2"
+  refused "$E_ACCES" as_bob mkdir "$cl/pools/p2"
+  refused "$E_ACCES" as_bob mv "$cl/hosts/h1" "$cl/hosts/h3"
+  refused "$E_ACCES" as_bob rmdir "$cl/hosts/h1"
+  [ -d "$cl/hosts/h1" ]
+  rmdir "$cl/hosts/h1" "$cl"
 }

@@ -54,6 +54,9 @@ struct cfs_attr_def {
     /* Stored and shown but acted on by nothing, and why ("shown to
      * operators only"); NULL for an attribute that does something. */
     char *spec_only;
+    /* Written by root or the admin group only, whoever owns the resource:
+     * the root daemons act on it as root (a host's uri, a pool's path). */
+    bool operator_only;
 };
 
 struct cfs_status_def {
@@ -93,6 +96,7 @@ struct cfs_kind {
     bool system;            /* made by the reconciler only (tasks): users cannot mkdir,
                              * rmdir or write; its status files sit in the resource
                              * directory itself, there being no spec to separate them from */
+    bool operator_only;     /* created, removed and renamed by root or the admin group only */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

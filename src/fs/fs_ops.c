@@ -10,6 +10,7 @@
 
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@ struct cfs_fs {
     char *mountpoint;       /* absolute, for absolute symlink targets */
     char *readme;
     struct notify_fs *nf;   /* inotify for changes made elsewhere; the change feed */
+    bool has_admin_gid;     /* cloudfs.conf admin-group names a group */
+    gid_t admin_gid;
 };
 
 /* One open file. */
@@ -106,6 +109,28 @@ static void forget_res_stat(const struct cfs_res *r, const char *rel)
     }
 }
 
+/* The caller may act as the operator: root, or a member (primary or
+ * supplementary group) of cloudfs.conf's admin-group. */
+static bool caller_is_operator(void)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    struct cfs_fs *fs = ctx->private_data;
+    if (ctx->uid == 0)
+        return true;
+    if (!fs->has_admin_gid)
+        return false;
+    if (ctx->gid == fs->admin_gid)
+        return true;
+    gid_t groups[256];
+    int n = fuse_getgroups(256, groups);
+    if (n > 256)
+        n = 256;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == fs->admin_gid)
+            return true;
+    return false;
+}
+
 /* Leave a refused request's reason in status/error of res. */
 static int refuse(const struct cfs_res *res, const struct cfs_err *err)
 {
@@ -118,6 +143,25 @@ static int refuse(const struct cfs_res *res, const struct cfs_err *err)
             forget_res_stat(res, "status/error");
     }
     return -(err->code ? err->code : EIO);
+}
+
+/* An operator attribute (layout "operator = true"): the root daemons act on
+ * its value as root, so owning the resource is not enough to write it. */
+static int refuse_operator_attr(const struct cfs_node *n)
+{
+    struct cfs_err err;
+    cfs_err_set(&err, EPERM, "%s is an operator attribute: only root or the admin group write it",
+                n->attr->name);
+    return refuse(&n->res, &err);
+}
+
+/* Kinds of the operator (layout "operator = true" on the kind). */
+static int refuse_operator_kind(const struct cfs_res *res, const struct cfs_kind *k,
+                                const char *what)
+{
+    struct cfs_err err;
+    cfs_err_set(&err, EPERM, "%s %s: only root or the admin group do that", k->name, what);
+    return refuse(res, &err);
 }
 
 static void clear_error(const struct cfs_res *res, const struct cfs_actor *actor)
@@ -728,6 +772,8 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     int rc;
     cfs_err_clear(&err);
     actor_init(&a);
+    if (n->attr->operator_only && !caller_is_operator())
+        return refuse_operator_attr(n);
     if (n->attr->type == CFS_T_VERB && (len == 0 || (len == 1 && data[0] == '\n')))
         return 0;   /* an empty verb file copied by a sync tool: nothing to do */
     if (n->attr->type == CFS_T_SECRET && len == 0)
@@ -868,6 +914,12 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
         }
         break;
     case NODE_ATTR:
+        if (write && n.attr->operator_only && !caller_is_operator()) {
+            rc = refuse_operator_attr(&n);
+            audit_fs(fs->st, "open", path, NULL, 0, false, rc);
+            return rc;
+        }
+        break;
     case NODE_SCRATCH:
         break;
     case NODE_WAIT:
@@ -909,6 +961,8 @@ static int cfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         /* The kernel had no dentry (e.g. after an editor renamed the file
          * away): opening an attribute for writing. */
         n.type = NODE_ATTR;
+        if (n.attr->operator_only && !caller_is_operator())
+            return refuse_operator_attr(&n);
         return fh_new(&n, fi, false);
     }
     if (!tree_is_scratch_name(leaf)) {
@@ -1129,6 +1183,8 @@ static int cfs_mkdir(const char *path, mode_t mode)
         cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", parent.kind->collection);
         return refuse(NULL, &err);
     }
+    if (parent.kind->operator_only && !caller_is_operator())
+        return refuse_operator_kind(owner, parent.kind, "creation");
     struct fuse_context *ctx = fuse_get_context();
     actor_init(&a);
     if (store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid, &a.actor,
@@ -1156,6 +1212,8 @@ static int cfs_rmdir(const char *path)
     cfs_err_clear(&err);
     switch (n.type) {
     case NODE_RES:
+        if (n.res.kind->operator_only && !caller_is_operator())
+            return refuse_operator_kind(&n.res, n.res.kind, "removal");
         actor_init(&a);
         if (precond_delete(fs->st, &n.res, &err) < 0 ||
             store_res_delete(fs->st, &n.res, &a.actor, &err) < 0)
@@ -1341,6 +1399,8 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
         cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", src.res.kind->collection);
         return refuse(NULL, &err);
     }
+    if (src.type == NODE_RES && src.res.kind->operator_only && !caller_is_operator())
+        return refuse_operator_kind(&src.res, src.res.kind, "rename");
     if (src.type == NODE_RES) {
         if (dparent.type != NODE_COLL || dparent.kind != src.res.kind ||
             dparent.res.id != src.res.parent) {
@@ -1661,6 +1721,17 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
     if (!fs.mountpoint) {
         fprintf(stderr, "cloudfs: %s: %s\n", mountpoint, strerror(errno));
         return 1;
+    }
+    if (conf->admin_group && conf->admin_group[0]) {
+        struct group gr, *found = NULL;
+        char grbuf[16384];
+        if (getgrnam_r(conf->admin_group, &gr, grbuf, sizeof(grbuf), &found) != 0 || !found) {
+            fprintf(stderr, "cloudfs: admin-group \"%s\": no such group\n", conf->admin_group);
+            free(fs.mountpoint);
+            return 1;
+        }
+        fs.has_admin_gid = true;
+        fs.admin_gid = found->gr_gid;
     }
     fs.readme = readme_text();
     argv[argc++] = (char *)"cloudfs";

@@ -108,6 +108,8 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
         a->optional = flag;
     if (config_setting_lookup_bool(s, "immutable", &flag))
         a->immutable = flag;
+    if (config_setting_lookup_bool(s, "operator", &flag))
+        a->operator_only = flag;
 
     const config_setting_t *vals = config_setting_get_member(s, "values");
     if (vals) {
@@ -171,6 +173,8 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
         k->reconciled = flag;
     if (config_setting_lookup_bool(root, "system", &flag))
         k->system = flag;
+    if (config_setting_lookup_bool(root, "operator", &flag))
+        k->operator_only = flag;
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {

@@ -78,6 +78,9 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
             fputs("empty", out);
     }
     fprintf(out, "; mode %04o", (unsigned)a->mode);
+    if (a->operator_only)
+        fputs("; operator only: written by root or the admin group, whoever owns the resource",
+              out);
     if (a->spec_only) {
         fputs("; nothing acts on it: ", out);
         put(out, a->spec_only);
@@ -93,6 +96,8 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
         kind_path(out, k);
         fputs("/\n", out);
         put(out, k->doc);
+        if (k->operator_only)
+            fputs(" Created, renamed and removed by root or the admin group only.", out);
         fputs("\n", out);
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
