@@ -21,7 +21,7 @@ setup_file() {
   mkdir "$C/vms/alices"
   chown cfs-alice:cfs-alice "$C/vms/alices"
 }
-teardown_file() { cfs_stop; }
+teardown_file() { rc_stop; cfs_stop; }
 
 as_alice() { runuser -u cfs-alice -- "$@"; }
 as_bob() { runuser -u cfs-bob -- "$@"; }
@@ -131,4 +131,68 @@ as_bob() { runuser -u cfs-bob -- "$@"; }
   refused "$E_ACCES" as_bob rmdir "$cl/hosts/h1"
   [ -d "$cl/hosts/h1" ]
   rmdir "$cl/hosts/h1" "$cl"
+}
+
+# --- 3. libvirt URIs ----------------------------------------------------------
+
+@test "uri allow-list at write time: no ext transport, no command=/socket=/keyfile=, no other driver" {
+  local h="$C/hosts/local"
+  refused "$E_PERM" write_value "$h/uri" "qemu+ext:///system?command=$T/evil.sh"
+  reason_has "$h" "transport 'ext' is refused"
+  refused "$E_PERM" write_value "$h/uri" "qemu+unix:///system?socket=$T/sock"
+  reason_has "$h" "parameter 'socket' is refused"
+  refused "$E_PERM" write_value "$h/uri" "qemu+ssh://h/system?keyfile=/root/.ssh/id_rsa"
+  refused "$E_PERM" write_value "$h/uri" "qemu+ssh://h/system?no_verify=1&command=/bin/sh"
+  refused "$E_PERM" write_value "$h/uri" "lxc:///system"
+  refused "$E_PERM" write_value "$h/uri" "qemu:///embed?root=/tmp/x"
+  # the shapes of the documentation stay accepted
+  local u
+  for u in qemu:///system qemu+ssh://root@node1/system qemu+tls://node1/system \
+           "qemu+tcp://node1:16509/system?no_verify=1" qemu:///session test:///default; do
+    write_value "$h/uri" "$u"
+    [ "$(db_attr host local uri)" = "$u" ]
+  done
+}
+
+@test "uri allow-list in the reconciler: a stored ext URI is never run; libvirt's text stays out of status/error" {
+  local h="$C/hosts/local"
+  printf '#!/bin/sh\ntouch %s/ran\n' "$T" > "$T/evil.sh"
+  chmod 755 "$T/evil.sh"
+  # written before the allow-list existed (straight into the store)
+  sqlite3 "$DB" "UPDATE attrs SET value = 'qemu+ext:///system?command=$T/evil.sh'
+                 WHERE name = 'uri' AND res = (SELECT id FROM resources WHERE kind = 'host' AND name = 'local')"
+  rc_start
+  wait_until 60 grep -q "transport 'ext' is refused" "$h/status/error"
+  [ "$(cat "$h/status/connection")" = disconnected ]
+  [ ! -e "$T/ran" ]
+  # the test driver (allowed here by allow-test-uri) parsing a secret file:
+  # status/error is world-readable and must not quote it
+  printf 'root:$6$secrethash:19000:0:99999:7:::\n' > "$T/shadow"
+  chmod 600 "$T/shadow"
+  echo "test://$T/shadow" > "$h/uri"
+  wait_until 60 grep -q "libvirt error" "$h/status/error"
+  grep -q secrethash "$h/status/error" && false
+  run as_bob cat "$h/status/error"
+  [[ "$output" != *secrethash* ]]
+  echo test:///default > "$h/uri"
+  wait_until 60 file_is "$h/status/connection" connected
+  rc_stop
+  rc_check_log
+}
+
+@test "uri allow-list without allow-test-uri: test:/// is refused at write and in the reconciler" {
+  local h="$C/hosts/local"
+  cfs_umount
+  sed -i 's/^allow-test-uri = .*/allow-test-uri = false;/' "$CONF"
+  cfs_mount
+  refused "$E_PERM" write_value "$h/uri" "test:///etc/shadow"
+  reason_has "$h" "allow-test-uri"
+  rc_start
+  wait_until 60 file_is "$h/status/connection" disconnected
+  reason_has "$h" "the test driver is refused"
+  rc_stop
+  rc_check_log
+  cfs_umount
+  sed -i 's/^allow-test-uri = .*/allow-test-uri = true;/' "$CONF"
+  cfs_mount
 }

@@ -7,7 +7,9 @@ REPO="$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)"
 CLOUDFS_BIN="${CLOUDFS_BIN:-$REPO/build/cloudfs}"
 
 # Start a mount for this file.  Sets T (temp dir), MNT, DB, CONF, C (the
-# default cluster path inside the mount).
+# default cluster path inside the mount).  The suites use libvirt's test
+# driver, which production refuses: allow-test-uri is on unless
+# CFS_ALLOW_TEST_URI=false.
 cfs_start() {
   T="$(mktemp -d /tmp/cfs-test.XXXXXX)"
   MNT="$T/mnt"
@@ -19,6 +21,7 @@ store = "$DB";
 hypervisor = "${CFS_TEST_URI:-test:///default}";
 pool-path = "$T/pool";
 sync = "normal";
+allow-test-uri = ${CFS_ALLOW_TEST_URI:-true};
 ${CFS_EXTRA_CONF//@T@/$T}
 CONF
   export T MNT DB CONF

@@ -374,7 +374,14 @@ static int libvirt_connect(const char *uri, cfs_domain_event_cb on_event,
 
     c->vc = virConnectOpen(uri);
     if (!c->vc) {
-        cfs_err_set(err, EHOSTDOWN, "connect %s: %s", uri, virGetLastErrorMessage());
+        /* libvirt's text may quote the file a URI names (test:///FILE):
+         * status/error is world-readable, so it gets the code only and the
+         * text goes to the reconciler's own log. */
+        virErrorPtr e = virGetLastError();
+        fprintf(stderr, "cloudfs reconcile: connect %s: %s\n", uri, virGetLastErrorMessage());
+        cfs_err_set(err, EHOSTDOWN,
+                    "connect %s: libvirt error %d (domain %d); see the reconciler's log", uri,
+                    e ? e->code : -1, e ? e->domain : -1);
         goto cleanup;
     }
     /* A dead remote host is noticed (and on_lost called) within ~20 s

@@ -27,6 +27,7 @@
 #include "scratch.h"
 #include "store.h"
 #include "tree.h"
+#include "uri_policy.h"
 #include "value.h"
 #include "version.h"
 #include "wait.h"
@@ -780,6 +781,11 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         return 0;   /* secrets read back empty; writing that back keeps the secret */
     if (value_normalize(n->attr, data, len, &value, &err) < 0)
         return refuse(&n->res, &err);
+    if (n->attr->type == CFS_T_URI && value[0] &&
+        uri_policy_check(value, fs->conf->allow_test_uri, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
     if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0) {
         free(value);
         return refuse(&n->res, &err);
