@@ -14,7 +14,7 @@ setup_file() {
   done
   # alice administers (admin-group), bob is a plain tenant
   usermod -a -G cfs-ops cfs-alice
-  export CFS_EXTRA_CONF='admin-group = "cfs-ops";'
+  export CFS_EXTRA_CONF='admin-group = "cfs-ops"; image-dir = "@T@/images";'
   cfs_start
   # mktemp made $T private; the tenants have to reach the mount point.
   chmod 755 "$T"
@@ -139,7 +139,7 @@ as_bob() { runuser -u cfs-bob -- "$@"; }
   local h="$C/hosts/local"
   refused "$E_PERM" write_value "$h/uri" "qemu+ext:///system?command=$T/evil.sh"
   reason_has "$h" "transport 'ext' is refused"
-  refused "$E_PERM" write_value "$h/uri" "qemu+unix:///system?socket=$T/sock"
+  refused "$E_PERM" write_value "$h/uri" "qemu:///system?socket=$T/sock"
   reason_has "$h" "parameter 'socket' is refused"
   refused "$E_PERM" write_value "$h/uri" "qemu+ssh://h/system?keyfile=/root/.ssh/id_rsa"
   refused "$E_PERM" write_value "$h/uri" "qemu+ssh://h/system?no_verify=1&command=/bin/sh"
@@ -187,6 +187,8 @@ as_bob() { runuser -u cfs-bob -- "$@"; }
   cfs_mount
   refused "$E_PERM" write_value "$h/uri" "test:///etc/shadow"
   reason_has "$h" "allow-test-uri"
+  refused "$E_PERM" write_value "$h/uri" "qemu+unix:///system?socket=$T/sock"
+  reason_has "$h" "parameter 'socket' is refused"
   rc_start
   wait_until 60 file_is "$h/status/connection" disconnected
   reason_has "$h" "the test driver is refused"
@@ -195,4 +197,81 @@ as_bob() { runuser -u cfs-bob -- "$@"; }
   cfs_umount
   sed -i 's/^allow-test-uri = .*/allow-test-uri = true;/' "$CONF"
   cfs_mount
+}
+
+# --- 4. image source ----------------------------------------------------------
+
+# (bash, not dash: dash reports every failed write of echo as EIO)
+
+# img_as USER NAME: an image owned by USER.
+img_as() {
+  mkdir "$MNT/images/$2"
+  chown "$1:$1" "$MNT/images/$2"
+}
+
+@test "image source: a tenant cannot name a file only root reads, a symlinked path or a FIFO" {
+  img_as cfs-alice steal
+  local a="$T/alice"
+  mkdir -m 700 "$a"
+  chown cfs-alice:cfs-alice "$a"
+  printf 'root-only secret\n' > "$T/rootonly"
+  chmod 600 "$T/rootonly"
+  refused "$E_ACCES" as_alice bash -c "echo /etc/shadow > '$MNT/images/steal/source'"
+  reason_has "$MNT/images/steal" "not readable by uid $(id -u cfs-alice)"
+  refused "$E_ACCES" as_alice bash -c "echo '$T/rootonly' > '$MNT/images/steal/source'"
+  # a symlinked directory in the path (root planted none: hers)
+  as_alice ln -s /etc "$a/etcdir"
+  refused "Too many levels of symbolic links" as_alice bash -c "echo '$a/etcdir/passwd' > '$MNT/images/steal/source'"
+  reason_has "$MNT/images/steal" "symbolic link"
+  as_alice ln -s /etc/passwd "$a/pw"
+  refused "Too many levels of symbolic links" as_alice bash -c "echo '$a/pw' > '$MNT/images/steal/source'"
+  as_alice mkfifo "$a/fifo"
+  refused "$E_INVAL" timeout 20 runuser -u cfs-alice -- bash -c "echo '$a/fifo' > '$MNT/images/steal/source'"
+  reason_has "$MNT/images/steal" "not a regular file"
+  [ "$(db_attr image steal source)" = "" ]
+}
+
+@test "image source: the reconciler reads as the image's owner, never follows a swapped path, is not blocked by FIFOs" {
+  local a="$T/alice" id
+  img_as cfs-alice own
+  # a sparse 64M raw image with some data
+  as_alice sh -c "truncate -s 64M '$a/disk.raw' && printf 'bootsector' | dd of='$a/disk.raw' conv=notrunc status=none"
+  as_alice bash -c "echo '$a/disk.raw' > '$MNT/images/own/source'"
+  # what a swap after the write would give the root reconciler: paths
+  # stored behind the mount's back
+  img_as cfs-alice swapped
+  img_as cfs-alice fifo1
+  img_as cfs-alice fifo2
+  img_as cfs-alice linked
+  for id in swapped:/etc/shadow fifo1:$a/fifo fifo2:$a/fifo linked:$a/etcdir/passwd; do
+    sqlite3 "$DB" "UPDATE attrs SET value = '${id#*:}' WHERE name = 'source'
+                   AND res = (SELECT id FROM resources WHERE kind = 'image' AND name = '${id%%:*}')"
+  done
+  rc_start
+  wait_until 120 file_is "$MNT/images/own/status/state" available
+  wait_until 60 file_is "$MNT/images/swapped/status/state" failed
+  wait_until 60 file_is "$MNT/images/fifo1/status/state" failed
+  wait_until 60 file_is "$MNT/images/fifo2/status/state" failed
+  wait_until 60 file_is "$MNT/images/linked/status/state" failed
+  reason_has "$MNT/images/swapped" "not readable by uid $(id -u cfs-alice)"
+  reason_has "$MNT/images/fifo1" "not a regular file"
+  reason_has "$MNT/images/linked" "symbolic link"
+  # nothing of /etc/shadow in the catalogue; the good copy is root's, 0400, sparse
+  local uuid f
+  uuid=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind = 'image' AND name = 'swapped'")
+  [ ! -e "$T/images/$uuid.img" ]
+  uuid=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind = 'image' AND name = 'own'")
+  f="$T/images/$uuid.img"
+  [ "$(stat -c %a:%u "$f")" = 400:0 ]
+  [ "$(stat -c %s "$f")" = $((64 * 1024 * 1024)) ]
+  [ "$(du -k "$f" | cut -f1)" -lt 4096 ]
+  [ "$(sha256sum < "$f" | cut -d' ' -f1)" = "$(cat "$MNT/images/own/status/sha256")" ]
+  run as_bob cat "$f"
+  [ "$status" -ne 0 ]
+  # the workers are free: a new import still goes through
+  img_as cfs-alice after
+  as_alice bash -c "echo '$a/disk.raw' > '$MNT/images/after/source'"
+  wait_until 60 file_is "$MNT/images/after/status/state" available
+  rc_stop
+  rc_check_log
 }

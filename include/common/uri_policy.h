@@ -14,8 +14,9 @@
 
 /* 0 when uri may be opened: scheme qemu, qemu+unix, qemu+ssh, qemu+tls or
  * qemu+tcp with path /system or /session and no query parameters other than
- * no_verify, no_tty, mode and proxy; test:///... only with allow_test
- * (cloudfs.conf allow-test-uri).  Else -1 with EPERM and the reason. */
+ * no_verify, no_tty, mode and proxy; test:///... and qemu+unix's socket=
+ * (the test rigs' own libvirtd) only with allow_test (cloudfs.conf
+ * allow-test-uri).  Else -1 with EPERM and the reason. */
 int uri_policy_check(const char *uri, bool allow_test, struct cfs_err *err);
 
 #endif

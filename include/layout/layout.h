@@ -57,6 +57,9 @@ struct cfs_attr_def {
     /* Written by root or the admin group only, whoever owns the resource:
      * the root daemons act on it as root (a host's uri, a pool's path). */
     bool operator_only;
+    /* PATH naming a file the daemons read: it must be a regular file the
+     * writer may read, with no symlink in the path (user_file.h). */
+    bool user_file;
 };
 
 struct cfs_status_def {

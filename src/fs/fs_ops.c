@@ -28,6 +28,7 @@
 #include "store.h"
 #include "tree.h"
 #include "uri_policy.h"
+#include "user_file.h"
 #include "value.h"
 #include "version.h"
 #include "wait.h"
@@ -144,6 +145,24 @@ static int refuse(const struct cfs_res *res, const struct cfs_err *err)
             forget_res_stat(res, "status/error");
     }
     return -(err->code ? err->code : EIO);
+}
+
+/* A path the daemons will read (layout "user-file = true"): the caller
+ * must be able to open it, as itself, without symlinks, a regular file. */
+static int caller_may_read(const char *path, struct cfs_err *err)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    gid_t groups[256];
+    int n = fuse_getgroups(256, groups);
+    if (n < 0)
+        n = 0;
+    if (n > 256)
+        n = 256;
+    int fd = -1;
+    if (user_file_open(path, ctx->uid, ctx->gid, groups, (size_t)n, &fd, err) < 0)
+        return -1;
+    close(fd);
+    return 0;
 }
 
 /* An operator attribute (layout "operator = true"): the root daemons act on
@@ -783,6 +802,10 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         return refuse(&n->res, &err);
     if (n->attr->type == CFS_T_URI && value[0] &&
         uri_policy_check(value, fs->conf->allow_test_uri, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
+    if (n->attr->user_file && value[0] && caller_may_read(value, &err) < 0) {
         free(value);
         return refuse(&n->res, &err);
     }

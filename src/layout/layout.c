@@ -110,6 +110,10 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
         a->immutable = flag;
     if (config_setting_lookup_bool(s, "operator", &flag))
         a->operator_only = flag;
+    if (config_setting_lookup_bool(s, "user-file", &flag))
+        a->user_file = flag;
+    if (a->user_file && a->type != CFS_T_PATH)
+        return cfs_err_set(err, EINVAL, "%s: user-file needs type path", where);
 
     const config_setting_t *vals = config_setting_get_member(s, "values");
     if (vals) {
