@@ -275,3 +275,36 @@ img_as() {
   rc_stop
   rc_check_log
 }
+
+# --- 5. dir pools ---------------------------------------------------------------
+
+@test "dir pools: volume files 0600, image copies 0400, the pool directory 0711; a tenant reads none" {
+  local pool="$T/pool" f
+  # what an older version left: a 0755 pool and a 0644 disk
+  chmod 755 "$pool"
+  printf 'old disk' > "$pool/cfs-vol-old.qcow2"
+  chmod 644 "$pool/cfs-vol-old.qcow2"
+  mkdir "$C/volumes/v1" "$C/volumes/v2"
+  chown cfs-alice:cfs-alice "$C/volumes/v1" "$C/volumes/v2"
+  as_alice bash -c "echo 10G > '$C/volumes/v1/size'"
+  as_alice bash -c "echo own > '$C/volumes/v2/image'"
+  rc_start
+  [ "$(timeout 120 cat "$C/volumes/v1/wait")" = available ]
+  [ "$(timeout 120 cat "$C/volumes/v2/wait")" = available ]
+  [ "$(stat -c %a:%u "$pool")" = 711:0 ]
+  [ "$(stat -c %a "$pool/cfs-vol-old.qcow2")" = 600 ]
+  for f in "$(cat "$C/volumes/v1/status/path")" "$(cat "$C/volumes/v2/status/path")"; do
+    [ "$(stat -c %a:%u "$f")" = 600:0 ] || { echo "$f: $(stat -c %a:%u "$f")" >&2; return 1; }
+    run as_bob cat "$f"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"$E_ACCES"* ]]
+  done
+  for f in "$pool"/cfs-img-*.qcow2; do
+    [ "$(stat -c %a:%u "$f")" = 400:0 ]
+  done
+  run as_bob ls "$pool"
+  [ "$status" -ne 0 ]
+  rmdir "$C/volumes/v1" "$C/volumes/v2"
+  rc_stop
+  rc_check_log
+}

@@ -56,7 +56,7 @@ static void mkdir_p(const char *path)
             *p = '/';
         }
     }
-    mkdir(buf, 0755);
+    mkdir(buf, 0711);   /* the pool: volume files are reached, not listed */
 }
 
 int default_cloud_seed(struct cfs_store *st, const struct cfs_conf *conf, struct cfs_err *err)
