@@ -308,3 +308,44 @@ img_as() {
   rc_stop
   rc_check_log
 }
+
+# --- 6. secrets -------------------------------------------------------------------
+
+@test "secrets: password and user-data text never reach /events, status/events, the changes log or the audit" {
+  local v="$C/vms/alices" ud="#cloud-config
+chpasswd: {list: 'root:hunter2-userdata-secret'}"
+  (timeout 8 cat "$MNT/events" > "$T/events.txt" 2>/dev/null || true) &
+  local reader=$!
+  sleep 1
+  as_alice bash -c "printf '%s\n' \"$ud\" > '$v/user-data'"
+  as_alice bash -c "echo pw-secret-123 > '$v/password'"
+  as_alice bash -c "printf 'more-userdata-secret\n' >> '$v/user-data'"
+  [ "$(db_attr vm alices password)" = pw-secret-123 ]
+  db_attr vm alices user-data | grep -q hunter2-userdata-secret
+  wait "$reader" || true
+  grep -q '"attribute":"user-data"' "$T/events.txt"
+  grep -q '"new":"<' "$T/events.txt"
+  cat "$v/status/events" > "$T/status-events.txt"
+  grep -q '"attribute":"user-data"' "$T/status-events.txt"
+  sqlite3 "$DB" "SELECT old, new FROM changes" > "$T/changes.txt"
+  sqlite3 "$DB" "SELECT value FROM audit" > "$T/audit.txt"
+  cat "$MNT/audit" > "$T/audit-file.txt" 2>/dev/null || true
+  for f in events status-events changes audit audit-file; do
+    if grep -E "hunter2-userdata-secret|more-userdata-secret|pw-secret-123" "$T/$f.txt"; then
+      echo "secret text in $f" >&2
+      return 1
+    fi
+  done
+  # the size is shown instead
+  grep -qE '^<[0-9]+ bytes>' "$T/audit.txt"
+}
+
+@test "secrets: user-data is 0600, readable by its owner only" {
+  local v="$C/vms/alices"
+  [ "$(stat -c %a "$v/user-data")" = 600 ]
+  as_alice cat "$v/user-data" | grep -q hunter2-userdata-secret
+  run as_bob cat "$v/user-data"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$E_ACCES"* ]]
+  [[ "$output" != *hunter2* ]]
+}

@@ -60,6 +60,9 @@ struct cfs_attr_def {
     /* PATH naming a file the daemons read: it must be a regular file the
      * writer may read, with no symlink in the path (user_file.h). */
     bool user_file;
+    /* The value never appears in the changes log, /events, status/events
+     * or the audit (its size does): secrets, and "redact = true". */
+    bool redact;
 };
 
 struct cfs_status_def {

@@ -769,6 +769,12 @@ static void audit_attr(const struct cfs_node *n, const char *data, size_t len, i
 {
     char path[PATH_MAX + NAME_MAX + 2];
     node_path(n, n->attr->name, path, sizeof(path));
+    if (n->attr->redact && n->attr->type != CFS_T_SECRET) {
+        char size[48];  /* user-data: its size, never its text */
+        int sl = snprintf(size, sizeof(size), "<%zu bytes>", len);
+        audit_fs(fs_self()->st, "write", path, size, (size_t)sl, false, rc);
+        return;
+    }
     audit_fs(fs_self()->st, "write", path, data, len, n->attr->type == CFS_T_SECRET, rc);
 }
 

@@ -110,6 +110,9 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
         a->immutable = flag;
     if (config_setting_lookup_bool(s, "operator", &flag))
         a->operator_only = flag;
+    a->redact = a->type == CFS_T_SECRET;
+    if (config_setting_lookup_bool(s, "redact", &flag))
+        a->redact = a->redact || flag;
     if (config_setting_lookup_bool(s, "user-file", &flag))
         a->user_file = flag;
     if (a->user_file && a->type != CFS_T_PATH)

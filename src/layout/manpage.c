@@ -81,6 +81,9 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
     if (a->operator_only)
         fputs("; operator only: written by root or the admin group, whoever owns the resource",
               out);
+    if (a->redact && a->type != CFS_T_SECRET)
+        fputs("; its text never appears in events, status/events or the audit, only its size",
+              out);
     if (a->user_file)
         fputs("; read with the rights of the writer at the write and of the resource's owner "
               "at the import: a regular file, no symbolic link in the path", out);

@@ -1301,11 +1301,16 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
         goto cleanup;
     }
     bool secret = a->type == CFS_T_SECRET;
+    /* Redacted values (user-data) are logged as their size only. */
+    char old_size[48], new_size[48];
+    snprintf(old_size, sizeof(old_size), "<%zu bytes>", old ? strlen(old) : (size_t)0);
+    snprintf(new_size, sizeof(new_size), "<%zu bytes>", strlen(value));
+    const char *old_shown = secret ? "***" : (old && a->redact) ? old_size : old;
+    const char *new_shown = secret ? "***" : a->redact ? new_size : value;
     if (run(st, err, "set",
             "INSERT OR REPLACE INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
             r->id, a->name, value, store_now()) < 0 ||
-        log_change(st, r, "set", a->name, secret ? "***" : old, secret ? "***" : value, actor,
-                   err) < 0)
+        log_change(st, r, "set", a->name, old_shown, new_shown, actor, err) < 0)
         goto cleanup;
     if (changed)
         *changed = true;
