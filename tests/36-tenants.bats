@@ -14,14 +14,14 @@ setup_file() {
   done
   # alice administers (admin-group), bob is a plain tenant
   usermod -a -G cfs-ops cfs-alice
-  export CFS_EXTRA_CONF='admin-group = "cfs-ops"; image-dir = "@T@/images";'
+  export CFS_EXTRA_CONF='admin-group = "cfs-ops"; image-dir = "@T@/images"; console-dir = "@T@/console"; stop-timeout = 2;'
   cfs_start
   # mktemp made $T private; the tenants have to reach the mount point.
   chmod 755 "$T"
   mkdir "$C/vms/alices"
   chown cfs-alice:cfs-alice "$C/vms/alices"
 }
-teardown_file() { rc_stop; cfs_stop; }
+teardown_file() { rc_stop; rc_cleanup_domains; cfs_stop; }
 
 as_alice() { runuser -u cfs-alice -- "$@"; }
 as_bob() { runuser -u cfs-bob -- "$@"; }
@@ -348,4 +348,39 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   [ "$status" -ne 0 ]
   [[ "$output" == *"$E_ACCES"* ]]
   [[ "$output" != *hunter2* ]]
+}
+
+# --- 7. VNC consoles -----------------------------------------------------------
+
+@test "vnc: status/vnc and a random password are the owner's alone; the password reaches no event" {
+  local v="$C/vms/alices" dom pw
+  echo qemu:///system > "$C/hosts/local/uri"
+  make_tiny_offering tiny 64M
+  as_alice bash -c "echo tiny > '$v/offering'"
+  rc_start
+  as_alice bash -c "echo running > '$v/state'"
+  [ "$(timeout 120 cat "$v/wait")" = running ]
+  wait_until 30 grep -Eq '^127\.0\.0\.1:[0-9]+$' "$v/status/vnc"
+  [ "$(stat -c %a:%U "$v/status/vnc")" = 400:cfs-alice ]
+  [ "$(stat -c %a:%U "$v/status/vnc-password")" = 400:cfs-alice ]
+  as_alice grep -Eq '^127\.0\.0\.1:[0-9]+$' "$v/status/vnc"
+  pw=$(as_alice cat "$v/status/vnc-password")
+  [[ "$pw" =~ ^[A-Za-z0-9]{8}$ ]]
+  run as_bob cat "$v/status/vnc"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$E_ACCES"* ]]
+  run as_bob cat "$v/status/vnc-password"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$E_ACCES"* ]]
+  # libvirt has it; the world-readable domain.xml, the changes log and the
+  # events do not
+  dom=$(vm_domain alices)
+  $VIRSH dumpxml --security-info "$dom" | grep -q "passwd='$pw'"
+  grep -q "$pw" "$v/status/domain.xml" && false
+  sqlite3 "$DB" "SELECT coalesce(old, '') || ' ' || coalesce(new, '') FROM changes" | grep -q "$pw" && false
+  grep -q "$pw" "$v/status/events" && false
+  as_alice bash -c "echo stopped > '$v/state'"
+  [ "$(timeout 120 cat "$v/wait")" = stopped ]
+  rc_stop
+  rc_check_log
 }

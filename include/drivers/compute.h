@@ -65,6 +65,7 @@ struct cfs_domain_spec {
     int ndisks;
     const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
     bool windows;               /* Hyper-V enlightenments, clock in local time */
+    const char *vnc_password;   /* the VNC console's password, or NULL/"" for none */
 };
 
 struct cfs_domain_info {

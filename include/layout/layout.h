@@ -69,6 +69,8 @@ struct cfs_status_def {
     char *name;
     char *doc;
     bool volatile_value;    /* a counter (cpu-time): updated without a change entry */
+    mode_t mode;            /* permission bits of the file: 0444, or 0400 for the owner's */
+    bool redact;            /* its value never appears in the changes log or /events */
 };
 
 struct cfs_link_def {

@@ -705,8 +705,13 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
                  "  <on_crash>destroy</on_crash>\n");
     if (!test) {
         xbuf_raw(&b, "  <devices>\n"
-                     "    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>"
-                     "<listen type='address' address='127.0.0.1'/></graphics>\n"
+                     "    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'");
+        if (is_set(s->vnc_password)) {
+            xbuf_raw(&b, " passwd='");
+            xbuf_text(&b, s->vnc_password);
+            xbuf_raw(&b, "'");
+        }
+        xbuf_raw(&b, "><listen type='address' address='127.0.0.1'/></graphics>\n"
                      "    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
         for (int i = 0; i < s->ndisks; i++)
             disk_xml(&b, &s->disks[i]);

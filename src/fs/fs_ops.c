@@ -440,7 +440,10 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         if (rc < 0)
             return rc;
         file_stat(s,
-                  n->type == NODE_ATTR ? n->attr->mode : 0444, len,
+                  n->type == NODE_ATTR     ? n->attr->mode
+                  : n->type == NODE_STATUS ? n->status->mode
+                                           : 0444,
+                  len,
                   n->type == NODE_ROOTFILE ? NULL : &n->res,
                   n->type == NODE_EVENTLOG ? n->res.mtime : mtime);
         free(content);

@@ -206,6 +206,19 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
             int vol = 0;
             if (config_setting_lookup_bool(e, "volatile", &vol))
                 k->status[i].volatile_value = vol;
+            int red = 0;
+            if (config_setting_lookup_bool(e, "redact", &red))
+                k->status[i].redact = red;
+            k->status[i].mode = 0444;
+            const char *smode = NULL;
+            if (config_setting_lookup_string(e, "mode", &smode)) {
+                char *end = NULL;
+                long m = strtol(smode, &end, 8);
+                if (*end || (m != 0444 && m != 0440 && m != 0400))
+                    return cfs_err_set(err, EINVAL, "%s: status mode must be 0444, 0440 or 0400",
+                                       file);
+                k->status[i].mode = (mode_t)m;
+            }
             if (!k->status[i].name || !value_name_ok(k->status[i].name))
                 return cfs_err_set(err, EINVAL, "%s: status entry without a valid name", file);
         }

@@ -161,6 +161,12 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
             put(out, k->status[j].name);
             fputs("\n", out);
             put(out, k->status[j].doc);
+            if (k->status[j].mode != 0444)
+                fprintf(out, " Mode %04o: the resource's owner%s only.",
+                        (unsigned)k->status[j].mode,
+                        k->status[j].mode & 0040 ? " and group" : "");
+            if (k->status[j].redact)
+                fputs(" Its value never appears in /events or status/events.", out);
             fputs(k->status[j].volatile_value
                       ? " (read-only; a counter: its changes raise no inotify event)\n"
                       : " (read-only)\n", out);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -407,6 +408,20 @@ static enum step vm_host(struct vm_pass *p)
     return look(p);
 }
 
+/* A fresh VNC password: 8 characters (VNC's limit) from getrandom. */
+static void vnc_password(char out[9])
+{
+    static const char set[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    unsigned char r[8];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        out[0] = '\0';     /* no password rather than a guessable one: refused below */
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        out[i] = set[r[i] % (sizeof(set) - 1)];
+    out[8] = '\0';
+}
+
 /* Define the domain (or update its persistent definition) when there is
  * none or the spec moved since it was last reached.  A running domain
  * grows live within the maxima it started with; the rest waits for its
@@ -454,6 +469,18 @@ static enum step vm_define(struct vm_pass *p)
         spec.cdrom = cdrom;
     rc_set_status(rc, vm, "cdrom", spec.cdrom ? s->image : "");
     spec.windows = vm_image_os_is(rc, s->image, "windows");
+    /* The console is the owner's: a new random password with each
+     * definition, shown in status/vnc-password (mode 0400, redacted from
+     * the changes log).  The test driver has no graphics. */
+    char vncpw[9] = "";
+    if (strcmp(type, "test")) {
+        vnc_password(vncpw);
+        if (!vncpw[0]) {
+            free(dtype);
+            return stop(p, "no randomness for the VNC password");
+        }
+        spec.vnc_password = vncpw;
+    }
     int defined = rc->drv->define(p->conn, &spec, &err);
     bool has_console = spec.console_path != NULL;
     free(dtype);    /* type pointed into it */
@@ -464,6 +491,7 @@ static enum step vm_define(struct vm_pass *p)
     snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
     rc_set_status(rc, vm, "domain", dom);
     rc_set_status(rc, vm, "console", has_console ? console : "");
+    rc_set_status(rc, vm, "vnc-password", vncpw);
     if (info->power == CFS_POWER_NONE)
         info->power = CFS_POWER_SHUTOFF;
     return STEP_ON;
@@ -710,7 +738,7 @@ const struct rc_kind rc_kind_vm = {
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF,
-    .status_written = "state since error host vnc cpu-time memory cpus uptime domain console "
+    .status_written = "state since error host vnc vnc-password cpu-time memory cpus uptime domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                       CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED

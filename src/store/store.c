@@ -1348,7 +1348,9 @@ int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *
     if (run(st, err, "status",
             "INSERT OR REPLACE INTO status(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
             r->id, name, value, store_now()) < 0 ||
-        (!quiet && log_change(st, r, "status", name, old, value, actor, err) < 0))
+        (!quiet && log_change(st, r, "status", name,
+                              def && def->redact && old ? "***" : old,
+                              def && def->redact ? "***" : value, actor, err) < 0))
         goto cleanup;
     ret = 0;
 cleanup:
