@@ -384,3 +384,29 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   rc_stop
   rc_check_log
 }
+
+# --- other users' volumes and private images ---------------------------------
+
+@test "references: a tenant cannot attach another user's volume or boot another user's private image" {
+  local b="$C/vms/bobs"
+  [ -d "$b" ] || { mkdir "$b"; chown cfs-bob:cfs-bob "$b"; }
+  mkdir "$C/volumes/av" "$MNT/images/pub" "$MNT/images/apriv"
+  chown cfs-alice:cfs-alice "$C/volumes/av" "$MNT/images/apriv"
+  refused "$E_ACCES" as_bob ln -s ../../../volumes/av "$b/volumes/av"
+  reason_has "$b" "volume av belongs to another user"
+  refused "$E_ACCES" as_bob bash -c "echo av > '$b/attach'"
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM links WHERE target = 'av'")" = 0 ]
+  # alice's image is private; root's "pub" is public
+  refused "$E_ACCES" as_bob bash -c "echo apriv > '$b/image'"
+  reason_has "$b" "image apriv belongs to another user"
+  as_bob bash -c "echo pub > '$b/image'"
+  [ "$(db_attr vm bobs image)" = pub ]
+  as_bob bash -c "echo '' > '$b/image'"
+  # the owner attaches her own volume to her own vm, and detaches it
+  as_alice ln -s ../../../volumes/av "$C/vms/alices/volumes/av"
+  as_alice rm "$C/vms/alices/volumes/av"
+  # root may do anything
+  ln -s ../../../volumes/av "$b/volumes/av"
+  rm "$b/volumes/av"
+  rmdir "$C/volumes/av" "$MNT/images/pub" "$MNT/images/apriv"
+}

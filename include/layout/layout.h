@@ -105,6 +105,7 @@ struct cfs_kind {
                              * rmdir or write; its status files sit in the resource
                              * directory itself, there being no spec to separate them from */
     bool operator_only;     /* created, removed and renamed by root or the admin group only */
+    bool shared;            /* those root owns are public: anyone may reference them */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

@@ -165,6 +165,19 @@ static int caller_may_read(const char *path, struct cfs_err *err)
     return 0;
 }
 
+/* A tenant names in a reference or a link only what it may use: its own
+ * resources, the operator's kinds (offerings, pools, hosts), and root's
+ * resources of a shared kind (public images); root and the admin group
+ * anything.  Another user's volume or private image: EACCES. */
+static int caller_may_use(const struct cfs_res *t, struct cfs_err *err)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    if (t->kind->operator_only || t->uid == ctx->uid || (t->kind->shared && t->uid == 0) ||
+        caller_is_operator())
+        return 0;
+    return cfs_err_set(err, EACCES, "%s %s belongs to another user", t->kind->name, t->name);
+}
+
 /* An operator attribute (layout "operator = true"): the root daemons act on
  * its value as root, so owning the resource is not enough to write it. */
 static int refuse_operator_attr(const struct cfs_node *n)
@@ -753,6 +766,8 @@ static int link_verb(const struct cfs_node *n, const char *name, const struct cf
     if (store_res_find(fs->st, n->res.parent, l->kind, name, &target, err) < 0)
         return cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", n->attr->name,
                            l->kind_name, name);
+    if (caller_may_use(&target, err) < 0)
+        return -1;
     if (precond_link(fs->st, &n->res, l, &target, err) < 0)
         return -1;
     return store_link_add(fs->st, &n->res, l, name, actor, err);
@@ -814,6 +829,15 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         free(value);
         return refuse(&n->res, &err);
     }
+    struct cfs_res target;
+    if (n->attr->type == CFS_T_REF && value[0] &&
+        store_res_find(fs->st, n->attr->ref_kind->parent ? n->res.parent : 0, n->attr->ref_kind,
+                       value, &target, &err) == 0 &&
+        caller_may_use(&target, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
+    cfs_err_clear(&err);
     if (n->attr->user_file && value[0] && caller_may_read(value, &err) < 0) {
         free(value);
         return refuse(&n->res, &err);
@@ -1394,7 +1418,8 @@ static int cfs_symlink(const char *target, const char *linkpath)
         return refuse(&parent.res, &err);
     }
     actor_init(&a);
-    if (precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
+    if (caller_may_use(&t.res, &err) < 0 ||
+        precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
         return refuse(&parent.res, &err);
     /* Cleared before the change is stored: the reconciler may act on the
      * change and report a failure before this thread would get here. */

@@ -182,6 +182,8 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
         k->system = flag;
     if (config_setting_lookup_bool(root, "operator", &flag))
         k->operator_only = flag;
+    if (config_setting_lookup_bool(root, "shared", &flag))
+        k->shared = flag;
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {

@@ -104,6 +104,12 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
         put(out, k->doc);
         if (k->operator_only)
             fputs(" Created, renamed and removed by root or the admin group only.", out);
+        else if (k->shared)
+            fputs(" Those root owns are public; the others only their owner (and root or the "
+                  "admin group) may name in a reference.", out);
+        else if (k->parent)
+            fputs(" Only its owner (and root or the admin group) may name it in a reference "
+                  "or a link.", out);
         fputs("\n", out);
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
@@ -167,7 +173,9 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
                         k->status[j].mode & 0040 ? " and group" : "");
             if (k->status[j].redact)
                 fputs(" Its value never appears in /events or status/events.", out);
-            fputs(k->status[j].volatile_value
+            fputs(k->status[j].volatile_value && k->status[j].redact
+                      ? " (read-only; its changes raise no inotify event and no change entry)\n"
+                  : k->status[j].volatile_value
                       ? " (read-only; a counter: its changes raise no inotify event)\n"
                       : " (read-only)\n", out);
         }

@@ -474,7 +474,14 @@ static enum step vm_define(struct vm_pass *p)
      * the changes log).  The test driver has no graphics. */
     char vncpw[9] = "";
     if (strcmp(type, "test")) {
-        vnc_password(vncpw);
+        /* A running domain keeps the password it started with: the new
+         * definition must not show one its console does not take. */
+        char *cur = active ? rc_status(rc, vm->id, "vnc-password") : NULL;
+        if (cur && strlen(cur) == 8)
+            snprintf(vncpw, sizeof(vncpw), "%s", cur);
+        else
+            vnc_password(vncpw);
+        free(cur);
         if (!vncpw[0]) {
             free(dtype);
             return stop(p, "no randomness for the VNC password");
@@ -734,7 +741,7 @@ const struct rc_kind rc_kind_vm = {
                   "ctl offering/cpus offering/memory host/state host/domain-type "
                   "cluster/cpu-overcommit cluster/memory-overcommit image/os volume/size",
     .attrs_written = "state volume/size volume/image volume/pool",
-    .status_read = "state host console root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+    .status_read = "state host console root-volume vnc-password " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF,
