@@ -379,6 +379,17 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   grep -q "$pw" "$v/status/domain.xml" && false
   sqlite3 "$DB" "SELECT coalesce(old, '') || ' ' || coalesce(new, '') FROM changes" | grep -q "$pw" && false
   grep -q "$pw" "$v/status/events" && false
+  # a description change redefines the running domain: same password
+  as_alice bash -c "echo 'new text' > '$v/description'"
+  timeout 60 cat "$v/wait" >/dev/null
+  [ "$(cat "$v/status/vnc-password")" = "$pw" ]
+  # each start gets a new one
+  as_alice bash -c "echo stopped > '$v/state'"
+  [ "$(timeout 120 cat "$v/wait")" = stopped ]
+  as_alice bash -c "echo running > '$v/state'"
+  [ "$(timeout 120 cat "$v/wait")" = running ]
+  [ "$(cat "$v/status/vnc-password")" != "$pw" ]
+  $VIRSH dumpxml --security-info "$dom" | grep -q "passwd='$(cat "$v/status/vnc-password")'"
   as_alice bash -c "echo stopped > '$v/state'"
   [ "$(timeout 120 cat "$v/wait")" = stopped ]
   rc_stop
