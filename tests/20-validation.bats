@@ -142,7 +142,10 @@ LIST
 }
 
 @test "image: absolute source path, os, min-disk" {
-  accept "$MNT/images/i1/source" /var/lib/images/debian.qcow2
+  # the file is opened as the writer when source is written (issue 13)
+  printf 'raw disk' > "$T/debian.qcow2"
+  accept "$MNT/images/i1/source" "$T/debian.qcow2"
+  reject "$E_NOENT" "$MNT/images/i1/source" /var/lib/images/debian.qcow2 "No such file"
   reject "$E_INVAL" "$MNT/images/i1/source" images/debian.qcow2 "is not an absolute path"
   reject "$E_INVAL" "$MNT/images/i1/source" /var/../etc/shadow "is not an absolute path"
   accept "$MNT/images/i1/os" windows

@@ -9,6 +9,8 @@ CLOUDFS_BIN="${CLOUDFS_BIN:-$REPO/build/cloudfs}"
 # Start a mount for this file.  Sets T (temp dir), MNT, DB, CONF, C (the
 # default cluster path inside the mount).  No default network (a VPC with
 # real bridges on qemu:///system) unless CFS_DEFAULT_SUBNET gives its CIDR.
+# The suites use libvirt's test driver, which production refuses:
+# allow-test-uri is on unless CFS_ALLOW_TEST_URI=false.
 cfs_start() {
   T="$(mktemp -d /tmp/cfs-test.XXXXXX)"
   MNT="$T/mnt"
@@ -21,6 +23,7 @@ hypervisor = "${CFS_TEST_URI:-test:///default}";
 pool-path = "$T/pool";
 sync = "normal";
 default-subnet = "${CFS_DEFAULT_SUBNET:-}";
+allow-test-uri = ${CFS_ALLOW_TEST_URI:-true};
 ${CFS_EXTRA_CONF//@T@/$T}
 CONF
   export T MNT DB CONF

@@ -17,6 +17,8 @@ struct cfs_conf {
     char *default_subnet;   /* CIDR of the default VPC's subnet, "" for none */
     char *layout_dir;       /* fs-layout override, NULL for the embedded copy */
     bool sync_full;         /* PRAGMA synchronous=FULL (durable across power loss) */
+    char *admin_group;      /* group whose members administer like root, "" for none */
+    bool allow_test_uri;    /* hosts may use libvirt's test:/// driver (test suites) */
     /* reconciler */
     int workers;            /* worker threads */
     int resync_interval;    /* seconds between full resyncs */

@@ -70,6 +70,7 @@ struct cfs_domain_spec {
     int nnics;
     bool windows;               /* Hyper-V enlightenments, clock in local time */
     const char *cpu_mode;       /* <cpu mode=...>: host-model, host-passthrough, maximum; NULL: none */
+    const char *vnc_password;   /* the VNC console's password, or NULL/"" for none */
 };
 
 enum cfs_agent { CFS_AGENT_NONE, CFS_AGENT_DISCONNECTED, CFS_AGENT_CONNECTED };

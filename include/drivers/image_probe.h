@@ -21,6 +21,8 @@ struct cfs_image_probe {
 /* Probe path.  EINVAL for files that cannot be images (not a regular file,
  * a qcow2 naming a backing file, which would reach outside the catalogue). */
 int image_probe(const char *path, struct cfs_image_probe *out, struct cfs_err *err);
+/* The same for an open descriptor (path names it in messages). */
+int image_probe_fd(int fd, const char *path, struct cfs_image_probe *out, struct cfs_err *err);
 
 /* SHA-256 of a stream (nettle's, which uses the CPU's SHA instructions). */
 struct cfs_sha256 {

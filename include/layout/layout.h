@@ -68,12 +68,23 @@ struct cfs_attr_def {
     /* Stored and shown but acted on by nothing, and why ("shown to
      * operators only"); NULL for an attribute that does something. */
     char *spec_only;
+    /* Written by root or the admin group only, whoever owns the resource:
+     * the root daemons act on it as root (a host's uri, a pool's path). */
+    bool operator_only;
+    /* PATH naming a file the daemons read: it must be a regular file the
+     * writer may read, with no symlink in the path (user_file.h). */
+    bool user_file;
+    /* The value never appears in the changes log, /events, status/events
+     * or the audit (its size does): secrets, and "redact = true". */
+    bool redact;
 };
 
 struct cfs_status_def {
     char *name;
     char *doc;
     bool volatile_value;    /* a counter (cpu-time): updated without a change entry */
+    mode_t mode;            /* permission bits of the file: 0444, or 0400 for the owner's */
+    bool redact;            /* its value never appears in the changes log or /events */
 };
 
 struct cfs_link_def {
@@ -107,6 +118,8 @@ struct cfs_kind {
     bool system;            /* made by the reconciler only (tasks): users cannot mkdir,
                              * rmdir or write; its status files sit in the resource
                              * directory itself, there being no spec to separate them from */
+    bool operator_only;     /* created, removed and renamed by root or the admin group only */
+    bool shared;            /* those root owns are public: anyone may reference them */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

@@ -58,7 +58,7 @@ static void mkdir_p(const char *path)
             *p = '/';
         }
     }
-    mkdir(buf, 0755);
+    mkdir(buf, 0711);   /* the pool: volume files are reached, not listed */
 }
 
 /* A VPC whose cidr holds subnet (the VPC's own default, or subnet itself). */

@@ -50,6 +50,11 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
                     err) < 0)
         return -1;
     conf->limits = config_lookup(&conf->cfg, "limits");
+    if (take_string(&conf->cfg, "admin-group", "", &conf->admin_group, err) < 0)
+        return -1;
+    int allow_test = 0;
+    if (config_lookup_bool(&conf->cfg, "allow-test-uri", &allow_test))
+        conf->allow_test_uri = allow_test;
     if (take_string(&conf->cfg, "console-dir", "/var/lib/cloudfs/console", &conf->console_dir,
                     err) < 0 ||
         take_string(&conf->cfg, "image-dir", "/var/lib/cloudfs/images", &conf->image_dir,
@@ -96,6 +101,7 @@ void conf_free(struct cfs_conf *conf)
     free(conf->pool_path);
     free(conf->default_subnet);
     free(conf->layout_dir);
+    free(conf->admin_group);
     free(conf->console_dir);
     free(conf->image_dir);
     free(conf->seed_dir);

@@ -397,7 +397,14 @@ static int libvirt_connect(const char *uri, cfs_domain_event_cb on_event,
 
     c->vc = virConnectOpen(uri);
     if (!c->vc) {
-        cfs_err_set(err, EHOSTDOWN, "connect %s: %s", uri, virGetLastErrorMessage());
+        /* libvirt's text may quote the file a URI names (test:///FILE):
+         * status/error is world-readable, so it gets the code only and the
+         * text goes to the reconciler's own log. */
+        virErrorPtr e = virGetLastError();
+        fprintf(stderr, "cloudfs reconcile: connect %s: %s\n", uri, virGetLastErrorMessage());
+        cfs_err_set(err, EHOSTDOWN,
+                    "connect %s: libvirt error %d (domain %d); see the reconciler's log", uri,
+                    e ? e->code : -1, e ? e->domain : -1);
         goto cleanup;
     }
     /* A dead remote host is noticed (and on_lost called) within ~20 s
@@ -735,8 +742,13 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
                  "  <on_crash>destroy</on_crash>\n");
     if (!test) {
         xbuf_raw(&b, "  <devices>\n"
-                     "    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'>"
-                     "<listen type='address' address='127.0.0.1'/></graphics>\n"
+                     "    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'");
+        if (is_set(s->vnc_password)) {
+            xbuf_raw(&b, " passwd='");
+            xbuf_text(&b, s->vnc_password);
+            xbuf_raw(&b, "'");
+        }
+        xbuf_raw(&b, "><listen type='address' address='127.0.0.1'/></graphics>\n"
                      "    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
         for (int i = 0; i < s->ndisks; i++)
             disk_xml(&b, &s->disks[i]);

@@ -17,13 +17,21 @@ static uint64_t be64(const unsigned char *p)
 
 int image_probe(const char *path, struct cfs_image_probe *out, struct cfs_err *err)
 {
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
+    int rc = image_probe_fd(fd, path, out, err);
+    close(fd);
+    return rc;
+}
+
+int image_probe_fd(int fd, const char *path, struct cfs_image_probe *out, struct cfs_err *err)
+{
     unsigned char hdr[64], iso[5];
     struct stat sb;
     int rc = -1;
     memset(out, 0, sizeof(*out));
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return cfs_err_set(err, errno, "%s: %s", path, strerror(errno));
     if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
         cfs_err_set(err, EINVAL, "%s: not a regular file", path);
         goto cleanup;
@@ -57,7 +65,6 @@ int image_probe(const char *path, struct cfs_image_probe *out, struct cfs_err *e
     }
     rc = 0;
 cleanup:
-    close(fd);
     return rc;
 }
 

@@ -35,6 +35,34 @@ static int file_of(const struct cfs_pool *p, const char *name, const char *suffi
     return 0;
 }
 
+/* Disks hold tenants' data: volume files are 0600, the pool's image
+ * copies 0400 (never written again), the directory 0711 (QEMU, when libvirt
+ * runs it unprivileged, reaches the files it is given, lists nothing).
+ * Also narrows what an older version made 0644/0444/0755. */
+static void tighten(const char *dir, const struct stat *sb)
+{
+    if (sb->st_uid == geteuid() && (sb->st_mode & 07777) != 0711)
+        (void)chmod(dir, 0711);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "cfs-", 4) || n < 7 || strcmp(e->d_name + n - 6, ".qcow2"))
+            continue;
+        int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        struct stat fsb;
+        if (fd < 0)
+            continue;
+        mode_t want = strncmp(e->d_name, "cfs-img-", 8) ? 0600 : 0400;
+        if (fstat(fd, &fsb) == 0 && S_ISREG(fsb.st_mode) && (fsb.st_mode & 07777 & ~want))
+            (void)fchmod(fd, fsb.st_mode & want);
+        close(fd);
+    }
+    closedir(d);
+}
+
 static int dir_open(const struct cfs_pool_def *def, struct cfs_pool **out, struct cfs_err *err)
 {
     struct stat sb;
@@ -50,6 +78,7 @@ static int dir_open(const struct cfs_pool_def *def, struct cfs_pool **out, struc
     if (!p)
         return cfs_err_set(err, ENOMEM, "out of memory");
     snprintf(p->dir, sizeof(p->dir), "%s", def->path);
+    tighten(p->dir, &sb);
     p->timeout = def->timeout;
     *out = p;
     return 0;
@@ -149,6 +178,8 @@ static int dir_create(struct cfs_pool *p, const char *name, long long size, cons
         char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", part, sizebuf, NULL};
         r = spawn_run(argv, NULL, NULL, p->timeout, err);
     }
+    if (r == 0 && chmod(part, 0600) < 0)  /* a tenant's disk: root's (QEMU's) alone */
+        r = cfs_err_set(err, errno, "%s: %s", part, strerror(errno));
     return part_end(r, path, part, err);
 }
 
@@ -182,8 +213,8 @@ static int dir_import(struct cfs_pool *p, const char *name, const char *file, co
     char *argv[] = {"qemu-img", "convert", "-p", "-f", (char *)format, "-O", "qcow2",
                     (char *)file, part, NULL};
     r = spawn_run(argv, progress, arg, p->timeout, err);
-    if (r == 0)
-        chmod(part, 0444);  /* a base is never written again */
+    if (r == 0 && chmod(part, 0400) < 0)  /* never written again, and a tenant's content */
+        r = cfs_err_set(err, errno, "%s: %s", part, strerror(errno));
     return part_end(r, path, part, err);
 }
 

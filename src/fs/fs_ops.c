@@ -10,6 +10,7 @@
 
 #include <fuse.h>
 #include <fuse_lowlevel.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@
 #include "scratch.h"
 #include "store.h"
 #include "tree.h"
+#include "uri_policy.h"
+#include "user_file.h"
 #include "value.h"
 #include "version.h"
 #include "wait.h"
@@ -38,6 +41,8 @@ struct cfs_fs {
     char *mountpoint;       /* absolute, for absolute symlink targets */
     char *readme;
     struct notify_fs *nf;   /* inotify for changes made elsewhere; the change feed */
+    bool has_admin_gid;     /* cloudfs.conf admin-group names a group */
+    gid_t admin_gid;
 };
 
 /* One open file. */
@@ -107,6 +112,28 @@ static void forget_res_stat(const struct cfs_res *r, const char *rel)
     }
 }
 
+/* The caller may act as the operator: root, or a member (primary or
+ * supplementary group) of cloudfs.conf's admin-group. */
+static bool caller_is_operator(void)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    struct cfs_fs *fs = ctx->private_data;
+    if (ctx->uid == 0)
+        return true;
+    if (!fs->has_admin_gid)
+        return false;
+    if (ctx->gid == fs->admin_gid)
+        return true;
+    gid_t groups[256];
+    int n = fuse_getgroups(256, groups);
+    if (n > 256)
+        n = 256;
+    for (int i = 0; i < n; i++)
+        if (groups[i] == fs->admin_gid)
+            return true;
+    return false;
+}
+
 /* Leave a refused request's reason in status/error of res. */
 static int refuse(const struct cfs_res *res, const struct cfs_err *err)
 {
@@ -119,6 +146,56 @@ static int refuse(const struct cfs_res *res, const struct cfs_err *err)
             forget_res_stat(res, "status/error");
     }
     return -(err->code ? err->code : EIO);
+}
+
+/* A path the daemons will read (layout "user-file = true"): the caller
+ * must be able to open it, as itself, without symlinks, a regular file. */
+static int caller_may_read(const char *path, struct cfs_err *err)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    gid_t groups[256];
+    int n = fuse_getgroups(256, groups);
+    if (n < 0)
+        n = 0;
+    if (n > 256)
+        n = 256;
+    int fd = -1;
+    if (user_file_open(path, ctx->uid, ctx->gid, groups, (size_t)n, &fd, err) < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+/* A tenant names in a reference or a link only what it may use: its own
+ * resources, the operator's kinds (offerings, pools, hosts), and root's
+ * resources of a shared kind (public images); root and the admin group
+ * anything.  Another user's volume or private image: EACCES. */
+static int caller_may_use(const struct cfs_res *t, struct cfs_err *err)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    if (t->kind->operator_only || t->uid == ctx->uid || (t->kind->shared && t->uid == 0) ||
+        caller_is_operator())
+        return 0;
+    return cfs_err_set(err, EACCES, "%s %s belongs to another user", t->kind->name, t->name);
+}
+
+/* An operator attribute (layout "operator = true"): the root daemons act on
+ * its value as root, so owning the resource is not enough to write it. */
+static int refuse_operator_attr(const struct cfs_node *n)
+{
+    struct cfs_err err;
+    cfs_err_set(&err, EPERM, "%s is an operator attribute: only root or the admin group write it",
+                n->attr->name);
+    return refuse(&n->res, &err);
+}
+
+/* Kinds of the operator (layout "operator = true" on the kind). */
+static int refuse_operator_kind(const struct cfs_res *res, const struct cfs_kind *k,
+                                const char *what)
+{
+    struct cfs_err err;
+    cfs_err_set(&err, EPERM, "%s %s: only root or the admin group do that", k->name, what);
+    return refuse(res, &err);
 }
 
 static void clear_error(const struct cfs_res *res, const struct cfs_actor *actor)
@@ -377,7 +454,10 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         if (rc < 0)
             return rc;
         file_stat(s,
-                  n->type == NODE_ATTR ? n->attr->mode : 0444, len,
+                  n->type == NODE_ATTR     ? n->attr->mode
+                  : n->type == NODE_STATUS ? n->status->mode
+                                           : 0444,
+                  len,
                   n->type == NODE_ROOTFILE ? NULL : &n->res,
                   n->type == NODE_EVENTLOG ? n->res.mtime : mtime);
         free(content);
@@ -687,6 +767,8 @@ static int link_verb(const struct cfs_node *n, const char *name, const struct cf
     if (store_res_find(fs->st, n->res.parent, l->kind, name, &target, err) < 0)
         return cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", n->attr->name,
                            l->kind_name, name);
+    if (caller_may_use(&target, err) < 0)
+        return -1;
     if (precond_link(fs->st, &n->res, l, &target, err) < 0)
         return -1;
     return store_link_add(fs->st, &n->res, l, name, actor, err);
@@ -706,6 +788,12 @@ static void audit_attr(const struct cfs_node *n, const char *data, size_t len, i
 {
     char path[PATH_MAX + NAME_MAX + 2];
     node_path(n, n->attr->name, path, sizeof(path));
+    if (n->attr->redact && n->attr->type != CFS_T_SECRET) {
+        char size[48];  /* user-data: its size, never its text */
+        int sl = snprintf(size, sizeof(size), "<%zu bytes>", len);
+        audit_fs(fs_self()->st, "write", path, size, (size_t)sl, false, rc);
+        return;
+    }
     audit_fs(fs_self()->st, "write", path, data, len,
              n->attr->type == CFS_T_SECRET || n->attr->type == CFS_T_URL, rc);
 }
@@ -730,12 +818,32 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     int rc;
     cfs_err_clear(&err);
     actor_init(&a);
+    if (n->attr->operator_only && !caller_is_operator())
+        return refuse_operator_attr(n);
     if (n->attr->type == CFS_T_VERB && (len == 0 || (len == 1 && data[0] == '\n')))
         return 0;   /* an empty verb file copied by a sync tool: nothing to do */
     if (n->attr->type == CFS_T_SECRET && len == 0)
         return 0;   /* secrets read back empty; writing that back keeps the secret */
     if (value_normalize(n->attr, data, len, &value, &err) < 0)
         return refuse(&n->res, &err);
+    if (n->attr->type == CFS_T_URI && value[0] &&
+        uri_policy_check(value, fs->conf->allow_test_uri, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
+    struct cfs_res target;
+    if (n->attr->type == CFS_T_REF && value[0] &&
+        store_res_find(fs->st, n->attr->ref_kind->parent ? n->res.parent : 0, n->attr->ref_kind,
+                       value, &target, &err) == 0 &&
+        caller_may_use(&target, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
+    cfs_err_clear(&err);
+    if (n->attr->user_file && value[0] && caller_may_read(value, &err) < 0) {
+        free(value);
+        return refuse(&n->res, &err);
+    }
     /* One transaction from the check to what follows from the write (a
      * NIC's address, precond_net.h): no other writer comes in between. */
     if (store_write_begin(fs->st, &err) < 0) {
@@ -882,6 +990,12 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
         }
         break;
     case NODE_ATTR:
+        if (write && n.attr->operator_only && !caller_is_operator()) {
+            rc = refuse_operator_attr(&n);
+            audit_fs(fs->st, "open", path, NULL, 0, false, rc);
+            return rc;
+        }
+        break;
     case NODE_SCRATCH:
         break;
     case NODE_WAIT:
@@ -923,6 +1037,8 @@ static int cfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
         /* The kernel had no dentry (e.g. after an editor renamed the file
          * away): opening an attribute for writing. */
         n.type = NODE_ATTR;
+        if (n.attr->operator_only && !caller_is_operator())
+            return refuse_operator_attr(&n);
         return fh_new(&n, fi, false);
     }
     if (!tree_is_scratch_name(leaf)) {
@@ -1143,6 +1259,8 @@ static int cfs_mkdir(const char *path, mode_t mode)
         cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", parent.kind->collection);
         return refuse(NULL, &err);
     }
+    if (parent.kind->operator_only && !caller_is_operator())
+        return refuse_operator_kind(owner, parent.kind, "creation");
     struct fuse_context *ctx = fuse_get_context();
     struct cfs_res made;
     actor_init(&a);
@@ -1181,6 +1299,8 @@ static int cfs_rmdir(const char *path)
     cfs_err_clear(&err);
     switch (n.type) {
     case NODE_RES: {
+        if (n.res.kind->operator_only && !caller_is_operator())
+            return refuse_operator_kind(&n.res, n.res.kind, "removal");
         actor_init(&a);
         if (store_write_begin(fs->st, &err) < 0)
             return refuse(&n.res, &err);
@@ -1334,7 +1454,8 @@ static int cfs_symlink(const char *target, const char *linkpath)
         return refuse(&parent.res, &err);
     }
     actor_init(&a);
-    if (precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
+    if (caller_may_use(&t.res, &err) < 0 ||
+        precond_link(fs->st, &parent.res, parent.link, &t.res, &err) < 0)
         return refuse(&parent.res, &err);
     /* Cleared before the change is stored: the reconciler may act on the
      * change and report a failure before this thread would get here. */
@@ -1377,6 +1498,8 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
         cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", src.res.kind->collection);
         return refuse(NULL, &err);
     }
+    if (src.type == NODE_RES && src.res.kind->operator_only && !caller_is_operator())
+        return refuse_operator_kind(&src.res, src.res.kind, "rename");
     if (src.type == NODE_RES) {
         if (dparent.type != NODE_COLL || dparent.kind != src.res.kind ||
             dparent.res.id != src.res.parent) {
@@ -1697,6 +1820,17 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
     if (!fs.mountpoint) {
         fprintf(stderr, "cloudfs: %s: %s\n", mountpoint, strerror(errno));
         return 1;
+    }
+    if (conf->admin_group && conf->admin_group[0]) {
+        struct group gr, *found = NULL;
+        char grbuf[16384];
+        if (getgrnam_r(conf->admin_group, &gr, grbuf, sizeof(grbuf), &found) != 0 || !found) {
+            fprintf(stderr, "cloudfs: admin-group \"%s\": no such group\n", conf->admin_group);
+            free(fs.mountpoint);
+            return 1;
+        }
+        fs.has_admin_gid = true;
+        fs.admin_gid = found->gr_gid;
     }
     fs.readme = readme_text();
     argv[argc++] = (char *)"cloudfs";

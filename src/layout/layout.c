@@ -111,6 +111,15 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
         a->optional = flag;
     if (config_setting_lookup_bool(s, "immutable", &flag))
         a->immutable = flag;
+    if (config_setting_lookup_bool(s, "operator", &flag))
+        a->operator_only = flag;
+    a->redact = a->type == CFS_T_SECRET;
+    if (config_setting_lookup_bool(s, "redact", &flag))
+        a->redact = a->redact || flag;
+    if (config_setting_lookup_bool(s, "user-file", &flag))
+        a->user_file = flag;
+    if (a->user_file && a->type != CFS_T_PATH)
+        return cfs_err_set(err, EINVAL, "%s: user-file needs type path", where);
 
     const config_setting_t *vals = config_setting_get_member(s, "values");
     if (vals) {
@@ -174,6 +183,10 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
         k->reconciled = flag;
     if (config_setting_lookup_bool(root, "system", &flag))
         k->system = flag;
+    if (config_setting_lookup_bool(root, "operator", &flag))
+        k->operator_only = flag;
+    if (config_setting_lookup_bool(root, "shared", &flag))
+        k->shared = flag;
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {
@@ -198,6 +211,19 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
             int vol = 0;
             if (config_setting_lookup_bool(e, "volatile", &vol))
                 k->status[i].volatile_value = vol;
+            int red = 0;
+            if (config_setting_lookup_bool(e, "redact", &red))
+                k->status[i].redact = red;
+            k->status[i].mode = 0444;
+            const char *smode = NULL;
+            if (config_setting_lookup_string(e, "mode", &smode)) {
+                char *end = NULL;
+                long m = strtol(smode, &end, 8);
+                if (*end || (m != 0444 && m != 0440 && m != 0400))
+                    return cfs_err_set(err, EINVAL, "%s: status mode must be 0444, 0440 or 0400",
+                                       file);
+                k->status[i].mode = (mode_t)m;
+            }
             if (!k->status[i].name || !value_name_ok(k->status[i].name))
                 return cfs_err_set(err, EINVAL, "%s: status entry without a valid name", file);
         }

@@ -78,6 +78,15 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
             fputs("empty", out);
     }
     fprintf(out, "; mode %04o", (unsigned)a->mode);
+    if (a->operator_only)
+        fputs("; operator only: written by root or the admin group, whoever owns the resource",
+              out);
+    if (a->redact && a->type != CFS_T_SECRET)
+        fputs("; its text never appears in events, status/events or the audit, only its size",
+              out);
+    if (a->user_file)
+        fputs("; read with the rights of the writer at the write and of the resource's owner "
+              "at the import: a regular file, no symbolic link in the path", out);
     if (a->spec_only) {
         fputs("; nothing acts on it: ", out);
         put(out, a->spec_only);
@@ -93,6 +102,14 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
         kind_path(out, k);
         fputs("/\n", out);
         put(out, k->doc);
+        if (k->operator_only)
+            fputs(" Created, renamed and removed by root or the admin group only.", out);
+        else if (k->shared)
+            fputs(" Those root owns are public; the others only their owner (and root or the "
+                  "admin group) may name in a reference.", out);
+        else if (k->parent)
+            fputs(" Only its owner (and root or the admin group) may name it in a reference "
+                  "or a link.", out);
         fputs("\n", out);
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
@@ -150,7 +167,15 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
             put(out, k->status[j].name);
             fputs("\n", out);
             put(out, k->status[j].doc);
-            fputs(k->status[j].volatile_value
+            if (k->status[j].mode != 0444)
+                fprintf(out, " Mode %04o: the resource's owner%s only.",
+                        (unsigned)k->status[j].mode,
+                        k->status[j].mode & 0040 ? " and group" : "");
+            if (k->status[j].redact)
+                fputs(" Its value never appears in /events or status/events.", out);
+            fputs(k->status[j].volatile_value && k->status[j].redact
+                      ? " (read-only; its changes raise no inotify event and no change entry)\n"
+                  : k->status[j].volatile_value
                       ? " (read-only; a counter: its changes raise no inotify event)\n"
                       : " (read-only)\n", out);
         }

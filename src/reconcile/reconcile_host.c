@@ -7,6 +7,7 @@
 #include "rc_store.h"
 #include "scheduler.h"
 #include "status_keys.h"
+#include "uri_policy.h"
 
 /* Called on libvirt's event thread: only the queue is touched. */
 static void on_domain_event(const char *uuid, enum cfs_power power, void *arg)
@@ -40,7 +41,9 @@ static int host_connect(struct reconciler *rc, struct rc_host *h, const char *ur
     if (!h->conn) {
         h->tried = true;
         snprintf(h->uri, sizeof(h->uri), "%s", uri);
-        if (rc->drv->connect(uri, on_domain_event, on_conn_lost, h, &h->conn, err) < 0) {
+        if (uri_policy_check(uri, rc->conf->allow_test_uri, err) < 0) {
+            ret = -1;   /* written before the allow-list, or by hand in the store */
+        } else if (rc->drv->connect(uri, on_domain_event, on_conn_lost, h, &h->conn, err) < 0) {
             h->conn = NULL;
             ret = -1;
         } else if (rc->drv->host_info(h->conn, &h->info, err) < 0) {

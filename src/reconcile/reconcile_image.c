@@ -7,6 +7,7 @@
  * the first volume made from the image lands in them (rc_img_ensure).
  */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,26 +19,37 @@
 #include "reconcile_storage.h"
 #include "status_keys.h"
 #include "task.h"
+#include "user_file.h"
 
 #define COPY_CHUNK (1 << 20)
 
-/* Copy src to dst.part, hashing it, then rename to dst. */
-static int copy_in(const char *src, const char *dst, long long size, struct rc_task *t,
+static bool all_zero(const char *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (buf[i])
+            return false;
+    return true;
+}
+
+/* Copy the open source in (named src in messages) to dst.part, hashing it,
+ * then rename to dst.  Zero chunks become holes: a sparse source stays
+ * sparse.  The copy is root's alone (0400): the source was readable by its
+ * owner only perhaps. */
+static int copy_in(int in, const char *src, const char *dst, long long size, struct rc_task *t,
                    char sha[65], struct cfs_err *err)
 {
     char part[4300];
     struct cfs_sha256 h;
-    int in = -1, out = -1, ret = -1;
+    int out = -1, ret = -1;
     char *buf = malloc(COPY_CHUNK);
     snprintf(part, sizeof(part), "%s.part", dst);
     if (!buf) {
         cfs_err_set(err, ENOMEM, "out of memory");
         goto cleanup;
     }
-    in = open(src, O_RDONLY | O_CLOEXEC);
-    out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-    if (in < 0 || out < 0) {
-        cfs_err_set(err, errno, "%s: %s", in < 0 ? src : part, strerror(errno));
+    out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0400);
+    if (out < 0 || lseek(in, 0, SEEK_SET) < 0) {
+        cfs_err_set(err, errno, "%s: %s", out < 0 ? part : src, strerror(errno));
         goto cleanup;
     }
     cfs_sha256_init(&h);
@@ -51,6 +63,14 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
         if (n == 0)
             break;
         cfs_sha256_update(&h, buf, (size_t)n);
+        if (all_zero(buf, (size_t)n)) {
+            if (lseek(out, n, SEEK_CUR) < 0) {
+                cfs_err_set(err, errno, "%s: %s", part, strerror(errno));
+                goto cleanup;
+            }
+            done += n;
+            continue;
+        }
         for (ssize_t off = 0; off < n;) {
             ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w < 0) {
@@ -63,7 +83,7 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
         if (size > 0)
             task_progress((int)(done * 99 / size), t);
     }
-    if (fsync(out) < 0 || close(out) < 0) {
+    if (ftruncate(out, done) < 0 || fsync(out) < 0 || close(out) < 0) {
         out = -1;
         cfs_err_set(err, errno, "%s: %s", part, strerror(errno));
         goto cleanup;
@@ -76,8 +96,6 @@ static int copy_in(const char *src, const char *dst, long long size, struct rc_t
     cfs_sha256_hex(&h, sha);
     ret = 0;
 cleanup:
-    if (in >= 0)
-        close(in);
     if (out >= 0)
         close(out);
     if (ret < 0)
@@ -100,14 +118,21 @@ static int import(struct reconciler *rc, const struct cfs_res *img, const char *
     rc_set_status(rc, img, "state", "importing");
     task_begin(rc, "image-import", img, &t);
     rc_img_file(rc, img, file, sizeof(file));
-    mkdir(rc->conf->image_dir, 0750);
-    if (image_probe(source, &probe, &err) == 0 &&
-        copy_in(source, file, probe.size, &t, sha, &err) == 0) {
+    mkdir(rc->conf->image_dir, 0700);
+    /* Read with the rights of the image's owner, the path resolved once
+     * without symlinks, a regular file only (user_file.h); the copy reads
+     * that descriptor, never the path again. */
+    int in = -1;
+    if (user_file_open(source, img->uid, img->gid, &img->gid, 1, &in, &err) == 0 &&
+        image_probe_fd(in, source, &probe, &err) == 0 &&
+        copy_in(in, source, file, probe.size, &t, sha, &err) == 0) {
         /* Probe the copy, not the source: the file may have changed meanwhile. */
         ok = image_probe(file, &probe, &err) == 0;
         if (!ok)
             unlink(file);
     }
+    if (in >= 0)
+        close(in);
     task_end(&t, ok ? NULL : &err);
     rc_set_status(rc, img, CFS_ST_SOURCE, source);
     if (!ok) {

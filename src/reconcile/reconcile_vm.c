@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -511,6 +512,20 @@ static void vm_nics_status(struct vm_pass *p)
     }
 }
 
+/* A fresh VNC password: 8 characters (VNC's limit) from getrandom. */
+static void vnc_password(char out[9])
+{
+    static const char set[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    unsigned char r[8];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        out[0] = '\0';     /* no password rather than a guessable one: refused below */
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        out[i] = set[r[i] % (sizeof(set) - 1)];
+    out[8] = '\0';
+}
+
 /* Define the domain (or update its persistent definition) when there is
  * none or the spec moved since it was last reached.  A running domain
  * grows live within the maxima it started with; the rest waits for its
@@ -589,6 +604,25 @@ static enum step vm_define(struct vm_pass *p)
     for (int i = 0; i < p->nnics && i < CFS_NICS_MAX; i++)
         nics[spec.nnics++] = p->nics[i].nic;
     spec.nics = nics;
+    /* The console is the owner's: a new random password with each
+     * definition, shown in status/vnc-password (mode 0400, redacted from
+     * the changes log).  The test driver has no graphics. */
+    char vncpw[9] = "";
+    if (strcmp(type, "test")) {
+        /* A running domain keeps the password it started with: the new
+         * definition must not show one its console does not take. */
+        char *cur = active ? rc_status(rc, vm->id, "vnc-password") : NULL;
+        if (cur && strlen(cur) == 8)
+            snprintf(vncpw, sizeof(vncpw), "%s", cur);
+        else
+            vnc_password(vncpw);
+        free(cur);
+        if (!vncpw[0]) {
+            free(dtype);
+            return stop(p, "no randomness for the VNC password");
+        }
+        spec.vnc_password = vncpw;
+    }
     int defined = rc->drv->define(p->conn, &spec, &err);
     bool has_console = spec.console_path != NULL;
     free(dtype);    /* type pointed into it */
@@ -603,6 +637,7 @@ static enum step vm_define(struct vm_pass *p)
     snprintf(dom, sizeof(dom), "%s%s", CFS_DOMAIN_PREFIX, vm->uuid);
     rc_set_status(rc, vm, "domain", dom);
     rc_set_status(rc, vm, "console", has_console ? console : "");
+    rc_set_status(rc, vm, "vnc-password", vncpw);
     if (info->power == CFS_POWER_NONE)
         info->power = CFS_POWER_SHUTOFF;
     return STEP_ON;
@@ -895,11 +930,12 @@ const struct rc_kind rc_kind_vm = {
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
                   "image/os volume/size nic/model",
     .attrs_written = "state volume/size volume/image volume/pool",
-    .status_read = "state host console root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+    .status_read = "state host console root-volume vnc-password " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,
-    .status_written = "state since error host vnc agent cpu-time memory cpus uptime domain console "
+    .status_written = "state since error host vnc vnc-password agent cpu-time memory cpus uptime "
+                      "domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                       CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED

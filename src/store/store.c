@@ -418,6 +418,80 @@ static int migrate(struct cfs_store *st, struct cfs_err *err)
 
 static void make_uuid(char out[37]);
 
+/* The store holds every tenant's secrets (passwords, user-data, the audit
+ * trail): the database, its -wal/-shm and the -notify file are 0600 and the
+ * directory cloudfs creates for it 0700, also when they already exist with
+ * wider modes.  A file another user owns or a directory others may write is
+ * refused: whoever can replace the files can read or lock what root writes. */
+static int secure_store_file(const char *path, bool create, struct cfs_err *err)
+{
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (create ? O_CREAT : 0),
+                  0600);
+    if (fd < 0) {
+        if (errno == ENOENT && !create)
+            return 0;
+        return cfs_err_set(err, errno, "store %s: %s", path, strerror(errno));
+    }
+    struct stat sb;
+    int rc = 0;
+    if (fstat(fd, &sb) < 0)
+        rc = cfs_err_set(err, errno, "store %s: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        rc = cfs_err_set(err, EINVAL, "store %s: not a regular file", path);
+    else if (sb.st_uid != geteuid())
+        rc = cfs_err_set(err, EPERM, "store %s: owned by uid %u, not by this daemon", path,
+                         (unsigned)sb.st_uid);
+    else if ((sb.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+        rc = cfs_err_set(err, errno, "store %s: chmod 0600: %s", path, strerror(errno));
+    close(fd);
+    return rc;
+}
+
+static int secure_store(const char *path, struct cfs_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat sb;
+    if (lstat(dir, &sb) < 0 && errno == ENOENT) {
+        /* parents as usual, the store's own directory private */
+        for (char *p = dir + 1; *p; p++) {
+            if (*p == '/') {
+                *p = '\0';
+                (void)mkdir(dir, 0755);
+                *p = '/';
+            }
+        }
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+            return cfs_err_set(err, errno, "store directory %s: %s", dir, strerror(errno));
+    }
+    if (lstat(dir, &sb) < 0)
+        return cfs_err_set(err, errno, "store directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return cfs_err_set(err, ENOTDIR, "store directory %s: not a directory", dir);
+    if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX))
+        return cfs_err_set(err, EPERM,
+                           "store directory %s: writable by group or others (mode %04o)", dir,
+                           (unsigned)(sb.st_mode & 07777));
+    if (sb.st_uid != geteuid() && sb.st_uid != 0)
+        return cfs_err_set(err, EPERM, "store directory %s: owned by uid %u", dir,
+                           (unsigned)sb.st_uid);
+    static const char *const suffix[] = {"", "-wal", "-shm", "-journal", "-notify"};
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char f[4200];
+        snprintf(f, sizeof(f), "%s%s", path, suffix[i]);
+        if (secure_store_file(f, i == 0 || i == 4, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int store_open(const char *path, const struct cfs_layout *layout, bool sync_full,
                struct cfs_store **out, struct cfs_err *err)
 {
@@ -434,7 +508,11 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     pthread_mutex_init(&st->lock, &attr);
     pthread_mutexattr_destroy(&attr);
     snprintf(st->notify_path, sizeof(st->notify_path), "%s-notify", path);
-    st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (secure_store(path, err) < 0) {
+        store_close(st);
+        return -1;
+    }
+    st->notify_fd = open(st->notify_path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
         cfs_err_set(err, EIO, "store %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
@@ -1303,19 +1381,25 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
         goto cleanup;
     }
     bool secret = a->type == CFS_T_SECRET;
-    /* A URL's user information and query may be credentials (a webhook's
-     * token): the log, and so the events, show it without them. */
-    char old_url[512] = "", new_url[512] = "";
+    /* Redacted values (user-data) are logged as their size only; a URL's
+     * user information and query may be credentials (a webhook's token):
+     * the log, and so the events, show it without them. */
+    char old_size[48], new_size[48], old_url[512] = "", new_url[512] = "";
     bool url = a->type == CFS_T_URL;
+    snprintf(old_size, sizeof(old_size), "<%zu bytes>", old ? strlen(old) : (size_t)0);
+    snprintf(new_size, sizeof(new_size), "<%zu bytes>", strlen(value));
     if (url && old && old[0])
         value_url_redacted(old, old_url, sizeof(old_url));
     if (url && value[0])
         value_url_redacted(value, new_url, sizeof(new_url));
+    const char *old_shown = secret ? "***" : (old && a->redact) ? old_size
+                            : url && old && old[0]              ? old_url
+                                                                : old;
+    const char *new_shown = secret ? "***" : a->redact ? new_size : url && value[0] ? new_url : value;
     if (run(st, err, "set",
             "INSERT OR REPLACE INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
             r->id, a->name, value, store_now()) < 0 ||
-        log_change(st, r, "set", a->name, secret ? "***" : url && old && old[0] ? old_url : old,
-                   secret ? "***" : url && value[0] ? new_url : value, actor, err) < 0)
+        log_change(st, r, "set", a->name, old_shown, new_shown, actor, err) < 0)
         goto cleanup;
     if (changed)
         *changed = true;
@@ -1353,7 +1437,9 @@ int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *
     if (run(st, err, "status",
             "INSERT OR REPLACE INTO status(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
             r->id, name, value, store_now()) < 0 ||
-        (!quiet && log_change(st, r, "status", name, old, value, actor, err) < 0))
+        (!quiet && log_change(st, r, "status", name,
+                              def && def->redact && old ? "***" : old,
+                              def && def->redact ? "***" : value, actor, err) < 0))
         goto cleanup;
     ret = 0;
 cleanup:
