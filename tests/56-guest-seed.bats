@@ -47,6 +47,7 @@ seen() { grep -aF "TINYGUEST SEED $2" "$(console_of "$1")" >/dev/null; }
   seen ci1 "meta-data:   - \"$KEY\""
   seen ci1 'user-data:   - echo hello-from-user-data'
   seen ci1 'vendor-data:     - "root:$6$'
+  seen ci1 'network-config: version: 2'
   # The seed as libvirt and the host see it: a read-only CD on sdz, 0600,
   # volume id cidata, no plaintext password anywhere in it.
   iso=$(seed_of ci1)

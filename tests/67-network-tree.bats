@@ -200,6 +200,12 @@ hosts_has() { grep -qi "$3" "$NETSTATE/$(vpc_uuid "$1")/hosts/$(subnet_uuid "$1"
   $VIRSH domiflist "$(vm_domain ga)" | grep -q "cfs-vpc-$(vpc_uuid v1) *virtio *$(cat "$C/vms/ga/nics/eth0/status/mac")"
   wait_until 60 status_is "$C/vms/ga/nics/eth0/status/state" attached
   [[ "$(cat "$C/vms/ga/nics/eth0/status/target")" == cfst* ]]
+  # cloud-init's network-config on the seed CD matches the NIC by its MAC.
+  seed="$T/seed/$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm' AND name='ga'").iso"
+  isoinfo -R -i "$seed" -x /network-config > "$BATS_TEST_TMPDIR/netcfg"
+  grep -qx '      macaddress: "'"$(cat "$C/vms/ga/nics/eth0/status/mac")"'"' "$BATS_TEST_TMPDIR/netcfg"
+  grep -qx '    set-name: "eth0"' "$BATS_TEST_TMPDIR/netcfg"
+  grep -qx '    dhcp4: true' "$BATS_TEST_TMPDIR/netcfg"
   # dnsmasq's host entries are exactly the NICs' addresses.
   grep -rq "$(cat "$C/vms/gb/nics/eth0/status/mac")" "$NETSTATE/$(vpc_uuid v1)"
   wait_until 400 has_gmarker gb "LEASE eth0"

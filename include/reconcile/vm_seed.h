@@ -9,7 +9,10 @@
  *   vendor-data  the password, as a SHA-512 crypt(3) hash for root, with
  *                password log-in and root log-in allowed (cloud-init merges
  *                vendor-data under user-data, so the user's own settings
- *                win).
+ *                win);
+ *   network-config  version 2: each NIC matched by its MAC, named as in the
+ *                tree, configured by DHCP (the VPC's dnsmasq hands out
+ *                exactly its status/ip).
  * The seed is made again whenever the domain is defined (the spec moved),
  * under a temporary name renamed into place, mode 0600 in a 0700 directory:
  * a running guest keeps the copy it booted with, the next start reads the
@@ -23,9 +26,16 @@
 #include "cfs_error.h"
 #include "reconcile.h"
 
-/* Make VM's seed; its path in path.  0, or -1 with err. */
-int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, char *path, size_t len,
-                 struct cfs_err *err);
+/* One NIC of the VM, for network-config. */
+struct vm_seed_nic {
+    const char *name;           /* the NIC's name in the tree (eth0) */
+    const char *mac;
+};
+
+/* Make VM's seed, with network-config for its n NICs; its path in path.
+ * 0, or -1 with err. */
+int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, const struct vm_seed_nic *nics,
+                 int n, char *path, size_t len, struct cfs_err *err);
 /* Remove the VM's seed (the VM is gone). */
 void vm_seed_remove(struct reconciler *rc, const struct cfs_res *vm);
 

@@ -594,7 +594,11 @@ static enum step vm_define(struct vm_pass *p)
     spec.windows = vm_image_os_is(rc, s->image, "windows");
     /* The cloud-init seed, made again with each definition (vm_seed.h). */
     if (strcmp(type, "test")) {
-        if (vm_seed_make(rc, vm, seed, sizeof(seed), &err) < 0) {
+        struct vm_seed_nic seed_nics[CFS_NICS_MAX];
+        int nseed = 0;
+        for (int i = 0; i < p->nnics && i < CFS_NICS_MAX; i++)
+            seed_nics[nseed++] = (struct vm_seed_nic){p->nics[i].res.name, p->nics[i].mac};
+        if (vm_seed_make(rc, vm, seed_nics, nseed, seed, sizeof(seed), &err) < 0) {
             free(dtype);
             return stop(p, err.msg);
         }

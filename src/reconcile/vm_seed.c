@@ -137,12 +137,30 @@ cleanup:
     return ret;
 }
 
-int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, char *path, size_t len,
-                 struct cfs_err *err)
+/* network-config v2: every NIC by its MAC, its tree name, DHCP. */
+static void network_config(const struct vm_seed_nic *nics, int n, struct textbuf *b)
+{
+    tb_puts(b, "version: 2\nethernets:");
+    if (n == 0)
+        tb_puts(b, " {}");
+    tb_puts(b, "\n");
+    for (int i = 0; i < n; i++) {
+        tb_puts(b, "  ");
+        tb_json(b, nics[i].name);
+        tb_puts(b, ":\n    match:\n      macaddress: ");
+        tb_json(b, nics[i].mac);
+        tb_puts(b, "\n    set-name: ");
+        tb_json(b, nics[i].name);
+        tb_puts(b, "\n    dhcp4: true\n");
+    }
+}
+
+int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, const struct vm_seed_nic *nics,
+                 int n, char *path, size_t len, struct cfs_err *err)
 {
     const char *dir = rc->conf->seed_dir;
     char tmpdir[4096], tmpiso[4096];
-    struct textbuf meta = {0}, user = {0}, vendor = {0};
+    struct textbuf meta = {0}, user = {0}, vendor = {0}, net = {0};
     int ret = -1;
     bool made_dir = false;
 
@@ -154,6 +172,7 @@ int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, char *path, si
 
     if (seed_texts(rc, vm, &meta, &user, &vendor, err) < 0)
         goto cleanup;
+    network_config(nics, n, &net);
     if (mkdir(tmpdir, 0700) < 0 && errno != EEXIST) {
         cfs_err_set(err, errno, "seed: %s: %s", tmpdir, strerror(errno));
         goto cleanup;
@@ -161,7 +180,8 @@ int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, char *path, si
     made_dir = true;
     if (put_file(tmpdir, "meta-data", meta.s ? meta.s : "", err) < 0 ||
         put_file(tmpdir, "user-data", user.s ? user.s : "", err) < 0 ||
-        put_file(tmpdir, "vendor-data", vendor.s ? vendor.s : "", err) < 0)
+        put_file(tmpdir, "vendor-data", vendor.s ? vendor.s : "", err) < 0 ||
+        put_file(tmpdir, "network-config", net.s ? net.s : "", err) < 0)
         goto cleanup;
     char *argv[] = {"genisoimage", "-quiet", "-output", tmpiso, "-volid", "cidata",
                     "-joliet", "-rock", tmpdir, NULL};
@@ -175,7 +195,8 @@ int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, char *path, si
 
 cleanup:
     if (made_dir) {
-        static const char *const files[] = {"meta-data", "user-data", "vendor-data"};
+        static const char *const files[] = {"meta-data", "user-data", "vendor-data",
+                                            "network-config"};
         char f[4200];
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
             snprintf(f, sizeof(f), "%s/%s", tmpdir, files[i]);
@@ -190,6 +211,7 @@ cleanup:
     tb_free(&meta);
     tb_free(&user);
     tb_free(&vendor);
+    tb_free(&net);
     return ret;
 }
 
