@@ -24,6 +24,7 @@
 #include "rc_state.h"
 #include "rc_store.h"
 #include "status_keys.h"
+#include "uri_policy.h"
 
 #define NET_RETRY_MS 5000
 #define NET_MAX_HOSTS 64
@@ -96,9 +97,14 @@ static void record_hosts(struct reconciler *rc, const struct cfs_res *r, const s
     rc_set_status(rc, r, CFS_ST_HOSTS, buf);
 }
 
-static int host_open(const char *uri, struct cfs_net_host **h, struct cfs_err *err)
+/* The network side of the host reached by uri; the URI passes the same
+ * allow-list as the host's own connection (uri_policy.h). */
+static int host_open(struct reconciler *rc, const char *uri, struct cfs_net_host **h,
+                     struct cfs_err *err)
 {
     struct cfs_net_host_def def = {.libvirt_uri = uri};
+    if (uri_policy_check(uri, rc->conf->allow_test_uri, err) < 0)
+        return -1;
     return net->open(&def, h, err);
 }
 
@@ -131,8 +137,8 @@ static void vpc_def(const struct cfs_res *vpc, struct cfs_vpc_def *d)
 }
 
 /* Ensure the VPC on every host of u; lines "URI BRIDGE" into bridges. */
-static int vpc_ensure(const struct cfs_res *vpc, const struct uris *u, char *bridges, size_t len,
-                      const char **bad, struct cfs_err *err)
+static int vpc_ensure(struct reconciler *rc, const struct cfs_res *vpc, const struct uris *u,
+                      char *bridges, size_t len, const char **bad, struct cfs_err *err)
 {
     struct cfs_vpc_def d;
     size_t used = 0;
@@ -142,13 +148,13 @@ static int vpc_ensure(const struct cfs_res *vpc, const struct uris *u, char *bri
         struct cfs_net_host *h = NULL;
         struct cfs_net_attach at;
         *bad = u->v[i];
-        if (host_open(u->v[i], &h, err) < 0)
+        if (host_open(rc, u->v[i], &h, err) < 0)
             return -1;
-        int rc = net->ensure_vpc(h, &d, err);
-        if (rc == 0)
-            rc = net->attachment(h, vpc->uuid, &at, err);
+        int ret = net->ensure_vpc(h, &d, err);
+        if (ret == 0)
+            ret = net->attachment(h, vpc->uuid, &at, err);
         net->close(h);
-        if (rc < 0)
+        if (ret < 0)
             return -1;
         if (used < len)
             used += (size_t)snprintf(bridges + used, len - used, "%s%s %s", i ? "\n" : "",
@@ -167,7 +173,7 @@ static int vpc_teardown(struct reconciler *rc, const struct cfs_res *vpc)
     recorded_hosts(rc, vpc->id, &u);
     for (int i = 0; i < u.n; i++) {
         struct cfs_net_host *h = NULL;
-        if (host_open(u.v[i], &h, &err) < 0 || net->remove_vpc(h, vpc->uuid, &err) < 0) {
+        if (host_open(rc, u.v[i], &h, &err) < 0 || net->remove_vpc(h, vpc->uuid, &err) < 0) {
             net->close(h);
             result = fail(rc, vpc, u.v[i], &err);
             goto cleanup;
@@ -195,7 +201,7 @@ static int reconcile_vpc(struct reconciler *rc, const struct cfs_res *vpc)
     recorded_hosts(rc, vpc->id, &u);    /* still set up there: keep it known */
     /* The VXLAN identifier: the store's id of the VPC, unique and stable. */
     rc_set_status_int(rc, vpc, "vni", vpc->id);
-    if (vpc_ensure(vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
+    if (vpc_ensure(rc, vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
         record_hosts(rc, vpc, &u);
         result = fail(rc, vpc, bad, &err);
         goto cleanup;
@@ -316,7 +322,7 @@ static int subnet_teardown(struct reconciler *rc, const struct cfs_res *s)
     }
     for (int i = 0; i < u.n; i++) {
         struct cfs_net_host *h = NULL;
-        int r = host_open(u.v[i], &h, &err);
+        int r = host_open(rc, u.v[i], &h, &err);
         if (r == 0) {
             r = net->set_nics(h, vpc.uuid, s->uuid, NULL, 0, &err);
             if (r < 0 && err.code == ENOENT)
@@ -396,13 +402,13 @@ static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
     recorded_hosts(rc, s->id, &u);
     record_hosts(rc, s, &u);
     rc_flush(rc);   /* where it is being set up: known before it is */
-    if (vpc_ensure(&vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
+    if (vpc_ensure(rc, &vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
         result = fail(rc, s, bad, &err);
         goto cleanup;
     }
     for (int i = 0; i < u.n; i++) {
         struct cfs_net_host *h = NULL;
-        int r = host_open(u.v[i], &h, &err);
+        int r = host_open(rc, u.v[i], &h, &err);
         if (r == 0)
             r = net->ensure_subnet(h, &d, &err);
         if (r == 0)
@@ -546,7 +552,7 @@ int rc_vm_nics(struct reconciler *rc, const struct cfs_res *vm, const char *uri,
             snprintf(x->model, sizeof(x->model), "%s", model);
             if (net_tap_name(all[i].uuid, x->target) < 0)
                 x->target[0] = '\0';
-            if (!h && (ret = host_open(uri, &h, err)) < 0)
+            if (!h && (ret = host_open(rc, uri, &h, err)) < 0)
                 break;
             if ((ret = net->attachment(h, vpc.uuid, &x->at, err)) < 0)
                 break;
