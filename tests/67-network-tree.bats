@@ -45,7 +45,7 @@ guest() {
   echo "$GUEST/vmlinuz" > "$C/vms/$1/kernel"
   echo "$GUEST/initrd.gz" > "$C/vms/$1/initrd"
 }
-steps() { echo "console=ttyS0 panic=-1 cfs.run=$2" > "$C/vms/$1/cmdline"; }
+steps() { echo "console=ttyS0 panic=-1 tinyguest.agent cfs.run=$2" > "$C/vms/$1/cmdline"; }
 
 @test "VPCs and subnets are built on real bridges, router namespaces and dnsmasq" {
   mkdir "$V1" "$V2"
@@ -222,6 +222,8 @@ hosts_has() { grep -qi "$3" "$NETSTATE/$(vpc_uuid "$1")/hosts/$(subnet_uuid "$1"
   gmarker ga "CONNECT 10.0.1.11:7777 OK hello from gb"
   gmarker gb "CONNECT $ipa:7777 OK hello from ga"
   gmarker ga "DNS gb 10.0.1.11"
+  # The guest's own view through its agent (the tiny guest's stand-in).
+  wait_until 120 grep -qx "eth0 10.0.1.11/24" "$C/vms/gb/status/ips"
   gmarker gc "PING 10.0.1.1 OK"
   gmarker gc "PING 10.0.1.11 FAIL"
   gmarker gc "CONNECT 10.0.1.11:7777 FAIL"

@@ -12,6 +12,7 @@
 #define CFS_COMPUTE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cfs_error.h"
@@ -127,6 +128,10 @@ struct cfs_compute_driver {
      * hash is a crypt(3) hash. */
     int (*set_password)(struct cfs_conn *c, const char *uuid, const char *user, const char *hash,
                         struct cfs_err *err);
+    /* The guest's addresses as its agent reports them: "NAME ADDR/PREFIX"
+     * lines (loopback left out) into out, "" when there are none. */
+    int (*guest_ips)(struct cfs_conn *c, const char *uuid, char *out, size_t len,
+                     struct cfs_err *err);
     /* Current XML of the domain (malloc'd). */
     char *(*xml)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
     /* Disks of the running domain when it runs, else of its definition. */

@@ -13,6 +13,7 @@
  */
 #include "compute.h"
 
+#include <arpa/inet.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <pthread.h>
@@ -1269,6 +1270,57 @@ cleanup:
     return ret;
 }
 
+static int libvirt_guest_ips(struct cfs_conn *c, const char *uuid, char *out, size_t len,
+                             struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    virDomainInterfacePtr *ifs = NULL;
+    int n = -1, ret = -1;
+    size_t used = 0;
+    out[0] = '\0';
+    if (domain_get(c, uuid, "guest addresses", &dom, err) < 0)
+        goto cleanup;
+    n = virDomainInterfaceAddresses(dom, &ifs, VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT, 0);
+    if (n < 0) {
+        lv_fail(err, "guest addresses", uuid);
+        goto cleanup;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = ifs[i]->name ? ifs[i]->name : "?";
+        if (!strcmp(name, "lo"))
+            continue;
+        for (unsigned j = 0; j < ifs[i]->naddrs; j++) {
+            const virDomainIPAddress *a = &ifs[i]->addrs[j];
+            /* Names and addresses come from the guest: only what parses
+             * as an address is kept, and names are cut to safe bytes. */
+            char safe[32];
+            size_t k = 0;
+            for (const char *q = name; *q && k < sizeof(safe) - 1; q++)
+                safe[k++] = (char)((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+                                           (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' ||
+                                           *q == '_' ? *q : '_');
+            safe[k] = '\0';
+            unsigned char bin[16];
+            int fam = a->type == VIR_IP_ADDR_TYPE_IPV6 ? AF_INET6 : AF_INET;
+            if (!a->addr || inet_pton(fam, a->addr, bin) != 1 || a->prefix > 128)
+                continue;
+            if (used < len)
+                used += (size_t)snprintf(out + used, len - used, "%s%s %s/%u", used ? "\n" : "",
+                                         safe, a->addr, a->prefix);
+        }
+    }
+    if (used >= len && len > 0)
+        out[len - 1] = '\0';
+    ret = 0;
+cleanup:
+    for (int i = 0; i < n; i++)
+        virDomainInterfaceFree(ifs[i]);
+    free(ifs);
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
 /* The live XML of a running domain, or its definition (inactive). */
 static char *xml_flags(struct cfs_conn *c, const char *uuid, unsigned flags, struct cfs_err *err)
 {
@@ -1580,6 +1632,7 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .set_vcpus = libvirt_set_vcpus,
     .set_memory = libvirt_set_memory,
     .set_password = libvirt_set_password,
+    .guest_ips = libvirt_guest_ips,
     .xml = libvirt_xml,
     .disks = libvirt_disks,
     .attach_disk = libvirt_attach_disk,

@@ -856,6 +856,13 @@ static void observe(struct vm_pass *p)
         rc_set_status(rc, vm, CFS_ST_MAX_VCPUS, "");
         rc_set_status(rc, vm, CFS_ST_MAX_MEMORY, "");
     }
+    /* The guest's own view of its addresses, where its agent answers. */
+    char ips[1024] = "";
+    struct cfs_err ips_err;
+    if (info->power == CFS_POWER_RUNNING && info->agent == CFS_AGENT_CONNECTED &&
+        rc->drv->guest_ips(p->conn, vm->uuid, ips, sizeof(ips), &ips_err) < 0)
+        ips[0] = '\0';
+    rc_set_status(rc, vm, "ips", ips);
     rc_set_status(rc, vm, "agent",
                   info->power != CFS_POWER_RUNNING && info->power != CFS_POWER_PAUSED ? ""
                   : info->agent == CFS_AGENT_CONNECTED ? "connected"
@@ -938,7 +945,7 @@ const struct rc_kind rc_kind_vm = {
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,
-    .status_written = "state since error host vnc vnc-password agent cpu-time memory cpus uptime "
+    .status_written = "state since error host vnc vnc-password agent ips cpu-time memory cpus uptime "
                       "domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                       CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
