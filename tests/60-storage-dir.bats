@@ -265,6 +265,35 @@ vol_file() { cat "$C/volumes/$1/status/path"; }
   $VIRSH domblklist "$dom" | grep -q "^ *sdb "
 }
 
+@test "iso: inserted into and ejected from a running VM's CD-ROM drive; boot order at the next start" {
+  dom=$(vm_domain web)
+  sda() { $VIRSH domblklist "$@" "$dom" | awk '$1 == "sda" {print $2}'; }
+  [ "$(sda)" = - ]                       # an empty drive is always there
+  reject "$E_INVAL" "$C/vms/web/iso" base "not an ISO"
+  echo cd > "$C/vms/web/iso"
+  timeout 60 cat "$C/vms/web/wait"
+  [ "$(cat "$C/vms/web/status/cdrom")" = cd ]
+  [ "$(sda)" != - ]
+  [ "$(sda)" = "$(sda --inactive)" ]
+  qemu-img info -U "$(sda)" | grep -q "file format: raw"
+  domstate_is "$dom" running
+  echo > "$C/vms/web/iso"                # eject
+  timeout 60 cat "$C/vms/web/wait"
+  [ "$(sda)" = - ]
+  [ "$(sda --inactive)" = - ]
+  [ -z "$(cat "$C/vms/web/status/cdrom")" ]
+  echo cdrom,disk > "$C/vms/web/boot"
+  timeout 60 cat "$C/vms/web/wait"
+  [ "$($VIRSH dumpxml --inactive "$dom" | grep -o "<boot dev='[a-z]*'/>" | tr -d '\n')" = \
+    "<boot dev='cdrom'/><boot dev='hd'/>" ]
+  echo disk > "$C/vms/web/boot"
+  timeout 60 cat "$C/vms/web/wait"
+  [ "$($VIRSH dumpxml --inactive "$dom" | grep -o "<boot dev='[a-z]*'/>" | tr -d '\n')" = \
+    "<boot dev='hd'/>" ]
+  echo auto > "$C/vms/web/boot"
+  timeout 60 cat "$C/vms/web/wait"
+}
+
 @test "ctl reinstall: a stopped VM gets a fresh root disk from its image; data volumes keep their data" {
   dom=$(vm_domain web)
   reject "$E_BUSY" "$C/vms/web/ctl" reinstall "stop it first to reinstall it"

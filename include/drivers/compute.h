@@ -65,7 +65,10 @@ struct cfs_domain_spec {
     const char *console_path;   /* serial console to this file, or NULL/"" */
     const struct cfs_disk *disks;
     int ndisks;
-    const char *cdrom;          /* ISO in a CD-ROM drive (booted first), or NULL/"" */
+    const char *cdrom;          /* ISO in the CD-ROM drive, or NULL/"": an empty drive */
+    /* Boot order: "hd", "cdrom", "hd,cdrom" or "cdrom,hd"; NULL: the CD
+     * first when it holds an ISO, then the disk. */
+    const char *boot;
     const char *seed;           /* cloud-init seed ISO in a second, never booted drive (sdz) */
     const struct cfs_nic *nics; /* network interfaces, in guest order (eth0 first) */
     int nnics;
@@ -132,6 +135,10 @@ struct cfs_compute_driver {
      * lines (loopback left out) into out, "" when there are none. */
     int (*guest_ips)(struct cfs_conn *c, const char *uuid, char *out, size_t len,
                      struct cfs_err *err);
+    /* The ISO in the domain's CD-ROM drive (NULL or "": empty), live when
+     * it runs and in its definition. */
+    int (*change_media)(struct cfs_conn *c, const char *uuid, const char *iso,
+                        struct cfs_err *err);
     /* Current XML of the domain (malloc'd). */
     char *(*xml)(struct cfs_conn *c, const char *uuid, struct cfs_err *err);
     /* Disks of the running domain when it runs, else of its definition. */

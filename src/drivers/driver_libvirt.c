@@ -670,6 +670,30 @@ static void disk_xml(struct xbuf *b, const struct cfs_disk *d)
 
 /* Build the domain XML; NULL when out of memory.  Every value from the spec
  * goes through xbuf_text/xbuf_elem; only fixed markup and numbers are raw. */
+/* The CD-ROM drive (sda, on the first SATA controller), with iso in it or
+ * empty. */
+static void cdrom_xml(struct xbuf *b, const char *iso, const char *indent)
+{
+    xbuf_raw(b, indent);
+    xbuf_raw(b, "<disk type='file' device='cdrom'>\n");
+    xbuf_raw(b, indent);
+    xbuf_raw(b, "  <driver name='qemu' type='raw'/>\n");
+    if (is_set(iso)) {
+        xbuf_raw(b, indent);
+        xbuf_raw(b, "  <source file='");
+        xbuf_text(b, iso);
+        xbuf_raw(b, "'/>\n");
+    }
+    xbuf_raw(b, indent);
+    xbuf_raw(b, "  <target dev='sda' bus='sata'/>\n");
+    xbuf_raw(b, indent);
+    xbuf_raw(b, "  <readonly/>\n");
+    xbuf_raw(b, indent);
+    xbuf_raw(b, "  <address type='drive' controller='0' bus='0' target='0' unit='0'/>\n");
+    xbuf_raw(b, indent);
+    xbuf_raw(b, "</disk>\n");
+}
+
 static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const char *title,
                         long long max_mem, int max_vcpus)
 {
@@ -719,6 +743,14 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
             xbuf_elem(&b, "cmdline", s->cmdline);
             xbuf_raw(&b, "\n");
         }
+    } else if (is_set(s->boot)) {
+        /* "hd", "cdrom", "hd,cdrom" or "cdrom,hd", checked by the caller. */
+        if (!strncmp(s->boot, "cdrom", 5))
+            xbuf_raw(&b, "    <boot dev='cdrom'/>\n");
+        if (strstr(s->boot, "hd"))
+            xbuf_raw(&b, "    <boot dev='hd'/>\n");
+        if (!strcmp(s->boot, "hd,cdrom"))
+            xbuf_raw(&b, "    <boot dev='cdrom'/>\n");
     } else {
         if (is_set(s->cdrom))
             xbuf_raw(&b, "    <boot dev='cdrom'/>\n");
@@ -758,14 +790,9 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
             if (nic_xml_interface(&b, &s->nics[i], &ignore) < 0)
                 b.failed = 1;
         }
-        if (is_set(s->cdrom)) {
-            xbuf_raw(&b, "    <disk type='file' device='cdrom'>\n"
-                         "      <driver name='qemu' type='raw'/>\n      <source file='");
-            xbuf_text(&b, s->cdrom);
-            xbuf_raw(&b, "'/>\n      <target dev='sda' bus='sata'/>\n      <readonly/>\n"
-                         "      <address type='drive' controller='0' bus='0' target='0' unit='0'/>\n"
-                         "    </disk>\n");
-        }
+        /* The CD-ROM drive is always there, empty or not: an ISO can be
+         * inserted into a running domain only into a drive it has. */
+        cdrom_xml(&b, s->cdrom, "    ");
         if (is_set(s->seed)) {
             xbuf_raw(&b, "    <disk type='file' device='cdrom'>\n"
                          "      <driver name='qemu' type='raw'/>\n      <source file='");
@@ -1270,6 +1297,37 @@ cleanup:
     return ret;
 }
 
+/* Insert iso into the CD-ROM drive of the domain (NULL/"": eject), live
+ * when it runs and in its definition. */
+static int libvirt_change_media(struct cfs_conn *c, const char *uuid, const char *iso,
+                                struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    struct xbuf b = {0};
+    int ret = -1;
+    char *xml = NULL;
+    if (domain_get(c, uuid, "change media", &dom, err) < 0)
+        goto cleanup;
+    cdrom_xml(&b, iso, "");
+    xml = xbuf_steal(&b);
+    if (!xml) {
+        cfs_err_set(err, ENOMEM, "change media %s: out of memory", uuid);
+        goto cleanup;
+    }
+    int active = virDomainIsActive(dom);
+    unsigned flags = VIR_DOMAIN_AFFECT_CONFIG | (active == 1 ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    if (virDomainUpdateDeviceFlags(dom, xml, flags) < 0) {
+        lv_fail(err, "change media", uuid);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    free(xml);
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
 static int libvirt_guest_ips(struct cfs_conn *c, const char *uuid, char *out, size_t len,
                              struct cfs_err *err)
 {
@@ -1633,6 +1691,7 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .set_memory = libvirt_set_memory,
     .set_password = libvirt_set_password,
     .guest_ips = libvirt_guest_ips,
+    .change_media = libvirt_change_media,
     .xml = libvirt_xml,
     .disks = libvirt_disks,
     .attach_disk = libvirt_attach_disk,

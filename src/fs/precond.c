@@ -261,6 +261,28 @@ static int vm_image(struct cfs_store *st, const struct cfs_res *r, const char *v
     return rc;
 }
 
+/* vm.iso: an image imported as an ISO (its format read from its bytes). */
+static int vm_iso(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                  struct cfs_err *err)
+{
+    const struct cfs_kind *ki = layout_kind(store_layout(st), "image");
+    struct cfs_res img;
+    int rc = 0;
+    (void)r;
+    if (!value[0] || !ki || store_res_find(st, 0, ki, value, &img, err) < 0)
+        return value[0] && ki ? -1 : 0;
+    char *format = store_status_text(st, img.id, "format");
+    char *state = store_status_text(st, img.id, "state");
+    if (strcmp(state, "available"))
+        rc = cfs_err_set(err, EBUSY, "image %s is %s, not available yet", value,
+                         state[0] ? state : "not imported");
+    else if (strcmp(format, "iso"))
+        rc = cfs_err_set(err, EINVAL, "image %s is %s, not an ISO", value, format);
+    free(format);
+    free(state);
+    return rc;
+}
+
 static int vm_root_size(struct cfs_store *st, const struct cfs_res *r, const char *value,
                         struct cfs_err *err)
 {
@@ -469,6 +491,7 @@ static const struct {
     {"vm", "ssh-keys", vm_ssh_keys},
     {"vm", "password", vm_password},
     {"vm", "ctl", vm_ctl},
+    {"vm", "iso", vm_iso},
     {"vm", "host", vm_host},
     {"vm", "offering", vm_offering},
     {"vm", "image", vm_image},

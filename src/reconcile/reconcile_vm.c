@@ -32,7 +32,8 @@
 enum step { STEP_ON, STEP_DONE };
 
 struct vm_spec {
-    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description, *image, *cpu_mode;
+    char *state, *ha, *pin, *kernel, *initrd, *cmdline, *description, *image, *cpu_mode, *iso,
+        *boot;
     int vcpus;
     long long memory;
 };
@@ -307,6 +308,8 @@ static const struct {
     {"description", offsetof(struct vm_spec, description)},
     {"image", offsetof(struct vm_spec, image)},
     {"cpu-mode", offsetof(struct vm_spec, cpu_mode)},
+    {"iso", offsetof(struct vm_spec, iso)},
+    {"boot", offsetof(struct vm_spec, boot)},
 };
 
 static char **spec_field(struct vm_spec *s, size_t i)
@@ -588,9 +591,28 @@ static enum step vm_define(struct vm_pass *p)
                                                  : NULL,
     };
     spec.disks = vm_disks_array(p->disks, &spec.ndisks);
-    if (strcmp(type, "test") && vm_cdrom(rc, s->image, cdrom, sizeof(cdrom)))
+    /* The drive holds iso, or else an ISO given as the VM's image. */
+    const char *cd_image = s->iso[0] ? s->iso : s->image;
+    if (strcmp(type, "test") && vm_cdrom(rc, cd_image, cdrom, sizeof(cdrom)))
         spec.cdrom = cdrom;
-    rc_set_status(rc, vm, "cdrom", spec.cdrom ? s->image : "");
+    static const struct {
+        const char *attr, *order;
+    } boots[] = {{"disk", "hd"}, {"cdrom", "cdrom"}, {"disk,cdrom", "hd,cdrom"},
+                 {"cdrom,disk", "cdrom,hd"}};
+    for (size_t i = 0; i < sizeof(boots) / sizeof(boots[0]); i++)
+        if (!strcmp(s->boot, boots[i].attr))
+            spec.boot = boots[i].order;
+    /* A running domain gets the new medium at once (the definition below
+     * has it for the next start). */
+    char *was_cd = rc_status(rc, vm->id, "cdrom");
+    if (active && strcmp(type, "test") && strcmp(was_cd, spec.cdrom ? cd_image : "") &&
+        rc->drv->change_media(p->conn, vm->uuid, spec.cdrom, &err) < 0) {
+        free(was_cd);
+        free(dtype);
+        return stop(p, err.msg);
+    }
+    free(was_cd);
+    rc_set_status(rc, vm, "cdrom", spec.cdrom ? cd_image : "");
     spec.windows = vm_image_os_is(rc, s->image, "windows");
     /* The cloud-init seed, made again with each definition (vm_seed.h). */
     if (strcmp(type, "test")) {
@@ -936,12 +958,13 @@ cleanup:
 
 const struct rc_kind rc_kind_vm = {
     .name = "vm", .pass = reconcile_vm, .wakes = RC_WAKE_SELF,
-    .attrs_read = "state offering image root-size pool host ha cpu-mode kernel initrd cmdline "
+    .attrs_read = "state offering image iso boot root-size pool host ha cpu-mode kernel initrd "
+                  "cmdline "
                   "description ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state "
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
                   "image/os volume/size nic/model",
     .attrs_written = "state volume/size volume/image volume/pool",
-    .status_read = "state host console root-volume vnc-password " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+    .status_read = "state host console cdrom root-volume vnc-password " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,
