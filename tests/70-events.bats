@@ -306,6 +306,27 @@ PY
   [ "$status" -ne 0 ]
 }
 
+@test "status/events folds identical events into one line with a count and the first time" {
+  # A value flapping between two states: two kinds of event, 30 times each.
+  for i in $(seq 1 30); do
+    echo flip > "$C/vms/vm1/description"
+    echo flop > "$C/vms/vm1/description"
+  done
+  python3 - "$C/vms/vm1/status/events" <<'PY'
+import json, sys
+evs = [json.loads(l) for l in open(sys.argv[1])]
+flips = [e for e in evs if e.get("attribute") == "description" and e["new"] in ("flip", "flop")]
+# flip->flop and flop->flip repeat; the first flip came from rev3 and is its own line.
+folded = {(e["old"], e["new"]): e for e in flips}
+assert folded[("flip", "flop")]["count"] == 30, folded
+assert folded[("flop", "flip")]["count"] == 29, folded
+assert folded[("flip", "flop")]["first"] < folded[("flip", "flop")]["time"], folded
+assert evs[-1]["new"] == "flop" and len(evs) <= 20, evs[-1]
+PY
+  # The stream itself is not folded: every change is its own line there.
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM changes WHERE attr='description' AND new='flop'")" -ge 30 ]
+}
+
 @test "restart of the reconciler: inotify and the event stream keep working" {
   vm_running
   watch "$C/vms/vm1" "$T/inw.log"

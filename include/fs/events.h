@@ -23,7 +23,7 @@
 #include "store.h"
 #include "textbuf.h"
 
-#define EVENTS_RECENT 20    /* entries in a resource's status/events */
+#define EVENTS_RECENT 20    /* lines of a resource's status/events (identical events folded) */
 
 struct events_reader;
 
@@ -37,7 +37,8 @@ int events_read(struct events_reader *r, char *buf, size_t size, bool nonblock,
 unsigned events_poll(struct events_reader *r, struct fuse_pollhandle *ph);
 void events_close(struct events_reader *r);
 
-/* The last EVENTS_RECENT entries of a resource (malloc'd text). */
+/* The resource's latest events, identical ones folded into one line with
+ * "count" and "first" (malloc'd text). */
 int events_recent(struct cfs_store *st, int64_t res, char **out, size_t *len);
 
 #endif

@@ -57,7 +57,18 @@ static const char *event_level(const struct cfs_change *c)
     return "normal";
 }
 
+static void format(const struct cfs_layout *l, const struct cfs_change *c, int count,
+                   int64_t first, struct textbuf *b);
+
 void events_format(const struct cfs_layout *l, const struct cfs_change *c, struct textbuf *b)
+{
+    format(l, c, 1, 0, b);
+}
+
+/* One event as a JSON line; count > 1 adds how many identical ones were
+ * folded into it and when the first was (this one is the last). */
+static void format(const struct cfs_layout *l, const struct cfs_change *c, int count,
+                   int64_t first, struct textbuf *b)
 {
     bool secret = is_secret(l, c);
     tb_printf(b, "{\"seq\":%lld,\"time\":\"", (long long)c->seq);
@@ -102,7 +113,13 @@ void events_format(const struct cfs_layout *l, const struct cfs_change *c, struc
     } else {
         tb_json(b, c->actor ? c->actor : "unknown");
     }
-    tb_printf(b, ",\"level\":\"%s\"}\n", event_level(c));
+    tb_printf(b, ",\"level\":\"%s\"", event_level(c));
+    if (count > 1) {
+        tb_printf(b, ",\"count\":%d,\"first\":\"", count);
+        tb_time(b, first);
+        tb_puts(b, "\"");
+    }
+    tb_puts(b, "}\n");
 }
 
 /* ---- /events ---- */
@@ -209,26 +226,115 @@ void events_close(struct events_reader *r)
 
 /* ---- status/events ---- */
 
-struct recent {
-    const struct cfs_layout *layout;
-    struct textbuf b;
+/* status/events folds identical events (the same operation, file, old and
+ * new value and actor; whitepaper 5.13) into one line with a count and the
+ * time of the first: a value flapping between two states shows as two
+ * lines, not as a screenful.  The last EVENTS_SCAN entries are read and
+ * the EVENTS_RECENT most recently seen kinds of event shown, oldest first. */
+#define EVENTS_SCAN 400
+
+struct folded {
+    struct cfs_change c;        /* the last one; strings owned (strdup) */
+    int count;
+    int64_t first;
 };
 
+struct recent {
+    const struct cfs_layout *layout;
+    struct folded *v;
+    size_t n;
+    bool oom;
+};
+
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool same_event(const struct cfs_change *a, const struct cfs_change *b)
+{
+    return same_text(a->op, b->op) && same_text(a->attr, b->attr) &&
+           same_text(a->old_value, b->old_value) && same_text(a->new_value, b->new_value) &&
+           same_text(a->actor, b->actor) && same_text(a->path, b->path) &&
+           same_text(a->comm, b->comm) && a->uid == b->uid;
+}
+
+static void folded_free(struct folded *f)
+{
+    free((char *)f->c.kind);
+    free((char *)f->c.path);
+    free((char *)f->c.op);
+    free((char *)f->c.attr);
+    free((char *)f->c.old_value);
+    free((char *)f->c.new_value);
+    free((char *)f->c.actor);
+    free((char *)f->c.comm);
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = true;
+    return d;
+}
+
+/* Runs under the store's lock: copies, touches nothing else. */
 static int recent_one(const struct cfs_change *c, void *arg)
 {
     struct recent *rc = arg;
-    events_format(rc->layout, c, &rc->b);
+    for (size_t i = 0; i < rc->n; i++) {
+        if (!same_event(&rc->v[i].c, c))
+            continue;
+        /* Seen before: counted, and moved to the end as the latest. */
+        struct folded f = rc->v[i];
+        f.count++;
+        f.c.seq = c->seq;
+        f.c.time = c->time;
+        memmove(&rc->v[i], &rc->v[i + 1], (rc->n - i - 1) * sizeof(rc->v[0]));
+        rc->v[rc->n - 1] = f;
+        return 0;
+    }
+    struct folded f = {.c = *c, .count = 1, .first = c->time};
+    f.c.kind = dup_or_null(c->kind, &rc->oom);
+    f.c.path = dup_or_null(c->path, &rc->oom);
+    f.c.op = dup_or_null(c->op, &rc->oom);
+    f.c.attr = dup_or_null(c->attr, &rc->oom);
+    f.c.old_value = dup_or_null(c->old_value, &rc->oom);
+    f.c.new_value = dup_or_null(c->new_value, &rc->oom);
+    f.c.actor = dup_or_null(c->actor, &rc->oom);
+    f.c.comm = dup_or_null(c->comm, &rc->oom);
+    f.c.origin = NULL;
+    rc->v[rc->n++] = f;
     return 0;
 }
 
 int events_recent(struct cfs_store *st, int64_t res, char **out, size_t *len)
 {
     struct recent rc = {.layout = store_layout(st)};
+    struct textbuf b = {0};
     struct cfs_err err;
-    if (store_res_recent(st, res, EVENTS_RECENT, recent_one, &rc, &err) < 0) {
-        tb_free(&rc.b);
-        return -(err.code ? err.code : EIO);
+    int ret = 0;
+    rc.v = calloc(EVENTS_SCAN, sizeof(*rc.v));
+    if (!rc.v)
+        return -ENOMEM;
+    if (store_res_recent(st, res, EVENTS_SCAN, recent_one, &rc, &err) < 0) {
+        ret = -(err.code ? err.code : EIO);
+        goto cleanup;
     }
-    *out = tb_steal(&rc.b, len);
-    return *out ? 0 : -ENOMEM;
+    if (rc.oom) {
+        ret = -ENOMEM;
+        goto cleanup;
+    }
+    for (size_t i = rc.n > EVENTS_RECENT ? rc.n - EVENTS_RECENT : 0; i < rc.n; i++)
+        format(rc.layout, &rc.v[i].c, rc.v[i].count, rc.v[i].first, &b);
+    *out = tb_steal(&b, len);
+    if (!*out)
+        ret = -ENOMEM;
+cleanup:
+    for (size_t i = 0; i < rc.n; i++)
+        folded_free(&rc.v[i]);
+    free(rc.v);
+    tb_free(&b);
+    return ret;
 }

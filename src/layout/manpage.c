@@ -180,7 +180,9 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
                       : " (read-only)\n", out);
         }
         if (!k->system && !layout_status(k, "events"))
-            fputs(".TP\n.B status/events\nThe last 20 changes of this resource, one JSON "
-                  "object per line, as in /events. (read-only)\n", out);
+            fputs(".TP\n.B status/events\nThe latest changes of this resource, one JSON "
+                  "object per line, as in /events, identical ones (same file, old and new "
+                  "value, actor) folded into the last of them with \\(dqcount\\(dq and the "
+                  "time of the \\(dqfirst\\(dq; at most 20 lines. (read-only)\n", out);
     }
 }
