@@ -51,6 +51,7 @@ struct rc_kind {
 
 extern const struct rc_kind rc_kind_host, rc_kind_pool, rc_kind_image, rc_kind_volume,
     rc_kind_vm, rc_kind_task, rc_kind_cluster, rc_kind_offering;
+extern const struct rc_kind rc_kind_snapshot;
 
 /* The table, in resync order (hosts first: VMs need their connections). */
 extern const struct rc_kind *const rc_kinds[];

@@ -1131,10 +1131,20 @@ static int cfs_mkdir(const char *path, mode_t mode)
     }
     struct fuse_context *ctx = fuse_get_context();
     actor_init(&a);
-    if (store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid, &a.actor,
-                         NULL, &err) < 0)
+    /* Checked and made in one transaction: a count the rule checks (a
+     * volume's snapshots) holds for concurrent mkdirs too. */
+    if (store_write_begin(fs->st, &err) < 0)
         return refuse(owner, &err);
-    return 0;
+    int rc = precond_create(fs->st, fs->conf, owner, parent.kind, &err);
+    if (rc == 0)
+        rc = store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid,
+                              &a.actor, NULL, &err);
+    struct cfs_err end_err;
+    if (store_write_end(fs->st, &end_err) < 0 && rc == 0) {
+        err = end_err;
+        rc = -1;
+    }
+    return rc < 0 ? refuse(owner, &err) : 0;
 }
 
 static int count_one(const struct cfs_res *r, void *arg)
