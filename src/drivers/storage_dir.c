@@ -345,14 +345,23 @@ static int snap_find(struct cfs_pool *p, const char *name, const char *snap, str
     return snap_scan(p, name, is_snap, (void *)snap, err);
 }
 
-/* qemu-img snapshot -OP snap on the volume's file. */
+/* qemu-img snapshot -OP snap on the volume's file.  qemu-img snapshot has
+ * no -f: the format is pinned through --image-opts (commas in the pool's
+ * path doubled, qemu's option syntax), so the file is never probed. */
 static int snap_run(struct cfs_pool *p, const char *name, const char *op, const char *snap,
                     struct cfs_err *err)
 {
-    char path[4200];
+    char path[4200] = "", opts[8500];
+    size_t j = (size_t)snprintf(opts, sizeof(opts), "driver=qcow2,file.filename=");
     if (file_of(p, name, "", path, sizeof(path), err) < 0)
         return -1;
-    char *argv[] = {"qemu-img", "snapshot", "-q", "-f", "qcow2", (char *)op, (char *)snap, path,
+    for (const char *c = path; *c && j + 3 < sizeof(opts); c++) {
+        if (*c == ',')
+            opts[j++] = ',';
+        opts[j++] = *c;
+    }
+    opts[j] = '\0';
+    char *argv[] = {"qemu-img", "snapshot", "-q", "--image-opts", (char *)op, (char *)snap, opts,
                     NULL};
     return spawn_run(argv, NULL, NULL, p->timeout, err);
 }

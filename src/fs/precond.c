@@ -502,6 +502,23 @@ static int snapshot_create(struct cfs_store *st, const struct cfs_conf *conf,
     return rc;
 }
 
+/* rmdir of a snapshot: qemu-img cannot delete one from an image in use. */
+static int snapshot_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    struct cfs_res vol;
+    char vm[CFS_NAME_MAX + 32];
+    if (store_res_get(st, r->parent, &vol, err) < 0)
+        return -1;
+    char *type = volume_pool_type(st, &vol);
+    int rc = 0;
+    if (!strcmp(type, "dir") && volume_in_use(st, &vol, vm, sizeof(vm)))
+        rc = cfs_err_set(err, EBUSY, "volume %s is in use by vm %s: a dir pool's qcow2 image "
+                         "in use cannot lose a snapshot; stop the VM or detach the volume first",
+                         vol.name, vm);
+    free(type);
+    return rc;
+}
+
 /* snapshot.ctl = revert: the snapshot is ready, and the volume detached
  * or its VM stopped (the seeds' rollback precondition). */
 static int snapshot_ctl(struct cfs_store *st, const struct cfs_res *r, const char *value,
@@ -510,8 +527,10 @@ static int snapshot_ctl(struct cfs_store *st, const struct cfs_res *r, const cha
     struct cfs_res vol;
     char vm[CFS_NAME_MAX + 32];
     int rc = 0;
-    if (strcmp(value, "revert") || store_res_get(st, r->parent, &vol, err) < 0)
-        return strcmp(value, "revert") ? 0 : -1;
+    if (strcmp(value, "revert"))
+        return 0;
+    if (store_res_get(st, r->parent, &vol, err) < 0)
+        return -1;
     char *state = store_status_text(st, r->id, "state");
     if (strcmp(state, "ready"))
         rc = cfs_err_set(err, EBUSY, "snapshot %s is %s; it can be reverted to once ready",
@@ -611,6 +630,8 @@ int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err
         return volume_delete(st, r, err);
     if (!strcmp(r->kind->name, "pool"))
         return pool_delete(st, r, err);
+    if (!strcmp(r->kind->name, "snapshot"))
+        return snapshot_delete(st, r, err);
     if (strcmp(r->kind->name, "host"))
         return 0;
     int found = placed_vm(st, r, true, vm, sizeof(vm), err);

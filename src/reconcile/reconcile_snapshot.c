@@ -9,6 +9,7 @@
  * volume in use, a revert of a volume in use); a revert checks the volume's
  * VM again here, since a VM may have started in between.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,42 @@
 
 #define RETRY_MS 5000
 #define WAIT_MS 2000
+#define BUSY_MS 300
 /* A revert asked for while the reconciler was down for longer is dropped. */
 #define VERB_MAX_AGE_NS (600LL * 1000000000LL)
+
+/* One storage operation per volume at a time: qemu-img locks the image,
+ * so a second snapshot of the same volume taken at once (mkdir s1 s2)
+ * would fail on the lock.  A pass that finds its volume busy looks again
+ * shortly, without holding a worker.  At most one entry per worker. */
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t busy[64];
+static size_t nbusy;
+
+static bool claim(int64_t vol)
+{
+    bool ok = true;
+    pthread_mutex_lock(&busy_lock);
+    for (size_t i = 0; i < nbusy && ok; i++)
+        ok = busy[i] != vol;
+    if (ok && nbusy < sizeof(busy) / sizeof(busy[0]))
+        busy[nbusy++] = vol;
+    else
+        ok = false;
+    pthread_mutex_unlock(&busy_lock);
+    return ok;
+}
+
+static void release(int64_t vol)
+{
+    pthread_mutex_lock(&busy_lock);
+    for (size_t i = 0; i < nbusy; i++)
+        if (busy[i] == vol) {
+            busy[i] = busy[--nbusy];
+            break;
+        }
+    pthread_mutex_unlock(&busy_lock);
+}
 
 static void snap_object(const struct cfs_res *snap, char *buf, size_t len)
 {
@@ -95,8 +130,14 @@ static int teardown(struct reconciler *rc, const struct cfs_res *snap)
     rc_flush(rc);   /* shown while the storage works */
     snap_object(snap, name, sizeof(name));
     int r = open_volume(rc, snap, &vol, &p, obj, sizeof(obj), &err);
+    if (r == 0 && !claim(vol.id)) {
+        rc_pool_put(p);
+        return BUSY_MS;
+    }
     if (r == 0 && p->drv->snapshot_delete(p->handle, obj, name, &err) < 0)
         r = -1;
+    if (p)
+        release(vol.id);
     rc_pool_put(p);
     if (r < 0 && err.code != ENOENT)
         return snap_fail(rc, snap, "delete", &err);
@@ -107,8 +148,9 @@ static int teardown(struct reconciler *rc, const struct cfs_res *snap)
     return 0;
 }
 
-/* The VM that has the volume open or may open it (running, or asked to
- * run): its name in vm, 1; else 0. */
+/* The VM that has the volume open (its observed state is not stopped):
+ * its name in vm, 1; else 0.  The mount refused the revert already when
+ * that VM was asked to run; this catches a VM started since. */
 static int volume_in_use(struct reconciler *rc, const struct cfs_res *vol, char *vm, size_t len)
 {
     static const char *const holders[] = {"attached-to", "root-of"};
@@ -120,13 +162,10 @@ static int volume_in_use(struct reconciler *rc, const struct cfs_res *vol, char 
         struct cfs_err ignore;
         if (name[0] && store_res_find(rc->st, vol->parent, k_vm, name, &r, &ignore) == 0) {
             char *state = rc_status(rc, r.id, "state");
-            char *want = rc_attr(rc, r.id, "state");
-            busy = (state[0] && strcmp(state, "stopped") && strcmp(state, "error")) ||
-                   strcmp(want, "stopped");
+            busy = state[0] && strcmp(state, "stopped") && strcmp(state, "error");
             if (busy)
                 snprintf(vm, len, "%s", name);
             free(state);
-            free(want);
         }
         free(name);
     }
@@ -179,6 +218,9 @@ static int revert(struct reconciler *rc, const struct cfs_res *snap, const struc
         return -1;
     }
     rc_set_status(rc, snap, "error", "");
+    /* The storage restores the size the snapshot was taken at too: the
+     * volume's pass grows it back to its size (the added part blank). */
+    rc_wake(rc, vol->id);
     return 0;
 }
 
@@ -190,6 +232,7 @@ static int reconcile_snapshot(struct reconciler *rc, const struct cfs_res *snap)
     struct find f;
     char obj[128], name[128], when[32];
     int result = 0;
+    bool claimed = false;
 
     if (snap->deleted)
         return teardown(rc, snap);
@@ -203,6 +246,11 @@ static int reconcile_snapshot(struct reconciler *rc, const struct cfs_res *snap)
         result = r > 0 ? WAIT_MS : snap_fail(rc, snap, "volume", &err);
         goto cleanup;
     }
+    if (!claim(vol.id)) {
+        rc_pool_put(p);
+        return BUSY_MS;
+    }
+    claimed = true;
     if (find_snap(p, obj, &f, &err) < 0) {
         result = snap_fail(rc, snap, "list", &err);
         goto cleanup;
@@ -247,6 +295,8 @@ static int reconcile_snapshot(struct reconciler *rc, const struct cfs_res *snap)
     rc_set_status(rc, snap, "state", "ready");  /* a failed revert leaves it intact */
     rc_set_status_int(rc, snap, CFS_ST_GEN, gen);
 cleanup:
+    if (claimed)
+        release(vol.id);
     rc_pool_put(p);
     return result;
 }
@@ -286,7 +336,7 @@ int rc_snapshots_left(struct reconciler *rc, const struct cfs_res *vol)
  * (rc_pool_get). */
 const struct rc_kind rc_kind_snapshot = {
     .name = "snapshot", .pass = reconcile_snapshot, .wakes = RC_WAKE_SELF,
-    .attrs_read = "ctl vm/state",
+    .attrs_read = "ctl",
     .status_read = "state error " CFS_ST_VERB_SEQ " volume/pool volume/state volume/attached-to "
                    "volume/root-of vm/state",
     .status_written = "state size created error " CFS_ST_GEN " " CFS_ST_VERB_SEQ,
