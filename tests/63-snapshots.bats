@@ -136,6 +136,9 @@ qwrite() { qemu-io "${@:3}" -c "write -P $2 0 1M" "$1" >/dev/null; }
   [ ! -e "$C/volumes/d1/snapshots/q6" ]
   for i in 1 2 3 4 5; do snap_ready d1 q$i; done
   [ "$(qcow_snaps "$(vol_file d1)")" = "$(tree_snaps d1)" ]
+  # cloudfs check finds nothing wrong with them.
+  out=$("$CLOUDFS_BIN" -c "$CONF" check 2>&1) || true
+  if grep -E "snapshot" <<<"$out" >&2; then false; fi
   # Deleting one makes room again.
   rmdir "$C/volumes/d1/snapshots/q3"
   mkdir "$C/volumes/d1/snapshots/q6"
