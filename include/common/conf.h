@@ -33,6 +33,7 @@ struct cfs_conf {
     int audit_retention;    /* seconds /audit keeps a row; 0: forever */
     int storage_timeout;    /* seconds before a stalled storage operation fails */
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
+    int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

@@ -53,6 +53,14 @@ struct cfs_disk_source {
 typedef int (*cfs_progress_cb)(int percent, void *arg);
 typedef int (*cfs_object_cb)(const char *name, void *arg);
 
+/* A snapshot of a volume, as the pool records it. */
+struct cfs_snap_info {
+    char name[128];
+    long long size;         /* the volume's virtual size when it was taken, bytes */
+    long long created;      /* seconds since the epoch */
+};
+typedef int (*cfs_snap_cb)(const struct cfs_snap_info *s, void *arg);
+
 struct cfs_storage_driver {
     const char *type;
     int (*open)(const struct cfs_pool_def *def, struct cfs_pool **out, struct cfs_err *err);
@@ -76,6 +84,20 @@ struct cfs_storage_driver {
                   struct cfs_err *err);
     /* Remove leftovers of operations that a crash interrupted. */
     void (*sweep)(struct cfs_pool *p);
+    /* Disk snapshots of volume name, taken by the storage itself (qcow2
+     * internal snapshots, RBD snapshots); snap is named by the caller after
+     * the snapshot resource's UUID (CFS_SNAP_PREFIX).  Creating one that
+     * exists and deleting one (or of a volume) that is gone succeed;
+     * reverting to one that is gone fails with ENOENT.  remove() takes a
+     * volume's snapshots with it. */
+    int (*snapshot_create)(struct cfs_pool *p, const char *name, const char *snap,
+                           struct cfs_err *err);
+    int (*snapshot_list)(struct cfs_pool *p, const char *name, cfs_snap_cb cb, void *arg,
+                         struct cfs_err *err);
+    int (*snapshot_revert)(struct cfs_pool *p, const char *name, const char *snap,
+                           struct cfs_err *err);
+    int (*snapshot_delete)(struct cfs_pool *p, const char *name, const char *snap,
+                           struct cfs_err *err);
 };
 
 extern const struct cfs_storage_driver cfs_storage_dir;
@@ -88,5 +110,6 @@ const struct cfs_storage_driver *storage_driver(const char *type);
 #define CFS_VOL_PREFIX "cfs-vol-"
 #define CFS_IMG_PREFIX "cfs-img-"
 #define CFS_PART_SUFFIX ".part"
+#define CFS_SNAP_PREFIX "cfs-snap-"
 
 #endif

@@ -7,6 +7,7 @@
 #ifndef CFS_PRECOND_H
 #define CFS_PRECOND_H
 
+#include "conf.h"
 #include "store.h"
 
 /* 0 when writing value (normalised) to a of r is allowed now. */
@@ -15,9 +16,11 @@ int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs
 /* 0 when target may be linked from r's link directory l now. */
 int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
                  const struct cfs_res *target, struct cfs_err *err);
-/* 0 when a resource of kind k may be made under parent (NULL: the root) now. */
-int precond_create(struct cfs_store *st, const struct cfs_res *parent, const struct cfs_kind *k,
-                   struct cfs_err *err);
+/* 0 when a resource of kind k may be made under parent (NULL: the root)
+ * now.  Called inside a store write batch with the creation, so that
+ * counts it checks hold for the creation too. */
+int precond_create(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *parent,
+                   const struct cfs_kind *k, struct cfs_err *err);
 /* 0 when r may be deleted now. */
 int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err);
 

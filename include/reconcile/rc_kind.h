@@ -53,6 +53,7 @@ extern const struct rc_kind rc_kind_host, rc_kind_pool, rc_kind_image, rc_kind_v
     rc_kind_vm, rc_kind_task, rc_kind_cluster, rc_kind_offering, rc_kind_vpc, rc_kind_subnet,
     rc_kind_nic;
 extern const struct rc_kind rc_kind_alarm;
+extern const struct rc_kind rc_kind_snapshot;
 
 /* The table, in resync order (hosts first: VMs need their connections). */
 extern const struct rc_kind *const rc_kinds[];

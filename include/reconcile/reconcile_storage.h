@@ -35,5 +35,10 @@ int rc_img_ensure(struct reconciler *rc, struct rc_pool *p, const struct cfs_res
 void rc_vol_serial(const struct cfs_res *vol, char serial[21]);
 /* Wake the VMs using a volume (its root VM, or the VM it is plugged into). */
 void rc_wake_volume_users(struct reconciler *rc, const struct cfs_res *vol);
+/* Delete every snapshot of a volume (a root volume going with its VM), and
+ * how many of them, tombstones included, remain in the store
+ * (reconcile_snapshot.c). */
+int rc_snapshots_delete(struct reconciler *rc, const struct cfs_res *vol, struct cfs_err *err);
+int rc_snapshots_left(struct reconciler *rc, const struct cfs_res *vol);
 
 #endif

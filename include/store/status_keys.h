@@ -13,7 +13,7 @@
 #define CFS_ST_RC_ERROR "_rc_error"         /* the part of status/error the reconciler wrote: it clears only that, never a refusal's reason */
 #define CFS_ST_MAX_VCPUS "_max_vcpus"       /* vm: vCPU maximum of the running domain; precond checks offering changes against it */
 #define CFS_ST_MAX_MEMORY "_max_memory"     /* vm: memory maximum of the running domain (a size); precond, as _max_vcpus */
-#define CFS_ST_VERB_SEQ "_verb_seq"         /* vm: changes seq of the last ctl verb a pass ran (verbs run once) */
+#define CFS_ST_VERB_SEQ "_verb_seq"         /* vm, snapshot: changes seq of the last ctl verb a pass ran (verbs run once) */
 #define CFS_ST_STARTED "_started"           /* vm: when the domain was first seen running (epoch seconds), for status/uptime */
 #define CFS_ST_ROOT_OF "_root-of"           /* volume: UUID of the VM whose root disk it is; precond refuses deleting it */
 #define CFS_ST_ATTACHED "_attached"         /* volume: UUID of the VM it is plugged into */

@@ -77,6 +77,8 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"audit-retention", 15552000, 0, 315360000, offsetof(struct cfs_conf, audit_retention)},
         {"storage-timeout", 30, 1, 3600, offsetof(struct cfs_conf, storage_timeout)},
         {"metrics-interval", 5, 1, 3600, offsetof(struct cfs_conf, metrics_interval)},
+        /* The seeds: at most 5 manual snapshots per disk, adjustable. */
+        {"volume-snapshots", 5, 1, 128, offsetof(struct cfs_conf, volume_snapshots)},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         int v = ints[i].dflt;

@@ -3,7 +3,9 @@
  * A volume is an RBD image CFS_VOL_PREFIX+UUID.  An image copy is an RBD
  * image with a protected snapshot "base"; a boot volume is a copy-on-write
  * clone of that snapshot, so it is ready in milliseconds whatever its size.
- * New images are made under NAME.part and renamed when complete.  Every
+ * New images are made under NAME.part and renamed when complete.  A
+ * volume's snapshots are RBD snapshots of its image (independent of each
+ * other; removing the image removes them first).  Every
  * librados call is bounded by the pool's timeout (rados_*_op_timeout), so a
  * stopped cluster makes operations fail with a message instead of hanging
  * the reconciler.
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -213,6 +216,48 @@ static int rbd_resize_obj(struct cfs_pool *p, const char *name, long long size,
     return r < 0 ? rbd_fail(err, r, "resize", name) : 0;
 }
 
+/* The snapshots of an open image (*out malloc'd, *n of them). */
+static int snaps_of(rbd_image_t img, rbd_snap_info_t **out, int *n)
+{
+    int max = 16;
+    for (;;) {
+        rbd_snap_info_t *snaps = calloc((size_t)max, sizeof(*snaps));
+        if (!snaps)
+            return -ENOMEM;
+        int got = rbd_snap_list(img, snaps, &max);
+        if (got == -ERANGE) {
+            free(snaps);
+            continue;   /* max now says how many there are */
+        }
+        if (got < 0) {
+            free(snaps);
+            return got;
+        }
+        *out = snaps;
+        *n = got;
+        return 0;
+    }
+}
+
+static void snaps_free(rbd_snap_info_t *snaps)
+{
+    if (snaps)
+        rbd_snap_list_end(snaps);
+    free(snaps);
+}
+
+/* Remove one snapshot, unprotecting it first (an image copy's base; it
+ * fails while clones of it remain). */
+static int snap_drop(rbd_image_t img, const char *snap)
+{
+    int prot = 0, r;
+    if (rbd_snap_is_protected(img, snap, &prot) == 0 && prot &&
+        (r = rbd_snap_unprotect(img, snap)) < 0)
+        return r;
+    r = rbd_snap_remove(img, snap);
+    return r == -ENOENT ? 0 : r;
+}
+
 static int rbd_remove_obj(struct cfs_pool *p, const char *name, struct cfs_err *err)
 {
     rbd_image_t img;
@@ -221,18 +266,17 @@ static int rbd_remove_obj(struct cfs_pool *p, const char *name, struct cfs_err *
         return 0;
     if (r < 0)
         return rbd_fail(err, r, "open", name);
-    /* An image copy carries its protected base snapshot. */
-    bool exists = false;
-    if (rbd_snap_exists(img, BASE_SNAP, &exists) == 0 && exists) {
-        int prot = 0;
-        if (rbd_snap_is_protected(img, BASE_SNAP, &prot) == 0 && prot &&
-            (r = rbd_snap_unprotect(img, BASE_SNAP)) < 0) {
-            rbd_close(img);
-            return rbd_fail(err, r, "unprotect (clones remain?)", name);
-        }
-        rbd_snap_remove(img, BASE_SNAP);
-    }
+    /* An image with snapshots cannot be removed: an image copy carries its
+     * protected base snapshot, a volume the snapshots users took. */
+    rbd_snap_info_t *snaps = NULL;
+    int n = 0;
+    if ((r = snaps_of(img, &snaps, &n)) == 0)
+        for (int i = 0; i < n && r == 0; i++)
+            r = snap_drop(img, snaps[i].name);
+    snaps_free(snaps);
     rbd_close(img);
+    if (r < 0)
+        return rbd_fail(err, r, "remove snapshots of (clones remain?)", name);
     r = rbd_remove(p->io, name);
     return r < 0 && r != -ENOENT ? rbd_fail(err, r, "remove", name) : 0;
 }
@@ -362,6 +406,80 @@ static void rbd_sweep(struct cfs_pool *p)
     rbd_list_obj(p, remove_part, p, &ignore);
 }
 
+/* ---- snapshots ---- */
+
+static int rbd_snapshot_list(struct cfs_pool *p, const char *name, cfs_snap_cb cb, void *arg,
+                             struct cfs_err *err)
+{
+    rbd_image_t img;
+    rbd_snap_info_t *snaps = NULL;
+    int n = 0, rc = 0;
+    int r = rbd_open_read_only(p->io, name, &img, NULL);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return rbd_fail(err, r, "open", name);
+    if ((r = snaps_of(img, &snaps, &n)) < 0)
+        rc = rbd_fail(err, r, "list snapshots of", name);
+    for (int i = 0; i < n && rc == 0; i++) {
+        struct cfs_snap_info s = {.size = (long long)snaps[i].size};
+        struct timespec ts = {0};
+        snprintf(s.name, sizeof(s.name), "%s", snaps[i].name);
+        if (rbd_snap_get_timestamp(img, snaps[i].id, &ts) == 0)
+            s.created = (long long)ts.tv_sec;
+        rc = cb(&s, arg);
+    }
+    snaps_free(snaps);
+    rbd_close(img);
+    return rc;
+}
+
+static int rbd_snapshot_create(struct cfs_pool *p, const char *name, const char *snap,
+                               struct cfs_err *err)
+{
+    rbd_image_t img;
+    bool exists = false;
+    int r = rbd_open(p->io, name, &img, NULL);
+    if (r < 0)
+        return rbd_fail(err, r, "open", name);
+    if ((r = rbd_snap_exists(img, snap, &exists)) == 0 && !exists)
+        r = rbd_snap_create(img, snap);
+    rbd_close(img);
+    return r < 0 && r != -EEXIST ? rbd_fail(err, r, "snapshot", name) : 0;
+}
+
+static int rbd_snapshot_revert(struct cfs_pool *p, const char *name, const char *snap,
+                               struct cfs_err *err)
+{
+    rbd_image_t img;
+    bool exists = false;
+    int r = rbd_open(p->io, name, &img, NULL);
+    if (r < 0)
+        return rbd_fail(err, r, "open", name);
+    if ((r = rbd_snap_exists(img, snap, &exists)) == 0 && !exists)
+        r = -ENOENT;
+    if (r == 0)
+        r = rbd_snap_rollback(img, snap);
+    rbd_close(img);
+    return r < 0 ? rbd_fail(err, r, "rollback", name) : 0;
+}
+
+static int rbd_snapshot_delete(struct cfs_pool *p, const char *name, const char *snap,
+                               struct cfs_err *err)
+{
+    rbd_image_t img;
+    bool exists = false;
+    int r = rbd_open(p->io, name, &img, NULL);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return rbd_fail(err, r, "open", name);
+    if ((r = rbd_snap_exists(img, snap, &exists)) == 0 && exists)
+        r = snap_drop(img, snap);
+    rbd_close(img);
+    return r < 0 ? rbd_fail(err, r, "remove snapshot of", name) : 0;
+}
+
 const struct cfs_storage_driver cfs_storage_rbd = {
     .type = "rbd",
     .open = rbd_pool_open,
@@ -375,4 +493,8 @@ const struct cfs_storage_driver cfs_storage_rbd = {
     .list = rbd_list_obj,
     .source = rbd_source,
     .sweep = rbd_sweep,
+    .snapshot_create = rbd_snapshot_create,
+    .snapshot_list = rbd_snapshot_list,
+    .snapshot_revert = rbd_snapshot_revert,
+    .snapshot_delete = rbd_snapshot_delete,
 };

@@ -1264,9 +1264,12 @@ static int cfs_mkdir(const char *path, mode_t mode)
     struct fuse_context *ctx = fuse_get_context();
     struct cfs_res made;
     actor_init(&a);
+    /* Checked and made in one transaction: a count the rule checks (a
+     * volume's snapshots, a VM's NICs) holds for concurrent mkdirs too, and
+     * what follows from the creation (a VM's default NIC) comes with it. */
     if (store_write_begin(fs->st, &err) < 0)
         return refuse(owner, &err);
-    int rc = precond_create(fs->st, owner, parent.kind, &err);
+    int rc = precond_create(fs->st, fs->conf, owner, parent.kind, &err);
     if (rc == 0)
         rc = store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid,
                               &a.actor, &made, &err);

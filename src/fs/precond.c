@@ -484,6 +484,112 @@ static int vm_ssh_keys(struct cfs_store *st, const struct cfs_res *r, const char
     return 0;
 }
 
+/* ---- snapshots ---- */
+
+/* The VM using volume vol (its root disk's VM, or the VM it is attached
+ * to) when that VM runs or may start: its name in vm; 1 then, else 0. */
+static int volume_in_use(struct cfs_store *st, const struct cfs_res *vol, char *vm, size_t len)
+{
+    const struct cfs_kind *kvm = layout_kind(store_layout(st), "vm");
+    static const char *const holders[] = {"attached-to", "root-of"};
+    int busy = 0;
+    for (size_t i = 0; kvm && !busy && i < 2; i++) {
+        char *name = store_status_text(st, vol->id, holders[i]);
+        struct cfs_res r;
+        struct cfs_err ignore;
+        if (name[0] && store_res_find(st, vol->parent, kvm, name, &r, &ignore) == 0) {
+            char *state = store_status_text(st, r.id, "state");
+            char *want = store_attr_text(st, r.id, "state");
+            busy = is_active(state) || strcmp(want, "stopped");
+            if (busy)
+                snprintf(vm, len, "%s is %s", name, is_active(state) ? state : "to run");
+            free(state);
+            free(want);
+        }
+        free(name);
+    }
+    return busy;
+}
+
+/* The type of the pool a volume was made in ("" before it is made). */
+static char *volume_pool_type(struct cfs_store *st, const struct cfs_res *vol)
+{
+    const struct cfs_kind *kp = layout_kind(store_layout(st), "pool");
+    char *pool = store_status_text(st, vol->id, "pool");
+    struct cfs_res r;
+    struct cfs_err ignore;
+    char *type = NULL;
+    if (kp && pool[0] && store_res_find(st, vol->parent, kp, pool, &r, &ignore) == 0)
+        type = store_attr_text(st, r.id, "type");
+    free(pool);
+    return type ? type : strdup("");
+}
+
+/* mkdir volumes/V/snapshots/S: at most conf's volume-snapshots; on a dir
+ * pool not while a VM has the volume open (qemu-img cannot touch an image
+ * in use; RBD snapshots a running disk, crash-consistent). */
+static int snapshot_create(struct cfs_store *st, const struct cfs_conf *conf,
+                           const struct cfs_res *vol, const struct cfs_kind *k,
+                           struct cfs_err *err)
+{
+    int64_t n = 0;
+    char vm[CFS_NAME_MAX + 32];
+    if (store_res_count(st, vol->id, k, &n, err) < 0)
+        return -1;
+    if (n >= conf->volume_snapshots)
+        return cfs_err_set(err, EDQUOT, "volume %s already holds %lld snapshots, the most "
+                           "volume-snapshots (cloudfs.conf) allows; delete one first", vol->name,
+                           (long long)n);
+    char *type = volume_pool_type(st, vol);
+    int rc = 0;
+    if (!strcmp(type, "dir") && volume_in_use(st, vol, vm, sizeof(vm)))
+        rc = cfs_err_set(err, EBUSY, "volume %s is in use by vm %s: a dir pool's qcow2 image "
+                         "in use cannot be snapshotted; stop the VM or detach the volume first",
+                         vol->name, vm);
+    free(type);
+    return rc;
+}
+
+/* rmdir of a snapshot: qemu-img cannot delete one from an image in use. */
+static int snapshot_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    struct cfs_res vol;
+    char vm[CFS_NAME_MAX + 32];
+    if (store_res_get(st, r->parent, &vol, err) < 0)
+        return -1;
+    char *type = volume_pool_type(st, &vol);
+    int rc = 0;
+    if (!strcmp(type, "dir") && volume_in_use(st, &vol, vm, sizeof(vm)))
+        rc = cfs_err_set(err, EBUSY, "volume %s is in use by vm %s: a dir pool's qcow2 image "
+                         "in use cannot lose a snapshot; stop the VM or detach the volume first",
+                         vol.name, vm);
+    free(type);
+    return rc;
+}
+
+/* snapshot.ctl = revert: the snapshot is ready, and the volume detached
+ * or its VM stopped (the seeds' rollback precondition). */
+static int snapshot_ctl(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                        struct cfs_err *err)
+{
+    struct cfs_res vol;
+    char vm[CFS_NAME_MAX + 32];
+    int rc = 0;
+    if (strcmp(value, "revert"))
+        return 0;
+    if (store_res_get(st, r->parent, &vol, err) < 0)
+        return -1;
+    char *state = store_status_text(st, r->id, "state");
+    if (strcmp(state, "ready"))
+        rc = cfs_err_set(err, EBUSY, "snapshot %s is %s; it can be reverted to once ready",
+                         r->name, state[0] ? state : "not made yet");
+    else if (volume_in_use(st, &vol, vm, sizeof(vm)))
+        rc = cfs_err_set(err, EBUSY, "volume %s is in use by vm %s; stop the VM or detach the "
+                         "volume before reverting it", vol.name, vm);
+    free(state);
+    return rc;
+}
+
 static const struct {
     const char *kind, *attr;
     int (*check)(struct cfs_store *, const struct cfs_res *, const char *, struct cfs_err *);
@@ -506,6 +612,7 @@ static const struct {
     {"pool", "ceph-conf", pool_location},
     {"pool", "rbd-pool", ceph_name},
     {"pool", "ceph-user", ceph_name},
+    {"snapshot", "ctl", snapshot_ctl},
 };
 
 int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
@@ -517,9 +624,11 @@ int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs
     return net_precond_attr(st, r, a, value, err);
 }
 
-int precond_create(struct cfs_store *st, const struct cfs_res *parent, const struct cfs_kind *k,
-                   struct cfs_err *err)
+int precond_create(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *parent,
+                   const struct cfs_kind *k, struct cfs_err *err)
 {
+    if (parent && !strcmp(k->name, "snapshot") && !strcmp(parent->kind->name, "volume"))
+        return snapshot_create(st, conf, parent, k, err);
     return net_precond_create(st, parent, k, err);
 }
 
@@ -597,6 +706,7 @@ static const struct {
     {"volume", volume_delete},
     {"pool", pool_delete},
     {"subnet", net_precond_delete},
+    {"snapshot", snapshot_delete},
     {"host", host_delete},
 };
 

@@ -412,7 +412,9 @@ void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm)
     char *root = rc_status(rc, vm->id, "root-volume");
     if (root[0] && store_res_find(rc->st, vm->parent, k_volume, root, &vol, &err) == 0) {
         char *owner = rc_status(rc, vol.id, CFS_ST_ROOT_OF);
-        if (!strcmp(owner, vm->uuid) && rc_res_delete(rc, &vol, &err) < 0)
+        /* The seeds delete a root volume's snapshots with it. */
+        if (!strcmp(owner, vm->uuid) &&
+            (rc_snapshots_delete(rc, &vol, &err) < 0 || rc_res_delete(rc, &vol, &err) < 0))
             fprintf(stderr, "cloudfs reconcile: root volume %s: %s\n", root, err.msg);
         free(owner);
     }

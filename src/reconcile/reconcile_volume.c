@@ -77,6 +77,10 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vol)
     int result = 0;
     rc_set_status(rc, vol, "state", "deleting");
     rc_flush(rc);   /* shown while the object is removed */
+    if (rc_snapshots_left(rc, vol) > 0) {
+        free(made);
+        return 2000;    /* its snapshots go first; each wakes it when gone */
+    }
     if (made[0] &&
         store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_pool), made, &pool,
                        &err) == 0) {
