@@ -302,8 +302,12 @@ vol_file() { cat "$C/volumes/$1/status/path"; }
   old=$(vol_file web-root)
   qemu-io -f qcow2 -c "write -P 0x11 0 4M" "$old" >/dev/null
   qemu-io -f qcow2 -c "write -P 0x22 0 1M" "$(vol_file data1)" >/dev/null
+  # A snapshot of the old root disk goes with it.
+  mkdir "$C/volumes/web-root/snapshots/before"
+  wait_until 60 file_is "$C/volumes/web-root/snapshots/before/status/state" ready
   echo reinstall > "$C/vms/web/ctl"
   wait_until 60 test ! -e "$old"
+  [ ! -e "$C/volumes/web-root/snapshots/before" ]
   # Defined again at once, without a root disk until the next start.
   wait_until 30 bash -c "! $VIRSH domblklist --inactive '$dom' | grep -q '^ *vda '"
   [ -z "$(cat "$C/vms/web/status/error")" ]

@@ -21,6 +21,7 @@
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_network.h"
+#include "reconcile_storage.h"
 #include "reconcile_vm_disks.h"
 #include "scheduler.h"
 #include "status_keys.h"
@@ -224,7 +225,9 @@ static int reinstall(struct reconciler *rc, const struct cfs_res *vm, struct rc_
         store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), root, &vol,
                        err) == 0) {
         owner = rc_status(rc, vol.id, CFS_ST_ROOT_OF);
-        if (!strcmp(owner, vm->uuid) && rc_res_delete(rc, &vol, err) < 0)
+        /* The old disk's snapshots go with it, as when the VM is deleted. */
+        if (!strcmp(owner, vm->uuid) &&
+            (rc_snapshots_delete(rc, &vol, err) < 0 || rc_res_delete(rc, &vol, err) < 0))
             goto cleanup;
     }
     rc_set_status(rc, vm, "root-volume", "");
