@@ -1434,10 +1434,18 @@ int store_status_set(struct cfs_store *st, const struct cfs_res *r, const char *
     }
     const struct cfs_status_def *def = layout_status(r->kind, name);
     bool quiet = name[0] == '_' || (def && def->volatile_value);
+    /* A pass may finish after its resource was purged: its status must not
+     * outlive it (check reports such rows). */
     if (run(st, err, "status",
-            "INSERT OR REPLACE INTO status(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
-            r->id, name, value, store_now()) < 0 ||
-        (!quiet && log_change(st, r, "status", name,
+            "INSERT OR REPLACE INTO status(res, name, value, mtime)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS(SELECT 1 FROM resources WHERE id = ?)", "issii",
+            r->id, name, value, store_now(), r->id) < 0)
+        goto cleanup;
+    if (sqlite3_changes64(st->db) == 0) {
+        ret = 1;    /* the resource is gone */
+        goto cleanup;
+    }
+    if ((!quiet && log_change(st, r, "status", name,
                               def && def->redact && old ? "***" : old,
                               def && def->redact ? "***" : value, actor, err) < 0))
         goto cleanup;
