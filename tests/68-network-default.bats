@@ -15,13 +15,7 @@ setup_file() {
 }
 
 teardown_file() {
-  local u vpcs
-  vpcs=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vpc'" 2>/dev/null || true)
-  compute_stop
-  for u in $vpcs; do
-    "$W/net_tool" -s "$NETSTATE" -c qemu:///system rm-vpc "$u" >/dev/null 2>&1 || true
-  done
-  rm -rf "$RUNDIR"
+  net_store_teardown
 }
 
 status_is() { [ "$(cat "$1")" = "$2" ]; }

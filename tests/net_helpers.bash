@@ -75,3 +75,15 @@ guests_destroy() {
 # permanent_neighbours NETNS: how many NIC entries the VPC router in NETNS holds as
 # permanent (dnsmasq's answers must not replace them).
 permanent_neighbours() { ip -n "$1" neigh show dev vpc0 | grep -c PERMANENT; }
+
+# net_store_teardown: stop the store's daemons, then remove the data plane of
+# every VPC the store made (the reconciler may not have finished), and RUNDIR.
+net_store_teardown() {
+  local u vpcs
+  vpcs=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vpc'" 2>/dev/null || true)
+  compute_stop
+  for u in $vpcs; do
+    "$W/net_tool" -s "$NETSTATE" -c qemu:///system rm-vpc "$u" >/dev/null 2>&1 || true
+  done
+  rm -rf "$RUNDIR"
+}

@@ -29,6 +29,9 @@ char *rc_status(struct reconciler *rc, int64_t res, const char *name);
  * itself (CFS_ST_RC_ERROR), the user's next accepted write the rest. */
 void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *name,
                    const char *value);
+/* status/error of r: "WHAT: the error's message" (WHAT NULL: the message). */
+void rc_set_error(struct reconciler *rc, const struct cfs_res *r, const char *what,
+                  const struct cfs_err *err);
 void rc_set_status_int(struct reconciler *rc, const struct cfs_res *r, const char *name,
                        long long v);
 /* A size in the tree's notation (512M, 20G); negative counts as 0. */

@@ -163,6 +163,14 @@ void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *n
     p->n++;
 }
 
+void rc_set_error(struct reconciler *rc, const struct cfs_res *r, const char *what,
+                  const struct cfs_err *err)
+{
+    char msg[CFS_ERR_MSG_MAX + 1200];
+    snprintf(msg, sizeof(msg), "%.1024s%s%s", what ? what : "", what ? ": " : "", err->msg);
+    rc_set_status(rc, r, "error", msg);
+}
+
 void rc_set_status_int(struct reconciler *rc, const struct cfs_res *r, const char *name,
                        long long v)
 {

@@ -111,9 +111,7 @@ static int host_open(struct reconciler *rc, const char *uri, struct cfs_net_host
 static int fail(struct reconciler *rc, const struct cfs_res *r, const char *uri,
                 const struct cfs_err *err)
 {
-    char msg[CFS_ERR_MSG_MAX + 1200];
-    snprintf(msg, sizeof(msg), "%s%s%s", uri ? uri : "", uri ? ": " : "", err->msg);
-    rc_set_status(rc, r, "error", msg);
+    rc_set_error(rc, r, uri, err);
     rc_set_status(rc, r, "state", "error");
     return NET_RETRY_MS;
 }

@@ -66,9 +66,7 @@ static void snap_object(const struct cfs_res *snap, char *buf, size_t len)
 static int snap_fail(struct reconciler *rc, const struct cfs_res *snap, const char *what,
                      const struct cfs_err *err)
 {
-    char msg[CFS_ERR_MSG_MAX + 128];
-    snprintf(msg, sizeof(msg), "%.64s: %s", what, err->msg);
-    rc_set_status(rc, snap, "error", msg);
+    rc_set_error(rc, snap, what, err);
     return RETRY_MS;
 }
 

@@ -21,9 +21,7 @@
 static int vol_fail(struct reconciler *rc, const struct cfs_res *vol, const char *what,
                     const struct cfs_err *err)
 {
-    char msg[CFS_ERR_MSG_MAX + 128];
-    snprintf(msg, sizeof(msg), "%.64s: %s", what, err->msg);
-    rc_set_status(rc, vol, "error", msg);
+    rc_set_error(rc, vol, what, err);
     return RETRY_MS;
 }
 
