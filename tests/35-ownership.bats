@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Ownership is POSIX: chown gives a tenant (uid 1000) a resource; the kernel
 # (default_permissions) then lets the tenant write that resource's attributes
-# and nothing of root's.
+# and nothing of root's; in the sticky vms/ it makes and removes its own.
 
 load helpers
 load checks
@@ -52,18 +52,28 @@ as_tenant() {
   [[ "$output" == *"$E_ACCES"* ]]
 }
 
-@test "the tenant cannot write root's vm, create vms, or take ownership (kernel EACCES/EPERM)" {
+@test "the tenant cannot write, remove or rename root's vm, or take ownership (kernel EACCES/EPERM)" {
   refused "$E_ACCES" as_tenant sh -c "echo running > '$C/vms/roots/state'"
   [ "$(db_attr vm roots state)" = stopped ]
   refused "$E_ACCES" as_tenant sed -i 's/stopped/running/' "$C/vms/roots/state"
-  refused "$E_ACCES" as_tenant mkdir "$C/vms/tenant-new"
-  [ ! -e "$C/vms/tenant-new" ]
-  refused "$E_ACCES" as_tenant rmdir "$C/vms/mine"
-  refused "$E_ACCES" as_tenant mv "$C/vms/mine" "$C/vms/mine2"
+  # vms/ is sticky (1777, as /tmp): others' resources stay where they are
+  refused "$E_PERM" as_tenant rmdir "$C/vms/roots"
+  refused "$E_PERM" as_tenant mv "$C/vms/roots" "$C/vms/roots2"
   refused "$E_ACCES" as_tenant sh -c "echo 8 > '$MNT/offerings/1C2G/cpus'"
+  refused "$E_ACCES" as_tenant mkdir "$MNT/offerings/big"
   refused "$E_PERM" as_tenant chown "$TENANT" "$C/vms/roots"
   refused "$E_PERM" as_tenant chown 0 "$C/vms/mine"
-  [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE uid = $TENANT")" = 1 ]
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE uid = $TENANT AND deleted = 0")" = 1 ]
+}
+
+@test "the tenant makes, renames and removes its own vms in the sticky vms/" {
+  as_tenant mkdir "$C/vms/tenant-new"
+  [ "$(stat -c %u "$C/vms/tenant-new")" = "$TENANT" ]
+  [ "$(sqlite3 "$DB" "SELECT uid FROM resources WHERE name = 'tenant-new' AND deleted = 0")" = "$TENANT" ]
+  as_tenant mv "$C/vms/tenant-new" "$C/vms/tenant-two"
+  as_tenant rmdir "$C/vms/tenant-two"
+  [ ! -e "$C/vms/tenant-two" ]
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE uid = $TENANT AND deleted = 0")" = 1 ]
 }
 
 @test "root keeps administering the tenant's vm and can give it back" {
@@ -72,5 +82,5 @@ as_tenant() {
   chown 0:0 "$C/vms/mine"
   [ "$(stat -c %u "$C/vms/mine/state")" = 0 ]
   refused "$E_ACCES" as_tenant sh -c "echo running > '$C/vms/mine/state'"
-  [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE uid = $TENANT")" = 0 ]
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE uid = $TENANT AND deleted = 0")" = 0 ]
 }

@@ -97,6 +97,19 @@ as_bob() { runuser -u cfs-bob -- "$@"; }
   refused "$E_PERM" as_bob sh -c "echo /etc/shadow > '$C/vms/bobs/kernel'"
   reason_has "$C/vms/bobs" "kernel is an operator attribute"
   refused "$E_PERM" as_bob sh -c "echo /root/initrd > '$C/vms/bobs/initrd'"
+  # placement is the operator's: a tenant picks neither host nor pool
+  refused "$E_PERM" as_bob sh -c "echo local > '$C/vms/bobs/host'"
+  reason_has "$C/vms/bobs" "host is an operator attribute"
+  refused "$E_PERM" as_bob sh -c "echo local > '$C/vms/bobs/pool'"
+  mkdir "$C/volumes/bobv"
+  chown cfs-bob:cfs-bob "$C/volumes/bobv"
+  refused "$E_PERM" as_bob sh -c "echo local > '$C/volumes/bobv/pool'"
+  rmdir "$C/volumes/bobv"
+  # a webhook URL is posted to by root: a tenant's would reach loopback services
+  mkdir "$MNT/notifications/bobn"
+  chown cfs-bob:cfs-bob "$MNT/notifications/bobn"
+  refused "$E_PERM" as_bob sh -c "echo http://127.0.0.1:631/ > '$MNT/notifications/bobn/url'"
+  rmdir "$MNT/notifications/bobn"
   # what the owner may write still works
   as_bob sh -c "echo disabled > '$h/state'"
   [ "$(db_attr host local state)" = disabled ]
@@ -420,4 +433,129 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   ln -s ../../../volumes/av "$b/volumes/av"
   rm "$b/volumes/av"
   rmdir "$C/volumes/av" "$MNT/images/pub" "$MNT/images/apriv"
+}
+
+# --- modes of resource directories, and what /events shows -----------------
+
+@test "chmod 700 makes a tenant's VM private: stat and the store agree, others get EACCES" {
+  mkdir "$C/vms/priv"
+  chown cfs-alice:cfs-alice "$C/vms/priv"
+  as_alice chmod 700 "$C/vms/priv"
+  [ "$(stat -c %a:%U "$C/vms/priv")" = 700:cfs-alice ]
+  [ "$(sqlite3 "$DB" "SELECT mode FROM resources WHERE kind='vm' AND name='priv'")" = 448 ]
+  run as_bob cat "$C/vms/priv/state"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Permission denied"* ]]
+  run as_bob ls "$C/vms/priv"
+  [ "$status" -ne 0 ]
+  as_alice cat "$C/vms/priv/state"
+  # the change is logged and survives a remount
+  [ "$(sqlite3 "$DB" "SELECT new FROM changes WHERE op='chmod' ORDER BY seq DESC LIMIT 1")" = 0700 ]
+  cfs_umount
+  cfs_mount
+  [ "$(stat -c %a "$C/vms/priv")" = 700 ]
+  # the owner keeps rwx; setuid, setgid and sticky are refused
+  refused "$E_INVAL" as_alice chmod 600 "$C/vms/priv"
+  reason_has "$C/vms/priv" "the owner keeps rwx"
+  refused "$E_INVAL" as_alice chmod 1777 "$C/vms/priv"
+  # only the owner (and root) may chmod: the kernel says so
+  refused "$E_PERM" as_bob chmod 777 "$C/vms/priv"
+  as_alice chmod 750 "$C/vms/priv"
+  [ "$(stat -c %a "$C/vms/priv")" = 750 ]
+  # mkdir takes the umask, as for any directory
+  (umask 077; mkdir "$C/vms/priv2")
+  [ "$(stat -c %a "$C/vms/priv2")" = 700 ]
+  rmdir "$C/vms/priv" "$C/vms/priv2"
+}
+
+@test "a resource's own collections are its owner's" {
+  [ "$(stat -c %U "$C/vms/alices/volumes")" = cfs-alice ]
+  [ "$(stat -c %U "$C/vms/alices/nics")" = cfs-alice ]
+  [ "$(stat -c %U "$C/vms")" = root ]
+  as_alice mkdir "$C/vms/alices/nics/eth1"
+  [ "$(sqlite3 "$DB" "SELECT uid FROM resources WHERE kind='nic' AND name='eth1'")" = "$(id -u cfs-alice)" ]
+  as_alice rmdir "$C/vms/alices/nics/eth1"
+}
+
+# events_of USER FILE: USER reads /events into FILE in the background (its PID in $!).
+events_of() {
+  runuser -u "$1" -- timeout 30 cat "$MNT/events" > "$2" &
+}
+
+@test "/events shows a tenant only the resources it can reach; root and the admin group see all" {
+  mkdir "$C/vms/hidden" "$C/vms/shown" "$C/vms/bobown"
+  chmod 700 "$C/vms/hidden"                       # root's, private
+  chown cfs-bob:cfs-bob "$C/vms/bobown"
+  chmod 700 "$C/vms/bobown"                       # bob's, private
+  local b="$T/bob.events" a="$T/alice.events" r="$T/root.events" pb pa pr
+  events_of cfs-bob "$b"; pb=$!
+  events_of cfs-alice "$a"; pa=$!                 # admin-group
+  timeout 30 cat "$MNT/events" > "$r" & pr=$!
+  sleep 1
+  echo "root private" > "$C/vms/hidden/description"
+  echo "for everyone" > "$C/vms/shown/description"
+  as_bob sh -c "echo 'bob private' > '$C/vms/bobown/description'"
+  echo "marker" > "$C/vms/shown/hostname"
+  wait_until 20 grep -q marker "$b"
+  wait_until 20 grep -q marker "$a"
+  wait_until 20 grep -q marker "$r"
+  kill "$pb" "$pa" "$pr" 2>/dev/null || true
+  wait "$pb" "$pa" "$pr" 2>/dev/null || true
+  grep -q '"new":"for everyone"' "$b"
+  grep -q '"new":"bob private"' "$b"
+  ! grep -q 'vms/hidden' "$b" || { cat "$b"; false; }
+  grep -q '"new":"root private"' "$a"
+  grep -q '"new":"bob private"' "$a"
+  grep -q '"new":"root private"' "$r"
+  rmdir "$C/vms/hidden" "$C/vms/shown" "$C/vms/bobown"
+}
+
+# --- tenants make their own resources, within a quota ----------------------
+
+@test "quotas: a tenant makes VMs and volumes in the sticky collections up to the quota, then EDQUOT" {
+  [ "$(stat -c %a:%U "$C/vms")" = 1777:root ]
+  [ "$(stat -c %a:%U "$C/hosts")" = 755:root ]
+  refused "$E_INVAL" mkdir "$MNT/quotas/no-such-user"
+  mkdir "$MNT/quotas/cfs-bob"
+  local q="$MNT/quotas/cfs-bob"
+  # bob already owns what earlier tests gave him (stopped VMs, no volumes)
+  local n0
+  n0=$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE kind='vm' AND deleted=0 AND uid=$(id -u cfs-bob)")
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE kind='volume' AND deleted=0 AND uid=$(id -u cfs-bob)")" = 0 ]
+  echo $((n0 + 2)) > "$q/vms"; echo 1 > "$q/running-vms"; echo 2 > "$q/cpus"; echo 20G > "$q/volume-size"
+  refused "$E_ACCES" as_bob sh -c "echo 100 > '$q/vms'"
+  refused "$E_ACCES" as_bob mkdir "$MNT/quotas/cfs-bob2"
+  # VMs: two, then the third is refused
+  as_bob mkdir "$C/vms/b1" "$C/vms/b2"
+  [ "$(stat -c %U "$C/vms/b1")" = cfs-bob ]
+  refused "$E_DQUOT" as_bob mkdir "$C/vms/b3"
+  reason_has "$C" "quota of user cfs-bob: vms is $((n0 + 2)), $((n0 + 2)) in use"
+  [ "$(cat "$q/status/vms")" = $((n0 + 2)) ]
+  # running: one at a time, and vCPUs from the offerings
+  as_bob sh -c "echo running > '$C/vms/b1/state'"
+  refused "$E_DQUOT" as_bob bash -c "echo running > '$C/vms/b2/state'"
+  reason_has "$C/vms/b2" "running-vms is 1, 1 in use"
+  echo 2 > "$q/running-vms"
+  as_bob sh -c "echo running > '$C/vms/b2/state'"
+  [ "$(cat "$q/status/running-vms"):$(cat "$q/status/cpus"):$(cat "$q/status/memory")" = 2:2:4G ]
+  refused "$E_DQUOT" as_bob bash -c "echo 2C4G > '$C/vms/b2/offering'"
+  reason_has "$C/vms/b2" "cpus is 2, 1 in use, 2 more asked"
+  # the sticky rule: bob removes his own, not root's or alice's
+  refused "$E_PERM" as_bob rmdir "$C/vms/alices"
+  refused "$E_PERM" as_bob mv "$C/vms/alices" "$C/vms/mine"
+  # volumes: sizes together
+  as_bob mkdir "$C/volumes/bv1"
+  as_bob sh -c "echo 20G > '$C/volumes/bv1/size'"
+  [ "$(cat "$q/status/volumes"):$(cat "$q/status/volume-size")" = 1:20G ]
+  refused "$E_DQUOT" as_bob mkdir "$C/volumes/bv2"
+  reason_has "$C" "volume-size is 20G, 20G in use, 10G more asked"
+  # root and the admin group have no quota
+  as_alice mkdir "$C/vms/a1" "$C/vms/a2" "$C/vms/a3"
+  # the store agrees on who owns what
+  [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE kind='vm' AND deleted=0 AND uid=$(id -u cfs-bob)")" = $((n0 + 2)) ]
+  as_bob sh -c "echo stopped > '$C/vms/b1/state'; echo stopped > '$C/vms/b2/state'"
+  as_bob rmdir "$C/vms/b1" "$C/vms/b2" "$C/volumes/bv1"
+  as_alice rmdir "$C/vms/a1" "$C/vms/a2" "$C/vms/a3"
+  [ "$(cat "$q/status/vms")" = "$n0" ]
+  rmdir "$q"
 }

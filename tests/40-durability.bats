@@ -147,7 +147,8 @@ tree_digest() {
   cfs_umount
   # Back to schema 3 as an older cloudfs left it: no counts table, no triggers
   # (and none of the later migrations' tables).
-  sqlite3 "$DB" "DROP TRIGGER counts_insert; DROP TRIGGER counts_delete;
+  sqlite3 "$DB" "DROP INDEX resources_owner; ALTER TABLE resources DROP COLUMN mode;
+                 DROP TRIGGER counts_insert; DROP TRIGGER counts_delete;
                  DROP TRIGGER counts_update; DROP TABLE counts;
                  DROP TABLE cursors; DROP TABLE audit_floor; PRAGMA user_version = 3"
   cfs_mount

@@ -11,7 +11,11 @@
  * A reader of /events gets the entries logged after it opened the file, in
  * seq order; a read blocks until there is one (or fails with EAGAIN under
  * O_NONBLOCK, EINTR when interrupted); poll/select report POLLIN.  Each
- * reader has its own cursor, so every reader gets every entry.
+ * reader has its own cursor, so every reader gets every entry that it may
+ * see: root and the admin group see all; anyone else sees the entries of
+ * resources they could reach in the tree (search permission on the
+ * resource's directory and on every resource above it), and of resources
+ * already gone, only their own writes.
  */
 #ifndef CFS_EVENTS_H
 #define CFS_EVENTS_H
@@ -27,9 +31,19 @@
 
 struct events_reader;
 
+/* Who reads /events (the opener's credentials). */
+struct events_viewer {
+    bool all;               /* root or the admin group */
+    uid_t uid;
+    gid_t gid;
+    int ngroups;
+    gid_t groups[64];       /* supplementary groups (the first 64) */
+};
+
 void events_format(const struct cfs_layout *l, const struct cfs_change *c, struct textbuf *b);
 
-int events_open(struct cfs_store *st, struct notify_fs *nf, struct events_reader **out);
+int events_open(struct cfs_store *st, struct notify_fs *nf, const struct events_viewer *who,
+                struct events_reader **out);
 /* Bytes read (> 0), or -EAGAIN, -EINTR, -EIO. */
 int events_read(struct events_reader *r, char *buf, size_t size, bool nonblock,
                 bool (*interrupted)(void));

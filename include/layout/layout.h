@@ -120,6 +120,8 @@ struct cfs_kind {
                              * directory itself, there being no spec to separate them from */
     bool operator_only;     /* created, removed and renamed by root or the admin group only */
     bool shared;            /* those root owns are public: anyone may reference them */
+    bool tenant;            /* any user makes them in root's collection (sticky, as /tmp),
+                             * within the quota */
     struct cfs_attr_def *attrs;
     size_t nattrs;
     struct cfs_status_def *status;

@@ -36,6 +36,7 @@ struct cfs_res {
     char uuid[37];
     uid_t uid;
     gid_t gid;
+    mode_t mode;            /* the directory's permission bits (chmod) */
     int64_t ctime;          /* nanoseconds since the epoch */
     int64_t mtime;
     bool deleted;           /* tombstone waiting for the reconciler's teardown */
@@ -47,7 +48,7 @@ struct cfs_change {
     int64_t res;
     const char *kind;
     const char *path;
-    const char *op;         /* create delete rename set link unlink status verb chown */
+    const char *op;         /* create delete rename set link unlink status verb chown chmod */
     const char *attr;       /* may be NULL */
     const char *old_value;  /* may be NULL */
     const char *new_value;  /* may be NULL */
@@ -142,6 +143,16 @@ int64_t store_spec_generation(struct cfs_store *st, int64_t res);
 int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *newname,
                      const struct cfs_actor *actor, struct cfs_err *err);
 int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gid_t gid,
+                    const struct cfs_actor *actor, struct cfs_err *err);
+/* Every live resource of kind owned by uid, with the values of its
+ * attributes a and b ("" when absent or NULL); cb runs after the lock and
+ * may use the store; non-zero stops. */
+typedef int (*store_owned_cb)(int64_t id, const char *a, const char *b, void *arg);
+int store_owned(struct cfs_store *st, const char *kind, uid_t uid, const char *a, const char *b,
+                store_owned_cb cb, void *arg, struct cfs_err *err);
+/* The directory's permission bits (mode & 0777): who may enter it, read
+ * it, and see its events. */
+int store_res_chmod(struct cfs_store *st, const struct cfs_res *r, mode_t mode,
                     const struct cfs_actor *actor, struct cfs_err *err);
 /* "zones/default/clusters/default/vms/web1" */
 int store_res_path(struct cfs_store *st, const struct cfs_res *r, char *buf, size_t len,

@@ -487,7 +487,7 @@ static int check_links(struct check *c)
 static bool known_op(const char *op)
 {
     static const char *const ops[] = {"create", "delete", "purge", "rename", "set", "link",
-                                      "unlink", "status", "verb", "chown"};
+                                      "unlink", "status", "verb", "chown", "chmod"};
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
         if (!strcmp(op, ops[i]))
             return true;

@@ -17,6 +17,7 @@ struct events_reader {
     struct textbuf pending;     /* formatted, not yet read */
     size_t off;
     struct fuse_pollhandle *ph; /* armed through notify_fs_poll_arm */
+    struct events_viewer who;
 };
 
 static bool is_secret(const struct cfs_layout *l, const struct cfs_change *c)
@@ -124,45 +125,134 @@ static void format(const struct cfs_layout *l, const struct cfs_change *c, int c
 
 /* ---- /events ---- */
 
-int events_open(struct cfs_store *st, struct notify_fs *nf, struct events_reader **out)
+int events_open(struct cfs_store *st, struct notify_fs *nf, const struct events_viewer *who,
+                struct events_reader **out)
 {
     struct events_reader *r = calloc(1, sizeof(*r));
     if (!r)
         return -ENOMEM;
     r->st = st;
     r->nf = nf;
+    r->who = *who;
     pthread_mutex_init(&r->lock, NULL);
     r->cursor = store_last_seq(st);
     *out = r;
     return 0;
 }
 
+#define FETCH_MAX 256
+
+/* A formatted line of this fetch and what decides who may see it. */
+struct line {
+    int64_t res;
+    uid_t actor_uid;
+    bool by_fs;             /* a write through a mount (actor_uid is meaningful) */
+    size_t start, end;      /* in pending */
+};
+
 struct fetch {
     struct events_reader *r;
     const struct cfs_layout *layout;
+    struct line lines[FETCH_MAX];
+    size_t n;
 };
 
-/* Runs under the store's lock. */
+/* Runs under the store's lock: formats and notes, touches nothing else. */
 static int fetch_one(const struct cfs_change *c, void *arg)
 {
     struct fetch *f = arg;
+    size_t start = f->r->pending.len;
     events_format(f->layout, c, &f->r->pending);
     f->r->cursor = c->seq;
+    if (f->n < FETCH_MAX)
+        f->lines[f->n++] = (struct line){.res = c->res, .actor_uid = (uid_t)c->uid,
+                                         .by_fs = c->actor && !strcmp(c->actor, "fs"),
+                                         .start = start, .end = f->r->pending.len};
     return 0;
+}
+
+static bool in_group(const struct events_viewer *w, gid_t gid)
+{
+    if (w->gid == gid)
+        return true;
+    for (int i = 0; i < w->ngroups; i++)
+        if (w->groups[i] == gid)
+            return true;
+    return false;
+}
+
+/* The kernel's rule for search permission on one resource directory. */
+static bool may_search(const struct events_viewer *w, const struct cfs_res *r)
+{
+    if (r->uid == w->uid)
+        return (r->mode & 0100) != 0;
+    if (in_group(w, r->gid))
+        return (r->mode & 0010) != 0;
+    return (r->mode & 0001) != 0;
+}
+
+/* May w see the entries of resource id?  Collections and the root are
+ * 0755, so the resource and the resources above it decide. */
+static bool may_see(struct cfs_store *st, const struct events_viewer *w, const struct line *l)
+{
+    struct cfs_res r;
+    struct cfs_err err;
+    int64_t id = l->res;
+    if (id == 0)
+        return true;
+    for (int depth = 0; id != 0 && depth < 32; depth++) {
+        if (store_res_get(st, id, &r, &err) != 0)
+            return depth > 0 || (l->by_fs && l->actor_uid == w->uid);   /* gone: own writes */
+        if (!may_search(w, &r))
+            return false;
+        id = r.parent;
+    }
+    return true;
+}
+
+/* Drop from pending the lines of this fetch that the reader may not see. */
+static void filter(struct events_reader *r, const struct fetch *f)
+{
+    if (!f->n)
+        return;
+    size_t out = f->lines[0].start;
+    bool ok = false;
+    for (size_t i = 0; i < f->n; i++) {
+        const struct line *l = &f->lines[i], *prev = i ? &f->lines[i - 1] : NULL;
+        /* Runs of one resource's entries are the common case: asked once. */
+        if (!prev || prev->res != l->res || prev->by_fs != l->by_fs ||
+            prev->actor_uid != l->actor_uid)
+            ok = may_see(r->st, &r->who, l);
+        if (!ok)
+            continue;
+        memmove(r->pending.s + out, r->pending.s + l->start, l->end - l->start);
+        out += l->end - l->start;
+    }
+    r->pending.len = out;
 }
 
 /* Called with r->lock held. */
 static int fetch(struct events_reader *r)
 {
-    struct fetch f = {.r = r, .layout = store_layout(r->st)};
+    struct fetch *f = calloc(1, sizeof(*f));
     struct cfs_err err;
+    int ret = 0;
+    if (!f)
+        return -ENOMEM;
+    f->r = r;
+    f->layout = store_layout(r->st);
     if (r->off == r->pending.len) {
         r->pending.len = 0;
         r->off = 0;
     }
-    if (store_changes_since(r->st, r->cursor, 256, fetch_one, &f, &err) < 0)
-        return -EIO;
-    return r->pending.oom ? -ENOMEM : 0;
+    if (store_changes_since(r->st, r->cursor, FETCH_MAX, fetch_one, f, &err) < 0)
+        ret = -EIO;
+    else if (r->pending.oom)
+        ret = -ENOMEM;
+    else if (!r->who.all)
+        filter(r, f);
+    free(f);
+    return ret;
 }
 
 int events_read(struct events_reader *r, char *buf, size_t size, bool nonblock,
@@ -209,8 +299,12 @@ unsigned events_poll(struct events_reader *r, struct fuse_pollhandle *ph)
     }
     if (ph)
         fuse_pollhandle_destroy(ph);
-    if (!have)
-        have = store_last_seq(r->st) > r->cursor;
+    if (!have && store_last_seq(r->st) > r->cursor) {
+        /* Only what this reader may see makes it readable. */
+        pthread_mutex_lock(&r->lock);
+        have = fetch(r) < 0 || r->pending.len > r->off;     /* an error is for read to say */
+        pthread_mutex_unlock(&r->lock);
+    }
     return have ? POLLIN | POLLRDNORM : 0;
 }
 

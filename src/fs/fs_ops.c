@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "notify_fs.h"
 #include "precond.h"
+#include "quota.h"
 #include "precond_net.h"
 #include "scratch.h"
 #include "store.h"
@@ -132,6 +133,18 @@ static bool caller_is_operator(void)
         if (groups[i] == fs->admin_gid)
             return true;
     return false;
+}
+
+/* The caller's credentials, for what /events shows it. */
+static void caller_viewer(struct events_viewer *w)
+{
+    struct fuse_context *ctx = fuse_get_context();
+    memset(w, 0, sizeof(*w));
+    w->all = caller_is_operator();
+    w->uid = ctx->uid;
+    w->gid = ctx->gid;
+    int n = fuse_getgroups(64, w->groups);
+    w->ngroups = n < 0 ? 0 : n > 64 ? 64 : n;
 }
 
 /* Leave a refused request's reason in status/error of res. */
@@ -298,7 +311,13 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
         break;
     case NODE_STATUS:
         t = n->res.mtime;
-        if (store_status_get(fs->st, n->res.id, n->status->name, &v, &t, &err) < 0) {
+        if (!strcmp(n->res.kind->name, "quota") && strcmp(n->status->name, "error")) {
+            /* Usage is counted at each read, never stored: it is always now's. */
+            if (quota_usage_text(fs->st, &n->res, n->status->name, &v, &err) < 0)
+                return -err.code;
+            *out = with_newline(v, len);
+            t = store_now();
+        } else if (store_status_get(fs->st, n->res.id, n->status->name, &v, &t, &err) < 0) {
             if (err.code != ENOENT)
                 return -err.code;
             *out = strdup("");
@@ -328,6 +347,29 @@ static void set_time(struct stat *s, int64_t ns)
 }
 
 static int64_t start_time_ns;
+
+static void dir_stat(struct stat *s, mode_t mode, nlink_t nlink, const struct cfs_res *owner,
+                     int64_t mtime);
+static nlink_t coll_nlink(const struct cfs_node *n);
+
+/* Who may add to a collection.  Collections of operator and system kinds
+ * are root's.  A tenant kind's collection at the top or under a resource
+ * of root's (vms/ of a cluster) is root's and sticky, as /tmp: anyone
+ * makes resources there and removes or renames only their own.  Any
+ * other collection (a VM's nics/, a volume's snapshots/) is the owner's of
+ * the resource it is in. */
+static void coll_stat(struct stat *s, const struct cfs_node *n)
+{
+    const struct cfs_res *in = n->res.id ? &n->res : NULL;
+    nlink_t nlink = coll_nlink(n);
+    int64_t mtime = in ? in->mtime : 0;
+    if (n->kind->operator_only || n->kind->system)
+        dir_stat(s, 0755, nlink, NULL, mtime);
+    else if (n->kind->tenant && (!in || in->uid == 0))
+        dir_stat(s, 01777, nlink, NULL, mtime);
+    else
+        dir_stat(s, 0755, nlink, in, mtime);
+}
 
 static void dir_stat(struct stat *s, mode_t mode, nlink_t nlink, const struct cfs_res *owner,
                      int64_t mtime)
@@ -391,10 +433,10 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         dir_stat(s, 0755, (nlink_t)(2 + fs->layout->nroots), NULL, 0);
         break;
     case NODE_COLL:
-        dir_stat(s, 0755, coll_nlink(n), NULL, n->res.id ? n->res.mtime : 0);
+        coll_stat(s, n);
         break;
     case NODE_RES:
-        dir_stat(s, 0755, res_nlink(n->res.kind), &n->res, n->res.mtime);
+        dir_stat(s, n->res.mode, res_nlink(n->res.kind), &n->res, n->res.mtime);
         break;
     case NODE_STATUSDIR:
         dir_stat(s, 0555, (nlink_t)(2 + n->res.kind->nbacklinks), &n->res, n->res.mtime);
@@ -497,7 +539,7 @@ static int fill_res(const struct cfs_res *r, void *arg)
 {
     struct dir_fill *d = arg;
     struct stat s;
-    dir_stat(&s, 0755, res_nlink(r->kind), r, r->mtime);
+    dir_stat(&s, r->mode, res_nlink(r->kind), r, r->mtime);
     return d->filler(d->buf, r->name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
 }
 
@@ -850,7 +892,8 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         free(value);
         return refuse(&n->res, &err);
     }
-    if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0) {
+    if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0 ||
+        (!caller_is_operator() && quota_check_attr(fs->st, &n->res, n->attr, value, &err) < 0)) {
         store_write_end(fs->st, &err);
         free(value);
         return refuse(&n->res, &err);
@@ -980,7 +1023,9 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
             if (rc < 0)
                 return rc;
             struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
-            rc = events_open(fs->st, fs->nf, &fh->events);
+            struct events_viewer who;
+            caller_viewer(&who);
+            rc = events_open(fs->st, fs->nf, &who, &fh->events);
             if (rc < 0) {
                 free(fh);
                 return rc;
@@ -1241,7 +1286,6 @@ static int cfs_poll(const char *path, struct fuse_file_info *fi, struct fuse_pol
 
 static int cfs_mkdir(const char *path, mode_t mode)
 {
-    (void)mode;
     struct cfs_fs *fs = fs_self();
     struct cfs_node parent;
     struct cfs_err err;
@@ -1270,9 +1314,18 @@ static int cfs_mkdir(const char *path, mode_t mode)
     if (store_write_begin(fs->st, &err) < 0)
         return refuse(owner, &err);
     int rc = precond_create(fs->st, fs->conf, owner, parent.kind, &err);
+    if (rc == 0 && !strcmp(parent.kind->name, "quota"))
+        rc = quota_check_name(leaf, &err);
+    if (rc == 0 && !caller_is_operator())
+        rc = quota_check_create(fs->st, ctx->uid, parent.kind, &err);
     if (rc == 0)
         rc = store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid,
                               &a.actor, &made, &err);
+    /* mkdir's mode (the kernel has applied the umask): "umask 077; mkdir"
+     * makes a private VM, as it makes a private directory.  The owner
+     * keeps rwx whatever the umask. */
+    if (rc == 0 && ((mode & 0777) | 0700) != made.mode)
+        rc = store_res_chmod(fs->st, &made, (mode & 0777) | 0700, &a.actor, &err);
     if (rc == 0)
         rc = net_applied(fs->st, &made, NULL, &a.actor, &err);
     struct cfs_err end_err;
@@ -1569,6 +1622,27 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
     return -EPERM;
 }
 
+/* A resource directory's mode is its owner's to choose (the kernel lets
+ * only the owner and root get here): 0700 makes the resource private,
+ * its files and its events included.  The owner keeps rwx, as a resource
+ * it cannot enter is one it cannot manage; setuid, setgid and sticky
+ * mean nothing here. */
+static int res_chmod(const struct cfs_res *r, mode_t mode)
+{
+    struct cfs_err err;
+    struct actor_buf a;
+    if ((mode & 07000) || (mode & 0700) != 0700) {
+        cfs_err_set(&err, EINVAL, "mode %04o of %s %s: the owner keeps rwx (0700) and setuid, "
+                    "setgid and sticky are not used", (unsigned)(mode & 07777), r->kind->name,
+                    r->name);
+        return refuse(r, &err);
+    }
+    actor_init(&a);
+    if (store_res_chmod(fs_self()->st, r, mode, &a.actor, &err) < 0)
+        return refuse(r, &err);
+    return 0;
+}
+
 static int cfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     (void)fi;
@@ -1578,7 +1652,9 @@ static int cfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
         return rc;
     if (n.type == NODE_SCRATCH)
         return scratch_chmod(n.res.id, n.name, mode);
-    return 0;   /* modes come from the layout; accepted for cp -p and rsync -a */
+    if (n.type == NODE_RES)
+        return res_chmod(&n.res, mode);
+    return 0;   /* file modes come from the layout; accepted for cp -p and rsync -a */
 }
 
 static int cfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)

@@ -350,7 +350,7 @@ static int collect(const struct cfs_change *c, void *arg)
     } else if (!strcmp(op, "unlink")) {
         if (c->attr && c->old_value)
             batch_add(b, NF_UNLINK, "/%s/%s/%s", c->path, c->attr, c->old_value);
-    } else if (!strcmp(op, "chown")) {
+    } else if (!strcmp(op, "chown") || !strcmp(op, "chmod")) {
         batch_add(b, NF_INVAL, "/%s", c->path);
     }
     return 0;

@@ -187,6 +187,10 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
         k->operator_only = flag;
     if (config_setting_lookup_bool(root, "shared", &flag))
         k->shared = flag;
+    if (config_setting_lookup_bool(root, "tenant", &flag))
+        k->tenant = flag;
+    if (k->tenant && (k->operator_only || k->system))
+        return cfs_err_set(err, EINVAL, "%s: a tenant kind cannot be operator or system", file);
 
     const config_setting_t *attrs = config_setting_get_member(root, "attributes");
     if (attrs) {

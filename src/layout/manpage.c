@@ -110,6 +110,9 @@ void manpage_write_layout(FILE *out, const struct cfs_layout *l)
         else if (k->parent)
             fputs(" Only its owner (and root or the admin group) may name it in a reference "
                   "or a link.", out);
+        if (k->tenant)
+            fputs(" Any user may make one (the collection is sticky, as /tmp: each removes and "
+                  "renames only their own), within their quota.", out);
         fputs("\n", out);
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
