@@ -240,7 +240,7 @@ no_leftovers() {
   [ "$(readlink "$C/vms/g3/volumes/gd3")" = ../../../volumes/gd3 ]
   # exactly these changes, nothing else
   run sqlite3 "$DB" "SELECT path || ' ' || op || ' ' || coalesce(attr, '') || ' ' || coalesce(new, '')
-                     FROM changes WHERE seq > $seq0 AND op != 'status' AND op != 'create'
+                     FROM changes WHERE seq > $seq0 AND op NOT IN ('status', 'create', 'chmod')
                      ORDER BY path, op, attr"
   [ "$output" = "zones/default/clusters/default set cpu-overcommit 2.5
 zones/default/clusters/default/vms/g1 set root-size 60G

@@ -105,8 +105,10 @@ last_seq() {
 }
 
 # Number of spec changes (not status) after a given seq.
+# (A directory's mode is not spec: rsync makes new directories 0700 and
+# chmods them at the end, which is logged as op chmod.)
 spec_changes_since() {
-  sqlite3 "$DB" "SELECT count(*) FROM changes WHERE seq > $1 AND op != 'status'"
+  sqlite3 "$DB" "SELECT count(*) FROM changes WHERE seq > $1 AND op NOT IN ('status', 'chmod')"
 }
 
 # Run a shell write and capture its errno text; usage: write_fails ERRTEXT FILE VALUE
