@@ -26,19 +26,11 @@
 #include "notify_fs.h"
 #include "store.h"
 #include "textbuf.h"
+#include "viewer.h"
 
 #define EVENTS_RECENT 20    /* lines of a resource's status/events (identical events folded) */
 
 struct events_reader;
-
-/* Who reads /events (the opener's credentials). */
-struct events_viewer {
-    bool all;               /* root or the admin group */
-    uid_t uid;
-    gid_t gid;
-    int ngroups;
-    gid_t groups[64];       /* supplementary groups (the first 64) */
-};
 
 void events_format(const struct cfs_layout *l, const struct cfs_change *c, struct textbuf *b);
 

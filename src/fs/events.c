@@ -171,43 +171,20 @@ static int fetch_one(const struct cfs_change *c, void *arg)
     return 0;
 }
 
-static bool in_group(const struct events_viewer *w, gid_t gid)
-{
-    if (w->gid == gid)
-        return true;
-    for (int i = 0; i < w->ngroups; i++)
-        if (w->groups[i] == gid)
-            return true;
-    return false;
-}
-
-/* The kernel's rule for search permission on one resource directory. */
-static bool may_search(const struct events_viewer *w, const struct cfs_res *r)
-{
-    if (r->uid == w->uid)
-        return (r->mode & 0100) != 0;
-    if (in_group(w, r->gid))
-        return (r->mode & 0010) != 0;
-    return (r->mode & 0001) != 0;
-}
-
-/* May w see the entries of resource id?  Collections and the root are
- * 0755, so the resource and the resources above it decide. */
+/* May w see the entries of resource l->res?  Of a resource already gone,
+ * only w's own writes. */
 static bool may_see(struct cfs_store *st, const struct events_viewer *w, const struct line *l)
 {
-    struct cfs_res r;
-    struct cfs_err err;
-    int64_t id = l->res;
-    if (id == 0)
+    if (l->res == 0 || w->all)
         return true;
-    for (int depth = 0; id != 0 && depth < 32; depth++) {
-        if (store_res_get(st, id, &r, &err) != 0)
-            return depth > 0 || (l->by_fs && l->actor_uid == w->uid);   /* gone: own writes */
-        if (!may_search(w, &r))
-            return false;
-        id = r.parent;
+    switch (viewer_may_reach(st, w, l->res)) {
+    case VIEWER_SEES:
+        return true;
+    case VIEWER_GONE:
+        return l->by_fs && l->actor_uid == w->uid;
+    default:
+        return false;
     }
-    return true;
 }
 
 /* Drop from pending the lines of this fetch that the reader may not see. */
