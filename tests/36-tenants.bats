@@ -14,7 +14,7 @@ setup_file() {
   done
   # alice administers (admin-group), bob is a plain tenant
   usermod -a -G cfs-ops cfs-alice
-  export CFS_EXTRA_CONF='admin-group = "cfs-ops"; image-dir = "@T@/images"; console-dir = "@T@/console"; stop-timeout = 2;'
+  export CFS_EXTRA_CONF='admin-group = "cfs-ops"; metrics-interval = 1; image-dir = "@T@/images"; console-dir = "@T@/console"; stop-timeout = 2;'
   cfs_start
   # mktemp made $T private; the tenants have to reach the mount point.
   chmod 755 "$T"
@@ -409,6 +409,72 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   rc_check_log
 }
 
+# what USER sees of /metrics
+metrics_as() { runuser -u "$1" -- cat "$MNT/metrics"; }
+
+@test "what is observed of a tenant's resource (status, wait, events, metrics, refusals) is its owner's and group's" {
+  local v="$C/vms/bobm" e="$T/bob.ev" n="$T/nobody.ev" pe pn out
+  echo qemu:///system > "$C/hosts/local/uri"
+  make_tiny_offering tiny 64M
+  as_bob mkdir "$v"
+  as_bob bash -c "echo tiny > '$v/offering'"
+  # modes: the owner's and group's, no one else's; root's resources stay everyone's
+  [ "$(stat -c %a:%U "$v/status")" = 550:cfs-bob ]
+  [ "$(stat -c %a "$v/status/state"):$(stat -c %a "$v/status/events"):$(stat -c %a "$v/wait")" = 440:440:440 ]
+  [ "$(stat -c %a "$v/state")" = 644 ]
+  [ "$(stat -c %a:%U "$C/status/error")" = 444:root ]
+  runuser -u nobody -- cat "$C/status/error" >/dev/null
+  runuser -u cfs-bob -- timeout 30 cat "$MNT/events" > "$e" & pe=$!
+  runuser -u nobody -- timeout 30 cat "$MNT/events" > "$n" & pn=$!
+  sleep 1
+  rc_start
+  as_bob bash -c "echo running > '$v/state'"
+  [ "$(as_bob timeout 120 cat "$v/wait")" = running ]
+  as_bob cat "$v/status/state" | grep -qx running
+  cat "$v/status/state" | grep -qx running
+  run runuser -u nobody -- cat "$v/status/state"
+  [ "$status" -ne 0 ] && [[ "$output" == *"$E_ACCES"* ]]
+  run runuser -u nobody -- ls "$v/status"
+  [ "$status" -ne 0 ]
+  run runuser -u nobody -- cat "$v/wait"
+  [ "$status" -ne 0 ] && [[ "$output" == *"$E_ACCES"* ]]
+  runuser -u nobody -- cat "$v/state" | grep -qx running      # the spec stays readable
+  # /events: the spec change for everyone who reaches the VM, its observed values for bob
+  as_bob bash -c "echo marker > '$v/description'"
+  wait_until 20 grep -q '"new":"marker"' "$e"
+  wait_until 20 grep -q '"new":"marker"' "$n"
+  kill "$pe" "$pn" 2>/dev/null || true
+  wait "$pe" "$pn" 2>/dev/null || true
+  grep -q '"path":"[^"]*/vms/bobm","kind":"vm","op":"status"' "$e" || grep -q 'vms/bobm.*"attr":"status/state"' "$e"
+  ! grep -q '"attr":"status/' "$n" || ! grep '"attr":"status/' "$n" | grep -q 'vms/bobm' || { cat "$n"; false; }
+  # /metrics: bob's VM's samples for bob and root, not for nobody; no empty families
+  wait_until 30 sh -c "cat '$MNT/metrics' | grep -q 'cloudfs_vm_cpu_seconds_total{.*vm=\"bobm\"'"
+  metrics_as cfs-bob | grep -q 'cloudfs_vm_cpu_seconds_total{.*vm="bobm"'
+  metrics_as cfs-bob | grep -q 'cloudfs_vms{.*state="running"} 1'
+  out=$(metrics_as nobody)
+  [[ "$out" == *"cloudfs_reconciler_up 1"* ]]
+  [[ "$out" != *'vm="bobm"'* ]]
+  [[ "$out" != *"# TYPE cloudfs_vm_cpu_seconds_total"* ]]
+  [[ "$out" != *'state="running"'* ]]
+  [[ "$out" == *"cloudfs_changes_last_seq"* ]]
+  # a refusal on bob's VM: in its status/error (bob reads it) and in bob's /last-error
+  refused "$E_NOENT" as_bob bash -c "echo 99C1G > '$v/offering'"
+  as_bob cat "$v/status/error" | grep -q 99C1G
+  last_error_has cfs-bob "99C1G"
+  # a refusal in root's collection: not in the cluster's status/error
+  local before
+  before=$(cat "$C/status/error")
+  refused "$E_INVAL" as_bob mkdir "$C/vms/bad name"
+  [ "$(cat "$C/status/error")" = "$before" ]
+  last_error_has cfs-bob "bad name"
+  [ -z "$(runuser -u nobody -- cat "$MNT/last-error")" ]
+  as_bob bash -c "echo stopped > '$v/state'"
+  [ "$(as_bob timeout 120 cat "$v/wait")" = stopped ]
+  rc_stop
+  rc_check_log
+  as_bob rmdir "$v"
+}
+
 # --- other users' volumes and private images ---------------------------------
 
 @test "references: a tenant cannot attach another user's volume or boot another user's private image" {
@@ -529,7 +595,9 @@ events_of() {
   as_bob mkdir "$C/vms/b1" "$C/vms/b2"
   [ "$(stat -c %U "$C/vms/b1")" = cfs-bob ]
   refused "$E_DQUOT" as_bob mkdir "$C/vms/b3"
-  reason_has "$C" "quota of user cfs-bob: vms is $((n0 + 2)), $((n0 + 2)) in use"
+  # the reason is bob's: in his /last-error, not in the cluster's status/error
+  last_error_has cfs-bob "quota of user cfs-bob: vms is $((n0 + 2)), $((n0 + 2)) in use"
+  ! grep -q cfs-bob "$C/status/error"
   [ "$(cat "$q/status/vms")" = $((n0 + 2)) ]
   # running: one at a time, and vCPUs from the offerings
   as_bob sh -c "echo running > '$C/vms/b1/state'"
@@ -548,7 +616,7 @@ events_of() {
   as_bob sh -c "echo 20G > '$C/volumes/bv1/size'"
   [ "$(cat "$q/status/volumes"):$(cat "$q/status/volume-size")" = 1:20G ]
   refused "$E_DQUOT" as_bob mkdir "$C/volumes/bv2"
-  reason_has "$C" "volume-size is 20G, 20G in use, 10G more asked"
+  last_error_has cfs-bob "volume-size is 20G, 20G in use, 10G more asked"
   # root and the admin group have no quota
   as_alice mkdir "$C/vms/a1" "$C/vms/a2" "$C/vms/a3"
   # the store agrees on who owns what

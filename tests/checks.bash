@@ -43,6 +43,16 @@ refused() {
   fi
 }
 
+# last_error_has USER TEXT: USER's /last-error is one line naming TEXT.
+last_error_has() {
+  local got
+  got="$(runuser -u "$1" -- cat "$MNT/last-error")"
+  if [ "$(printf '%s\n' "$got" | wc -l)" != 1 ] || [[ "$got" != *"$2"* ]]; then
+    echo "/last-error of $1: expected one line with '$2', got: '$got'" >&2
+    return 1
+  fi
+}
+
 # reason_has RESDIR TEXT: status/error of RESDIR is exactly one line that
 # contains TEXT.
 reason_has() {

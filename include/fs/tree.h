@@ -33,6 +33,7 @@ enum cfs_rootfile {
     ROOTFILE_EVENTS,    /* stream of the changes log (events.h) */
     ROOTFILE_AUDIT,     /* writes through the mount (audit.h) */
     ROOTFILE_METRICS,   /* Prometheus exposition (metrics.h) */
+    ROOTFILE_LAST_ERROR,/* the reader's own last refused request (last_error.h) */
     ROOTFILE_COUNT
 };
 extern const char *const cfs_rootfile_names[ROOTFILE_COUNT];

@@ -32,6 +32,11 @@ enum viewer_reach {
 bool viewer_in_group(const struct events_viewer *w, gid_t gid);
 /* The kernel's search rule on one resource directory. */
 bool viewer_may_search(const struct events_viewer *w, const struct cfs_res *r);
+/* May w read r's status files?  Those of root's resources are everyone's
+ * (the operator's kinds: hosts, pools, offerings); a tenant's resource
+ * shows its status to its owner and group only (fs_ops.c gives the
+ * files no "other" bits). */
+bool viewer_may_read_status(const struct events_viewer *w, const struct cfs_res *r);
 /* May w reach resource id (0 = the root) through the tree? */
 enum viewer_reach viewer_may_reach(struct cfs_store *st, const struct events_viewer *w,
                                    int64_t id);

@@ -147,6 +147,7 @@ struct line {
     int64_t res;
     uid_t actor_uid;
     bool by_fs;             /* a write through a mount (actor_uid is meaningful) */
+    bool status;            /* a change of an observed value (status/...) */
     size_t start, end;      /* in pending */
 };
 
@@ -167,19 +168,24 @@ static int fetch_one(const struct cfs_change *c, void *arg)
     if (f->n < FETCH_MAX)
         f->lines[f->n++] = (struct line){.res = c->res, .actor_uid = (uid_t)c->uid,
                                          .by_fs = c->actor && !strcmp(c->actor, "fs"),
+                                         .status = c->op && !strcmp(c->op, "status"),
                                          .start = start, .end = f->r->pending.len};
     return 0;
 }
 
 /* May w see the entries of resource l->res?  Of a resource already gone,
- * only w's own writes. */
+ * only w's own writes; its observed values only if w may read its status
+ * files. */
 static bool may_see(struct cfs_store *st, const struct events_viewer *w, const struct line *l)
 {
+    struct cfs_res r;
+    struct cfs_err ignore;
     if (l->res == 0 || w->all)
         return true;
     switch (viewer_may_reach(st, w, l->res)) {
     case VIEWER_SEES:
-        return true;
+        return !l->status ||
+               (store_res_get(st, l->res, &r, &ignore) == 0 && viewer_may_read_status(w, &r));
     case VIEWER_GONE:
         return l->by_fs && l->actor_uid == w->uid;
     default:
@@ -198,7 +204,7 @@ static void filter(struct events_reader *r, const struct fetch *f)
         const struct line *l = &f->lines[i], *prev = i ? &f->lines[i - 1] : NULL;
         /* Runs of one resource's entries are the common case: asked once. */
         if (!prev || prev->res != l->res || prev->by_fs != l->by_fs ||
-            prev->actor_uid != l->actor_uid)
+            prev->actor_uid != l->actor_uid || prev->status != l->status)
             ok = may_see(r->st, &r->who, l);
         if (!ok)
             continue;

@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "events.h"
+#include "last_error.h"
 #include "metrics.h"
 #include "notify_fs.h"
 #include "precond.h"
@@ -33,6 +34,7 @@
 #include "user_file.h"
 #include "value.h"
 #include "version.h"
+#include "viewer.h"
 #include "wait.h"
 
 struct cfs_fs {
@@ -147,13 +149,29 @@ static void caller_viewer(struct events_viewer *w)
     w->ngroups = n < 0 ? 0 : n > 64 ? 64 : n;
 }
 
-/* Leave a refused request's reason in status/error of res. */
+/* May the caller read res's status files (its modes, observed_mode())? */
+static bool caller_reads_status_of(const struct cfs_res *res)
+{
+    struct events_viewer w;
+    caller_viewer(&w);
+    return viewer_may_read_status(&w, res);
+}
+
+/* Leave a refused request's reason in status/error of res, when the caller
+ * may read that file (root's resources: only when the caller is an
+ * operator, so a tenant's refusal neither shows in a file everyone reads
+ * nor hides the operator's error), and in the caller's /last-error. */
 static int refuse(const struct cfs_res *res, const struct cfs_err *err)
 {
     struct cfs_fs *fs = fs_self();
-    if (res && res->id) {
+    char path[1024] = "/";
+    struct cfs_err ignore;
+    if (res && res->id && store_res_path(fs->st, res, path, sizeof(path), &ignore) < 0)
+        snprintf(path, sizeof(path), "%s", res->name);
+    last_error_note(fuse_get_context()->uid, path, err->msg);
+    if (res && res->id && (res->uid != 0 || caller_is_operator()) &&
+        caller_reads_status_of(res)) {
         struct actor_buf a;
-        struct cfs_err ignore;
         actor_init(&a);
         if (store_status_set(fs->st, res, "error", err->msg, &a.actor, &ignore) == 0)
             forget_res_stat(res, "status/error");
@@ -273,8 +291,14 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
             break;
         case ROOTFILE_AUDIT:
             return audit_render(fs->st, out, len);
-        case ROOTFILE_METRICS:
-            return metrics_render(fs->st, out, len);
+        case ROOTFILE_METRICS: {
+            struct events_viewer w;
+            caller_viewer(&w);
+            return metrics_render(fs->st, &w, out, len);
+        }
+        case ROOTFILE_LAST_ERROR:
+            *out = last_error_text(fuse_get_context()->uid, len);
+            return *out ? 0 : -ENOMEM;
         case ROOTFILE_EVENTS:
             *out = strdup("");  /* a stream: read through events_read */
             break;
@@ -421,6 +445,16 @@ static void link_text(const struct cfs_node *n, char *buf, size_t len)
              n->target.name);
 }
 
+/* What a resource's observed side (status/, its files, status/events,
+ * wait) shows: everyone's for root's resources (the operator's kinds are
+ * public within the cloud), owner's and group's for a tenant's, as the
+ * attributes of a private VM are not: a VM's console, addresses, errors
+ * and events are its owner's business. */
+static mode_t observed_mode(const struct cfs_res *r, mode_t mode)
+{
+    return r->uid == 0 ? mode : mode & ~(mode_t)0007;
+}
+
 static int node_stat(const struct cfs_node *n, struct stat *s)
 {
     struct cfs_fs *fs = fs_self();
@@ -439,10 +473,11 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         dir_stat(s, n->res.mode, res_nlink(n->res.kind), &n->res, n->res.mtime);
         break;
     case NODE_STATUSDIR:
-        dir_stat(s, 0555, (nlink_t)(2 + n->res.kind->nbacklinks), &n->res, n->res.mtime);
+        dir_stat(s, observed_mode(&n->res, 0555), (nlink_t)(2 + n->res.kind->nbacklinks),
+                 &n->res, n->res.mtime);
         break;
     case NODE_BACKDIR:
-        dir_stat(s, 0555, 2, &n->res, n->res.mtime);
+        dir_stat(s, observed_mode(&n->res, 0555), 2, &n->res, n->res.mtime);
         break;
     case NODE_LINKDIR:
         dir_stat(s, 0755, 2, &n->res, n->res.mtime);
@@ -478,13 +513,14 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         break;
     }
     case NODE_WAIT:
-        file_stat(s, 0444, 0, &n->res, n->res.mtime);
+        file_stat(s, observed_mode(&n->res, 0444), 0, &n->res, n->res.mtime);
         break;
     case NODE_ROOTFILE:
         if (n->rootfile == ROOTFILE_EVENTS || n->rootfile == ROOTFILE_METRICS ||
-            n->rootfile == ROOTFILE_AUDIT) {
-            /* Computed when opened (like /proc): size 0, read to the end.
-             * The audit shows what everyone wrote: root only. */
+            n->rootfile == ROOTFILE_AUDIT || n->rootfile == ROOTFILE_LAST_ERROR) {
+            /* Computed when opened (like /proc), and for the reader: size
+             * 0, read to the end.  The audit shows what everyone wrote:
+             * root only. */
             file_stat(s, n->rootfile == ROOTFILE_AUDIT ? 0400 : 0444, 0, NULL, 0);
             break;
         }
@@ -496,9 +532,10 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         if (rc < 0)
             return rc;
         file_stat(s,
-                  n->type == NODE_ATTR     ? n->attr->mode
-                  : n->type == NODE_STATUS ? n->status->mode
-                                           : 0444,
+                  n->type == NODE_ATTR       ? n->attr->mode
+                  : n->type == NODE_STATUS   ? observed_mode(&n->res, n->status->mode)
+                  : n->type == NODE_EVENTLOG ? observed_mode(&n->res, 0444)
+                                             : 0444,
                   len,
                   n->type == NODE_ROOTFILE ? NULL : &n->res,
                   n->type == NODE_EVENTLOG ? n->res.mtime : mtime);

@@ -9,6 +9,7 @@
 #include "prom_text.h"
 #include "textbuf.h"
 #include "value.h"
+#include "viewer.h"
 
 enum conv { CONV_INT, CONV_SIZE, CONV_FLAG };
 
@@ -34,6 +35,15 @@ static const struct gauge_def gauges[] = {
     {"pool", "available", "cloudfs_pool_available_bytes", "Bytes free in the pool.", CONV_SIZE, NULL},
 };
 
+/* Samples of a resource are the reader's when it may read the resource's
+ * status (what they are made of): everyone's for root's resources, the
+ * owner's and group's for a tenant's. */
+static bool shown(struct cfs_store *st, const struct events_viewer *w, const struct cfs_res *r)
+{
+    return w->all ||
+           (viewer_may_read_status(w, r) && viewer_may_reach(st, w, r->id) == VIEWER_SEES);
+}
+
 static void family(struct textbuf *out, const char *name, const char *type, const char *help,
                    const struct textbuf *samples)
 {
@@ -43,7 +53,8 @@ static void family(struct textbuf *out, const char *name, const char *type, cons
     tb_put(out, samples->s, samples->len);
 }
 
-static void gauge_family(struct cfs_store *st, const struct gauge_def *g, struct textbuf *out)
+static void gauge_family(struct cfs_store *st, const struct events_viewer *w,
+                         const struct gauge_def *g, struct textbuf *out)
 {
     const struct cfs_kind *k = layout_kind(store_layout(st), g->kind);
     struct cfs_res *list = NULL;
@@ -53,7 +64,7 @@ static void gauge_family(struct cfs_store *st, const struct gauge_def *g, struct
         return;
     struct textbuf s = {0};
     for (size_t i = 0; i < n; i++) {
-        if (list[i].deleted)
+        if (list[i].deleted || !shown(st, w, &list[i]))
             continue;
         char *v = store_status_text(st, list[i].id, g->status);
         long long x = 0;
@@ -87,8 +98,8 @@ struct count {
     long long n;
 };
 
-static void count_family(struct cfs_store *st, const char *kind, const char *metric,
-                         const char *help, struct textbuf *out)
+static void count_family(struct cfs_store *st, const struct events_viewer *w, const char *kind,
+                         const char *metric, const char *help, struct textbuf *out)
 {
     const struct cfs_kind *k = layout_kind(store_layout(st), kind);
     struct cfs_res *list = NULL;
@@ -104,7 +115,7 @@ static void count_family(struct cfs_store *st, const char *kind, const char *met
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        if (list[i].deleted)
+        if (list[i].deleted || !shown(st, w, &list[i]))
             continue;
         char *v = observed ? store_status_text(st, list[i].id, "state")
                            : store_attr_text(st, list[i].id, "state");
@@ -146,8 +157,49 @@ static void count_family(struct cfs_store *st, const char *kind, const char *met
     free(list);
 }
 
+/* The reconciler's samples of one resource start with "@ID " (reconcile_
+ * metrics.c): shown without it to readers of that resource, and a family's
+ * HELP/TYPE lines only when one of its samples is. */
+static void published_lines(struct cfs_store *st, const struct events_viewer *w,
+                            const char *text, struct textbuf *out)
+{
+    struct textbuf head = {0};
+    int64_t last_id = -1;
+    bool last_ok = false;
+    for (const char *line = text; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (line[0] == '#') {
+            if (!strncmp(line, "# HELP ", 7))
+                head.len = 0;       /* a new family: the last one's header goes */
+            tb_put(&head, line, len);
+        } else if (line[0] == '@') {
+            char *end = NULL;
+            long long id = strtoll(line + 1, &end, 10);
+            if (id != last_id) {
+                struct cfs_res r;
+                struct cfs_err ignore;
+                last_id = id;
+                last_ok = store_res_get(st, id, &r, &ignore) == 0 && shown(st, w, &r);
+            }
+            if (last_ok && end && *end == ' ') {
+                tb_put(out, head.s, head.len);
+                head.len = 0;
+                tb_put(out, end + 1, len - (size_t)(end + 1 - line));
+            }
+        } else {
+            tb_put(out, head.s, head.len);
+            head.len = 0;
+            tb_put(out, line, len);
+        }
+        line += len;
+    }
+    tb_free(&head);
+}
+
 /* What the reconciler published, when it is recent enough to be true. */
-static void reconciler_part(struct cfs_store *st, struct textbuf *out)
+static void reconciler_part(struct cfs_store *st, const struct events_viewer *w,
+                            struct textbuf *out)
 {
     char *v = NULL;
     struct cfs_err ignore;
@@ -168,21 +220,22 @@ static void reconciler_part(struct cfs_store *st, struct textbuf *out)
                  "within the last three intervals.\n# TYPE cloudfs_reconciler_up gauge\n");
     tb_printf(out, "cloudfs_reconciler_up %d\n", up ? 1 : 0);
     if (up && text)
-        tb_puts(out, text);
+        published_lines(st, w, text, out);
     free(v);
 }
 
-int metrics_render(struct cfs_store *st, char **out, size_t *len)
+int metrics_render(struct cfs_store *st, const struct events_viewer *w, char **out,
+                   size_t *len)
 {
     struct textbuf b = {0};
-    count_family(st, "vm", "cloudfs_vms", "VMs by observed state (status/state).", &b);
+    count_family(st, w, "vm", "cloudfs_vms", "VMs by observed state (status/state).", &b);
     for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]); i++)
-        gauge_family(st, &gauges[i], &b);
-    count_family(st, "task", "cloudfs_tasks", "Tasks by state.", &b);
+        gauge_family(st, w, &gauges[i], &b);
+    count_family(st, w, "task", "cloudfs_tasks", "Tasks by state.", &b);
     tb_puts(&b, "# HELP cloudfs_changes_last_seq Sequence number of the newest change-log entry.\n"
                 "# TYPE cloudfs_changes_last_seq gauge\n");
     tb_printf(&b, "cloudfs_changes_last_seq %lld\n", (long long)store_last_seq(st));
-    reconciler_part(st, &b);
+    reconciler_part(st, w, &b);
     *out = tb_steal(&b, len);
     return *out ? 0 : -ENOMEM;
 }

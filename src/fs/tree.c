@@ -10,7 +10,7 @@
 #include "scratch.h"
 
 const char *const cfs_rootfile_names[ROOTFILE_COUNT] = {"README", "version", "events", "audit",
-                                                        "metrics"};
+                                                        "metrics", "last-error"};
 
 bool tree_is_scratch_name(const char *name)
 {

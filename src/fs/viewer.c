@@ -22,6 +22,11 @@ bool viewer_may_search(const struct events_viewer *w, const struct cfs_res *r)
     return (r->mode & 0001) != 0;
 }
 
+bool viewer_may_read_status(const struct events_viewer *w, const struct cfs_res *r)
+{
+    return w->all || r->uid == 0 || r->uid == w->uid || viewer_in_group(w, r->gid);
+}
+
 enum viewer_reach viewer_may_reach(struct cfs_store *st, const struct events_viewer *w,
                                    int64_t id)
 {

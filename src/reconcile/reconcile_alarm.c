@@ -326,9 +326,10 @@ static int reconcile_alarm(struct reconciler *rc, const struct cfs_res *a)
      * for no reason of theirs: the alarm keeps its state until the numbers
      * are back, rather than going to ok and firing again. */
     bool stale = false;
+    const struct events_viewer everything = {.all = true};   /* alarms are the operator's */
     if (parsed) {
         int64_t at = published_at(rc);
-        stale = !numbers_complete(rc, at) || metrics_render(rc->st, &text, NULL) < 0 ||
+        stale = !numbers_complete(rc, at) || metrics_render(rc->st, &everything, &text, NULL) < 0 ||
                 !strstr(text, "\ncloudfs_reconciler_up 1\n");
         if (!stale)
             match(text, &sel, &e);

@@ -113,6 +113,8 @@ static void vm_part(struct reconciler *rc, struct textbuf *out)
             vm.kind != rc_layout_kind(rc, &rc_kind_vm))
             continue;
         struct textbuf b = {0};
+        /* The mount shows a VM's samples only to who may see it (metrics.c). */
+        tb_printf(&b, "@%lld ", (long long)vm.id);
         metrics_res_labels(rc->st, &vm, &b);
         tb_puts(&b, ",host=\"");
         metrics_label_value(&b, c.v[i].host);
@@ -126,10 +128,14 @@ static void vm_part(struct reconciler *rc, struct textbuf *out)
             long long v = *(const long long *)((const char *)&c.v[i].s + fam->off);
             if (!labels[i] || v < 0)
                 continue;
+            /* labels[i] is "@ID labels": the prefix goes first. */
+            const char *sp = strchr(labels[i], ' ');
+            int pre = (int)(sp - labels[i]) + 1;
             if (fam->scale == 1)
-                tb_printf(&s, "%s{%s} %lld\n", fam->name, labels[i], v);
+                tb_printf(&s, "%.*s%s{%s} %lld\n", pre, labels[i], fam->name, sp + 1, v);
             else
-                tb_printf(&s, "%s{%s} %.9g\n", fam->name, labels[i], (double)v * fam->scale);
+                tb_printf(&s, "%.*s%s{%s} %.9g\n", pre, labels[i], fam->name, sp + 1,
+                          (double)v * fam->scale);
         }
         if (s.len) {
             tb_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fam->name, fam->help, fam->name,
