@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The torture suite, short (the full one is `make torture`,
 # tests/torture/): bad input into one resource of each kind, odd names,
-# kill -9 under writers, 16 writers with readers, the store's disk full.
+# kill -9 under writers, 16 writers with readers, the same as a tenant, the
+# store's disk full.
 
 load compute_helpers
 load checks
@@ -9,6 +10,7 @@ load torture/lib
 
 teardown() {
   small_tmpfs_cleanup
+  torture_tenant_cleanup
   compute_stop
 }
 
@@ -30,6 +32,13 @@ teardown() {
 @test "16 writers x 40 writes with 4 readers" {
   CFS_TEST_URI=test:///default compute_start
   torture_load 16 4 40
+}
+
+@test "as a tenant: bad input into its volume and a host of root's, then 8 writers with 4 readers" {
+  CFS_TEST_URI=test:///default compute_start
+  torture_as_tenant
+  torture_bad_input 0 0 "$C/volumes/tv" "$C/hosts/th"
+  torture_load 8 4 20
 }
 
 @test "the store's disk full: ENOSPC, nothing half-written, recovery" {

@@ -6,6 +6,34 @@
 #
 # Load after compute_helpers (and checks for the errno texts).
 
+# ---- as a tenant --------------------------------------------------------------
+
+# With TORTURE_USER set (torture_as_tenant), the writers and readers run as
+# that unprivileged local user, a tenant of the cloud: it makes its own
+# VMs, volumes and images in the sticky collections and hammers them and the
+# operator's resources around them.  The oracle stays the same.
+tt() {
+  if [ -n "${TORTURE_USER:-}" ]; then runuser -u "$TORTURE_USER" -- "$@"; else "$@"; fi
+}
+
+# torture_as_tenant: after cfs_start/compute_start; the user cfs-torture,
+# made if missing and removed by torture_tenant_cleanup (a teardown).
+torture_as_tenant() {
+  id cfs-torture >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh cfs-torture
+  export TORTURE_USER=cfs-torture
+  chmod 755 "$T"       # mktemp made it private; the tenant has to reach the mount
+  # Room for the load's VMs (ZStack's default quota is 20).
+  mkdir "$MNT/quotas/cfs-torture"
+  echo 1000 > "$MNT/quotas/cfs-torture/vms"
+}
+
+torture_tenant_cleanup() {
+  [ -n "${TORTURE_USER:-}" ] || return 0
+  pkill -KILL -u cfs-torture 2>/dev/null || true
+  userdel cfs-torture 2>/dev/null || true
+  unset TORTURE_USER
+}
+
 # ---- oracle ------------------------------------------------------------------
 
 # Both daemons this file started are still running.
@@ -57,9 +85,11 @@ spec_hash_except() {
 # ---- bad input ---------------------------------------------------------------
 
 # One resource of every kind, next to the defaults made by init.
+# As a tenant: the tenant kinds (image, volume, VM) are the tenant's.
 make_one_of_each() {
-  mkdir "$MNT/zones/tz" "$MNT/zones/tz/clusters/tc" "$MNT/offerings/to" "$MNT/images/ti"
-  mkdir "$C/hosts/th" "$C/pools/tp" "$C/volumes/tv" "$C/vms/tvm"
+  mkdir "$MNT/zones/tz" "$MNT/zones/tz/clusters/tc" "$MNT/offerings/to"
+  mkdir "$C/hosts/th" "$C/pools/tp"
+  tt mkdir "$MNT/images/ti" "$C/volumes/tv" "$C/vms/tvm"
   echo test:///default > "$C/hosts/th/uri"
 }
 
@@ -96,23 +126,27 @@ writable_files() {
 
 # write_mode MODE PAYLOAD FILE: write a payload the way some tool would.
 write_mode() {
-  case "$1" in
-    redirect) cat "$2" > "$3" ;;
-    append) cat "$2" >> "$3" ;;
-    empty) : > "$3" ;;
-    offset) dd if="$2" of="$3" bs=4096 oflag=seek_bytes seek=3 conv=notrunc status=none ;;
-    partial) dd if="$2" of="$3" bs=3 count=4 conv=notrunc status=none ;;
-    chunks) dd if="$2" of="$3" bs=7 status=none ;;
-  esac
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  tt bash -c '
+    case "$1" in
+      redirect) cat "$2" > "$3" ;;
+      append) cat "$2" >> "$3" ;;
+      empty) : > "$3" ;;
+      offset) dd if="$2" of="$3" bs=4096 oflag=seek_bytes seek=3 conv=notrunc status=none ;;
+      partial) dd if="$2" of="$3" bs=3 count=4 conv=notrunc status=none ;;
+      chunks) dd if="$2" of="$3" bs=7 status=none ;;
+    esac' write_mode "$@"
 }
 
 MODES=(redirect offset partial chunks append empty)
 
 # The refusal contract for one write: an errno on the tool's stderr, the
-# spec unchanged, a one-line status/error in the resource.  What accepted
-# writes left is judged at the end by cloudfs check (valid, normal form).
+# spec unchanged, a one-line status/error in the resource (a tenant refused
+# by the kernel in a resource not its own: that resource's status/error
+# unchanged).  What accepted writes left is judged at the end by cloudfs
+# check (valid, normal form).
 torture_write() {
-  local mode="$1" payload="$2" file="$3" before after out rc=0 dir got hash=spec_hash
+  local mode="$1" payload="$2" file="$3" before after out rc=0 dir got hash=spec_hash errb="" foreign=0
   dir=$(dirname "$file")
   # Several write(2)s: those acknowledged before the refused one stand
   # (each is a whole value, the sysfs rule); the rest of the spec may not move.
@@ -121,6 +155,10 @@ torture_write() {
     redirect|append) [ "$(stat -c %s "$payload")" -le 4096 ] ||
                      hash="spec_hash_except $(basename "$dir") $(basename "$file")" ;;
   esac
+  if [ -n "${TORTURE_USER:-}" ] && [ "$(stat -c %U "$dir")" != "$TORTURE_USER" ]; then
+    foreign=1
+    errb=$(cat "$dir/status/error" 2>/dev/null || true)
+  fi
   before=$($hash)
   out=$(write_mode "$mode" "$payload" "$file" 2>&1) || rc=$?
   if [ "$rc" != 0 ]; then
@@ -134,7 +172,13 @@ torture_write() {
       echo "$mode $(basename "$payload") > $file: refused ($out) but the spec changed" >&2
       return 1
     fi
-    if [ -e "$dir/status/error" ]; then
+    if [ "$foreign" = 1 ]; then
+      got=$(cat "$dir/status/error" 2>/dev/null || true)
+      if [ "$got" != "$errb" ]; then
+        echo "$mode $(basename "$payload") > $file: a tenant's refusal changed status/error: '$got'" >&2
+        return 1
+      fi
+    elif [ -e "$dir/status/error" ]; then
       got=$(cat "$dir/status/error")
       if [ -z "$got" ] || [ "$(printf '%s\n' "$got" | wc -l)" != 1 ]; then
         echo "$mode $(basename "$payload") > $file: refused, status/error is '$got'" >&2
@@ -145,13 +189,17 @@ torture_write() {
   daemons_alive
 }
 
-# torture_bad_input RANDOM ALL: every payload in every mode into every
-# writable file of one resource of each kind (ALL=1: of every resource).
+# torture_bad_input RANDOM ALL [DIR...]: every payload in every mode into every
+# writable file of one resource of each kind (ALL=1: of every resource;
+# DIRs given: of those resources only).
 torture_bad_input() {
   local random="$1" all="$2" f p i=0 n=0 dirs
+  shift 2
   make_one_of_each
   make_payloads "$random"
-  if [ "$all" = 1 ]; then
+  if [ "$#" -gt 0 ]; then
+    dirs=("$@")
+  elif [ "$all" = 1 ]; then
     dirs=("$MNT")
   else
     dirs=("$MNT/zones/tz" "$MNT/offerings/to" "$MNT/images/ti" "$C/hosts/th" "$C/pools/tp"
@@ -379,10 +427,12 @@ torture_crash_vms() {
 # ---- load --------------------------------------------------------------------
 
 load_writer() {
-  local w="$1" n="$2" i
-  for i in $(seq 1 "$n"); do
-    echo "v$w-$i" > "$C/vms/l$w/description" || { echo "failed $i" >> "$T/load$w.err"; }
-  done
+  local w="$1" n="$2" out
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  out=$(tt bash -c 'for i in $(seq 1 "$2"); do
+                      echo "v$1-$i" > "$3/vms/l$1/description" || echo "failed $i"
+                    done' load_writer "$w" "$n" "$C" 2>&1)
+  [ -z "$out" ] || printf '%s\n' "$out" > "$T/load$w.err"
   touch "$T/load$w.done"
 }
 
@@ -392,13 +442,13 @@ load_writer() {
 # value exactly once, in order), no deadlock, bounded memory.
 torture_load() {
   local writers="$1" readers="$2" writes="$3" w pids=() rpids=() rss0 rss1
-  for w in $(seq 1 "$writers"); do mkdir "$C/vms/l$w"; done
-  mkdir "$C/vms/lmark"
+  for w in $(seq 1 "$writers"); do tt mkdir "$C/vms/l$w"; done
+  tt mkdir "$C/vms/lmark"
   # Readers: half follow /events (every change exactly once, in seq order),
   # one runs inotifywait, the rest read files and list directories.
   local nev=$((readers / 2)) k
   for k in $(seq 1 "$nev"); do
-    cat "$MNT/events" > "$T/ev$k" 3>&- &
+    tt cat "$MNT/events" > "$T/ev$k" 3>&- &
     rpids+=($!)
   done
   for k in $(seq 1 "$nev"); do
@@ -412,10 +462,10 @@ torture_load() {
   # open is watched too: the kernel merges an event with an identical one
   # still unread just before it, and OPEN between two CLOSE_WRITEs of the
   # same file keeps them apart, so every write is counted.
-  inotifywait -m -q -r -e open,close_write --format '%w %e' "$C/vms" > "$T/inotify.log" 2>"$T/inotify.err" 3>&- &
+  tt inotifywait -m -q -r -e open,close_write --format '%w %e' "$C/vms" > "$T/inotify.log" 2>"$T/inotify.err" 3>&- &
   rpids+=($!)
   for w in $(seq $((nev + 2)) "$readers"); do
-    ( while [ ! -e "$T/stop" ]; do cat "$C/vms/l$(( RANDOM % writers + 1 ))/description" >/dev/null; ls "$C/vms" >/dev/null; done ) 3>&- &
+    ( while [ ! -e "$T/stop" ]; do tt cat "$C/vms/l$(( RANDOM % writers + 1 ))/description" >/dev/null; tt ls "$C/vms" >/dev/null; done ) 3>&- &
     rpids+=($!)
   done
   sleep 1    # inotifywait's watches are in place
