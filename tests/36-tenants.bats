@@ -475,6 +475,59 @@ metrics_as() { runuser -u "$1" -- cat "$MNT/metrics"; }
   as_bob rmdir "$v"
 }
 
+@test "end to end: a tenant makes, starts, grows, snapshots and deletes his VM and volume; others see none of it" {
+  local v="$C/vms/e2e" d="$C/volumes/e2ev" f dom n="$T/nobody2.ev" pn
+  echo qemu:///system > "$C/hosts/local/uri"
+  make_tiny_offering tiny 64M
+  runuser -u nobody -- timeout 300 cat "$MNT/events" > "$n" & pn=$!
+  rc_start
+  # (a volume made before the reconciler's first look at the pool can fail once)
+  wait_until 60 file_is "$C/pools/local/status/state" available
+  as_bob mkdir "$v" "$d"
+  as_bob bash -c "echo tiny > '$v/offering'"
+  as_bob timeout 60 cat "$d/wait" >/dev/null || { cat "$d/status/error" "$C/pools/local/status/error" >&2; false; }
+  wait_until 60 file_is "$d/status/state" available
+  f=$(as_bob cat "$d/status/path")
+  # the disk is root's alone; nobody reads neither it nor where it is
+  [ "$(stat -c %a:%U "$f")" = 600:root ]
+  run runuser -u nobody -- cat "$d/status/path"
+  [ "$status" -ne 0 ] && [[ "$output" == *"$E_ACCES"* ]]
+  run runuser -u nobody -- head -c1 "$f"
+  [ "$status" -ne 0 ]
+  as_bob ln -s ../../../volumes/e2ev "$v/volumes/e2ev"
+  as_bob bash -c "echo running > '$v/state'"
+  [ "$(as_bob timeout 120 cat "$v/wait")" = running ]
+  dom=$(vm_domain e2e)
+  $VIRSH domblklist "$dom" | grep -qF "$f"
+  run runuser -u nobody -- cat "$v/status/vnc"
+  [ "$status" -ne 0 ]
+  # grown live: QEMU's view and the file agree
+  as_bob bash -c "echo 20G > '$d/size'"
+  wait_until 60 bash -c "qemu-img info -U --output=json '$f' | grep -q '\"virtual-size\": 21474836480'"
+  wait_until 30 bash -c "$VIRSH domblkinfo '$dom' '$f' | grep -q 'Capacity: *21474836480'"
+  as_bob bash -c "echo stopped > '$v/state'"
+  [ "$(as_bob timeout 120 cat "$v/wait")" = stopped ]
+  # a snapshot of his stopped VM's volume, in the pool's own format
+  as_bob mkdir "$d/snapshots/s1"
+  [ "$(as_bob timeout 90 cat "$d/snapshots/s1/wait")" = ready ]
+  qemu-img snapshot -U -l "$f" | grep -q "cfs-snap-"
+  # and all of it gone again, by him
+  as_bob rmdir "$d/snapshots/s1"
+  wait_until 60 bash -c "! qemu-img snapshot -U -l '$f' | grep -q cfs-snap-"
+  as_bob rm "$v/volumes/e2ev"
+  as_bob rmdir "$v"
+  wait_until 60 bash -c "! $VIRSH dominfo '$dom' >/dev/null 2>&1"
+  as_bob rmdir "$d"
+  wait_until 60 test ! -e "$f"
+  rc_stop
+  rc_check_log
+  kill "$pn" 2>/dev/null || true
+  wait "$pn" 2>/dev/null || true
+  # nobody saw the names go by, never a value the reconciler observed
+  grep -q 'vms/e2e"' "$n"
+  ! grep '"op":"status"' "$n" | grep -q 'e2e' || { grep e2e "$n" | grep '"op":"status"' | head -3; false; }
+}
+
 # --- other users' volumes and private images ---------------------------------
 
 @test "references: a tenant cannot attach another user's volume or boot another user's private image" {
