@@ -186,6 +186,27 @@ static struct alarm_mem *mem_of(int64_t id)
     return &mems[nmems++];
 }
 
+/* Forget the samples of alarms that are gone or no longer take rates
+ * (their passes stop, so nothing else would free them). */
+static void mems_prune(struct reconciler *rc, int64_t self, bool self_rates)
+{
+    pthread_mutex_lock(&mem_lock);
+    for (size_t i = 0; i < nmems;) {
+        struct cfs_res r;
+        struct cfs_err ignore;
+        bool keep = mems[i].id == self ? self_rates
+                                       : store_res_get(rc->st, mems[i].id, &r, &ignore) == 0 &&
+                                             !r.deleted;
+        if (keep) {
+            i++;
+            continue;
+        }
+        samples_free(mems[i].s, mems[i].n);
+        mems[i] = mems[--nmems];
+    }
+    pthread_mutex_unlock(&mem_lock);
+}
+
 /* Turn the values of e into per-second rates against the alarm's last
  * samples (a series without a previous sample has no value yet). */
 static void to_rates(int64_t alarm, int64_t at, struct eval *e)
@@ -314,6 +335,7 @@ static int reconcile_alarm(struct reconciler *rc, const struct cfs_res *a)
     int interval_ms = rc->conf->metrics_interval * 1000;
     int again = interval_ms;
 
+    mems_prune(rc, a->id, !strcmp(rate, "on"));
     bool parsed = metric[0] && value_selector_parse(metric, &sel, NULL, &err) == 0;
     if (metric[0] && !parsed) {
         rc_set_status(rc, a, "error", err.msg);
