@@ -584,6 +584,9 @@ metrics_as() { runuser -u "$1" -- cat "$MNT/metrics"; }
   # mkdir takes the umask, as for any directory
   (umask 077; mkdir "$C/vms/priv2")
   [ "$(stat -c %a "$C/vms/priv2")" = 700 ]
+  # made with its mode in one write: one create in the log, no chmod
+  [ "$(sqlite3 "$DB" "SELECT group_concat(op) FROM changes c JOIN resources r ON r.id = c.res
+                      WHERE r.name = 'priv2' AND c.op IN ('create', 'chmod')")" = create ]
   rmdir "$C/vms/priv" "$C/vms/priv2"
 }
 

@@ -123,6 +123,11 @@ int store_res_count(struct cfs_store *st, int64_t parent, const struct cfs_kind 
 int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                      const char *name, uid_t uid, gid_t gid, const struct cfs_actor *actor,
                      struct cfs_res *out, struct cfs_err *err);
+/* The same with the directory's mode (mkdir's, after the umask). */
+int store_res_create_mode(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
+                          const char *name, uid_t uid, gid_t gid, mode_t mode,
+                          const struct cfs_actor *actor, struct cfs_res *out,
+                          struct cfs_err *err);
 int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
                      const struct cfs_actor *actor, struct cfs_err *err);
 /* Remove a tombstone for good, once its teardown is done. */

@@ -1355,14 +1355,12 @@ static int cfs_mkdir(const char *path, mode_t mode)
         rc = quota_check_name(leaf, &err);
     if (rc == 0 && !caller_is_operator())
         rc = quota_check_create(fs->st, ctx->uid, parent.kind, &err);
-    if (rc == 0)
-        rc = store_res_create(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid,
-                              &a.actor, &made, &err);
     /* mkdir's mode (the kernel has applied the umask): "umask 077; mkdir"
      * makes a private VM, as it makes a private directory.  The owner
      * keeps rwx whatever the umask. */
-    if (rc == 0 && ((mode & 0777) | 0700) != made.mode)
-        rc = store_res_chmod(fs->st, &made, (mode & 0777) | 0700, &a.actor, &err);
+    if (rc == 0)
+        rc = store_res_create_mode(fs->st, parent.res.id, parent.kind, leaf, ctx->uid, ctx->gid,
+                                   (mode & 0777) | 0700, &a.actor, &made, &err);
     if (rc == 0)
         rc = net_applied(fs->st, &made, NULL, &a.actor, &err);
     struct cfs_err end_err;

@@ -868,6 +868,14 @@ int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind
                      const char *name, uid_t uid, gid_t gid, const struct cfs_actor *actor,
                      struct cfs_res *out, struct cfs_err *err)
 {
+    return store_res_create_mode(st, parent, k, name, uid, gid, 0755, actor, out, err);
+}
+
+int store_res_create_mode(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
+                          const char *name, uid_t uid, gid_t gid, mode_t mode,
+                          const struct cfs_actor *actor, struct cfs_res *out,
+                          struct cfs_err *err)
+{
     struct cfs_res r, existing;
     struct cfs_err ignore;
     int ret = -1;
@@ -882,7 +890,7 @@ int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind
     make_uuid(r.uuid);
     r.uid = uid;
     r.gid = gid;
-    r.mode = 0755;
+    r.mode = mode & 0777;
     r.ctime = r.mtime = store_now();
 
     if (txn_begin(st, err) < 0)
@@ -892,9 +900,9 @@ int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind
         goto cleanup;
     }
     if (run(st, err, "create",
-            "INSERT INTO resources(parent, kind, name, uuid, uid, gid, ctime, mtime)"
-            " VALUES(?, ?, ?, ?, ?, ?, ?, ?)", "isssiiii", parent, k->name, r.name, r.uuid,
-            (int64_t)uid, (int64_t)gid, r.ctime, r.mtime) < 0)
+            "INSERT INTO resources(parent, kind, name, uuid, uid, gid, mode, ctime, mtime)"
+            " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)", "isssiiiii", parent, k->name, r.name, r.uuid,
+            (int64_t)uid, (int64_t)gid, (int64_t)r.mode, r.ctime, r.mtime) < 0)
         goto cleanup;
     r.id = sqlite3_last_insert_rowid(st->db);
     for (size_t i = 0; i < k->nattrs; i++) {
