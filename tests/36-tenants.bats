@@ -629,6 +629,12 @@ events_of() {
   grep -q '"new":"root private"' "$a"
   grep -q '"new":"bob private"' "$a"
   grep -q '"new":"root private"' "$r"
+  # /audit: bob reads the lines of his own requests only; root all of them
+  as_bob cat "$MNT/audit" | grep -q 'value="bob private"'
+  ! as_bob cat "$MNT/audit" | grep -q 'value="root private"' || false
+  [ -z "$(as_bob cat "$MNT/audit" | grep -v " uid=$(id -u cfs-bob) ")" ]
+  grep -q 'value="root private"' "$MNT/audit"
+  grep -q 'value="bob private"' "$MNT/audit"
   rmdir "$C/vms/hidden" "$C/vms/shown" "$C/vms/bobown"
 }
 

@@ -10,6 +10,9 @@
  * with TIME in ISO 8601 UTC (ms) and strings as JSON string literals.
  * Secret values read "***"; values longer than AUDIT_VALUE_MAX bytes are
  * cut there and say how much was left out.
+ *
+ * Root and the admin group read every line; anyone else the lines of their
+ * own requests (uid), accepted or refused.
  */
 #ifndef CFS_AUDIT_H
 #define CFS_AUDIT_H
@@ -18,6 +21,7 @@
 #include <stddef.h>
 
 #include "store.h"
+#include "viewer.h"
 
 #define AUDIT_VALUE_MAX 256
 
@@ -27,7 +31,7 @@
 void audit_fs(struct cfs_store *st, const char *op, const char *path, const char *value,
               size_t len, bool secret, int rc);
 
-/* The whole audit as text (malloc'd). */
-int audit_render(struct cfs_store *st, char **out, size_t *len);
+/* The audit as text for w (malloc'd). */
+int audit_render(struct cfs_store *st, const struct events_viewer *w, char **out, size_t *len);
 
 #endif

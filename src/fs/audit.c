@@ -68,10 +68,18 @@ void audit_fs(struct cfs_store *st, const char *op, const char *path, const char
     free(shown);
 }
 
+struct render {
+    struct textbuf b;
+    const struct events_viewer *w;
+};
+
 /* Runs under the store's lock. */
 static int render_one(const struct cfs_audit *a, void *arg)
 {
-    struct textbuf *b = arg;
+    struct render *r = arg;
+    struct textbuf *b = &r->b;
+    if (!r->w->all && a->uid != r->w->uid)
+        return 0;
     tb_time(b, a->time);
     tb_printf(b, " uid=%lu pid=%ld comm=", (unsigned long)a->uid, (long)a->pid);
     tb_json(b, a->comm);
@@ -85,14 +93,14 @@ static int render_one(const struct cfs_audit *a, void *arg)
     return 0;
 }
 
-int audit_render(struct cfs_store *st, char **out, size_t *len)
+int audit_render(struct cfs_store *st, const struct events_viewer *w, char **out, size_t *len)
 {
-    struct textbuf b = {0};
+    struct render r = {.w = w};
     struct cfs_err err;
-    if (store_audit_list(st, 0, -1, render_one, &b, &err) < 0) {
-        tb_free(&b);
+    if (store_audit_list(st, 0, -1, render_one, &r, &err) < 0) {
+        tb_free(&r.b);
         return -(err.code ? err.code : EIO);
     }
-    *out = tb_steal(&b, len);
+    *out = tb_steal(&r.b, len);
     return *out ? 0 : -ENOMEM;
 }

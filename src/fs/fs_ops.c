@@ -289,8 +289,11 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
         case ROOTFILE_README:
             *out = strdup(fs->readme);
             break;
-        case ROOTFILE_AUDIT:
-            return audit_render(fs->st, out, len);
+        case ROOTFILE_AUDIT: {
+            struct events_viewer w;
+            caller_viewer(&w);
+            return audit_render(fs->st, &w, out, len);
+        }
         case ROOTFILE_METRICS: {
             struct events_viewer w;
             caller_viewer(&w);
@@ -519,9 +522,8 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         if (n->rootfile == ROOTFILE_EVENTS || n->rootfile == ROOTFILE_METRICS ||
             n->rootfile == ROOTFILE_AUDIT || n->rootfile == ROOTFILE_LAST_ERROR) {
             /* Computed when opened (like /proc), and for the reader: size
-             * 0, read to the end.  The audit shows what everyone wrote:
-             * root only. */
-            file_stat(s, n->rootfile == ROOTFILE_AUDIT ? 0400 : 0444, 0, NULL, 0);
+             * 0, read to the end. */
+            file_stat(s, 0444, 0, NULL, 0);
             break;
         }
         /* fall through */
