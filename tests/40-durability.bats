@@ -9,12 +9,14 @@ setup_file() { cfs_start; }
 teardown_file() { cfs_stop; }
 
 # Everything a reader sees: every path with its type, mode, owner, size and
-# link target, then the content of every file, in a fixed order.
+# link target, then the content of every file, in a fixed order.  /last-error
+# is left out: it is each user's last refusal in this mount's memory, gone
+# with the mount by design.
 tree_digest() {
   (
     cd "$MNT" || exit 1
-    find . -printf '%y %p %m %u:%g %s %l\n' | LC_ALL=C sort
-    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 cat
+    find . -path ./last-error -prune -o -printf '%y %p %m %u:%g %s %l\n' | LC_ALL=C sort
+    find . -path ./last-error -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 cat
   ) | sha256sum | cut -d' ' -f1
 }
 
@@ -31,6 +33,7 @@ tree_digest() {
   ln -s ../../../volumes/pd1 "$C/vms/p1/volumes/"
   chown 1000:1000 "$C/vms/p2"
   echo bogus > "$C/vms/p2/state" || true     # leaves a status/error
+  grep -q 'vms/p2' "$MNT/last-error"
   d1="$(tree_digest)"
   [ "$(tree_digest)" = "$d1" ]               # deterministic
   dump1="$(spec_dump)"
@@ -39,6 +42,7 @@ tree_digest() {
   [ "$status" -ne 0 ]
   cfs_mount
   [ "$(tree_digest)" = "$d1" ]
+  [ -z "$(cat "$MNT/last-error")" ]          # memory only: gone with the mount
   [ "$(spec_dump)" = "$dump1" ]
   [ "$(cat "$C/vms/p1/user-data")" = "$(printf '#cloud-config\nhostname: p1')" ]
   [ "$(readlink "$C/vms/p1/volumes/pd1")" = ../../../volumes/pd1 ]
