@@ -313,3 +313,97 @@ qwrite() { qemu-io "${@:3}" -c "write -P $2 0 1M" "$1" >/dev/null; }
   wait_until 90 no_tombstones
   [ -z "$(RBD ls "$RPOOL" | grep cfs-vol- || true)" ]
 }
+
+@test "dir pool: a volume made from a snapshot holds the snapshot's data as a full copy; the snapshot stays while it is named" {
+  mkdir "$C/volumes/c1"
+  vol_ready c1
+  f=$(vol_file c1)
+  qwrite "$f" 0x5a -f qcow2
+  mkdir "$C/volumes/c1/snapshots/s"
+  snap_ready c1 s
+  qwrite "$f" 0x6b -f qcow2
+  mkdir "$C/volumes/c2"
+  # Bad references first: nothing is stored.
+  reject "$E_NOENT" "$C/volumes/c2/snapshot" c1/nope "does not exist"
+  reject "$E_INVAL" "$C/volumes/c2/snapshot" c1 "a path of 2 names"
+  mkdir "$C/volumes/c3"
+  echo 20G > "$C/volumes/c3/size"
+  mkdir "$C/volumes/c3/snapshots/big"
+  snap_ready c3 big
+  reject "$E_INVAL" "$C/volumes/c2/snapshot" c3/big "below snapshot big's size 20G"
+  echo c1/s > "$C/volumes/c2/snapshot"
+  vol_ready c2
+  g=$(vol_file c2)
+  [ "$g" != "$f" ]
+  qread "$g" 0x5a -f qcow2
+  # A copy, not a child of the source file: the two diverge.
+  ! qemu-img info -U "$g" | grep -q "backing file"
+  qwrite "$g" 0x7c -f qcow2
+  qread "$f" 0x6b -f qcow2
+  [ "$(sqlite3 "$DB" "SELECT a.value FROM attrs a JOIN resources r ON r.id = a.res
+                       WHERE r.name = 'c2' AND r.deleted = 0 AND a.name = 'snapshot'")" = c1/s ]
+  # Named by c2: neither the snapshot nor its volume can go.
+  refused "$E_BUSY" rmdir "$C/volumes/c1/snapshots/s"
+  rm -r "$C/volumes/c2" "$C/volumes/c3"
+  wait_until 60 no_tombstones
+  rmdir "$C/volumes/c1/snapshots/s"
+  rm -r "$C/volumes/c1"
+  wait_until 60 no_tombstones
+}
+
+@test "a tenant cannot make a volume from another user's snapshot" {
+  id cfs-snapbob >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh cfs-snapbob
+  chmod 755 "$T"    # the mount's parent: a tenant reaches the mount
+  mkdir "$C/volumes/t1"
+  vol_ready t1
+  mkdir "$C/volumes/t1/snapshots/s"
+  snap_ready t1 s
+  runuser -u cfs-snapbob -- mkdir "$C/volumes/bobs"
+  run runuser -u cfs-snapbob -- bash -c "echo t1/s > '$C/volumes/bobs/snapshot'"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$E_ACCES"* ]]
+  last_error_has cfs-snapbob "belongs to another user"
+  [ -z "$(cat "$C/volumes/bobs/snapshot")" ]
+  rmdir "$C/volumes/bobs"
+  rm -r "$C/volumes/t1"
+  wait_until 60 no_tombstones
+  userdel cfs-snapbob 2>/dev/null || true
+}
+
+@test "rbd pool: a volume made from a snapshot is a copy-on-write clone of it; data and rbd info agree" {
+  need_rbd
+  if [ ! -d "$C/pools/ceph" ]; then     # when run alone
+    mkdir "$C/pools/ceph"
+    echo rbd > "$C/pools/ceph/type"
+    echo "$CEPH_CONF" > "$C/pools/ceph/ceph-conf"
+    echo "$RPOOL" > "$C/pools/ceph/rbd-pool"
+  fi
+  wait_until 180 file_is "$C/pools/ceph/status/state" available
+  mkdir "$C/volumes/rc1"
+  echo ceph > "$C/volumes/rc1/pool"
+  vol_ready rc1
+  img="cfs-vol-$(uuid_of volume rc1)"
+  qwrite "rbd:$RPOOL/$img:conf=$CEPH_CONF" 0x5a -f raw
+  mkdir "$C/volumes/rc1/snapshots/s"
+  snap_ready rc1 s
+  qwrite "rbd:$RPOOL/$img:conf=$CEPH_CONF" 0x6b -f raw
+  mkdir "$C/volumes/rc2"
+  echo rc1/s > "$C/volumes/rc2/snapshot"
+  vol_ready rc2
+  [ "$(cat "$C/volumes/rc2/status/pool")" = ceph ]
+  clone="cfs-vol-$(uuid_of volume rc2)"
+  RBD info "$RPOOL/$clone" | grep -q "parent: $RPOOL/$img@$(snap_name s)"
+  qread "rbd:$RPOOL/$clone:conf=$CEPH_CONF" 0x5a -f raw
+  qwrite "rbd:$RPOOL/$clone:conf=$CEPH_CONF" 0x7c -f raw
+  qread "rbd:$RPOOL/$img:conf=$CEPH_CONF" 0x6b -f raw
+  refused "$E_BUSY" rmdir "$C/volumes/rc1/snapshots/s"
+  rm -r "$C/volumes/rc2"
+  wait_until 90 no_tombstones
+  # With its clone gone the snapshot is unprotected and removed.
+  rmdir "$C/volumes/rc1/snapshots/s"
+  wait_until 90 no_tombstones
+  [ -z "$(rbd_snaps "$img")" ]
+  rm -r "$C/volumes/rc1"
+  wait_until 90 no_tombstones
+  [ -z "$(RBD ls "$RPOOL" | grep cfs-vol- || true)" ]
+}

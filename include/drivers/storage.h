@@ -98,6 +98,14 @@ struct cfs_storage_driver {
                            struct cfs_err *err);
     int (*snapshot_delete)(struct cfs_pool *p, const char *name, const char *snap,
                            struct cfs_err *err);
+    /* A new volume name of size bytes (at least the snapshot's) holding
+     * what volume src held when snap was taken: a copy-on-write clone
+     * where the storage has one (rbd: the snapshot is protected and
+     * cloned), a full copy where not (dir: a qcow2 internal snapshot
+     * cannot be another file's backing).  Fails with ENOENT when snap is
+     * gone. */
+    int (*snapshot_clone)(struct cfs_pool *p, const char *name, const char *src,
+                          const char *snap, long long size, struct cfs_err *err);
 };
 
 extern const struct cfs_storage_driver cfs_storage_dir;

@@ -26,6 +26,8 @@ void rc_pools_close(struct reconciler *rc);
 /* The object name of a volume or image copy in a pool. */
 void rc_vol_object(const struct cfs_res *vol, char *buf, size_t len);
 void rc_img_object(const struct cfs_res *img, char *buf, size_t len);
+/* The name of a snapshot in its volume's pool (reconcile_snapshot.c). */
+void rc_snap_object(const struct cfs_res *snap, char *buf, size_t len);
 /* The catalogue copy of an image. */
 void rc_img_file(struct reconciler *rc, const struct cfs_res *img, char *buf, size_t len);
 /* Make sure the pool holds its copy of the image (imported on first use). */

@@ -20,6 +20,7 @@
 #define CFS_ST_TARGET "_target"             /* volume: its device in that VM (sdb..), kept across replugs */
 #define CFS_ST_USED "_used"                 /* volume: "1" once attached (it may hold data: never remade); precond reads it */
 #define CFS_ST_IMAGE "_image"               /* volume: the image it was made from (a change remakes an unused volume) */
+#define CFS_ST_SNAPSHOT "_snapshot"         /* volume: the snapshot (VOLUME/SNAPSHOT) it was made from, as _image */
 #define CFS_ST_SOURCE "_source"             /* image: the source path last imported (a new one imports again) */
 #define CFS_ST_NOTIFIED "_notified"         /* alarm: per notification target, "ID SINCE SENT" lines: the firing last delivered and when (epoch s) */
 #define CFS_ST_SUBNET "_subnet"             /* nic: UUID of the subnet its status/ip is in, set with it by the mount */

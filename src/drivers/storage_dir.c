@@ -376,22 +376,33 @@ static int snap_find(struct cfs_pool *p, const char *name, const char *snap, str
     return snap_scan(p, name, is_snap, (void *)snap, err);
 }
 
-/* qemu-img snapshot -OP snap on the volume's file.  qemu-img snapshot has
- * no -f: the format is pinned through --image-opts (commas in the pool's
- * path doubled, qemu's option syntax), so the file is never probed. */
-static int snap_run(struct cfs_pool *p, const char *name, const char *op, const char *snap,
-                    struct cfs_err *err)
+/* The volume's file as qemu --image-opts: the format pinned (so the file
+ * is never probed) and commas in the pool's path doubled, qemu's option
+ * syntax. */
+static int image_opts(struct cfs_pool *p, const char *name, char *opts, size_t len,
+                      struct cfs_err *err)
 {
-    char path[4200] = "", opts[8500];
-    size_t j = (size_t)snprintf(opts, sizeof(opts), "driver=qcow2,file.filename=");
+    char path[4200] = "";
+    size_t j = (size_t)snprintf(opts, len, "driver=qcow2,file.filename=");
     if (file_of(p, name, "", path, sizeof(path), err) < 0)
         return -1;
-    for (const char *c = path; *c && j + 3 < sizeof(opts); c++) {
+    for (const char *c = path; *c && j + 3 < len; c++) {
         if (*c == ',')
             opts[j++] = ',';
         opts[j++] = *c;
     }
     opts[j] = '\0';
+    return 0;
+}
+
+/* qemu-img snapshot -OP snap on the volume's file (qemu-img snapshot has
+ * no -f, hence --image-opts). */
+static int snap_run(struct cfs_pool *p, const char *name, const char *op, const char *snap,
+                    struct cfs_err *err)
+{
+    char opts[8500];
+    if (image_opts(p, name, opts, sizeof(opts), err) < 0)
+        return -1;
     char *argv[] = {"qemu-img", "snapshot", "-q", "--image-opts", (char *)op, (char *)snap, opts,
                     NULL};
     return spawn_run(argv, NULL, NULL, p->timeout, err);
@@ -424,6 +435,36 @@ static int dir_snapshot_delete(struct cfs_pool *p, const char *name, const char 
     return found != 2 ? (found < 0 ? -1 : 0) : snap_run(p, name, "-d", snap, err);
 }
 
+/* A full copy of the snapshot's content (qemu-img convert -l reads the
+ * internal snapshot), grown to size; made as a part like every object. */
+static int dir_snapshot_clone(struct cfs_pool *p, const char *name, const char *src,
+                              const char *snap, long long size, struct cfs_err *err)
+{
+    char path[4200], part[4200], opts[8500], snapopt[200], sizebuf[32];
+    int r = part_begin(p, name, path, part, sizeof(path), err);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    int found = snap_find(p, src, snap, err);
+    if (found < 0)
+        return -1;
+    if (found != 2)
+        return cfs_err_set(err, ENOENT, "volume %s has no snapshot %s", src, snap);
+    if (image_opts(p, src, opts, sizeof(opts), err) < 0)
+        return -1;
+    snprintf(snapopt, sizeof(snapopt), "snapshot.name=%s", snap);
+    snprintf(sizebuf, sizeof(sizebuf), "%lld", size);
+    char *conv[] = {"qemu-img", "convert", "-q", "--image-opts", "-l", snapopt, opts, "-O",
+                    "qcow2", part, NULL};
+    r = spawn_run(conv, NULL, NULL, p->timeout, err);
+    if (r == 0 && chmod(part, 0600) < 0)  /* a tenant's disk: root's (QEMU's) alone */
+        r = cfs_err_set(err, errno, "%s: %s", part, strerror(errno));
+    if (r == 0) {
+        char *grow[] = {"qemu-img", "resize", "-q", "-f", "qcow2", part, sizebuf, NULL};
+        r = spawn_run(grow, NULL, NULL, p->timeout, err);
+    }
+    return part_end(r, path, part, err);
+}
+
 const struct cfs_storage_driver cfs_storage_dir = {
     .type = "dir",
     .open = dir_open,
@@ -441,4 +482,5 @@ const struct cfs_storage_driver cfs_storage_dir = {
     .snapshot_list = dir_snapshot_list,
     .snapshot_revert = dir_snapshot_revert,
     .snapshot_delete = dir_snapshot_delete,
+    .snapshot_clone = dir_snapshot_clone,
 };

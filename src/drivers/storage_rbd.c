@@ -145,8 +145,10 @@ static int rbd_info(struct cfs_pool *p, const char *name, struct cfs_vol_info *o
     return r < 0 ? rbd_fail(err, r, "stat", name) : 0;
 }
 
-/* Protect the base snapshot of an image copy, creating it when needed. */
-static int ensure_base_snap(struct cfs_pool *p, const char *name, struct cfs_err *err)
+/* Protect snapshot snap of image name (a clone's parent must be), making
+ * it first when make is set (an image copy's base snapshot). */
+static int ensure_protected(struct cfs_pool *p, const char *name, const char *snap, bool make,
+                            struct cfs_err *err)
 {
     rbd_image_t img;
     bool exists = false;
@@ -154,16 +156,18 @@ static int ensure_base_snap(struct cfs_pool *p, const char *name, struct cfs_err
     int r = rbd_open(p->io, name, &img, NULL);
     if (r < 0)
         return rbd_fail(err, r, "open", name);
-    if ((r = rbd_snap_exists(img, BASE_SNAP, &exists)) == 0 && !exists)
-        r = rbd_snap_create(img, BASE_SNAP);
-    if (r == 0 && (r = rbd_snap_is_protected(img, BASE_SNAP, &prot)) == 0 && !prot)
-        r = rbd_snap_protect(img, BASE_SNAP);
+    if ((r = rbd_snap_exists(img, snap, &exists)) == 0 && !exists)
+        r = make ? rbd_snap_create(img, snap) : -ENOENT;
+    if (r == 0 && (r = rbd_snap_is_protected(img, snap, &prot)) == 0 && !prot)
+        r = rbd_snap_protect(img, snap);
     rbd_close(img);
     return r < 0 ? rbd_fail(err, r, "snapshot", name) : 0;
 }
 
-static int rbd_create_obj(struct cfs_pool *p, const char *name, long long size, const char *base,
-                          struct cfs_err *err)
+/* Make volume name as a clone of parent@snap grown to size (or, parent
+ * NULL, blank): under its part name, renamed when complete. */
+static int make_obj(struct cfs_pool *p, const char *name, long long size, const char *parent,
+                    const char *snap, struct cfs_err *err)
 {
     char part[300];
     struct cfs_vol_info info;
@@ -174,13 +178,13 @@ static int rbd_create_obj(struct cfs_pool *p, const char *name, long long size, 
         return 0;
     snprintf(part, sizeof(part), "%s%s", name, CFS_PART_SUFFIX);
     rbd_remove(p->io, part);    /* an earlier attempt's leftover */
-    if (base) {
+    if (parent) {
         rbd_image_options_t opts;
         rbd_image_options_create(&opts);
-        r = rbd_clone3(p->io, base, BASE_SNAP, p->io, part, opts);
+        r = rbd_clone3(p->io, parent, snap, p->io, part, opts);
         rbd_image_options_destroy(opts);
         if (r < 0)
-            return rbd_fail(err, r, "clone", base);
+            return rbd_fail(err, r, "clone", parent);
         rbd_image_t img;
         uint64_t cur = 0;
         if ((r = rbd_open(p->io, part, &img, NULL)) == 0) {
@@ -202,6 +206,12 @@ static int rbd_create_obj(struct cfs_pool *p, const char *name, long long size, 
         return rbd_fail(err, r, "rename", part);
     }
     return 0;
+}
+
+static int rbd_create_obj(struct cfs_pool *p, const char *name, long long size, const char *base,
+                          struct cfs_err *err)
+{
+    return make_obj(p, name, size, base, BASE_SNAP, err);
 }
 
 static int rbd_resize_obj(struct cfs_pool *p, const char *name, long long size,
@@ -303,7 +313,7 @@ static int rbd_import(struct cfs_pool *p, const char *name, const char *file, co
     if (rbd_info(p, name, &info, err) < 0)
         return -1;
     if (info.exists)
-        return ensure_base_snap(p, name, err);   /* renamed just before a crash */
+        return ensure_protected(p, name, BASE_SNAP, true, err);   /* renamed just before a crash */
     if (image_probe(file, &probe, err) < 0)
         return -1;
     snprintf(part, sizeof(part), "%s%s", name, CFS_PART_SUFFIX);
@@ -325,7 +335,7 @@ static int rbd_import(struct cfs_pool *p, const char *name, const char *file, co
         rbd_fail(err, r, "rename", part);
         goto fail;
     }
-    return ensure_base_snap(p, name, err);
+    return ensure_protected(p, name, BASE_SNAP, true, err);
 fail:
     rbd_remove(p->io, part);
     return -1;
@@ -480,6 +490,22 @@ static int rbd_snapshot_delete(struct cfs_pool *p, const char *name, const char 
     return r < 0 ? rbd_fail(err, r, "remove snapshot of", name) : 0;
 }
 
+/* A copy-on-write clone of src@snap: the snapshot is protected (RBD's
+ * rule for a clone's parent; rmdir of the snapshot unprotects it once its
+ * clones are gone, snap_drop). */
+static int rbd_snapshot_clone(struct cfs_pool *p, const char *name, const char *src,
+                              const char *snap, long long size, struct cfs_err *err)
+{
+    struct cfs_vol_info info;
+    if (rbd_info(p, name, &info, err) < 0)
+        return -1;
+    if (info.exists)
+        return 0;
+    if (ensure_protected(p, src, snap, false, err) < 0)
+        return -1;
+    return make_obj(p, name, size, src, snap, err);
+}
+
 const struct cfs_storage_driver cfs_storage_rbd = {
     .type = "rbd",
     .open = rbd_pool_open,
@@ -497,4 +523,5 @@ const struct cfs_storage_driver cfs_storage_rbd = {
     .snapshot_list = rbd_snapshot_list,
     .snapshot_revert = rbd_snapshot_revert,
     .snapshot_delete = rbd_snapshot_delete,
+    .snapshot_clone = rbd_snapshot_clone,
 };

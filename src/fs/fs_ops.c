@@ -210,6 +210,20 @@ static int caller_may_use(const struct cfs_res *t, struct cfs_err *err)
     return cfs_err_set(err, EACCES, "%s %s belongs to another user", t->kind->name, t->name);
 }
 
+/* The resource a reference names (a sibling's name, a top-level name, or
+ * a path "VOLUME/SNAPSHOT" from the common ancestor); false when there is
+ * none (precond_attr and the store then say why). */
+static bool ref_target(const struct cfs_res *r, const struct cfs_attr_def *a, const char *value,
+                       struct cfs_res *out)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_err ignore;
+    if (a->ref_depth > 1)
+        return net_ref_resolve(fs->st, r, a, value, out, &ignore) == 0;
+    return store_res_find(fs->st, a->ref_kind->parent ? r->parent : 0, a->ref_kind, value, out,
+                          &ignore) == 0;
+}
+
 /* An operator attribute (layout "operator = true"): the root daemons act on
  * its value as root, so owning the resource is not enough to write it. */
 static int refuse_operator_attr(const struct cfs_node *n)
@@ -913,9 +927,7 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         return refuse(&n->res, &err);
     }
     struct cfs_res target;
-    if (n->attr->type == CFS_T_REF && value[0] &&
-        store_res_find(fs->st, n->attr->ref_kind->parent ? n->res.parent : 0, n->attr->ref_kind,
-                       value, &target, &err) == 0 &&
+    if (n->attr->type == CFS_T_REF && value[0] && ref_target(&n->res, n->attr, value, &target) &&
         caller_may_use(&target, &err) < 0) {
         free(value);
         return refuse(&n->res, &err);

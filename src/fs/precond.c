@@ -199,7 +199,40 @@ static int fits_image(struct cfs_store *st, const char *image, long long size, c
     return fits_image_as(st, image, size, what, false, err);
 }
 
-/* volume.size: grows only; holds its image. */
+/* The snapshot a volume's `snapshot` names (value, or the stored one when
+ * NULL), when it names one: 1 and *snap, 0 when empty, -1 when there is
+ * no such snapshot. */
+static int volume_snapshot_of(struct cfs_store *st, const struct cfs_res *vol, const char *value,
+                              struct cfs_res *snap, struct cfs_err *err)
+{
+    const struct cfs_attr_def *a = layout_attr(vol->kind, "snapshot");
+    char *stored = value ? NULL : store_attr_text(st, vol->id, "snapshot");
+    const char *v = value ? value : stored;
+    int rc = 0;
+    if (a && v[0])
+        rc = net_ref_resolve(st, vol, a, v, snap, err) < 0 ? -1 : 1;
+    free(stored);
+    return rc;
+}
+
+/* A volume made from a snapshot is at least the snapshot's size. */
+static int fits_snapshot(struct cfs_store *st, const struct cfs_res *vol, const char *value,
+                         long long size, struct cfs_err *err)
+{
+    struct cfs_res snap;
+    int found = volume_snapshot_of(st, vol, value, &snap, err);
+    if (found <= 0)
+        return found;
+    char *ssize = store_status_text(st, snap.id, "size");
+    int rc = 0;
+    if (size_of(ssize) > size)
+        rc = cfs_err_set(err, EINVAL, "volume %s: size is below snapshot %s's size %s; write "
+                         "size first", vol->name, snap.name, ssize);
+    free(ssize);
+    return rc;
+}
+
+/* volume.size: grows only; holds its image or snapshot. */
 static int volume_size(struct cfs_store *st, const struct cfs_res *r, const char *value,
                        struct cfs_err *err)
 {
@@ -209,8 +242,10 @@ static int volume_size(struct cfs_store *st, const struct cfs_res *r, const char
     if (size_of(value) < size_of(cur))
         rc = cfs_err_set(err, EINVAL, "volume %s: size can only grow (it is %s; shrinking "
                          "would destroy data)", r->name, cur);
+    else if (fits_image(st, image, size_of(value), "size", err) < 0)
+        rc = -1;
     else
-        rc = fits_image(st, image, size_of(value), "size", err);
+        rc = fits_snapshot(st, r, NULL, size_of(value), err);
     free(cur);
     free(image);
     return rc;
@@ -237,6 +272,14 @@ static int volume_image(struct cfs_store *st, const struct cfs_res *r, const cha
                         struct cfs_err *err)
 {
     if (volume_made(st, r, value, err) < 0)
+        return -1;
+    char *snap = store_attr_text(st, r->id, "snapshot");
+    int both = value[0] && snap[0];
+    if (both)
+        cfs_err_set(err, EINVAL, "volume %s is made from snapshot %s: a volume comes from an "
+                    "image or a snapshot, not both", r->name, snap);
+    free(snap);
+    if (both)
         return -1;
     char *size = store_attr_text(st, r->id, "size");
     int rc = fits_image(st, value, size_of(size), "size", err);
@@ -550,6 +593,44 @@ static int snapshot_create(struct cfs_store *st, const struct cfs_conf *conf,
     return rc;
 }
 
+/* volume.snapshot: as image, changeable until the volume was attached (an
+ * unused volume is made again); not with an image; the snapshot ready and
+ * within the size; on a dir pool its volume not in use (qemu-img reads
+ * the snapshot from the file). */
+static int volume_snapshot(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                           struct cfs_err *err)
+{
+    struct cfs_res snap, src;
+    char vm[CFS_NAME_MAX + 32];
+    if (volume_made(st, r, value, err) < 0)
+        return -1;
+    char *image = store_attr_text(st, r->id, "image");
+    char *size = store_attr_text(st, r->id, "size");
+    char *state = NULL, *type = NULL;
+    int rc = 0;
+    if (value[0] && image[0])
+        rc = cfs_err_set(err, EINVAL, "volume %s is made from image %s: a volume comes from an "
+                         "image or a snapshot, not both", r->name, image);
+    else if (volume_snapshot_of(st, r, value, &snap, err) <= 0)
+        rc = value[0] ? -1 : 0;
+    else if (strcmp((state = store_status_text(st, snap.id, "state")), "ready"))
+        rc = cfs_err_set(err, EBUSY, "snapshot %s is %s, not ready", value,
+                         state[0] ? state : "not taken yet");
+    else if (fits_snapshot(st, r, value, size_of(size), err) < 0 ||
+             store_res_get(st, snap.parent, &src, err) < 0)
+        rc = -1;
+    else if (!strcmp((type = volume_pool_type(st, &src)), "dir") &&
+             volume_in_use(st, &src, vm, sizeof(vm)))
+        rc = cfs_err_set(err, EBUSY, "volume %s is in use by vm %s: a dir pool's snapshot is "
+                         "read from the qcow2 image, which must not be in use; stop the VM or "
+                         "detach the volume first", src.name, vm);
+    free(image);
+    free(size);
+    free(state);
+    free(type);
+    return rc;
+}
+
 /* rmdir of a snapshot: qemu-img cannot delete one from an image in use. */
 static int snapshot_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
 {
@@ -606,6 +687,7 @@ static const struct {
     {"volume", "size", volume_size},
     {"volume", "pool", volume_made},
     {"volume", "image", volume_image},
+    {"volume", "snapshot", volume_snapshot},
     {"image", "source", image_source},
     {"pool", "type", pool_location},
     {"pool", "path", pool_location},

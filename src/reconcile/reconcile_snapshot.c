@@ -58,7 +58,7 @@ static void release(int64_t vol)
     pthread_mutex_unlock(&busy_lock);
 }
 
-static void snap_object(const struct cfs_res *snap, char *buf, size_t len)
+void rc_snap_object(const struct cfs_res *snap, char *buf, size_t len)
 {
     snprintf(buf, len, "%s%s", CFS_SNAP_PREFIX, snap->uuid);
 }
@@ -126,7 +126,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *snap)
     cfs_err_clear(&err);
     rc_set_status(rc, snap, "state", "deleting");
     rc_flush(rc);   /* shown while the storage works */
-    snap_object(snap, name, sizeof(name));
+    rc_snap_object(snap, name, sizeof(name));
     int r = open_volume(rc, snap, &vol, &p, obj, sizeof(obj), &err);
     if (r == 0 && !claim(vol.id)) {
         rc_pool_put(p);
@@ -236,7 +236,7 @@ static int reconcile_snapshot(struct reconciler *rc, const struct cfs_res *snap)
         return teardown(rc, snap);
     cfs_err_clear(&err);
     int64_t gen = store_spec_generation(rc->st, snap->id);
-    snap_object(snap, name, sizeof(name));
+    rc_snap_object(snap, name, sizeof(name));
     f.name = name;
     int r = open_volume(rc, snap, &vol, &p, obj, sizeof(obj), &err);
     if (r != 0) {

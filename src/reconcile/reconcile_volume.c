@@ -101,16 +101,18 @@ cleanup:
 /* A volume never attached holds nothing of value: when its pool or image
  * changed since it was made, remove it so that it is made again. */
 static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *want_pool,
-                  const char *image, struct cfs_err *err)
+                  const char *image, const char *snapshot, struct cfs_err *err)
 {
     char *made = rc_status(rc, vol->id, "pool");
     char *made_image = rc_status(rc, vol->id, CFS_ST_IMAGE);
+    char *made_snapshot = rc_status(rc, vol->id, CFS_ST_SNAPSHOT);
     char *used = rc_status(rc, vol->id, CFS_ST_USED);
     struct cfs_res pool;
     char obj[128];
     int ret = 0;
     if (made[0] && !used[0] &&
-        ((want_pool[0] && strcmp(want_pool, made)) || strcmp(image, made_image))) {
+        ((want_pool[0] && strcmp(want_pool, made)) || strcmp(image, made_image) ||
+         strcmp(snapshot, made_snapshot))) {
         if (store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_pool), made, &pool,
                            err) == 0) {
             struct rc_pool *p = rc_pool_get(rc, &pool, err);
@@ -126,7 +128,54 @@ static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *
     }
     free(made);
     free(made_image);
+    free(made_snapshot);
     free(used);
+    return ret;
+}
+
+/* The snapshot a volume is made from, "VOLUME/SNAPSHOT" of its cluster:
+ * 1 with *snap and its volume *src, 0 when ref is empty, -1 when gone. */
+static int snapshot_of(struct reconciler *rc, const struct cfs_res *vol, const char *ref,
+                       struct cfs_res *snap, struct cfs_res *src, struct cfs_err *err)
+{
+    char name[CFS_NAME_MAX + 1];
+    const char *slash = strchr(ref, '/');
+    if (!ref[0])
+        return 0;
+    if (!slash || slash - ref > CFS_NAME_MAX)
+        return cfs_err_set(err, EINVAL, "bad snapshot reference '%s'", ref);
+    snprintf(name, sizeof(name), "%.*s", (int)(slash - ref), ref);
+    if (store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_volume), name, src,
+                       err) < 0 ||
+        store_res_find(rc->st, src->id, rc_layout_kind(rc, &rc_kind_snapshot), slash + 1, snap,
+                       err) < 0)
+        return -1;
+    return 1;
+}
+
+/* Make the volume's object as a clone of its snapshot: 0 when made, a
+ * delay in ms to come back (the snapshot not ready yet), -1 on error. */
+static int clone_snapshot(struct reconciler *rc, struct rc_pool *p,
+                          const char *obj, const struct cfs_res *snap, const struct cfs_res *src,
+                          long long size, struct cfs_err *err)
+{
+    char sobj[128], sname[128];
+    char *state = rc_status(rc, snap->id, "state");
+    char *ssize = rc_status(rc, snap->id, "size");
+    long long need = 0;
+    int ret = 0;
+    value_parse_size(ssize, &need);
+    if (strcmp(state, "ready"))
+        ret = 2000;     /* still being taken */
+    else if (need > size)
+        ret = cfs_err_set(err, EINVAL, "size is below snapshot %s's size %s", snap->name, ssize);
+    else {
+        rc_vol_object(src, sobj, sizeof(sobj));
+        rc_snap_object(snap, sname, sizeof(sname));
+        ret = p->drv->snapshot_clone(p->handle, obj, sobj, sname, size, err);
+    }
+    free(state);
+    free(ssize);
     return ret;
 }
 
@@ -169,6 +218,8 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
     int result = 0;
     bool made_now = false;
     struct rc_pool *p = NULL;
+    struct cfs_res snap, svol;
+    char *src_pool = NULL;
 
     if (vol->deleted)
         return teardown(rc, vol);
@@ -177,12 +228,28 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
     char *size_s = rc_attr(rc, vol->id, "size");
     char *want_pool = rc_attr(rc, vol->id, "pool");
     char *image = rc_attr(rc, vol->id, "image");
+    char *snapshot = rc_attr(rc, vol->id, "snapshot");
     value_parse_size(size_s, &size);
-    if (remake(rc, vol, want_pool, image, &err) < 0) {
+    if (remake(rc, vol, want_pool, image, snapshot, &err) < 0) {
         result = vol_fail(rc, vol, "remake", &err);
         goto cleanup;
     }
-    if (choose_pool(rc, vol, want_pool, &pool, &err) < 0) {
+    /* A volume made from a snapshot lives in its source volume's pool. */
+    int from_snap = snapshot_of(rc, vol, snapshot, &snap, &svol, &err);
+    if (from_snap < 0) {
+        result = vol_fail(rc, vol, "snapshot", &err);
+        goto cleanup;
+    }
+    if (from_snap) {
+        src_pool = rc_status(rc, svol.id, "pool");
+        if (want_pool[0] && strcmp(want_pool, src_pool)) {
+            cfs_err_set(&err, EINVAL, "pool %s is not pool %s of snapshot %s", want_pool,
+                        src_pool, snapshot);
+            result = vol_fail(rc, vol, "pool", &err);
+            goto cleanup;
+        }
+    }
+    if (choose_pool(rc, vol, src_pool ? src_pool : want_pool, &pool, &err) < 0) {
         rc_set_status(rc, vol, "state", "creating");
         result = vol_fail(rc, vol, "pool", &err);
         goto cleanup;
@@ -201,7 +268,15 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
         rc_set_status(rc, vol, "state", "creating");
         rc_flush(rc);   /* shown while the object is made */
         const char *from = NULL;
-        if (image[0]) {
+        if (from_snap) {
+            int r = clone_snapshot(rc, p, obj, &snap, &svol, size, &err);
+            if (r != 0 || p->drv->info(p->handle, obj, &info, &err) < 0) {
+                result = r > 0 ? r : vol_fail(rc, vol, "create", &err);
+                goto cleanup;
+            }
+            rc_set_status(rc, vol, CFS_ST_SNAPSHOT, snapshot);
+            made_now = true;
+        } else if (image[0]) {
             if (store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img,
                                &err) < 0) {
                 result = vol_fail(rc, vol, "image", &err);
@@ -238,13 +313,15 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
             rc_img_object(&img, base, sizeof(base));
             from = base;
         }
-        if (p->drv->create(p->handle, obj, size, from, &err) < 0 ||
-            p->drv->info(p->handle, obj, &info, &err) < 0) {
-            result = vol_fail(rc, vol, "create", &err);
-            goto cleanup;
+        if (!from_snap) {
+            if (p->drv->create(p->handle, obj, size, from, &err) < 0 ||
+                p->drv->info(p->handle, obj, &info, &err) < 0) {
+                result = vol_fail(rc, vol, "create", &err);
+                goto cleanup;
+            }
+            rc_set_status(rc, vol, CFS_ST_IMAGE, image);
+            made_now = true;
         }
-        rc_set_status(rc, vol, CFS_ST_IMAGE, image);
-        made_now = true;
     } else if (info.size < size) {
         rc_set_status(rc, vol, "state", "resizing");
         rc_flush(rc);   /* shown while it grows */
@@ -277,6 +354,8 @@ cleanup:
     free(size_s);
     free(want_pool);
     free(image);
+    free(snapshot);
+    free(src_pool);
     return result;
 }
 
@@ -285,9 +364,11 @@ cleanup:
  * task's (task.c). */
 const struct rc_kind rc_kind_volume = {
     .name = "volume", .pass = reconcile_volume, .wakes = RC_WAKE_SELF,
-    .attrs_read = "size pool image",
+    .attrs_read = "size pool image snapshot",
     .status_read = "state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
                    CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available image/state "
-                   "image/format image/virtual-size vm/host",
-    .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_GEN,
+                   "image/format image/virtual-size vm/host snapshot/state snapshot/size "
+                   CFS_ST_SNAPSHOT,
+    .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_SNAPSHOT
+                      " " CFS_ST_GEN,
 };
