@@ -15,6 +15,8 @@ GUEST=/var/cache/cloudfs-test/tinyguest-seed
 
 setup_file() {
   STOP_TIMEOUT=0 compute_start
+  # The tiny guest's kernel hangs under nested KVM (ENVIRONMENT.md): TCG.
+  echo qemu > "$C/hosts/local/domain-type"
   make_tiny_offering tiny 128M
   "$REPO/scripts/tiny-guest.sh" "$GUEST" >/dev/null
 }
@@ -101,7 +103,7 @@ keys_refused() {
   rmdir "$V"
 }
 
-@test "cpu-mode: maximum boots on this host; auto is host-model under KVM and QEMU's own model under TCG" {
+@test "cpu-mode: maximum boots under TCG; auto is QEMU's own model under TCG and host-model under KVM" {
   V="$C/vms/ci3"
   mkdir "$V"
   echo tiny > "$V/offering"
@@ -118,11 +120,24 @@ keys_refused() {
   timeout 60 cat "$V/wait"
   echo auto > "$V/cpu-mode"
   timeout 60 cat "$V/wait"
-  if [ "$(cat "$C/hosts/local/status/domain-type")" = kvm ]; then
+  # libvirt may spell out its default (mode='custom', qemu64): not ours.
+  ! $VIRSH dumpxml --inactive "$(vm_domain ci3)" | grep -Eq "<cpu mode='(maximum|host-)" || false
+  # Under KVM, where the host has it: auto is host-model, and QEMU takes
+  # the CPU (the domain runs; nested KVM on AMD refuses arch-capabilities'
+  # MSR, so it is left out there).  No boot: the kernel hangs there.
+  if $VIRSH capabilities | grep -q "<domain type='kvm'"; then
+    echo kvm > "$C/hosts/local/domain-type"
+    wait_until 60 file_is "$C/hosts/local/status/domain-type" kvm
+    echo running > "$V/state"
+    timeout 120 cat "$V/wait" || { cat "$V/status/error"; false; }
     $VIRSH dumpxml --inactive "$(vm_domain ci3)" | grep -q "<cpu mode='host-model'"
-  else
-    # libvirt may spell out its default (mode='custom', qemu64): not ours.
-    ! $VIRSH dumpxml --inactive "$(vm_domain ci3)" | grep -Eq "<cpu mode='(maximum|host-)" || false
+    if $VIRSH capabilities | grep -q '<vendor>AMD</vendor>'; then
+      $VIRSH dumpxml --inactive "$(vm_domain ci3)" |
+        grep -q "<feature policy='disable' name='arch-capabilities'/>"
+    fi
+    echo stopped > "$V/state"
+    timeout 60 cat "$V/wait"
+    echo qemu > "$C/hosts/local/domain-type"
   fi
   rmdir "$V"
 }

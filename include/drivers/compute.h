@@ -37,6 +37,7 @@ struct cfs_host_info {
     long long memory_kib;
     char arch[32];              /* x86_64 */
     char cpu_model[64];
+    char cpu_vendor[16];        /* AMD, Intel, ... ("" when libvirt does not say) */
     char domain_type[16];       /* best type the host offers: kvm, else qemu, else test */
 };
 
@@ -74,6 +75,7 @@ struct cfs_domain_spec {
     int nnics;
     bool windows;               /* Hyper-V enlightenments, clock in local time */
     const char *cpu_mode;       /* <cpu mode=...>: host-model, host-passthrough, maximum; NULL: none */
+    bool cpu_no_arch_caps;      /* with cpu_mode: leave out arch-capabilities (see reconcile_vm.c) */
     const char *vnc_password;   /* the VNC console's password, or NULL/"" for none */
 };
 

@@ -521,6 +521,8 @@ static void caps_parse(const char *caps, struct cfs_host_info *out)
             copy_span(out->arch, sizeof(out->arch), text, end);
         if ((end = find_elem(cpu, cpu_end, "model", &text)))
             copy_span(out->cpu_model, sizeof(out->cpu_model), text, end);
+        if ((end = find_elem(cpu, cpu_end, "vendor", &text)))
+            copy_span(out->cpu_vendor, sizeof(out->cpu_vendor), text, end);
     }
     if (caps_has_domain_type(caps, "kvm")) {
         snprintf(out->domain_type, sizeof(out->domain_type), "kvm");
@@ -768,7 +770,9 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
     if (!test && is_set(s->cpu_mode)) {
         xbuf_raw(&b, "  <cpu mode='");
         xbuf_text(&b, s->cpu_mode);
-        xbuf_raw(&b, "'/>\n");
+        xbuf_raw(&b, s->cpu_no_arch_caps
+                         ? "'><feature policy='disable' name='arch-capabilities'/></cpu>\n"
+                         : "'/>\n");
     }
     xbuf_raw(&b, "  <on_poweroff>destroy</on_poweroff>\n"
                  "  <on_reboot>restart</on_reboot>\n"

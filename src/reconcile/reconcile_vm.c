@@ -592,6 +592,11 @@ static enum step vm_define(struct vm_pass *p)
         .cpu_mode = strcmp(s->cpu_mode, "auto") ? s->cpu_mode
                     : !strcmp(type, "kvm")       ? "host-model"
                                                  : NULL,
+        /* arch-capabilities is an Intel MSR that KVM emulates on AMD hosts;
+         * nested KVM on AMD (cloud machines like these) refuses to set it
+         * and QEMU aborts at start ("failed to set MSR 0x10a"), so AMD
+         * hosts' guests go without it (AMD CPUs never had it). */
+        .cpu_no_arch_caps = !strcmp(type, "kvm") && !strcmp(p->h->info.cpu_vendor, "AMD"),
     };
     spec.disks = vm_disks_array(p->disks, &spec.ndisks);
     /* The drive holds iso, or else an ISO given as the VM's image. */
