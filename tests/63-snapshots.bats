@@ -407,3 +407,85 @@ qwrite() { qemu-io "${@:3}" -c "write -P $2 0 1M" "$1" >/dev/null; }
   wait_until 90 no_tombstones
   [ -z "$(RBD ls "$RPOOL" | grep cfs-vol- || true)" ]
 }
+
+# vm_image_test POOL: an image made from a stopped VM whose root disk is in
+# POOL (dir or rbd) holds the disk's data; the VM may then go, and a new VM
+# made from the image gets that data and runs.
+vm_image_test() {
+  local pool="$1" src="src$1" img="img$1" new="new$1" root f
+  qemu-img create -q -f qcow2 "$T/base-$pool.qcow2" 1G
+  qemu-io -f qcow2 -c "write -P 0x11 0 1M" "$T/base-$pool.qcow2" >/dev/null
+  mkdir "$MNT/images/b$pool"
+  echo "$T/base-$pool.qcow2" > "$MNT/images/b$pool/source"
+  timeout 60 cat "$MNT/images/b$pool/wait" >/dev/null
+  mkdir "$C/vms/$src"
+  echo tiny > "$C/vms/$src/offering"
+  echo "b$pool" > "$C/vms/$src/image"
+  echo "$pool" > "$C/vms/$src/pool"
+  echo running > "$C/vms/$src/state"
+  run timeout 180 cat "$C/vms/$src/wait"
+  [ "$output" = running ] || { echo "vm $src: $output: $(cat "$C/vms/$src/status/error")" >&2; false; }
+  mkdir "$MNT/images/$img"
+  reject "$E_BUSY" "$MNT/images/$img/vm" "default/default/$src" "stop it first"
+  reject "$E_INVAL" "$MNT/images/$img/vm" "default/$src" "a path of 3 names"
+  reject "$E_NOENT" "$MNT/images/$img/vm" "default/default/nope" "does not exist"
+  echo stopped > "$C/vms/$src/state"
+  run timeout 120 cat "$C/vms/$src/wait"
+  [ "$output" = stopped ]
+  root=$(cat "$C/vms/$src/status/root-volume")
+  # What the VM wrote: a pattern over the image's.
+  if [ "$pool" = local ]; then
+    qwrite "$(vol_file "$root")" 0x22 -f qcow2
+  else
+    qwrite "rbd:$RPOOL/cfs-vol-$(uuid_of volume "$root"):conf=$CEPH_CONF" 0x22 -f raw
+  fi
+  echo "default/default/$src" > "$MNT/images/$img/vm"
+  run timeout 180 cat "$MNT/images/$img/wait"
+  [ "$output" = available ] || { cat "$MNT/images/$img/status/error"; false; }
+  f="$T/images/$(uuid_of image "$img").img"
+  [ "$(cat "$MNT/images/$img/status/format")" = qcow2 ]
+  [ "$(cat "$MNT/images/$img/status/sha256")" = "$(sha256sum "$f" | cut -d' ' -f1)" ]
+  [ "$(stat -c %a "$f")" = 400 ]
+  ! qemu-img info -U "$f" | grep -q "backing file"
+  qread "$f" 0x22 -f qcow2
+  # A template now: the VM goes, the image stays.
+  rmdir "$C/vms/$src"
+  wait_until 90 no_tombstones
+  [ "$(cat "$MNT/images/$img/status/state")" = available ]
+  mkdir "$C/vms/$new"
+  echo tiny > "$C/vms/$new/offering"
+  echo "$img" > "$C/vms/$new/image"
+  echo "$pool" > "$C/vms/$new/pool"
+  echo running > "$C/vms/$new/state"
+  run timeout 180 cat "$C/vms/$new/wait"
+  [ "$output" = running ]
+  root=$(cat "$C/vms/$new/status/root-volume")
+  echo stopped > "$C/vms/$new/state"
+  timeout 120 cat "$C/vms/$new/wait"
+  if [ "$pool" = local ]; then
+    qread "$(vol_file "$root")" 0x22 -f qcow2
+  else
+    qread "rbd:$RPOOL/cfs-vol-$(uuid_of volume "$root"):conf=$CEPH_CONF" 0x22 -f raw
+  fi
+  rmdir "$C/vms/$new"
+  wait_until 90 no_tombstones
+  rmdir "$MNT/images/$img" "$MNT/images/b$pool"
+  wait_until 90 no_tombstones
+  [ ! -e "$f" ]
+}
+
+@test "dir pool: an image made from a stopped VM carries its root disk; the VM may go; a new VM gets the data" {
+  vm_image_test local
+}
+
+@test "rbd pool: an image made from a stopped VM carries its root disk; the VM may go; a new VM gets the data" {
+  need_rbd
+  if [ ! -d "$C/pools/ceph" ]; then     # when run alone
+    mkdir "$C/pools/ceph"
+    echo rbd > "$C/pools/ceph/type"
+    echo "$CEPH_CONF" > "$C/pools/ceph/ceph-conf"
+    echo "$RPOOL" > "$C/pools/ceph/rbd-pool"
+  fi
+  wait_until 180 file_is "$C/pools/ceph/status/state" available
+  vm_image_test ceph
+}

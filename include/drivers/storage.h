@@ -106,6 +106,10 @@ struct cfs_storage_driver {
      * gone. */
     int (*snapshot_clone)(struct cfs_pool *p, const char *name, const char *src,
                           const char *snap, long long size, struct cfs_err *err);
+    /* Copy volume name whole (a backing image folded in) into a new local
+     * qcow2 file, which must not exist: an image made from a disk. */
+    int (*export)(struct cfs_pool *p, const char *name, const char *file,
+                  cfs_progress_cb progress, void *arg, struct cfs_err *err);
 };
 
 extern const struct cfs_storage_driver cfs_storage_dir;

@@ -60,6 +60,9 @@ struct cfs_attr_def {
      * store checks depth-1 references; deeper ones the mount's
      * preconditions (precond.c). */
     int ref_depth;
+    /* REF read once, when the resource is made (an image's vm): the target
+     * may be renamed or removed afterwards. */
+    bool ref_once;
     /* VERB naming a resource: writing NAME links it into (or, with
      * link_remove, unlinks it from) this link directory (attach/detach). */
     char *link_name;

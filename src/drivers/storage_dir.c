@@ -465,6 +465,17 @@ static int dir_snapshot_clone(struct cfs_pool *p, const char *name, const char *
     return part_end(r, path, part, err);
 }
 
+static int dir_export(struct cfs_pool *p, const char *name, const char *file,
+                      cfs_progress_cb progress, void *arg, struct cfs_err *err)
+{
+    char opts[8500];
+    if (image_opts(p, name, opts, sizeof(opts), err) < 0)
+        return -1;
+    char *argv[] = {"qemu-img", "convert", "-p", "--image-opts", opts, "-O", "qcow2",
+                    (char *)file, NULL};
+    return spawn_run(argv, progress, arg, p->timeout, err);
+}
+
 const struct cfs_storage_driver cfs_storage_dir = {
     .type = "dir",
     .open = dir_open,
@@ -483,4 +494,5 @@ const struct cfs_storage_driver cfs_storage_dir = {
     .snapshot_revert = dir_snapshot_revert,
     .snapshot_delete = dir_snapshot_delete,
     .snapshot_clone = dir_snapshot_clone,
+    .export = dir_export,
 };

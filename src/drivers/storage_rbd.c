@@ -303,10 +303,20 @@ static void opt_escape(char *out, size_t len, const char *in)
     out[j] = '\0';
 }
 
+/* Image name of the pool as qemu --image-opts (raw over rbd). */
+static void image_spec(struct cfs_pool *p, const char *name, char *out, size_t len)
+{
+    char conf[2100], user[140];
+    opt_escape(conf, sizeof(conf), p->conf);
+    opt_escape(user, sizeof(user), p->user);
+    snprintf(out, len, "driver=raw,file.driver=rbd,file.pool=%s,file.image=%s,file.conf=%s%s%s",
+             p->pool, name, conf, p->user[0] ? ",file.user=" : "", user);
+}
+
 static int rbd_import(struct cfs_pool *p, const char *name, const char *file, const char *format,
                       cfs_progress_cb progress, void *arg, struct cfs_err *err)
 {
-    char part[300], conf[2100], user[140], target[3000];
+    char part[300], target[3000];
     struct cfs_vol_info info;
     struct cfs_image_probe probe;
     int r, order = 0;
@@ -322,11 +332,7 @@ static int rbd_import(struct cfs_pool *p, const char *name, const char *file, co
      * which turns qcow2 into the raw data RBD holds. */
     if ((r = rbd_create(p->io, part, (uint64_t)probe.virtual_size, &order)) < 0)
         return rbd_fail(err, r, "create", part);
-    opt_escape(conf, sizeof(conf), p->conf);
-    opt_escape(user, sizeof(user), p->user);
-    snprintf(target, sizeof(target),
-             "driver=raw,file.driver=rbd,file.pool=%s,file.image=%s,file.conf=%s%s%s", p->pool,
-             part, conf, p->user[0] ? ",file.user=" : "", user);
+    image_spec(p, part, target, sizeof(target));
     char *argv[] = {"qemu-img", "convert", "-p", "-n", "-f", (char *)format, "--target-image-opts",
                     (char *)file, target, NULL};
     if (spawn_run(argv, progress, arg, p->timeout, err) < 0)
@@ -506,6 +512,16 @@ static int rbd_snapshot_clone(struct cfs_pool *p, const char *name, const char *
     return make_obj(p, name, size, src, snap, err);
 }
 
+static int rbd_export(struct cfs_pool *p, const char *name, const char *file,
+                      cfs_progress_cb progress, void *arg, struct cfs_err *err)
+{
+    char src[3000];
+    image_spec(p, name, src, sizeof(src));
+    char *argv[] = {"qemu-img", "convert", "-p", "--image-opts", src, "-O", "qcow2", (char *)file,
+                    NULL};
+    return spawn_run(argv, progress, arg, p->timeout, err);
+}
+
 const struct cfs_storage_driver cfs_storage_rbd = {
     .type = "rbd",
     .open = rbd_pool_open,
@@ -524,4 +540,5 @@ const struct cfs_storage_driver cfs_storage_rbd = {
     .snapshot_revert = rbd_snapshot_revert,
     .snapshot_delete = rbd_snapshot_delete,
     .snapshot_clone = rbd_snapshot_clone,
+    .export = rbd_export,
 };

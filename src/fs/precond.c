@@ -343,17 +343,55 @@ static int vm_root_size(struct cfs_store *st, const struct cfs_res *r, const cha
     return rc;
 }
 
-/* image.source: an imported image keeps its content (volumes share it). */
-static int image_source(struct cfs_store *st, const struct cfs_res *r, const char *value,
-                        struct cfs_err *err)
+/* image.source and image.vm: an imported image keeps its content (volumes
+ * share it); it comes from a file or from a VM, not both. */
+static int image_content(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                         const char *other, struct cfs_err *err)
 {
     char *state = store_status_text(st, r->id, "state");
+    char *set = store_attr_text(st, r->id, other);
     int rc = 0;
-    (void)value;
     if (!strcmp(state, "available") || !strcmp(state, "importing"))
         rc = cfs_err_set(err, EBUSY, "image %s is %s; register new content as a new image",
                          r->name, state);
+    else if (value[0] && set[0])
+        rc = cfs_err_set(err, EINVAL, "image %s already has %s %s: an image comes from a file "
+                         "or from a VM, not both", r->name, other, set);
     free(state);
+    free(set);
+    return rc;
+}
+
+static int image_source(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                        struct cfs_err *err)
+{
+    return image_content(st, r, value, "vm", err);
+}
+
+/* image.vm: a stopped VM with a root disk (it is copied whole). */
+static int image_vm(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                    struct cfs_err *err)
+{
+    struct cfs_res vm;
+    if (image_content(st, r, value, "source", err) < 0)
+        return -1;
+    if (!value[0])
+        return 0;
+    if (net_ref_resolve(st, r, layout_attr(r->kind, "vm"), value, &vm, err) < 0)
+        return -1;
+    char *state = store_status_text(st, vm.id, "state");
+    char *want = store_attr_text(st, vm.id, "state");
+    char *root = store_status_text(st, vm.id, "root-volume");
+    int rc = 0;
+    if (strcmp(state, "stopped") || strcmp(want, "stopped"))
+        rc = cfs_err_set(err, EBUSY, "vm %s is %s: an image is made from a stopped VM; stop it "
+                         "first", vm.name, strcmp(state, "stopped") ? (state[0] ? state : "new")
+                                                                     : "to run");
+    else if (!root[0])
+        rc = cfs_err_set(err, EINVAL, "vm %s has no root disk to make an image from", vm.name);
+    free(state);
+    free(want);
+    free(root);
     return rc;
 }
 
@@ -689,6 +727,7 @@ static const struct {
     {"volume", "image", volume_image},
     {"volume", "snapshot", volume_snapshot},
     {"image", "source", image_source},
+    {"image", "vm", image_vm},
     {"pool", "type", pool_location},
     {"pool", "path", pool_location},
     {"pool", "ceph-conf", pool_location},

@@ -116,6 +116,10 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
     a->redact = a->type == CFS_T_SECRET;
     if (config_setting_lookup_bool(s, "redact", &flag))
         a->redact = a->redact || flag;
+    if (config_setting_lookup_bool(s, "once", &flag))
+        a->ref_once = flag;
+    if (a->ref_once && a->type != CFS_T_REF)
+        return cfs_err_set(err, EINVAL, "%s: once needs type ref", where);
     if (config_setting_lookup_bool(s, "user-file", &flag))
         a->user_file = flag;
     if (a->user_file && a->type != CFS_T_PATH)
@@ -349,6 +353,11 @@ static int ref_depth(const struct cfs_kind *k, const struct cfs_kind *t)
     if (!t->parent || t->parent == k->parent)
         return 1;
     int depth = 1;
+    if (!k->parent) {   /* a top-level kind names t by its whole path */
+        for (const struct cfs_kind *a = t->parent; a; a = a->parent)
+            depth++;
+        return depth;
+    }
     for (const struct cfs_kind *a = t->parent; a; a = a->parent, depth++)
         for (const struct cfs_kind *b = k->parent; b; b = b->parent)
             if (a == b)

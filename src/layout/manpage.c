@@ -84,6 +84,8 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
     if (a->redact && a->type != CFS_T_SECRET)
         fputs("; its text never appears in events, status/events or the audit, only its size",
               out);
+    if (a->ref_once)
+        fputs("; read once, when the resource is made: what it names may go afterwards", out);
     if (a->user_file)
         fputs("; read with the rights of the writer at the write and of the resource's owner "
               "at the import: a regular file, no symbolic link in the path", out);

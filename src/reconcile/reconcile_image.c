@@ -107,6 +107,9 @@ cleanup:
 /* Import source into the catalogue (a task shows the copy's progress);
  * then wake the volumes and VMs waiting for the image.  Always 0: a failed
  * import is not retried (writing source again, even the same path, is). */
+static void imported(struct reconciler *rc, const struct cfs_res *img, const char *done_key,
+                     const struct cfs_image_probe *probe, const char *sha, int64_t gen);
+
 static int import(struct reconciler *rc, const struct cfs_res *img, const char *source,
                   int64_t gen)
 {
@@ -140,9 +143,20 @@ static int import(struct reconciler *rc, const struct cfs_res *img, const char *
         rc_set_status(rc, img, "state", "failed");
         return 0;
     }
-    rc_set_status(rc, img, "format", probe.format);
-    rc_set_status_int(rc, img, "size", probe.size);
-    rc_set_status_int(rc, img, "virtual-size", probe.virtual_size);
+    imported(rc, img, source, &probe, sha, gen);
+    return 0;
+}
+
+/* The status of an image whose catalogue file is complete; the volumes
+ * and VMs waiting for it go on. */
+static void imported(struct reconciler *rc, const struct cfs_res *img, const char *done_key,
+                     const struct cfs_image_probe *probe, const char *sha, int64_t gen)
+{
+    struct cfs_err err;
+    rc_set_status(rc, img, CFS_ST_SOURCE, done_key);
+    rc_set_status(rc, img, "format", probe->format);
+    rc_set_status_int(rc, img, "size", probe->size);
+    rc_set_status_int(rc, img, "virtual-size", probe->virtual_size);
     rc_set_status(rc, img, "sha256", sha);
     rc_set_status(rc, img, "error", "");
     rc_set_status(rc, img, "state", "available");
@@ -162,6 +176,123 @@ static int import(struct reconciler *rc, const struct cfs_res *img, const char *
         }
         free(list);
     }
+}
+
+/* The checksum of a file. */
+static int sha_of(const char *file, char sha[65], struct cfs_err *err)
+{
+    struct cfs_sha256 h;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    char *buf = malloc(COPY_CHUNK);
+    ssize_t n = 0;
+    if (fd < 0 || !buf) {
+        cfs_err_set(err, fd < 0 ? errno : ENOMEM, "%s: %s", file, strerror(fd < 0 ? errno : ENOMEM));
+        n = -1;
+        goto cleanup;
+    }
+    cfs_sha256_init(&h);
+    while ((n = read(fd, buf, COPY_CHUNK)) > 0)
+        cfs_sha256_update(&h, buf, (size_t)n);
+    if (n < 0)
+        cfs_err_set(err, errno, "%s: %s", file, strerror(errno));
+    else
+        cfs_sha256_hex(&h, sha);
+cleanup:
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return n < 0 ? -1 : 0;
+}
+
+/* The root volume of vm ("ZONE/CLUSTER/VM", as the mount checked it) and
+ * the pool it is in; the VM must be stopped. */
+static int root_disk_of(struct reconciler *rc, const char *vm, struct cfs_res *vol,
+                        struct cfs_res *pool, struct cfs_err *err)
+{
+    const struct cfs_kind *kvm = rc_layout_kind(rc, &rc_kind_vm);
+    const struct cfs_kind *chain[] = {kvm->parent->parent, kvm->parent, kvm};
+    struct cfs_res r = {0};
+    const char *p = vm;
+    for (size_t i = 0; i < 3; i++) {
+        char name[CFS_NAME_MAX + 1];
+        size_t l = strcspn(p, "/");
+        snprintf(name, sizeof(name), "%.*s", (int)l, p);
+        if (store_res_find(rc->st, r.id, chain[i], name, &r, err) < 0)
+            return -1;
+        p += l + (p[l] ? 1 : 0);
+    }
+    char *state = rc_status(rc, r.id, "state");
+    char *want = rc_attr(rc, r.id, "state");
+    char *root = rc_status(rc, r.id, "root-volume");
+    char *made = NULL;
+    int ret = -1;
+    if (strcmp(state, "stopped") || strcmp(want, "stopped"))
+        cfs_err_set(err, EBUSY, "vm %s is %s: stop it, then write vm again", r.name,
+                    strcmp(state, "stopped") ? state : "to run");
+    else if (!root[0])
+        cfs_err_set(err, EINVAL, "vm %s has no root disk", r.name);
+    else if (store_res_find(rc->st, r.parent, rc_layout_kind(rc, &rc_kind_volume), root, vol,
+                            err) == 0) {
+        made = rc_status(rc, vol->id, "pool");
+        ret = store_res_find(rc->st, r.parent, rc_layout_kind(rc, &rc_kind_pool), made, pool, err);
+    }
+    free(state);
+    free(want);
+    free(root);
+    free(made);
+    return ret;
+}
+
+/* Copy a stopped VM's root disk into the catalogue (a task shows the
+ * progress): as import, from the pool instead of a user's file. */
+static int export_vm(struct reconciler *rc, const struct cfs_res *img, const char *vm,
+                     struct cfs_err *err)
+{
+    struct cfs_res vol, pool;
+    struct rc_pool *p = NULL;
+    char file[4200], part[4300], obj[128];
+    int ret = -1;
+    rc_img_file(rc, img, file, sizeof(file));
+    snprintf(part, sizeof(part), "%s.part", file);
+    if (root_disk_of(rc, vm, &vol, &pool, err) < 0 || !(p = rc_pool_get(rc, &pool, err)))
+        goto cleanup;
+    struct rc_task t;
+    task_begin(rc, "image-from-vm", img, &t);
+    rc_vol_object(&vol, obj, sizeof(obj));
+    unlink(part);
+    ret = p->drv->export(p->handle, obj, part, task_progress, &t, err);
+    if (ret == 0 && (chmod(part, 0400) < 0 || rename(part, file) < 0))
+        ret = cfs_err_set(err, errno, "%s: %s", file, strerror(errno));
+    if (ret < 0)
+        unlink(part);
+    task_end(&t, ret < 0 ? err : NULL);
+cleanup:
+    rc_pool_put(p);
+    return ret;
+}
+
+/* An image made from a VM's root disk: done_key ("vm:" and the VM's path)
+ * is remembered as the source imported. */
+static int from_vm(struct reconciler *rc, const struct cfs_res *img, const char *vm,
+                   const char *done_key, int64_t gen)
+{
+    struct cfs_err err;
+    struct cfs_image_probe probe;
+    char file[4200], sha[65];
+    cfs_err_clear(&err);
+    rc_set_status(rc, img, "state", "importing");
+    rc_flush(rc);   /* shown while the disk is copied */
+    mkdir(rc->conf->image_dir, 0700);
+    rc_img_file(rc, img, file, sizeof(file));
+    rc_set_status(rc, img, CFS_ST_SOURCE, done_key);
+    if (export_vm(rc, img, vm, &err) < 0 || image_probe(file, &probe, &err) < 0 ||
+        sha_of(file, sha, &err) < 0) {
+        unlink(file);
+        rc_set_status(rc, img, "error", err.msg);
+        rc_set_status(rc, img, "state", "failed");
+        return 0;
+    }
+    imported(rc, img, done_key, &probe, sha, gen);
     return 0;
 }
 
@@ -207,13 +338,22 @@ static int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
         return teardown(rc, img);
     int64_t gen = store_spec_generation(rc->st, img->id);
     char *source = rc_attr(rc, img->id, "source");
+    char *vm = rc_attr(rc, img->id, "vm");
     char *done = rc_status(rc, img->id, CFS_ST_SOURCE);
+    char vm_key[CFS_NAME_MAX * 3 + 8];
     char *state = rc_status(rc, img->id, "state");
     char file[4200];
     struct stat sb;
     int result = 0;
     rc_img_file(rc, img, file, sizeof(file));
-    if (!source[0]) {
+    snprintf(vm_key, sizeof(vm_key), "vm:%s", vm);
+    if (!source[0] && vm[0]) {
+        if (strcmp(vm_key, done) || (!strcmp(state, "available") && stat(file, &sb) < 0) ||
+            !strcmp(state, "importing"))
+            result = from_vm(rc, img, vm, vm_key, gen);
+        else if (!strcmp(state, "available"))
+            rc_set_status_int(rc, img, CFS_ST_GEN, gen);
+    } else if (!source[0]) {
         if (state[0])
             rc_set_status(rc, img, "state", "");
         rc_set_status_int(rc, img, CFS_ST_GEN, gen);
@@ -226,6 +366,7 @@ static int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
         rc_set_status_int(rc, img, CFS_ST_GEN, gen);
     }
     free(source);
+    free(vm);
     free(done);
     free(state);
     return result;
@@ -235,7 +376,7 @@ static int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
  * the mount's (a root disk too small for the image is refused). */
 const struct rc_kind rc_kind_image = {
     .name = "image", .pass = reconcile_image, .wakes = RC_WAKE_SELF,
-    .attrs_read = "source volume/image vm/image",
-    .status_read = "state " CFS_ST_SOURCE,
+    .attrs_read = "source vm volume/image vm/image vm/state",
+    .status_read = "state " CFS_ST_SOURCE " vm/state vm/root-volume volume/pool",
     .status_written = "state error format size virtual-size sha256 " CFS_ST_SOURCE " " CFS_ST_GEN,
 };

@@ -985,6 +985,8 @@ static int find_user_locked(struct cfs_store *st, const struct cfs_res *r, bool 
         const struct cfs_kind *k = &l->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
             const struct cfs_attr_def *a = &k->attrs[j];
+            if (a->type == CFS_T_REF && a->ref_once)
+                continue;   /* read when its resource was made: nothing depends on it */
             if (a->type == CFS_T_REF && a->ref_depth > 1) {
                 int used = find_path_user_locked(st, r, k, a, who, len, err);
                 if (used <= 0)
