@@ -961,10 +961,19 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
 
 /* ---- open / read / write ---- */
 
+/* Multi-line values (user-data, tags) are buffered and validated as a
+ * whole when the file is closed; other values at each write. */
+static bool whole_on_close(const struct cfs_attr_def *a)
+{
+    return a->type == CFS_T_BLOB || a->type == CFS_T_TAGS;
+}
+
 static int fh_reserve(struct cfs_fh *fh, size_t need)
 {
-    size_t limit = fh->node.attr->type == CFS_T_BLOB && fh->node.attr->max
-                       ? (size_t)fh->node.attr->max + 1 : 8192;
+    const struct cfs_attr_def *a = fh->node.attr;
+    size_t limit = a->type == CFS_T_BLOB && a->max ? (size_t)a->max + 1
+                   : a->type == CFS_T_TAGS      ? (size_t)VALUE_TAGS_BYTES + 1
+                                                : 8192;
     if (need > limit)
         return -EFBIG;
     if (need <= fh->wcap)
@@ -997,7 +1006,7 @@ static int fh_new(const struct cfs_node *n, struct fuse_file_info *fi, bool load
     if (fh->writable && (fi->flags & O_TRUNC))
         fh->truncated = true;
     if (fh->writable && (fi->flags & O_APPEND) && !fh->truncated && n->type == NODE_ATTR &&
-        n->attr->type == CFS_T_BLOB) {
+        whole_on_close(n->attr)) {
         /* "echo more >> user-data" adds to the value: start from it. */
         if ((rc = node_content(n, &cur, &len, NULL)) < 0 || (rc = fh_reserve(fh, len)) < 0)
             goto cleanup;
@@ -1201,7 +1210,7 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
         fh->wlen = 0;
         /* A refused part of a multi-write value refuses the whole of it: the
          * close must neither commit the rest nor empty the value. */
-        if (fh->node.attr->type == CFS_T_BLOB) {
+        if (whole_on_close(fh->node.attr)) {
             fh->error = -rc;
             fh->dirty = false;
         }
@@ -1212,7 +1221,7 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
     memcpy(fh->wbuf + at, buf, size);
     if (at + size > fh->wlen)
         fh->wlen = at + size;
-    if (fh->node.attr->type == CFS_T_BLOB) {
+    if (whole_on_close(fh->node.attr)) {
         fh->dirty = true;       /* validated as a whole on close */
         return (int)size;
     }
@@ -1251,7 +1260,7 @@ static int cfs_release(const char *path, struct fuse_file_info *fi)
         /* "> user-data" with nothing written empties a multi-line value.
          * Single values follow sysfs: truncation alone changes nothing. */
         if (!fh->self && fh->node.type == NODE_ATTR && fh->truncated && !fh->committed &&
-            !fh->error && fh->node.attr->type == CFS_T_BLOB)
+            !fh->error && whole_on_close(fh->node.attr))
             commit_attr(&fh->node, "", 0);
         events_close(fh->events);
         free(fh->content);
