@@ -34,6 +34,7 @@
 #include "user_file.h"
 #include "value.h"
 #include "version.h"
+#include "tags_index.h"
 #include "viewer.h"
 #include "wait.h"
 
@@ -247,7 +248,36 @@ static int resolve(const char *path, struct cfs_node *n)
     cfs_err_clear(&err);
     if (tree_resolve(fs_self()->st, path, n, &err) < 0)
         return -(err.code ? err.code : ENOENT);
+    /* The index shows a reader only what it may reach, as if the rest
+     * were not there. */
+    if (n->type == NODE_TAGKEY || n->type == NODE_TAGVAL || n->type == NODE_TAGLINK) {
+        struct events_viewer w;
+        caller_viewer(&w);
+        int seen = n->type == NODE_TAGLINK
+                       ? w.all || viewer_may_reach(fs_self()->st, &w, n->res.id) == VIEWER_SEES
+                       : tags_exist(fs_self()->st, &w, n->tag_key,
+                                    n->type == NODE_TAGVAL ? n->tag_value : NULL, &err);
+        if (seen < 0)
+            return -(err.code ? err.code : EIO);
+        if (!seen)
+            return -ENOENT;
+    }
     return 0;
+}
+
+/* /tags and what is under it: an index, never written through. */
+static bool in_tags(const char *path)
+{
+    size_t n = strlen(TREE_TAGS_DIR);
+    return path[0] == '/' && !strncmp(path + 1, TREE_TAGS_DIR, n) &&
+           (path[n + 1] == '\0' || path[n + 1] == '/');
+}
+
+static int refuse_tags(void)
+{
+    struct cfs_err err;
+    cfs_err_set(&err, EROFS, "/" TREE_TAGS_DIR " is a read-only index: write a resource's tags file");
+    return refuse(NULL, &err);
 }
 
 /* ---- content of files ---- */
@@ -467,8 +497,27 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
     int rc = 0;
     switch (n->type) {
     case NODE_ROOT:
-        dir_stat(s, 0755, (nlink_t)(2 + fs->layout->nroots), NULL, 0);
+        dir_stat(s, 0755, (nlink_t)(3 + fs->layout->nroots), NULL, 0);   /* and tags/ */
         break;
+    case NODE_TAGS:
+    case NODE_TAGKEY:
+    case NODE_TAGVAL:
+        dir_stat(s, 0555, 2, NULL, 0);
+        break;
+    case NODE_TAGLINK: {
+        char text[PATH_MAX];
+        struct cfs_err err;
+        if (tags_link_text(fs->st, &n->res, text, sizeof(text), &err) < 0)
+            return -err.code;
+        memset(s, 0, sizeof(*s));
+        s->st_mode = S_IFLNK | 0777;
+        s->st_nlink = 1;
+        s->st_uid = n->res.uid;
+        s->st_gid = n->res.gid;
+        s->st_size = (off_t)strlen(text);
+        set_time(s, n->res.mtime);
+        break;
+    }
     case NODE_COLL:
         coll_stat(s, n);
         break;
@@ -609,6 +658,20 @@ static void fill_scratch(const char *name, const struct scratch_info *info, void
     d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS);
 }
 
+/* An entry of a /tags directory: a key or value directory, or a link to r. */
+static int fill_tag(const char *name, const struct cfs_res *r, void *arg)
+{
+    struct dir_fill *d = arg;
+    struct cfs_node c = d->parent;
+    c.type = r ? NODE_TAGLINK : c.type == NODE_TAGS ? NODE_TAGKEY : NODE_TAGVAL;
+    if (r)
+        c.res = *r;
+    struct stat s;
+    if (node_stat(&c, &s) < 0)
+        return 0;
+    return d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
+}
+
 static int fill_child(struct dir_fill *d, const char *name, const struct cfs_node *n)
 {
     struct stat s;
@@ -649,7 +712,20 @@ static int dir_list(const char *path, void *buf, fuse_fill_dir_t filler)
             c.kind = fs->layout->roots[i];
             fill_child(&d, c.kind->collection, &c);
         }
+        struct cfs_node c = n;
+        c.type = NODE_TAGS;
+        fill_child(&d, TREE_TAGS_DIR, &c);
         break;
+    case NODE_TAGS:
+    case NODE_TAGKEY:
+    case NODE_TAGVAL: {
+        struct events_viewer w;
+        caller_viewer(&w);
+        if (tags_list(fs->st, &w, n.type == NODE_TAGS ? NULL : n.tag_key,
+                      n.type == NODE_TAGVAL ? n.tag_value : NULL, fill_tag, &d, &err) < 0)
+            return -err.code;
+        break;
+    }
     case NODE_COLL:
         if (store_res_list(fs->st, n.res.id, n.kind, fill_res, &d, &err) < 0)
             return -err.code;
@@ -1057,6 +1133,11 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
         return rc;
     int acc = fi->flags & O_ACCMODE;
     bool write = acc == O_WRONLY || acc == O_RDWR;
+    if (write && in_tags(path)) {
+        rc = refuse_tags();
+        audit_fs(fs->st, "open", path, NULL, 0, false, rc);
+        return rc;
+    }
     switch (n.type) {
     case NODE_ROOTFILE:
     case NODE_STATUS:
@@ -1109,6 +1190,8 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
 
 static int cfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node parent;
     struct cfs_err err;
@@ -1280,6 +1363,8 @@ static int cfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 static int cfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
+    if (path && in_tags(path))
+        return refuse_tags();
     struct cfs_fh *fh = fi ? (struct cfs_fh *)(uintptr_t)fi->fh : NULL;
     struct cfs_node n;
     if (fh) {
@@ -1334,6 +1419,8 @@ static int cfs_poll(const char *path, struct fuse_file_info *fi, struct fuse_pol
 
 static int cfs_mkdir(const char *path, mode_t mode)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node parent;
     struct cfs_err err;
@@ -1391,6 +1478,8 @@ static int count_one(const struct cfs_res *r, void *arg)
 
 static int cfs_rmdir(const char *path)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node n;
     struct cfs_err err;
@@ -1452,6 +1541,8 @@ static int cfs_rmdir(const char *path)
 
 static int cfs_unlink(const char *path)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node n;
     struct cfs_err err;
@@ -1527,6 +1618,8 @@ static int link_target_path(const char *linkdir, const char *target, char *out, 
 
 static int cfs_symlink(const char *target, const char *linkpath)
 {
+    if (in_tags(linkpath))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node parent, t;
     struct cfs_err err;
@@ -1573,6 +1666,10 @@ static int cfs_readlink(const char *path, char *buf, size_t size)
     int rc = resolve(path, &n);
     if (rc < 0)
         return rc;
+    if (n.type == NODE_TAGLINK) {
+        struct cfs_err err;
+        return tags_link_text(fs_self()->st, &n.res, buf, size, &err) < 0 ? -err.code : 0;
+    }
     if (n.type != NODE_LINK && n.type != NODE_BACKLINK)
         return -EINVAL;
     link_text(&n, buf, size);
@@ -1581,6 +1678,8 @@ static int cfs_readlink(const char *path, char *buf, size_t size)
 
 static int cfs_rename(const char *from, const char *to, unsigned int flags)
 {
+    if (in_tags(from) || in_tags(to))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node src, dparent;
     struct cfs_err err;
@@ -1691,6 +1790,8 @@ static int res_chmod(const struct cfs_res *r, mode_t mode)
 
 static int cfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     (void)fi;
     struct cfs_node n;
     int rc = resolve(path, &n);
@@ -1705,6 +1806,8 @@ static int cfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 static int cfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     (void)fi;
     struct cfs_fs *fs = fs_self();
     struct cfs_node n;
@@ -1744,6 +1847,8 @@ static int cfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_in
 
 static int cfs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     (void)fi;
     struct cfs_node n;
     int rc = resolve(path, &n);
