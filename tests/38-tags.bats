@@ -230,3 +230,21 @@ put_tags() {
   run ls "$MNT/tags/owner"
   [ "$output" = "$(printf 'ann\nben')" ]
 }
+
+@test "cloudfs check finds the tags index out of step with the tags files" {
+  local out rc=0 pub
+  out=$("$CLOUDFS_BIN" -c "$CONF" check -n 2>&1) || rc=$?
+  [ "$rc" = 0 ] || { echo "$out"; false; }
+  [ -z "$out" ]
+  pub=$(sqlite3 "$DB" "SELECT id FROM resources WHERE kind='vm' AND name='priv2'")
+  sqlite3 -cmd ".timeout 30000" "$DB" "DELETE FROM tags WHERE res=$pub AND key='secret';
+                                        INSERT INTO tags VALUES('ghost', 'x', $pub)"
+  rc=0
+  out=$("$CLOUDFS_BIN" -c "$CONF" check -n 2>/dev/null) || rc=$?
+  sqlite3 -cmd ".timeout 30000" "$DB" "DELETE FROM tags WHERE key='ghost';
+                                        INSERT INTO tags VALUES('secret', 'yes', $pub)"
+  [ "$rc" = 1 ]
+  grep -qx "zones/default/clusters/default/vms/priv2: tag secret=yes is missing from the tags index, not as its tags file says" <<<"$out"
+  grep -qx "zones/default/clusters/default/vms/priv2: tag ghost=x is in the tags index, not as its tags file says" <<<"$out"
+  [ "$(wc -l <<<"$out")" = 2 ] || { echo "$out"; false; }
+}
