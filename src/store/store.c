@@ -879,6 +879,35 @@ static int touch_res_locked(struct cfs_store *st, int64_t id, struct cfs_err *er
                id);
 }
 
+struct tag_row {
+    struct cfs_store *st;
+    int64_t res;
+    struct cfs_err *err;
+    bool failed;            /* err says why */
+};
+
+static int tag_insert(const char *key, const char *value, void *arg)
+{
+    struct tag_row *t = arg;
+    if (run(t->st, t->err, "tag", "INSERT OR IGNORE INTO tags(key, value, res) VALUES(?, ?, ?)",
+            "ssi", key, value, t->res) < 0)
+        t->failed = true;
+    return t->failed ? -1 : 0;
+}
+
+/* The tags table rows of resource res: those of its tags value (normal
+ * form); called inside the transaction that stores the value. */
+static int tags_index_locked(struct cfs_store *st, int64_t res, const char *tags,
+                             struct cfs_err *err)
+{
+    struct tag_row t = {st, res, err, false};
+    if (run(st, err, "untag", "DELETE FROM tags WHERE res = ?", "i", res) < 0)
+        return -1;
+    if (value_tags_each(tags, tag_insert, &t) == 0)
+        return 0;
+    return t.failed ? -1 : cfs_err_set(err, ENOMEM, "out of memory");
+}
+
 int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                      const char *name, uid_t uid, gid_t gid, const struct cfs_actor *actor,
                      struct cfs_res *out, struct cfs_err *err)
@@ -926,6 +955,9 @@ int store_res_create_mode(struct cfs_store *st, int64_t parent, const struct cfs
             run(st, err, "create attrs",
                 "INSERT INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi", r.id,
                 a->name, a->def ? a->def : "", r.ctime) < 0)
+            goto cleanup;
+        if (a->type == CFS_T_TAGS && a->def && a->def[0] &&
+            tags_index_locked(st, r.id, a->def, err) < 0)
             goto cleanup;
     }
     if (touch_res_locked(st, parent, err) < 0 ||
@@ -1446,35 +1478,6 @@ int store_status_list(struct cfs_store *st, int64_t res, store_kv_cb cb, void *a
                       struct cfs_err *err)
 {
     return kv_list(st, "SELECT name, value, mtime FROM status WHERE res = ?", res, cb, arg, err);
-}
-
-struct tag_row {
-    struct cfs_store *st;
-    int64_t res;
-    struct cfs_err *err;
-    bool failed;            /* err says why */
-};
-
-static int tag_insert(const char *key, const char *value, void *arg)
-{
-    struct tag_row *t = arg;
-    if (run(t->st, t->err, "tag", "INSERT OR IGNORE INTO tags(key, value, res) VALUES(?, ?, ?)",
-            "ssi", key, value, t->res) < 0)
-        t->failed = true;
-    return t->failed ? -1 : 0;
-}
-
-/* The tags table rows of resource res: those of its tags value (normal
- * form); called inside the transaction that stores the value. */
-static int tags_index_locked(struct cfs_store *st, int64_t res, const char *tags,
-                             struct cfs_err *err)
-{
-    struct tag_row t = {st, res, err, false};
-    if (run(st, err, "untag", "DELETE FROM tags WHERE res = ?", "i", res) < 0)
-        return -1;
-    if (value_tags_each(tags, tag_insert, &t) == 0)
-        return 0;
-    return t.failed ? -1 : cfs_err_set(err, ENOMEM, "out of memory");
 }
 
 int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
