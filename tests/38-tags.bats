@@ -185,7 +185,14 @@ put_tags() {
 }
 
 @test "removing a tag removes its link; removing the last one removes the key" {
+  # looked up (the kernel keeps the entry), then gone at once after the write
+  [ -L "$MNT/tags/env/prod/vm:default:default:pub" ]
+  [ -d "$MNT/tags/tier/front" ]
   put_tags "$C/vms/pub/tags" 'env=test\nteam=web\n'
+  [ ! -L "$MNT/tags/env/prod/vm:default:default:pub" ]
+  [ ! -e "$MNT/tags/tier/front" ]
+  [ ! -e "$MNT/tags/tier" ]
+  [ -L "$MNT/tags/env/test/vm:default:default:pub" ]
   run ls "$MNT/tags/env/prod"
   [[ "$output" != *"vm:default:default:pub"* ]]
   run ls "$MNT/tags/env/test"
@@ -199,15 +206,19 @@ put_tags() {
   [[ "$output" != *tier* ]] && [[ "$output" != *team* ]]
   run ls "$MNT/tags/env"
   [ "$output" = prod ]
-  # a deleted resource leaves the index with its tags
+  # a deleted resource leaves the index with its tags, at once
+  [ -L "$MNT/tags/env/prod/volume:default:default:d1" ]
   rmdir "$C/volumes/d1"
+  [ ! -L "$MNT/tags/env/prod/volume:default:default:d1" ]
   run ls "$MNT/tags/env/prod"
   [[ "$output" != *volume:* ]]
   [ "$(sqlite3 "$DB" "SELECT count(*) FROM tags WHERE res NOT IN (SELECT id FROM resources WHERE deleted = 0)")" = 0 ]
 }
 
 @test "renaming a resource moves its link" {
+  [ -L "$MNT/tags/secret/yes/vm:default:default:priv" ]
   mv "$C/vms/priv" "$C/vms/priv2"
+  [ ! -L "$MNT/tags/secret/yes/vm:default:default:priv" ]
   run ls "$MNT/tags/secret/yes"
   [ "$output" = "vm:default:default:priv2" ]
   [ "$(readlink -f "$MNT/tags/secret/yes/vm:default:default:priv2")" = "$(readlink -f "$C/vms/priv2")" ]

@@ -957,6 +957,47 @@ static void audit_attr(const struct cfs_node *n, const char *data, size_t len, i
 
 static int commit_attr_checked(const struct cfs_node *n, const char *data, size_t len);
 
+struct forget_walk {
+    const char *link;       /* the resource's link name in /tags/KEY/VALUE/ */
+};
+
+static int forget_tag(const char *key, const char *value, void *arg)
+{
+    const struct forget_walk *f = arg;
+    char path[3 * (NAME_MAX + 1) + sizeof(TREE_TAGS_DIR) + 2];
+    snprintf(path, sizeof(path), "/%s/%s/%s/%s", TREE_TAGS_DIR, key, value, f->link);
+    forget_stat(path);
+    *strrchr(path, '/') = '\0';
+    forget_stat(path);
+    *strrchr(path, '/') = '\0';
+    forget_stat(path);
+    return 0;
+}
+
+/* Drop the kernel's cached entries of /tags for the tags of r (a value as
+ * stored): a removed tag's link is gone at once, not a second later. */
+static void forget_tags(const struct cfs_res *r, const char *tags)
+{
+    char link[NAME_MAX + 1];
+    struct cfs_err ignore;
+    if (!tags || !tags[0] || tags_link_name(fs_self()->st, r, link, &ignore) < 0)
+        return;
+    struct forget_walk f = {link};
+    value_tags_each(tags, forget_tag, &f);
+}
+
+/* The stored tags of r (malloc'd), or NULL when it has none. */
+static char *res_tags(const struct cfs_res *r)
+{
+    const struct cfs_attr_def *a = layout_attr(r->kind, "tags");
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (!a || a->type != CFS_T_TAGS ||
+        store_attr_get(fs_self()->st, r->id, a->name, &v, NULL, &ignore) < 0)
+        return NULL;
+    return v;
+}
+
 /* Validate and store data as the new value of attribute n->attr; the
  * request is audited whatever its result. */
 static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
@@ -971,7 +1012,7 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     struct cfs_fs *fs = fs_self();
     struct cfs_err err;
     struct actor_buf a;
-    char *value = NULL;
+    char *value = NULL, *old_tags = NULL;
     int rc;
     cfs_err_clear(&err);
     actor_init(&a);
@@ -1022,6 +1063,10 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         rc = store_verb(fs->st, &n->res, n->attr, value, &a.actor, &err);
     } else {
         bool changed = false;
+        struct cfs_err ignore;
+        if (n->attr->type == CFS_T_TAGS &&
+            store_attr_get(fs->st, n->res.id, n->attr->name, &old_tags, NULL, &ignore) < 0)
+            old_tags = NULL;
         rc = store_attr_set(fs->st, &n->res, n->attr, value, &a.actor, &changed, &err);
         if (rc == 0)
             rc = net_applied(fs->st, &n->res, n->attr, &a.actor, &err);
@@ -1029,6 +1074,11 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     struct cfs_err end_err;
     if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)
         rc = -1;
+    if (rc == 0 && n->attr->type == CFS_T_TAGS) {
+        forget_tags(&n->res, old_tags);
+        forget_tags(&n->res, value);
+    }
+    free(old_tags);
     free(value);
     if (rc < 0)
         return refuse(&n->res, &err);
@@ -1493,8 +1543,11 @@ static int cfs_rmdir(const char *path)
         if (n.res.kind->operator_only && !caller_is_operator())
             return refuse_operator_kind(&n.res, n.res.kind, "removal");
         actor_init(&a);
-        if (store_write_begin(fs->st, &err) < 0)
+        char *tags = res_tags(&n.res);
+        if (store_write_begin(fs->st, &err) < 0) {
+            free(tags);
             return refuse(&n.res, &err);
+        }
         int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
                  net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
                  store_res_delete(fs->st, &n.res, &a.actor, &err) < 0 ? -1 : 0;
@@ -1502,11 +1555,16 @@ static int cfs_rmdir(const char *path)
         if (rc < 0) {
             /* The NICs' deletion is undone with the refusal. */
             store_write_abort(fs->st);
+            free(tags);
             return refuse(&n.res, &err);
         }
-        if (store_write_end(fs->st, &end_err) < 0)
+        if (store_write_end(fs->st, &end_err) < 0) {
+            free(tags);
             return refuse(&n.res, &end_err);
+        }
         scratch_forget(n.res.id);
+        forget_tags(&n.res, tags);
+        free(tags);
         return 0;
     }
     case NODE_LINKDIR: {
@@ -1710,8 +1768,13 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
                         src.res.kind->name, src.res.name, src.res.kind->collection);
             return refuse(&src.res, &err);
         }
-        if (store_res_rename(fs->st, &src.res, leaf, &a.actor, &err) < 0)
+        char *tags = res_tags(&src.res);
+        if (store_res_rename(fs->st, &src.res, leaf, &a.actor, &err) < 0) {
+            free(tags);
             return refuse(&src.res, &err);
+        }
+        forget_tags(&src.res, tags);    /* the links under the old name */
+        free(tags);
         return 0;
     }
     if (src.type == NODE_SCRATCH || src.type == NODE_ATTR) {
