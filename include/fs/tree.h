@@ -25,6 +25,10 @@ enum cfs_node_type {
     NODE_SCRATCH,     /* an editor's or rsync's temporary file, memory only */
     NODE_WAIT,        /* .../vms/web1/wait: blocks until status converges on spec */
     NODE_EVENTLOG,    /* .../vms/web1/status/events: the resource's last changes */
+    NODE_TAGS,        /* /tags (tags_index.h) */
+    NODE_TAGKEY,      /* /tags/KEY */
+    NODE_TAGVAL,      /* /tags/KEY/VALUE */
+    NODE_TAGLINK,     /* /tags/KEY/VALUE/vm:zone:cluster:web1: res is the resource */
 };
 
 enum cfs_rootfile {
@@ -49,7 +53,12 @@ struct cfs_node {
     struct cfs_res target;              /* LINK, BACKLINK */
     enum cfs_rootfile rootfile;         /* ROOTFILE */
     char name[NAME_MAX + 1];            /* last path component */
+    char tag_key[NAME_MAX + 1];         /* TAGKEY, TAGVAL, TAGLINK */
+    char tag_value[NAME_MAX + 1];       /* TAGVAL, TAGLINK */
 };
+
+/* The read-only index's directory at the root. */
+#define TREE_TAGS_DIR "tags"
 
 /* Resolve an absolute path.  ENOENT when nothing is there. */
 int tree_resolve(struct cfs_store *st, const char *path, struct cfs_node *out,

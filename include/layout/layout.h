@@ -37,6 +37,7 @@ enum cfs_type {
     CFS_T_MAC,      /* unicast MAC address, or one of values[] (auto) */
     CFS_T_IPLIST,   /* up to max IPv4 addresses, one a line (or separated by blanks, ',') */
     CFS_T_ROUTES,   /* up to max lines "DEST/PREFIX via ADDR" */
+    CFS_T_TAGS,     /* "key=value" lines (value_tags_*), validated and committed on close */
 };
 
 struct cfs_kind;

@@ -22,6 +22,22 @@ bool value_name_ok(const char *name);
 int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
                     char **out, struct cfs_err *err);
 
+/* Tags (the whitepaper's, §7.9): "key=value" lines, at most VALUE_TAGS_MAX
+ * of them, each at most VALUE_TAG_CHARS characters, one value per key (keys
+ * are case-sensitive).  Key and value each name a directory of /tags: not
+ * empty, no '/', not "." or "..", at most NAME_MAX bytes.  Blanks around
+ * them and blank lines are dropped; the normal form is the lines in the
+ * order written, without a trailing newline. */
+#define VALUE_TAGS_MAX 50
+#define VALUE_TAG_CHARS 127
+/* Most bytes a tags value may take as written (4-byte characters, blanks). */
+#define VALUE_TAGS_BYTES (VALUE_TAGS_MAX * (VALUE_TAG_CHARS * 4 + 2) + 4096)
+/* Call cb(key, value, arg) for each tag of a normalised tags value, in
+ * order; stops at and returns the first non-zero result of cb (-1 with
+ * ENOMEM set in errno when out of memory). */
+typedef int (*value_tag_cb)(const char *key, const char *value, void *arg);
+int value_tags_each(const char *tags, value_tag_cb cb, void *arg);
+
 /* "20G" -> 21474836480.  Accepts K/M/G/T (optionally followed by "B" or
  * "iB"), powers of 1024; a bare number is bytes.  Returns -1 on bad input. */
 int value_parse_size(const char *s, long long *bytes);

@@ -141,6 +141,14 @@ int store_res_all(struct cfs_store *st, const struct cfs_kind *k, struct cfs_res
 int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t parent,
                         const char *name, const char *value, struct cfs_res **list, size_t *n,
                         struct cfs_err *err);
+/* The tags index (value.h's tags, kept by store_attr_set): each tag of a
+ * live resource, with key (NULL: any) and value (NULL: any), ordered by
+ * key, value, kind and name.  cb runs after the lock is released and stops
+ * the walk by returning non-zero. */
+typedef int (*store_tag_cb)(const char *key, const char *value, const struct cfs_res *r,
+                            void *arg);
+int store_tags_list(struct cfs_store *st, const char *key, const char *value, store_tag_cb cb,
+                    void *arg, struct cfs_err *err);
 int store_res_by_uuid(struct cfs_store *st, const char *uuid, struct cfs_res *out,
                       struct cfs_err *err);
 /* seq of the last change of the resource's spec (its generation). */

@@ -553,6 +553,43 @@ static int check_counts(struct check *c)
     return rc < 0 ? -1 : 0;
 }
 
+/* The tags table (the /tags index) holds exactly the tags of the live
+ * resources' tags attributes: no tag missing, none left over. */
+static int check_tags(struct check *c)
+{
+    sqlite3_stmt *s = prep(c,
+        "WITH RECURSIVE split(res, line, rest) AS ("
+        "  SELECT a.res, '', a.value || char(10) FROM attrs a JOIN resources r ON r.id = a.res"
+        "    WHERE a.name = 'tags' AND r.deleted = 0"
+        "  UNION ALL"
+        "  SELECT res, substr(rest, 1, instr(rest, char(10)) - 1),"
+        "    substr(rest, instr(rest, char(10)) + 1) FROM split WHERE rest <> ''),"
+        " want(key, value, res) AS (SELECT substr(line, 1, instr(line, '=') - 1),"
+        "  substr(line, instr(line, '=') + 1), res FROM split WHERE instr(line, '=') > 1)"
+        " SELECT res, key, value, 'is missing from' FROM"
+        "   (SELECT key, value, res FROM want EXCEPT SELECT key, value, res FROM tags)"
+        " UNION ALL SELECT res, key, value, 'is in' FROM"
+        "   (SELECT key, value, res FROM tags EXCEPT SELECT key, value, res FROM want)"
+        " ORDER BY 1, 2, 3");
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        char key[160], value[160];
+        printable(col(s, 1), key, sizeof(key));
+        printable(col(s, 2), value, sizeof(value));
+        const struct chk_res *r = res_by_id(c, sqlite3_column_int64(s, 0));
+        if (r)
+            diff(c, r, "tag %s=%s %s the tags index, not as its tags file says", key, value,
+                 col(s, 3));
+        else
+            diff(c, NULL, "tag %s=%s of resource %lld, which does not exist, is in the tags "
+                 "index", key, value, (long long)sqlite3_column_int64(s, 0));
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
 /* Every live NIC's address (status ip) is a host address of the subnet it
  * was given in (_subnet), not the gateway, and no other NIC of the subnet
  * holds it; the subnet exists. */
@@ -1005,7 +1042,7 @@ long check_run(const struct cfs_conf *conf, const struct cfs_layout *layout,
     check_resources(&c);
     if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_links(&c) < 0 ||
         check_changes(&c) < 0 || check_tombstones(&c) < 0 || check_counts(&c) < 0 ||
-        check_nics(&c) < 0)
+        check_nics(&c) < 0 || check_tags(&c) < 0)
         goto cleanup;
     if (opts->reality && check_reality(&c) < 0)
         goto cleanup;

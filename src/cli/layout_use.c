@@ -19,6 +19,8 @@ int layout_use_print(FILE *out, const struct cfs_layout *l, struct cfs_err *err)
                     fprintf(out, "%sreconcile:%s", n++ ? " " : "", rows[r].row->name);
             if (a->link)
                 fprintf(out, "%smount:link", n++ ? " " : "");
+            if (a->type == CFS_T_TAGS)
+                fprintf(out, "%smount:tags", n++ ? " " : "");   /* the /tags index */
             if (a->spec_only)
                 fprintf(out, "%sspec-only", n++ ? " " : "");
             fputs(n ? "\n" : "-\n", out);

@@ -34,6 +34,7 @@
 #include "user_file.h"
 #include "value.h"
 #include "version.h"
+#include "tags_index.h"
 #include "viewer.h"
 #include "wait.h"
 
@@ -261,7 +262,36 @@ static int resolve(const char *path, struct cfs_node *n)
     cfs_err_clear(&err);
     if (tree_resolve(fs_self()->st, path, n, &err) < 0)
         return -(err.code ? err.code : ENOENT);
+    /* The index shows a reader only what it may reach, as if the rest
+     * were not there. */
+    if (n->type == NODE_TAGKEY || n->type == NODE_TAGVAL || n->type == NODE_TAGLINK) {
+        struct events_viewer w;
+        caller_viewer(&w);
+        int seen = n->type == NODE_TAGLINK
+                       ? w.all || viewer_may_reach(fs_self()->st, &w, n->res.id) == VIEWER_SEES
+                       : tags_exist(fs_self()->st, &w, n->tag_key,
+                                    n->type == NODE_TAGVAL ? n->tag_value : NULL, &err);
+        if (seen < 0)
+            return -(err.code ? err.code : EIO);
+        if (!seen)
+            return -ENOENT;
+    }
     return 0;
+}
+
+/* /tags and what is under it: an index, never written through. */
+static bool in_tags(const char *path)
+{
+    size_t n = strlen(TREE_TAGS_DIR);
+    return path[0] == '/' && !strncmp(path + 1, TREE_TAGS_DIR, n) &&
+           (path[n + 1] == '\0' || path[n + 1] == '/');
+}
+
+static int refuse_tags(void)
+{
+    struct cfs_err err;
+    cfs_err_set(&err, EROFS, "/" TREE_TAGS_DIR " is a read-only index: write a resource's tags file");
+    return refuse(NULL, &err);
 }
 
 /* ---- content of files ---- */
@@ -481,8 +511,27 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
     int rc = 0;
     switch (n->type) {
     case NODE_ROOT:
-        dir_stat(s, 0755, (nlink_t)(2 + fs->layout->nroots), NULL, 0);
+        dir_stat(s, 0755, (nlink_t)(3 + fs->layout->nroots), NULL, 0);   /* and tags/ */
         break;
+    case NODE_TAGS:
+    case NODE_TAGKEY:
+    case NODE_TAGVAL:
+        dir_stat(s, 0555, 2, NULL, 0);
+        break;
+    case NODE_TAGLINK: {
+        char text[PATH_MAX];
+        struct cfs_err err;
+        if (tags_link_text(fs->st, &n->res, text, sizeof(text), &err) < 0)
+            return -err.code;
+        memset(s, 0, sizeof(*s));
+        s->st_mode = S_IFLNK | 0777;
+        s->st_nlink = 1;
+        s->st_uid = n->res.uid;
+        s->st_gid = n->res.gid;
+        s->st_size = (off_t)strlen(text);
+        set_time(s, n->res.mtime);
+        break;
+    }
     case NODE_COLL:
         coll_stat(s, n);
         break;
@@ -623,6 +672,20 @@ static void fill_scratch(const char *name, const struct scratch_info *info, void
     d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS);
 }
 
+/* An entry of a /tags directory: a key or value directory, or a link to r. */
+static int fill_tag(const char *name, const struct cfs_res *r, void *arg)
+{
+    struct dir_fill *d = arg;
+    struct cfs_node c = d->parent;
+    c.type = r ? NODE_TAGLINK : c.type == NODE_TAGS ? NODE_TAGKEY : NODE_TAGVAL;
+    if (r)
+        c.res = *r;
+    struct stat s;
+    if (node_stat(&c, &s) < 0)
+        return 0;
+    return d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
+}
+
 static int fill_child(struct dir_fill *d, const char *name, const struct cfs_node *n)
 {
     struct stat s;
@@ -663,7 +726,20 @@ static int dir_list(const char *path, void *buf, fuse_fill_dir_t filler)
             c.kind = fs->layout->roots[i];
             fill_child(&d, c.kind->collection, &c);
         }
+        struct cfs_node c = n;
+        c.type = NODE_TAGS;
+        fill_child(&d, TREE_TAGS_DIR, &c);
         break;
+    case NODE_TAGS:
+    case NODE_TAGKEY:
+    case NODE_TAGVAL: {
+        struct events_viewer w;
+        caller_viewer(&w);
+        if (tags_list(fs->st, &w, n.type == NODE_TAGS ? NULL : n.tag_key,
+                      n.type == NODE_TAGVAL ? n.tag_value : NULL, fill_tag, &d, &err) < 0)
+            return -err.code;
+        break;
+    }
     case NODE_COLL:
         if (store_res_list(fs->st, n.res.id, n.kind, fill_res, &d, &err) < 0)
             return -err.code;
@@ -895,6 +971,47 @@ static void audit_attr(const struct cfs_node *n, const char *data, size_t len, i
 
 static int commit_attr_checked(const struct cfs_node *n, const char *data, size_t len);
 
+struct forget_walk {
+    const char *link;       /* the resource's link name in /tags/KEY/VALUE/ */
+};
+
+static int forget_tag(const char *key, const char *value, void *arg)
+{
+    const struct forget_walk *f = arg;
+    char path[3 * (NAME_MAX + 1) + sizeof(TREE_TAGS_DIR) + 2];
+    snprintf(path, sizeof(path), "/%s/%s/%s/%s", TREE_TAGS_DIR, key, value, f->link);
+    forget_stat(path);
+    *strrchr(path, '/') = '\0';
+    forget_stat(path);
+    *strrchr(path, '/') = '\0';
+    forget_stat(path);
+    return 0;
+}
+
+/* Drop the kernel's cached entries of /tags for the tags of r (a value as
+ * stored): a removed tag's link is gone at once, not a second later. */
+static void forget_tags(const struct cfs_res *r, const char *tags)
+{
+    char link[NAME_MAX + 1];
+    struct cfs_err ignore;
+    if (!tags || !tags[0] || tags_link_name(fs_self()->st, r, link, &ignore) < 0)
+        return;
+    struct forget_walk f = {link};
+    value_tags_each(tags, forget_tag, &f);
+}
+
+/* The stored tags of r (malloc'd), or NULL when it has none. */
+static char *res_tags(const struct cfs_res *r)
+{
+    const struct cfs_attr_def *a = layout_attr(r->kind, "tags");
+    char *v = NULL;
+    struct cfs_err ignore;
+    if (!a || a->type != CFS_T_TAGS ||
+        store_attr_get(fs_self()->st, r->id, a->name, &v, NULL, &ignore) < 0)
+        return NULL;
+    return v;
+}
+
 /* Validate and store data as the new value of attribute n->attr; the
  * request is audited whatever its result. */
 static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
@@ -909,7 +1026,7 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     struct cfs_fs *fs = fs_self();
     struct cfs_err err;
     struct actor_buf a;
-    char *value = NULL;
+    char *value = NULL, *old_tags = NULL;
     int rc;
     cfs_err_clear(&err);
     actor_init(&a);
@@ -958,6 +1075,10 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         rc = store_verb(fs->st, &n->res, n->attr, value, &a.actor, &err);
     } else {
         bool changed = false;
+        struct cfs_err ignore;
+        if (n->attr->type == CFS_T_TAGS &&
+            store_attr_get(fs->st, n->res.id, n->attr->name, &old_tags, NULL, &ignore) < 0)
+            old_tags = NULL;
         rc = store_attr_set(fs->st, &n->res, n->attr, value, &a.actor, &changed, &err);
         if (rc == 0)
             rc = net_applied(fs->st, &n->res, n->attr, &a.actor, &err);
@@ -965,6 +1086,11 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     struct cfs_err end_err;
     if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)
         rc = -1;
+    if (rc == 0 && n->attr->type == CFS_T_TAGS) {
+        forget_tags(&n->res, old_tags);
+        forget_tags(&n->res, value);
+    }
+    free(old_tags);
     free(value);
     if (rc < 0)
         return refuse(&n->res, &err);
@@ -973,10 +1099,19 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
 
 /* ---- open / read / write ---- */
 
+/* Multi-line values (user-data, tags) are buffered and validated as a
+ * whole when the file is closed; other values at each write. */
+static bool whole_on_close(const struct cfs_attr_def *a)
+{
+    return a->type == CFS_T_BLOB || a->type == CFS_T_TAGS;
+}
+
 static int fh_reserve(struct cfs_fh *fh, size_t need)
 {
-    size_t limit = fh->node.attr->type == CFS_T_BLOB && fh->node.attr->max
-                       ? (size_t)fh->node.attr->max + 1 : 8192;
+    const struct cfs_attr_def *a = fh->node.attr;
+    size_t limit = a->type == CFS_T_BLOB && a->max ? (size_t)a->max + 1
+                   : a->type == CFS_T_TAGS      ? (size_t)VALUE_TAGS_BYTES + 1
+                                                : 8192;
     if (need > limit)
         return -EFBIG;
     if (need <= fh->wcap)
@@ -1009,7 +1144,7 @@ static int fh_new(const struct cfs_node *n, struct fuse_file_info *fi, bool load
     if (fh->writable && (fi->flags & O_TRUNC))
         fh->truncated = true;
     if (fh->writable && (fi->flags & O_APPEND) && !fh->truncated && n->type == NODE_ATTR &&
-        n->attr->type == CFS_T_BLOB) {
+        whole_on_close(n->attr)) {
         /* "echo more >> user-data" adds to the value: start from it. */
         if ((rc = node_content(n, &cur, &len, NULL)) < 0 || (rc = fh_reserve(fh, len)) < 0)
             goto cleanup;
@@ -1060,6 +1195,11 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
         return rc;
     int acc = fi->flags & O_ACCMODE;
     bool write = acc == O_WRONLY || acc == O_RDWR;
+    if (write && in_tags(path)) {
+        rc = refuse_tags();
+        audit_fs(fs->st, "open", path, NULL, 0, false, rc);
+        return rc;
+    }
     switch (n.type) {
     case NODE_ROOTFILE:
     case NODE_STATUS:
@@ -1112,6 +1252,8 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
 
 static int cfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node parent;
     struct cfs_err err;
@@ -1213,7 +1355,7 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
         fh->wlen = 0;
         /* A refused part of a multi-write value refuses the whole of it: the
          * close must neither commit the rest nor empty the value. */
-        if (fh->node.attr->type == CFS_T_BLOB) {
+        if (whole_on_close(fh->node.attr)) {
             fh->error = -rc;
             fh->dirty = false;
         }
@@ -1224,7 +1366,7 @@ static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
     memcpy(fh->wbuf + at, buf, size);
     if (at + size > fh->wlen)
         fh->wlen = at + size;
-    if (fh->node.attr->type == CFS_T_BLOB) {
+    if (whole_on_close(fh->node.attr)) {
         fh->dirty = true;       /* validated as a whole on close */
         return (int)size;
     }
@@ -1263,7 +1405,7 @@ static int cfs_release(const char *path, struct fuse_file_info *fi)
         /* "> user-data" with nothing written empties a multi-line value.
          * Single values follow sysfs: truncation alone changes nothing. */
         if (!fh->self && fh->node.type == NODE_ATTR && fh->truncated && !fh->committed &&
-            !fh->error && fh->node.attr->type == CFS_T_BLOB)
+            !fh->error && whole_on_close(fh->node.attr))
             commit_attr(&fh->node, "", 0);
         events_close(fh->events);
         free(fh->content);
@@ -1283,6 +1425,8 @@ static int cfs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 static int cfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
+    if (path && in_tags(path))
+        return refuse_tags();
     struct cfs_fh *fh = fi ? (struct cfs_fh *)(uintptr_t)fi->fh : NULL;
     struct cfs_node n;
     if (fh) {
@@ -1337,6 +1481,8 @@ static int cfs_poll(const char *path, struct fuse_file_info *fi, struct fuse_pol
 
 static int cfs_mkdir(const char *path, mode_t mode)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node parent;
     struct cfs_err err;
@@ -1394,6 +1540,8 @@ static int count_one(const struct cfs_res *r, void *arg)
 
 static int cfs_rmdir(const char *path)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node n;
     struct cfs_err err;
@@ -1407,8 +1555,11 @@ static int cfs_rmdir(const char *path)
         if (n.res.kind->operator_only && !caller_is_operator())
             return refuse_operator_kind(&n.res, n.res.kind, "removal");
         actor_init(&a);
-        if (store_write_begin(fs->st, &err) < 0)
+        char *tags = res_tags(&n.res);
+        if (store_write_begin(fs->st, &err) < 0) {
+            free(tags);
             return refuse(&n.res, &err);
+        }
         int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
                  net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
                  store_res_delete(fs->st, &n.res, &a.actor, &err) < 0 ? -1 : 0;
@@ -1416,11 +1567,16 @@ static int cfs_rmdir(const char *path)
         if (rc < 0) {
             /* The NICs' deletion is undone with the refusal. */
             store_write_abort(fs->st);
+            free(tags);
             return refuse(&n.res, &err);
         }
-        if (store_write_end(fs->st, &end_err) < 0)
+        if (store_write_end(fs->st, &end_err) < 0) {
+            free(tags);
             return refuse(&n.res, &end_err);
+        }
         scratch_forget(n.res.id);
+        forget_tags(&n.res, tags);
+        free(tags);
         return 0;
     }
     case NODE_LINKDIR: {
@@ -1455,6 +1611,8 @@ static int cfs_rmdir(const char *path)
 
 static int cfs_unlink(const char *path)
 {
+    if (in_tags(path))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node n;
     struct cfs_err err;
@@ -1530,6 +1688,8 @@ static int link_target_path(const char *linkdir, const char *target, char *out, 
 
 static int cfs_symlink(const char *target, const char *linkpath)
 {
+    if (in_tags(linkpath))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node parent, t;
     struct cfs_err err;
@@ -1576,6 +1736,10 @@ static int cfs_readlink(const char *path, char *buf, size_t size)
     int rc = resolve(path, &n);
     if (rc < 0)
         return rc;
+    if (n.type == NODE_TAGLINK) {
+        struct cfs_err err;
+        return tags_link_text(fs_self()->st, &n.res, buf, size, &err) < 0 ? -err.code : 0;
+    }
     if (n.type != NODE_LINK && n.type != NODE_BACKLINK)
         return -EINVAL;
     link_text(&n, buf, size);
@@ -1584,6 +1748,8 @@ static int cfs_readlink(const char *path, char *buf, size_t size)
 
 static int cfs_rename(const char *from, const char *to, unsigned int flags)
 {
+    if (in_tags(from) || in_tags(to))
+        return refuse_tags();
     struct cfs_fs *fs = fs_self();
     struct cfs_node src, dparent;
     struct cfs_err err;
@@ -1614,8 +1780,13 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
                         src.res.kind->name, src.res.name, src.res.kind->collection);
             return refuse(&src.res, &err);
         }
-        if (store_res_rename(fs->st, &src.res, leaf, &a.actor, &err) < 0)
+        char *tags = res_tags(&src.res);
+        if (store_res_rename(fs->st, &src.res, leaf, &a.actor, &err) < 0) {
+            free(tags);
             return refuse(&src.res, &err);
+        }
+        forget_tags(&src.res, tags);    /* the links under the old name */
+        free(tags);
         return 0;
     }
     if (src.type == NODE_SCRATCH || src.type == NODE_ATTR) {
@@ -1694,6 +1865,8 @@ static int res_chmod(const struct cfs_res *r, mode_t mode)
 
 static int cfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     (void)fi;
     struct cfs_node n;
     int rc = resolve(path, &n);
@@ -1708,6 +1881,8 @@ static int cfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 static int cfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     (void)fi;
     struct cfs_fs *fs = fs_self();
     struct cfs_node n;
@@ -1747,6 +1922,8 @@ static int cfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_in
 
 static int cfs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
+    if (in_tags(path))
+        return refuse_tags();
     (void)fi;
     struct cfs_node n;
     int rc = resolve(path, &n);

@@ -8,6 +8,7 @@
 
 #include "resolve_cache.h"
 #include "scratch.h"
+#include "tags_index.h"
 
 const char *const cfs_rootfile_names[ROOTFILE_COUNT] = {"README", "version", "events", "audit",
                                                         "metrics", "last-error"};
@@ -54,6 +55,10 @@ static int step(struct cfs_store *st, uint64_t gen, struct cfs_node *cur, const 
                 cur->rootfile = (enum cfs_rootfile)i;
                 return 0;
             }
+        }
+        if (!strcmp(name, TREE_TAGS_DIR)) {
+            cur->type = NODE_TAGS;
+            return 0;
         }
         k = layout_child_by_collection(l, NULL, name);
         if (!k)
@@ -133,6 +138,25 @@ static int step(struct cfs_store *st, uint64_t gen, struct cfs_node *cur, const 
         cur->type = NODE_BACKLINK;
         return 0;
     }
+    /* The index as the store has it; what a reader may see of it, the
+     * mount decides (fs_ops.c). */
+    case NODE_TAGS:
+    case NODE_TAGKEY: {
+        bool key = cur->type == NODE_TAGS;
+        int found = tags_exist(st, NULL, key ? name : cur->tag_key, key ? NULL : name, err);
+        if (found < 0)
+            return -1;
+        if (!found)
+            break;
+        snprintf(key ? cur->tag_key : cur->tag_value, NAME_MAX + 1, "%s", name);
+        cur->type = key ? NODE_TAGKEY : NODE_TAGVAL;
+        return 0;
+    }
+    case NODE_TAGVAL:
+        if (tags_find_link(st, cur->tag_key, cur->tag_value, name, &cur->res, err) < 0)
+            return -1;
+        cur->type = NODE_TAGLINK;
+        return 0;
     case NODE_LINKDIR:
         if (store_link_find(st, &cur->res, cur->link, name, &cur->target, err) < 0)
             return -1;

@@ -26,6 +26,7 @@ static const struct {
     {"selector", CFS_T_SELECTOR},
     {"cidr", CFS_T_CIDR},     {"ipv4", CFS_T_IPV4},
     {"mac", CFS_T_MAC},       {"ip-list", CFS_T_IPLIST}, {"routes", CFS_T_ROUTES},
+    {"tags", CFS_T_TAGS},
 };
 
 const char *layout_type_name(enum cfs_type t)

@@ -388,6 +388,143 @@ static int net_value(const struct cfs_attr_def *a, char **v, struct cfs_err *err
     return 0;
 }
 
+/* Characters (UTF-8 sequences) of the valid UTF-8 text s[0..n). */
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            chars++;
+    return chars;
+}
+
+/* A tag's key or value names a directory of /tags (value.h). */
+static const char *tag_name_problem(const char *s, size_t n)
+{
+    if (n == 0)
+        return "is empty";
+    if (memchr(s, '/', n))
+        return "holds '/' (it names a directory of /tags)";
+    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return "is . or .. (it names a directory of /tags)";
+    if (n > NAME_MAX)
+        return "is longer than 255 bytes (it names a directory of /tags)";
+    return NULL;
+}
+
+static void trim_blanks(const char **s, size_t *n)
+{
+    while (*n && **s == ' ')
+        (*s)++, (*n)--;
+    while (*n && (*s)[*n - 1] == ' ')
+        (*n)--;
+}
+
+/* Tags as written -> their normal form (value.h), or EINVAL and why. */
+static int tags_value(const struct cfs_attr_def *a, const char *data, size_t len, char **out,
+                      struct cfs_err *err)
+{
+    const char *keys[VALUE_TAGS_MAX];
+    size_t keylen[VALUE_TAGS_MAX];
+    size_t ntags = 0, lineno = 0, used = 0;
+    char *v = NULL;
+    const char *why;
+    if (len > VALUE_TAGS_BYTES)
+        return cfs_err_set(err, EINVAL, "%s: %zu bytes is more than %d tags can take", a->name,
+                           len, VALUE_TAGS_MAX);
+    if (memchr(data, '\0', len))
+        return cfs_err_set(err, EINVAL, "%s: NUL bytes are not allowed", a->name);
+    if (memchr(data, '\t', len) || has_control(data, len, true))
+        return cfs_err_set(err, EINVAL, "%s: control characters are not allowed", a->name);
+    if ((why = text_problem(data, len)) != NULL)
+        return cfs_err_set(err, EINVAL, "%s: the value %s", a->name, why);
+    if (!(v = malloc(len + 1)))
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    for (const char *line = data; line < data + len;) {
+        const char *nl = memchr(line, '\n', (size_t)(data + len - line));
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(data + len - line);
+        const char *next = nl ? nl + 1 : data + len;
+        lineno++;
+        trim_blanks(&line, &n);
+        if (n == 0) {
+            line = next;
+            continue;
+        }
+        if (utf8_chars(line, n) > VALUE_TAG_CHARS) {
+            cfs_err_set(err, EINVAL, "%s: line %zu has %zu characters, at most %d", a->name,
+                        lineno, utf8_chars(line, n), VALUE_TAG_CHARS);
+            goto fail;
+        }
+        const char *eq = memchr(line, '=', n);
+        if (!eq) {
+            cfs_err_set(err, EINVAL, "%s: line %zu '%.*s' is not key=value", a->name, lineno,
+                        n > 64 ? 64 : (int)n, line);
+            goto fail;
+        }
+        const char *key = line, *val = eq + 1;
+        size_t kn = (size_t)(eq - line), vn = n - kn - 1;
+        trim_blanks(&key, &kn);
+        trim_blanks(&val, &vn);
+        if ((why = tag_name_problem(key, kn)) != NULL) {
+            cfs_err_set(err, EINVAL, "%s: line %zu: the key %s", a->name, lineno, why);
+            goto fail;
+        }
+        if ((why = tag_name_problem(val, vn)) != NULL) {
+            cfs_err_set(err, EINVAL, "%s: line %zu: the value of %.*s %s", a->name, lineno,
+                        kn > 64 ? 64 : (int)kn, key, why);
+            goto fail;
+        }
+        for (size_t i = 0; i < ntags; i++) {
+            if (keylen[i] == kn && !memcmp(keys[i], key, kn)) {
+                cfs_err_set(err, EINVAL, "%s: key %.*s appears twice (one value per key)",
+                            a->name, kn > 64 ? 64 : (int)kn, key);
+                goto fail;
+            }
+        }
+        if (ntags == VALUE_TAGS_MAX) {
+            cfs_err_set(err, EINVAL, "%s: more than %d tags", a->name, VALUE_TAGS_MAX);
+            goto fail;
+        }
+        keys[ntags] = key;
+        keylen[ntags++] = kn;
+        if (used)
+            v[used++] = '\n';
+        memcpy(v + used, key, kn);
+        used += kn;
+        v[used++] = '=';
+        memcpy(v + used, val, vn);
+        used += vn;
+        line = next;
+    }
+    v[used] = '\0';
+    *out = v;
+    return 0;
+fail:
+    free(v);
+    return -1;
+}
+
+int value_tags_each(const char *tags, value_tag_cb cb, void *arg)
+{
+    int rc = 0;
+    char *copy = strdup(tags);
+    if (!copy) {
+        errno = ENOMEM;
+        return -1;
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line && rc == 0;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;   /* not in normal form: nothing to index */
+        *eq = '\0';
+        rc = cb(line, eq + 1, arg);
+    }
+    free(copy);
+    return rc;
+}
+
 int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
                     char **out, struct cfs_err *err)
 {
@@ -396,6 +533,8 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
     int rc = -1;
 
     *out = NULL;
+    if (a->type == CFS_T_TAGS)
+        return tags_value(a, data, len, out, err);
     if (a->type == CFS_T_BLOB) {
         if (a->max && (long long)len > a->max)
             return cfs_err_set(err, EFBIG, "%s: %zu bytes, at most %lld allowed",
@@ -601,6 +740,7 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
         break;
     }
     case CFS_T_BLOB:
+    case CFS_T_TAGS:
         break;
     case CFS_T_CIDR:
     case CFS_T_IPV4:

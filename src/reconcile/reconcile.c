@@ -62,9 +62,14 @@ static int dispatch_change(const struct cfs_change *c, void *arg)
     rc->seq = c->seq;
     if (!strcmp(c->op, "status"))
         return 0;   /* observations never need action */
-    const struct rc_bound *b = rc_bound_of(rc, layout_kind(rc->layout, c->kind));
+    const struct cfs_kind *k = layout_kind(rc->layout, c->kind);
+    const struct rc_bound *b = rc_bound_of(rc, k);
     if (!b)
         return 0;   /* a kind whose changes need nobody (zones) */
+    const struct cfs_attr_def *a = k && c->attr && !strcmp(c->op, "set") ? layout_attr(k, c->attr)
+                                                                         : NULL;
+    if (a && a->type == CFS_T_TAGS)
+        return 0;   /* tags are the mount's index only (/tags) */
     switch (b->row->wakes) {
     case RC_WAKE_SELF:
         workq_add(&rc->q, c->res, 0);

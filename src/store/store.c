@@ -119,6 +119,21 @@ static const char *const migrations[] = {
      * what each user owns, for quotas. */
     "ALTER TABLE resources ADD COLUMN mode INTEGER NOT NULL DEFAULT 493;"
     "CREATE INDEX resources_owner ON resources(kind, uid);",
+    /* 8: the tags of every resource by key and value, for the /tags
+     * index; store_attr_set keeps it in step with the tags attributes in
+     * the same transaction.  Filled from the tags already stored (their
+     * lines in normal form, value.h). */
+    "CREATE TABLE tags(key TEXT NOT NULL, value TEXT NOT NULL, res INTEGER NOT NULL,"
+    "  PRIMARY KEY(key, value, res)) WITHOUT ROWID;"
+    "CREATE INDEX tags_res ON tags(res);"
+    "WITH RECURSIVE split(res, line, rest) AS ("
+    "  SELECT a.res, '', a.value || char(10) FROM attrs a JOIN resources r ON r.id = a.res"
+    "    WHERE a.name = 'tags' AND r.deleted = 0"
+    "  UNION ALL"
+    "  SELECT res, substr(rest, 1, instr(rest, char(10)) - 1),"
+    "    substr(rest, instr(rest, char(10)) + 1) FROM split WHERE rest <> '')"
+    "INSERT OR IGNORE INTO tags SELECT substr(line, 1, instr(line, '=') - 1),"
+    "  substr(line, instr(line, '=') + 1), res FROM split WHERE instr(line, '=') > 1;",
 };
 
 
@@ -864,6 +879,35 @@ static int touch_res_locked(struct cfs_store *st, int64_t id, struct cfs_err *er
                id);
 }
 
+struct tag_row {
+    struct cfs_store *st;
+    int64_t res;
+    struct cfs_err *err;
+    bool failed;            /* err says why */
+};
+
+static int tag_insert(const char *key, const char *value, void *arg)
+{
+    struct tag_row *t = arg;
+    if (run(t->st, t->err, "tag", "INSERT OR IGNORE INTO tags(key, value, res) VALUES(?, ?, ?)",
+            "ssi", key, value, t->res) < 0)
+        t->failed = true;
+    return t->failed ? -1 : 0;
+}
+
+/* The tags table rows of resource res: those of its tags value (normal
+ * form); called inside the transaction that stores the value. */
+static int tags_index_locked(struct cfs_store *st, int64_t res, const char *tags,
+                             struct cfs_err *err)
+{
+    struct tag_row t = {st, res, err, false};
+    if (run(st, err, "untag", "DELETE FROM tags WHERE res = ?", "i", res) < 0)
+        return -1;
+    if (value_tags_each(tags, tag_insert, &t) == 0)
+        return 0;
+    return t.failed ? -1 : cfs_err_set(err, ENOMEM, "out of memory");
+}
+
 int store_res_create(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                      const char *name, uid_t uid, gid_t gid, const struct cfs_actor *actor,
                      struct cfs_res *out, struct cfs_err *err)
@@ -911,6 +955,9 @@ int store_res_create_mode(struct cfs_store *st, int64_t parent, const struct cfs
             run(st, err, "create attrs",
                 "INSERT INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi", r.id,
                 a->name, a->def ? a->def : "", r.ctime) < 0)
+            goto cleanup;
+        if (a->type == CFS_T_TAGS && a->def && a->def[0] &&
+            tags_index_locked(st, r.id, a->def, err) < 0)
             goto cleanup;
     }
     if (touch_res_locked(st, parent, err) < 0 ||
@@ -1043,6 +1090,7 @@ static int run_each(struct cfs_store *st, const char *const *sql, int64_t id, st
 
 static const char *const delete_rows_sql[] = {
     "DELETE FROM attrs WHERE res = ?",
+    "DELETE FROM tags WHERE res = ?",
     "DELETE FROM status WHERE res = ?",
     "DELETE FROM links WHERE res = ?",
     "DELETE FROM resources WHERE id = ?",
@@ -1054,6 +1102,7 @@ static const char *const delete_rows_sql[] = {
 static const char *const tombstone_sql[] = {
     "UPDATE resources SET deleted = 1, name = '.deleted-' || uuid WHERE id = ?",
     "DELETE FROM links WHERE res = ?",
+    "DELETE FROM tags WHERE res = ?",
     NULL,
 };
 
@@ -1142,6 +1191,49 @@ int store_res_by_status(struct cfs_store *st, const struct cfs_kind *k, int64_t 
         " ORDER BY r.name", "sssi", name, value, k->name, parent);
     int ret = s ? all_res(st, s, list, n, err, "list") : -1;
     unlock(st);
+    return ret;
+}
+
+struct tag_hit {
+    struct cfs_res res;
+    char *key, *value;
+};
+
+static int read_tag(struct cfs_store *st, sqlite3_stmt *s, void *out)
+{
+    struct tag_hit *h = out;
+    if (row_to_res(st, s, &h->res) < 0)
+        return -1;
+    h->key = col_dup(s, 11);
+    h->value = col_dup(s, 12);
+    if (h->key && h->value)
+        return 0;
+    free(h->key);
+    free(h->value);
+    return -1;
+}
+
+int store_tags_list(struct cfs_store *st, const char *key, const char *value, store_tag_cb cb,
+                    void *arg, struct cfs_err *err)
+{
+    void *arr = NULL;
+    size_t n = 0;
+    lock(st);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT " RES_COLS ", key, value FROM tags JOIN resources ON id = res"
+        " WHERE deleted = 0 AND (?1 IS NULL OR key = ?1) AND (?2 IS NULL OR value = ?2)"
+        " ORDER BY key, value, kind, name, id", "ss", key, value);
+    int ret = s ? collect(st, s, read_tag, sizeof(struct tag_hit), &arr, &n, err, "tags") : -1;
+    unlock(st);
+    struct tag_hit *hits = arr;
+    bool stop = false;
+    for (size_t i = 0; i < n; i++) {
+        if (ret == 0 && !stop)
+            stop = cb(hits[i].key, hits[i].value, &hits[i].res, arg) != 0;
+        free(hits[i].key);
+        free(hits[i].value);
+    }
+    free(hits);
     return ret;
 }
 
@@ -1438,6 +1530,7 @@ int store_attr_set(struct cfs_store *st, const struct cfs_res *r, const struct c
     if (run(st, err, "set",
             "INSERT OR REPLACE INTO attrs(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
             r->id, a->name, value, store_now()) < 0 ||
+        (a->type == CFS_T_TAGS && tags_index_locked(st, r->id, value, err) < 0) ||
         log_change(st, r, "set", a->name, old_shown, new_shown, actor, err) < 0)
         goto cleanup;
     if (changed)

@@ -65,6 +65,21 @@ static const struct vcase cases[] = {
     {"vm", "user-data", "#cloud-config\nruncmd:\n  - [echo, hi]\n", 0,
      "#cloud-config\nruncmd:\n  - [echo, hi]\n", 0},
     {"vm", "user-data", "nul\0", 4, NULL, EINVAL},
+    {"vm", "tags", "", 0, "", 0},
+    {"vm", "tags", "env=prod\n team = web \n\nk=a=b\n", 0, "env=prod\nteam=web\nk=a=b", 0},
+    {"volume", "tags", "caf\xc3\xa9=\xe4\xb8\xad", 0, "caf\xc3\xa9=\xe4\xb8\xad", 0},
+    {"vm", "tags", "env=prod\nenv=test", 0, NULL, EINVAL},     /* one value per key */
+    {"vm", "tags", "Env=prod\nenv=test", 0, "Env=prod\nenv=test", 0},  /* case-sensitive */
+    {"vm", "tags", "noequals", 0, NULL, EINVAL},
+    {"vm", "tags", "=value", 0, NULL, EINVAL},
+    {"vm", "tags", "key=", 0, NULL, EINVAL},
+    {"vm", "tags", "a/b=c", 0, NULL, EINVAL},
+    {"vm", "tags", "a=b/c", 0, NULL, EINVAL},
+    {"vm", "tags", "a=..", 0, NULL, EINVAL},
+    {"vm", "tags", "a=b\tc", 0, NULL, EINVAL},
+    {"vm", "tags", "a=b\r\n", 0, NULL, EINVAL},
+    {"vm", "tags", "a=\xe2\x80\xae" "b", 0, NULL, EINVAL},
+    {"vm", "tags", "a=b\0", 4, NULL, EINVAL},
     {"host", "uri", "qemu:///system", 0, "qemu:///system", 0},
     {"host", "uri", "qemu:// system", 0, NULL, EINVAL},
 };
@@ -114,6 +129,52 @@ static void check(int ok, const char *what)
         fail("%s%s%s", what, "", "");
 }
 
+static int count_tag(const char *key, const char *value, void *arg)
+{
+    (void)value;
+    char *seen = arg;
+    strcat(seen, key);
+    strcat(seen, ";");
+    return 0;
+}
+
+/* Tags: 50 of them, lines of 127 characters (not bytes), and one more of each. */
+static void check_tags(const struct cfs_layout *l)
+{
+    const struct cfs_attr_def *a = layout_attr(layout_kind(l, "vm"), "tags");
+    struct cfs_err err;
+    char buf[8192], *out = NULL;
+    size_t used = 0;
+    for (int i = 0; i < 50; i++)
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "k%d=v\n", i);
+    check(value_normalize(a, buf, used, &out, &err) == 0, "50 tags are accepted");
+    free(out);
+    out = NULL;
+    used += (size_t)snprintf(buf + used, sizeof(buf) - used, "k50=v\n");
+    check(value_normalize(a, buf, used, &out, &err) < 0 && err.code == EINVAL &&
+              strstr(err.msg, "more than 50 tags"),
+          "a 51st tag is refused");
+    memset(buf, 'x', 127);
+    buf[3] = '=';
+    check(value_normalize(a, buf, 127, &out, &err) == 0, "a 127-character tag is accepted");
+    free(out);
+    out = NULL;
+    buf[127] = 'x';
+    check(value_normalize(a, buf, 128, &out, &err) < 0 && err.code == EINVAL &&
+              strstr(err.msg, "128 characters"),
+          "a 128-character tag is refused");
+    /* 127 characters of two bytes each: characters count, not bytes */
+    used = (size_t)snprintf(buf, sizeof(buf), "k=");
+    for (int i = 0; i < 125; i++)
+        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "\xc3\xa9");
+    check(value_normalize(a, buf, used, &out, &err) == 0, "127 two-byte characters are accepted");
+    free(out);
+    out = NULL;
+    char seen[64] = "";
+    check(value_tags_each("a=1\nb=2=3\nc=x", count_tag, seen) == 0 && !strcmp(seen, "a;b;c;"),
+          "value_tags_each walks every tag in order");
+}
+
 int main(int argc, char **argv)
 {
     struct cfs_err err;
@@ -152,6 +213,7 @@ int main(int argc, char **argv)
           "names: no leading dot or dash, no blank, slash, empty or non-ASCII name");
     check(value_name_ok("web-1.prod_a"), "letters, digits, '.', '_' and '-' make a name");
 
+    check_tags(l);
     layout_free(l);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
