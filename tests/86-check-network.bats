@@ -53,9 +53,12 @@ teardown_file() {
   done
 }
 
+# check [ARGS]: run cloudfs check; output in $out, exit in $rc.  A sanitizer
+# report (the sanitizer run) fails the test whatever the exit code.
 check() {
   rc=0
   out=$("$CLOUDFS_BIN" -c "$CONF" check "$@" 2>"$T/check.err") || rc=$?
+  if grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T/check.err" >&2; then return 1; fi
 }
 
 # The machine is shared: other stores' domains, VPCs and bridges show up as
