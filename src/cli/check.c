@@ -689,18 +689,18 @@ static bool power_matches(const char *state, enum cfs_power p)
 
 /* A VM, VPC or subnet has converged when the reconciler recorded reaching
  * its latest spec generation; only then is a difference from reality a fault. */
-static bool converged(struct check *c, const struct chk_res *vm)
+static bool converged(struct check *c, const struct chk_res *r)
 {
     sqlite3_stmt *s = prep(c, "SELECT coalesce(max(seq), 0) FROM changes WHERE res = ?"
                               " AND op IN (" SPEC_OPS ")");
     int64_t gen = 0;
     if (!s)
         return false;
-    sqlite3_bind_int64(s, 1, vm->id);
+    sqlite3_bind_int64(s, 1, r->id);
     if (next(c, s) == 1)
         gen = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    char *acted = row_value(c, "status", vm->id, CFS_ST_GEN);
+    char *acted = row_value(c, "status", r->id, CFS_ST_GEN);
     bool ok = acted && atoll(acted) > 0 && atoll(acted) >= gen;
     free(acted);
     return ok;
