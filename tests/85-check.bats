@@ -27,16 +27,16 @@ check() {
   out=$("$CLOUDFS_BIN" -c "$CONF" check "$@" 2>"$T/check.err") || rc=$?
 }
 
-# The qemu:///system of a test machine is shared: other stores' domains show
-# up as orphans.  Keep only the lines about this store's VMs and the foreign
-# domain this file defines.
+# The qemu:///system of a test machine is shared: other stores' domains and
+# networks show up as orphans.  Keep only the lines about this store's
+# resources and the foreign domain this file defines.
 ours() {
   local keep u
-  keep=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm'"; echo "${FOREIGN_UUID:-none}")
+  keep=$(sqlite3 "$DB" "SELECT uuid FROM resources"; echo "${FOREIGN_UUID:-none}")
   while IFS= read -r line; do
     case "$line" in
-      *"orphan domain cfs-"*)
-        u=${line##*no VM has UUID }
+      *": orphan "*" has UUID "*)
+        u=${line##* has UUID }
         grep -qxF "$u" <<<"$keep" && printf '%s\n' "$line" ;;
       *) printf '%s\n' "$line" ;;
     esac

@@ -3,7 +3,7 @@
  *
  * The check reads the store through its own read-only SQLite connection
  * (one read transaction, so one consistent snapshot while the daemons keep
- * running) and the hosts through the compute driver.  Every difference is
+ * running) and the hosts through the compute and network drivers.  Every difference is
  * printed as one line "PATH: what is wrong"; notes about what could not be
  * compared go to the notes stream.  The torture suite uses it as its oracle.
  */

@@ -5,13 +5,16 @@
  * stored value being one the layout accepts in its normal form, relations
  * within their limits, the changes log in order, status that names things
  * which exist, and no tombstone left behind.  The reality half asks every
- * host what it runs and compares it with the tree.  The check reads through
- * its own read-only connection in one read transaction, so the daemons may
- * keep running and the snapshot is still consistent.
+ * host what it runs (domains; bridges, routers, libvirt networks and DHCP
+ * ranges of the VPCs) and every pool what it holds, and compares it with
+ * the tree.  The check reads through its own read-only connection in one
+ * read transaction, so the daemons may keep running and the snapshot is
+ * still consistent.
  */
 #include "check.h"
 
 #include <ctype.h>
+#include <libvirt/libvirt.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -22,6 +25,8 @@
 #include "compute.h"
 #include "conf.h"
 #include "netaddr.h"
+#include "netlink.h"
+#include "network.h"
 #include "status_keys.h"
 #include "storage.h"
 #include "value.h"
@@ -719,20 +724,20 @@ static bool power_matches(const char *state, enum cfs_power p)
     return true;    /* a transition (starting, stopping...) is not compared */
 }
 
-/* The VM has converged when the reconciler recorded reaching its latest
- * spec generation; only then is a difference from reality a fault. */
-static bool vm_converged(struct check *c, const struct chk_res *vm)
+/* A VM, VPC or subnet has converged when the reconciler recorded reaching
+ * its latest spec generation; only then is a difference from reality a fault. */
+static bool converged(struct check *c, const struct chk_res *r)
 {
     sqlite3_stmt *s = prep(c, "SELECT coalesce(max(seq), 0) FROM changes WHERE res = ?"
                               " AND op IN (" SPEC_OPS ")");
     int64_t gen = 0;
     if (!s)
         return false;
-    sqlite3_bind_int64(s, 1, vm->id);
+    sqlite3_bind_int64(s, 1, r->id);
     if (next(c, s) == 1)
         gen = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
-    char *acted = row_value(c, "status", vm->id, CFS_ST_GEN);
+    char *acted = row_value(c, "status", r->id, CFS_ST_GEN);
     bool ok = acted && atoll(acted) > 0 && atoll(acted) >= gen;
     free(acted);
     return ok;
@@ -758,6 +763,7 @@ static const struct chk_res *vm_by_uuid(struct check *c, const char *uuid)
 }
 
 static const struct cfs_compute_driver *const drv = &cfs_libvirt_driver;
+static const struct cfs_network_driver *const net = &cfs_network_linux;
 
 /* Each VM placed on the host has its domain cfs-UUID in the state its spec
  * asks for, and every cfs- domain there belongs to a VM placed there. */
@@ -796,7 +802,7 @@ static int check_host_domains(struct check *c, const struct chk_res *host)
         const struct chk_res *vm = res_by_id(c, sqlite3_column_int64(s, 0));
         if (!vm)
             continue;
-        if (!vm_converged(c, vm)) {
+        if (!converged(c, vm)) {
             note(c, vm, "still converging: not compared");
             continue;
         }
@@ -983,6 +989,245 @@ cleanup:
     return 0;
 }
 
+/* ---- networks ---- */
+
+/* What the network driver found on a host (network.h, list). */
+struct net_item {
+    enum cfs_net_kind kind;
+    char vpc[CFS_UUID_LEN];
+    char subnet[CFS_UUID_LEN];
+    char what[400];
+};
+
+struct net_items {
+    struct net_item *v;
+    size_t n, cap;
+    bool oom;
+};
+
+static void net_found(enum cfs_net_kind kind, const char *vpc, const char *subnet, const char *what,
+                      void *arg)
+{
+    struct net_items *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct net_item *grown = realloc(l->v, cap * sizeof(*grown));
+        if (!grown) {
+            l->oom = true;
+            return;
+        }
+        l->v = grown;
+        l->cap = cap;
+    }
+    struct net_item *it = &l->v[l->n++];
+    it->kind = kind;
+    snprintf(it->vpc, sizeof(it->vpc), "%s", vpc ? vpc : "");
+    snprintf(it->subnet, sizeof(it->subnet), "%s", subnet ? subnet : "");
+    snprintf(it->what, sizeof(it->what), "%s", what ? what : "");
+}
+
+/* The item of vpc (and subnet, or any when NULL) whose what is exactly
+ * what, or starts with it when prefix. */
+static const struct net_item *net_item_find(const struct net_items *l, const char *vpc,
+                                            const char *subnet, const char *what, bool prefix)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct net_item *it = &l->v[i];
+        if (strcmp(it->vpc, vpc) || (subnet && strcmp(it->subnet, subnet)))
+            continue;
+        if (prefix ? !strncmp(it->what, what, strlen(what)) : !strcmp(it->what, what))
+            return it;
+    }
+    return NULL;
+}
+
+/* Whether the newline-separated list holds line. */
+static bool has_line(const char *list, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, line, n))
+            return true;
+        p = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* The libvirt network name on uri: 1 active, 0 inactive, -1 unknown
+ * (absent, or libvirt unreachable). */
+static int lv_network_active(const char *uri, const char *name)
+{
+    virConnectPtr conn = virConnectOpen(uri);
+    int active = -1;
+    if (!conn)
+        return -1;
+    virNetworkPtr n = virNetworkLookupByName(conn, name);
+    if (n) {
+        active = virNetworkIsActive(n);
+        virNetworkFree(n);
+    }
+    virConnectClose(conn);
+    return active < 0 ? -1 : active;
+}
+
+/* Whether the namespace holds the address a/prefix. */
+static bool netns_has_addr(const struct nl_list *addrs, uint32_t a, int prefix)
+{
+    for (int i = 0; i < addrs->n; i++) {
+        const struct nl_addr *x = NL_AT(addrs, struct nl_addr, i);
+        if (x->addr == a && x->prefix == prefix)
+            return true;
+    }
+    return false;
+}
+
+/* The subnets of vpc set up on the host: their DHCP range on its dnsmasq
+ * and their gateway on its router. */
+static void check_subnets_on(struct check *c, const struct chk_res *host, const char *uri,
+                             const struct chk_res *vpc, const struct net_items *found,
+                             const char *netns)
+{
+    struct nl_list addrs = {0};
+    struct cfs_err err;
+    bool have_addrs = netns && nl_addrs(netns, &addrs, &err) == 0;
+    if (netns && !have_addrs)
+        diff(c, vpc, "cannot read the router addresses of host %s: %s", host->name, err.msg);
+    for (size_t i = 0; i < c->nres; i++) {
+        const struct chk_res *s = &c->res[i];
+        if (s->parent != vpc->id || s->deleted || strcmp(s->kind_name, "subnet"))
+            continue;
+        char *hosts = row_value(c, "status", s->id, CFS_ST_HOSTS);
+        char *state = row_value(c, "status", s->id, "state");
+        char *cidr = row_value(c, "attrs", s->id, "cidr");
+        char *gw = row_value(c, "status", s->id, "gateway");
+        struct cfs_cidr net;
+        uint32_t a;
+        if (!has_line(hosts, uri) || strcmp(state, "available") || !converged(c, s)) {
+            note(c, s, "not set up on host %s or still converging: not compared", host->name);
+        } else if (!net_item_find(found, vpc->uuid, s->uuid, "subnet ", true)) {
+            diff(c, s, "DHCP range of subnet %s is missing from the dnsmasq of host %s", cidr,
+                 host->name);
+        } else if (have_addrs && netaddr_cidr_parse(cidr, &net, &err) == 0 &&
+                   netaddr_ipv4_parse(gw, &a, &err) == 0 && !netns_has_addr(&addrs, a, net.prefix)) {
+            diff(c, s, "gateway %s/%d is missing from the router (network namespace %s) of host %s",
+                 gw, net.prefix, netns, host->name);
+        }
+        free(hosts);
+        free(state);
+        free(cidr);
+        free(gw);
+    }
+    nl_list_free(&addrs);
+}
+
+/* One VPC set up on the host: its bridge, libvirt network (active) and
+ * router namespace are there, and so are its subnets. */
+static void check_vpc_on(struct check *c, const struct chk_res *host, const char *uri,
+                         struct cfs_net_host *h, const struct chk_res *vpc,
+                         const struct net_items *found)
+{
+    struct cfs_net_attach at;
+    struct cfs_err err;
+    char what[128];
+    if (net->attachment(h, vpc->uuid, &at, &err) < 0) {
+        diff(c, vpc, "cannot name its objects on host %s: %s", host->name, err.msg);
+        return;
+    }
+    snprintf(what, sizeof(what), "bridge %s", at.bridge);
+    if (!net_item_find(found, vpc->uuid, NULL, what, false))
+        diff(c, vpc, "bridge %s is missing on host %s", at.bridge, host->name);
+    if (at.network[0]) {
+        snprintf(what, sizeof(what), "libvirt network %s", at.network);
+        if (!net_item_find(found, vpc->uuid, NULL, what, false))
+            diff(c, vpc, "libvirt network %s is missing on host %s", at.network, host->name);
+        else if (lv_network_active(uri, at.network) == 0)
+            diff(c, vpc, "libvirt network %s is not active on host %s", at.network, host->name);
+    }
+    const struct net_item *ns = net_item_find(found, vpc->uuid, NULL, "network namespace ", true);
+    if (!ns)
+        diff(c, vpc, "router (network namespace) is missing on host %s", host->name);
+    check_subnets_on(c, host, uri, vpc, found,
+                     ns ? ns->what + strlen("network namespace ") : NULL);
+}
+
+/* The first live host of the tree with this URI (hosts sharing one are
+ * compared once). */
+static bool first_with_uri(struct check *c, const struct chk_res *host, const char *uri)
+{
+    for (size_t i = 0; i < c->nres && &c->res[i] != host; i++) {
+        const struct chk_res *o = &c->res[i];
+        if (o->kind != host->kind || o->deleted)
+            continue;
+        char *ouri = row_value(c, "attrs", o->id, "uri");
+        bool same = !strcmp(ouri, uri);
+        free(ouri);
+        if (same)
+            return false;
+    }
+    return true;
+}
+
+/* Every VPC and subnet set up on the host (status _hosts) has its objects
+ * there, and every object of cloudfs's there belongs to a VPC or subnet. */
+static int check_host_network(struct check *c, const struct chk_res *host)
+{
+    char *uri = row_value(c, "attrs", host->id, "uri");
+    struct cfs_net_host *h = NULL;
+    struct net_items found = {0};
+    struct cfs_err err;
+    int ret = 0;
+    if (!strncmp(uri, "test:", 5) || !uri[0] || !first_with_uri(c, host, uri))
+        goto cleanup;       /* simulated hosts have no network */
+    struct cfs_net_host_def def = {.libvirt_uri = uri};
+    if (net->open(&def, &h, &err) < 0 || net->list(h, net_found, &found, &err) < 0) {
+        diff(c, host, "cannot list the networks of %s: %s", uri, err.msg);
+        goto cleanup;
+    }
+    if (found.oom) {
+        ret = cfs_err_set(c->err, ENOMEM, "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < c->nres; i++) {
+        const struct chk_res *vpc = &c->res[i];
+        if (vpc->deleted || strcmp(vpc->kind_name, "vpc"))
+            continue;
+        char *hosts = row_value(c, "status", vpc->id, CFS_ST_HOSTS);
+        char *state = row_value(c, "status", vpc->id, "state");
+        if (!has_line(hosts, uri) || strcmp(state, "available") || !converged(c, vpc))
+            note(c, vpc, "not set up on host %s or still converging: not compared", host->name);
+        else
+            check_vpc_on(c, host, uri, h, vpc, &found);
+        free(hosts);
+        free(state);
+    }
+    /* Orphans: what no VPC or subnet of the store owns. */
+    for (size_t i = 0; i < found.n; i++) {
+        const struct net_item *it = &found.v[i];
+        const struct chk_res *vpc = res_by_kind_uuid(c, "vpc", it->vpc);
+        if (!vpc) {
+            diff(c, host, "orphan %s: no VPC has UUID %s", it->what, it->vpc);
+        } else if (vpc->deleted) {
+            note(c, host, "%s of a deleted VPC awaits its teardown", it->what);
+        } else if (it->kind == CFS_NET_SUBNET) {
+            const struct chk_res *s = res_by_kind_uuid(c, "subnet", it->subnet);
+            if (!s || s->parent != vpc->id)
+                diff(c, vpc, "orphan %s on host %s: no subnet has UUID %s", it->what, host->name,
+                     it->subnet);
+            else if (s->deleted)
+                note(c, s, "%s awaits its teardown", it->what);
+        }
+    }
+
+cleanup:
+    if (h)
+        net->close(h);
+    free(found.v);
+    free(uri);
+    return ret;
+}
+
 /* What each kind is compared with outside the store.  One function per kind
  * that owns something real; pools gain theirs (volumes against the pool's
  * backend) here. */
@@ -991,6 +1236,7 @@ static const struct {
     int (*compare)(struct check *c, const struct chk_res *r);
 } reality_checks[] = {
     {"host", check_host_domains},
+    {"host", check_host_network},
     {"pool", check_pool_objects},
 };
 

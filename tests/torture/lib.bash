@@ -56,16 +56,17 @@ store_clean() {
 }
 
 # Lines of `cloudfs check` (with the hosts) that concern this store: the
-# shared qemu:///system holds other stores' domains, which look like orphans.
+# shared qemu:///system and machine hold other stores' domains and networks,
+# which look like orphans.
 check_ours() {
   local out uuids line u
   out=$("$CLOUDFS_BIN" -c "$CONF" check "$@" 2>/dev/null)
-  uuids=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm'")
+  uuids=$(sqlite3 "$DB" "SELECT uuid FROM resources")
   while IFS= read -r line; do
     [ -n "$line" ] || continue
     case "$line" in
-      *"orphan domain cfs-"*)
-        u=${line##*no VM has UUID }
+      *": orphan "*" has UUID "*)
+        u=${line##* has UUID }
         grep -qxF "$u" <<<"$uuids" && printf '%s\n' "$line" ;;
       *) printf '%s\n' "$line" ;;
     esac
