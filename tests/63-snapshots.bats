@@ -331,9 +331,12 @@ qwrite() { qemu-io "${@:3}" -c "write -P $2 0 1M" "$1" >/dev/null; }
   mkdir "$C/volumes/c3/snapshots/big"
   snap_ready c3 big
   reject "$E_INVAL" "$C/volumes/c2/snapshot" c3/big "below snapshot big's size 20G"
+  echo 20G > "$C/volumes/c2/size"      # above the snapshot's 10G: the copy is grown
   echo c1/s > "$C/volumes/c2/snapshot"
   vol_ready c2
   g=$(vol_file c2)
+  [ "$(cat "$C/volumes/c2/status/size")" = 20G ]
+  qemu-img info -U --output=json "$g" | grep -q '"virtual-size": 21474836480'
   [ "$g" != "$f" ]
   qread "$g" 0x5a -f qcow2
   # A copy, not a child of the source file: the two diverge.
