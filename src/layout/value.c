@@ -27,6 +27,13 @@ bool value_name_ok(const char *name)
     return true;
 }
 
+bool value_res_name_ok(const struct cfs_kind *k, const char *name)
+{
+    if (k && !strcmp(k->name, "quota") && name[0] == '@')
+        return value_name_ok(name + 1);
+    return value_name_ok(name);
+}
+
 static int parse_ll(const char *s, long long *out)
 {
     if (!*s || !(isdigit((unsigned char)*s) || *s == '-'))

@@ -879,7 +879,7 @@ int store_res_create_mode(struct cfs_store *st, int64_t parent, const struct cfs
     struct cfs_res r, existing;
     struct cfs_err ignore;
     int ret = -1;
-    if (!value_name_ok(name))
+    if (!value_res_name_ok(k, name))
         return cfs_err_set(err, EINVAL,
                            "'%.64s' is not a valid name (1-63 of A-Z a-z 0-9 . _ -, not starting "
                            "with . or -)", name);
@@ -1177,7 +1177,7 @@ int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *
     char who[160];
     struct cfs_res other, renamed = *r;
     struct cfs_err ignore;
-    if (!value_name_ok(newname))
+    if (!value_res_name_ok(r->kind, newname))
         return cfs_err_set(err, EINVAL, "'%.64s' is not a valid name", newname);
     if (!strcmp(newname, r->name))
         return 0;
@@ -1693,6 +1693,30 @@ int store_owned(struct cfs_store *st, const char *kind, uid_t uid, const char *a
         if (cb(rows[i].x, rows[i].a, rows[i].b, arg) != 0)
             break;
     free_rows(rows, n);
+    return ret;
+}
+
+int store_owner_uids(struct cfs_store *st, uid_t **uids, size_t *n, struct cfs_err *err)
+{
+    struct row *rows = NULL;
+    size_t count = 0;
+    *uids = NULL;
+    *n = 0;
+    lock(st);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT '', '', uid, 0 FROM resources WHERE deleted = 0 GROUP BY uid ORDER BY uid", "");
+    int ret = s ? collect_rows(st, s, &rows, &count, err) : -1;
+    unlock(st);
+    if (ret == 0 && count) {
+        *uids = calloc(count, sizeof(**uids));
+        if (!*uids)
+            ret = cfs_err_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; ret == 0 && i < count; i++)
+            (*uids)[i] = (uid_t)rows[i].x;
+        if (ret == 0)
+            *n = count;
+    }
+    free_rows(rows, count);
     return ret;
 }
 
