@@ -333,7 +333,7 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   as_alice bash -c "printf '%s\n' \"$ud\" > '$v/user-data'"
   as_alice bash -c "echo pw-secret-123 > '$v/password'"
   as_alice bash -c "printf 'more-userdata-secret\n' >> '$v/user-data'"
-  [ "$(db_attr vm alices password)" = pw-secret-123 ]
+  pw_hash_of "$(db_attr vm alices password)" pw-secret-123
   db_attr vm alices user-data | grep -q hunter2-userdata-secret
   wait "$reader" || true
   grep -q '"attribute":"user-data"' "$T/events.txt"

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pwhash.h"
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_network.h"
@@ -720,7 +721,7 @@ static enum step vm_password(struct vm_pass *p)
         !written)
         return STEP_ON;
     char *password = rc_attr(rc, p->vm->id, "password");
-    char hash[256];
+    char hash[PWHASH_MAX];
     if (!password[0]) {
         free(password);
         return STEP_ON;     /* cleared: nothing to set */
@@ -729,7 +730,7 @@ static enum step vm_password(struct vm_pass *p)
         cfs_err_set(&err, EBUSY, "password: the guest agent does not answer; the new password "
                                  "reaches the guest at its next start");
     int rc_ = p->info.agent != CFS_AGENT_CONNECTED ? -1
-              : vm_seed_hash(password, hash, sizeof(hash), &err) < 0 ? -1
+              : pwhash_make(password, hash, sizeof(hash), &err) < 0 ? -1
               : rc->drv->set_password(p->conn, p->vm->uuid, "root", hash, &err);
     explicit_bzero(password, strlen(password));
     explicit_bzero(hash, sizeof(hash));

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pwhash.h"
+
 #define STMT_CACHE 96
 
 struct cfs_store {
@@ -119,6 +121,12 @@ static const char *const migrations[] = {
      * what each user owns, for quotas. */
     "ALTER TABLE resources ADD COLUMN mode INTEGER NOT NULL DEFAULT 493;"
     "CREATE INDEX resources_owner ON resources(kind, uid);",
+    /* 8: placeholder: tags */
+    "SELECT 1;",
+    /* 9: VM passwords at rest as SHA-512 crypt hashes (cfs_pwhash, see
+     * pwhash_sql: a value already hashed is kept). */
+    "UPDATE attrs SET value = cfs_pwhash(value) WHERE name = 'password' AND value <> ''"
+    "  AND res IN (SELECT id FROM resources WHERE kind = 'vm');",
 };
 
 
@@ -387,6 +395,25 @@ static int user_version(struct cfs_store *st, int *version, struct cfs_err *err)
     return 0;
 }
 
+/* cfs_pwhash(TEXT): the SQL face of pwhash_make, for the migration that
+ * hashes the passwords an older store held in plain text. */
+static void pwhash_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    char hash[PWHASH_MAX];
+    struct cfs_err err;
+    const unsigned char *v = argc == 1 ? sqlite3_value_text(argv[0]) : NULL;
+    if (!v) {
+        sqlite3_result_error(ctx, "cfs_pwhash: no text", -1);
+        return;
+    }
+    if (pwhash_make((const char *)v, hash, sizeof(hash), &err) < 0) {
+        sqlite3_result_error(ctx, err.msg, -1);
+        return;
+    }
+    sqlite3_result_text(ctx, hash, -1, SQLITE_TRANSIENT);
+    explicit_bzero(hash, sizeof(hash));
+}
+
 static int migrate(struct cfs_store *st, struct cfs_err *err)
 {
     int version = 0;
@@ -526,6 +553,9 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     sqlite3_busy_timeout(st->db, 30000);
     if (exec(st, "PRAGMA journal_mode=WAL", err) < 0 ||
         exec(st, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", err) < 0 ||
+        (sqlite3_create_function(st->db, "cfs_pwhash", 1, SQLITE_UTF8, NULL, pwhash_sql, NULL,
+                                 NULL) != SQLITE_OK &&
+         db_error(st, err, "cfs_pwhash") < 0) ||
         migrate(st, err) < 0) {
         store_close(st);
         return -1;
