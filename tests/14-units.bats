@@ -13,7 +13,8 @@ CC_FLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g)
   cc "${CC_FLAGS[@]}" -I"$REPO/include/common" -I"$REPO/include/layout" \
      -o "$BATS_TEST_TMPDIR/value_test" "$REPO/tests/unit/value_test.c" \
      "$REPO/src/layout/value.c" "$REPO/src/layout/layout.c" "$REPO/src/common/error.c" \
-     "$REPO/src/common/netaddr.c" "$REPO/build/layout_data.c" -lconfig
+     "$REPO/src/common/netaddr.c" "$REPO/src/common/pwhash.c" "$REPO/build/layout_data.c" \
+     -lconfig -lcrypt
   run "$BATS_TEST_TMPDIR/value_test" "$REPO/fs-layout"
   echo "$output"
   [ "$status" = 0 ]

@@ -214,12 +214,25 @@ LIST
   reject "$E_INVAL" "$V/hostname" web_1 "'web_1' is not a host name"
   accept "$V/description" "$(printf 'd%.0s' {1..256})"
   reject "$E_INVAL" "$V/description" "$(printf 'd%.0s' {1..257})" "length 257 is out of range 0..256"
-  # password is write-only: stored, never read back
+  # password is write-only: stored as a SHA-512 crypt hash, never read back
   printf 's3cret\n' > "$V/password"
   [ "$(cat "$V/password")" = "" ]
-  [ "$(db_attr vm v1 password)" = s3cret ]
+  pw_hash_of "$(db_attr vm v1 password)" s3cret
+  local h
+  h="$(db_attr vm v1 password)"
   reject "$E_INVAL" "$V/password" "$(printf 'p%.0s' {1..129})" "password: length 129"
-  [ "$(db_attr vm v1 password)" = s3cret ]
+  [ "$(db_attr vm v1 password)" = "$h" ]
+  # a hash is kept as it is (not hashed again); a malformed one is refused
+  h="$(openssl passwd -6 -salt abcdefgh given-hash)"
+  printf '%s\n' "$h" > "$V/password"
+  [ "$(db_attr vm v1 password)" = "$h" ]
+  reject "$E_INVAL" "$V/password" '$6$abc$not-a-hash' "password: starts like a SHA-512 crypt hash"
+  [ "$(db_attr vm v1 password)" = "$h" ]
+  # an empty write keeps it (rsync of the empty file)
+  : > "$V/password"
+  [ "$(db_attr vm v1 password)" = "$h" ]
+  printf 's3cret\n' > "$V/password"
+  pw_hash_of "$(db_attr vm v1 password)" s3cret
   # ctl is a one-shot verb: logged, not stored
   seq0=$(last_seq)
   echo reboot > "$V/ctl"

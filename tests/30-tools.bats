@@ -266,7 +266,7 @@ zones/default/clusters/default/vms/g3 set state running" ]
   run rsync -ai --exclude status/ "$D/" "$MNT/zones/"
   [ "$status" -eq 0 ]
   [[ "$output" == *"vms/g1/password"* ]]   # it was sent
-  [ "$(db_attr vm g1 password)" = pw-g1 ]
+  pw_hash_of "$(db_attr vm g1 password)" pw-g1
   [ "$(spec_changes_since "$seq1")" = 0 ]
   # every file pushed reads back as pushed
   (cd "$D" && find . -type f) | while read -r f; do

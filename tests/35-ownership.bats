@@ -43,7 +43,7 @@ as_tenant() {
   as_tenant sh -c "echo 'tenant text' > '$C/vms/mine/.d.tmp' && mv '$C/vms/mine/.d.tmp' '$C/vms/mine/description'"
   [ "$(db_attr vm mine description)" = "tenant text" ]
   as_tenant sh -c "echo tenant-pw > '$C/vms/mine/password'"
-  [ "$(db_attr vm mine password)" = tenant-pw ]
+  pw_hash_of "$(db_attr vm mine password)" tenant-pw
   # the write is recorded as the tenant's
   [ "$(sqlite3 "$DB" "SELECT uid FROM changes WHERE op = 'set' AND attr = 'description' AND path LIKE '%/vms/mine'")" = "$TENANT" ]
   # secrets stay unreadable, even to their owner

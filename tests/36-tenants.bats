@@ -24,6 +24,21 @@ setup_file() {
 teardown_file() { rc_stop; rc_cleanup_domains; cfs_stop; }
 
 as_alice() { runuser -u cfs-alice -- "$@"; }
+
+# vnc_valid_for VMDIR DOMAIN MIN MAX: the VM's VNC password expires MIN..MAX
+# seconds from now, by status/vnc-valid-to and by libvirt's passwdValidTo
+# (UTC), which agree.
+vnc_valid_for() {
+  local to lv now left
+  to=$(cat "$1/status/vnc-valid-to")
+  lv=$($VIRSH dumpxml --security-info "$2" | grep -o "passwdValidTo='[^']*'" | cut -d"'" -f2)
+  now=$(date -u +%s)
+  left=$(( $(date -u -d "$to" +%s) - now ))
+  if [ "${lv}Z" != "$to" ] || [ "$left" -lt "$3" ] || [ "$left" -gt "$4" ]; then
+    echo "vnc valid to '$to' (libvirt '$lv'), $left s from now, not in $3..$4" >&2
+    return 1
+  fi
+}
 as_bob() { runuser -u cfs-bob -- "$@"; }
 
 # --- 1. the store ---------------------------------------------------------
@@ -333,7 +348,7 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   as_alice bash -c "printf '%s\n' \"$ud\" > '$v/user-data'"
   as_alice bash -c "echo pw-secret-123 > '$v/password'"
   as_alice bash -c "printf 'more-userdata-secret\n' >> '$v/user-data'"
-  [ "$(db_attr vm alices password)" = pw-secret-123 ]
+  pw_hash_of "$(db_attr vm alices password)" pw-secret-123
   db_attr vm alices user-data | grep -q hunter2-userdata-secret
   wait "$reader" || true
   grep -q '"attribute":"user-data"' "$T/events.txt"
@@ -376,9 +391,14 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   wait_until 30 grep -Eq '^127\.0\.0\.1:[0-9]+$' "$v/status/vnc"
   [ "$(stat -c %a:%U "$v/status/vnc")" = 400:cfs-alice ]
   [ "$(stat -c %a:%U "$v/status/vnc-password")" = 400:cfs-alice ]
+  [ "$(stat -c %a:%U "$v/status/vnc-valid-to")" = 400:cfs-alice ]
   as_alice grep -Eq '^127\.0\.0\.1:[0-9]+$' "$v/status/vnc"
   pw=$(as_alice cat "$v/status/vnc-password")
   [[ "$pw" =~ ^[A-Za-z0-9]{8}$ ]]
+  # valid 300 s: status/vnc-valid-to and libvirt's passwdValidTo agree
+  vnc_valid_for "$v" "$(vm_domain alices)" 240 300
+  run as_bob cat "$v/status/vnc-valid-to"
+  [ "$status" -ne 0 ]
   run as_bob cat "$v/status/vnc"
   [ "$status" -ne 0 ]
   [[ "$output" == *"$E_ACCES"* ]]
@@ -403,9 +423,40 @@ chpasswd: {list: 'root:hunter2-userdata-secret'}"
   [ "$(timeout 120 cat "$v/wait")" = running ]
   [ "$(cat "$v/status/vnc-password")" != "$pw" ]
   $VIRSH dumpxml --security-info "$dom" | grep -q "passwd='$(cat "$v/status/vnc-password")'"
+  vnc_valid_for "$v" "$dom" 240 300
   as_alice bash -c "echo stopped > '$v/state'"
   [ "$(timeout 120 cat "$v/wait")" = stopped ]
   rc_stop
+  rc_check_log
+}
+
+@test "vnc: the password expires (passwdValidTo) and the reconciler renews it on the running domain before it does" {
+  local v="$C/vms/alices" dom pw to pw2 to2
+  rc_stop
+  # a 20 s validity: renewed 4 s before it expires
+  cp "$CONF" "$T/conf.before-vnc"
+  echo 'vnc-password-validity = 20;' >> "$CONF"
+  rc_start
+  as_alice bash -c "echo running > '$v/state'"
+  [ "$(timeout 120 cat "$v/wait")" = running ]
+  dom=$(vm_domain alices)
+  wait_until 30 grep -Eq '^127\.0\.0\.1:[0-9]+$' "$v/status/vnc"
+  pw=$(cat "$v/status/vnc-password"); to=$(cat "$v/status/vnc-valid-to")
+  vnc_valid_for "$v" "$dom" 0 20
+  # renewed without a write: a new password, a new expiry, live in libvirt
+  wait_until 40 bash -c "[ \"\$(cat '$v/status/vnc-password')\" != '$pw' ]"
+  pw2=$(cat "$v/status/vnc-password"); to2=$(cat "$v/status/vnc-valid-to")
+  [[ "$pw2" =~ ^[A-Za-z0-9]{8}$ ]]
+  [ "$(date -u -d "$to2" +%s)" -gt "$(date -u -d "$to" +%s)" ]
+  $VIRSH dumpxml --security-info "$dom" | grep -q "passwd='$pw2'"
+  vnc_valid_for "$v" "$dom" 10 20
+  # the renewal reached no event and no changes log
+  sqlite3 "$DB" "SELECT coalesce(old, '') || ' ' || coalesce(new, '') FROM changes" | grep -q "$pw2" && false
+  grep -q "$pw2" "$v/status/events" && false
+  as_alice bash -c "echo stopped > '$v/state'"
+  [ "$(timeout 120 cat "$v/wait")" = stopped ]
+  rc_stop
+  cp "$T/conf.before-vnc" "$CONF"
   rc_check_log
 }
 

@@ -47,7 +47,7 @@ tree_digest() {
   [ "$(cat "$C/vms/p1/user-data")" = "$(printf '#cloud-config\nhostname: p1')" ]
   [ "$(readlink "$C/vms/p1/volumes/pd1")" = ../../../volumes/pd1 ]
   [ "$(stat -c %u "$C/vms/p2/state")" = 1000 ]
-  [ "$(db_attr vm p1 password)" = secret ]
+  pw_hash_of "$(db_attr vm p1 password)" secret
 }
 
 @test "kill -9 right after acknowledged writes loses none of them" {
@@ -164,4 +164,33 @@ tree_digest() {
   rmdir "$C/vms/up1" "$C/vms/up3" "$C/vms/up4"
   [ "$(stat -c %h "$C/vms")" = "$n" ]
   "$CLOUDFS_BIN" -c "$CONF" check -n
+}
+
+@test "a store from before hashed passwords (schema 8) has its plain passwords hashed once, at open" {
+  mkdir "$C/vms/pw1" "$C/vms/pw2"
+  echo already-hashed > "$C/vms/pw2/password"
+  local kept
+  kept="$(db_attr vm pw2 password)"
+  pw_hash_of "$kept" already-hashed
+  schema=$(sqlite3 "$DB" 'PRAGMA user_version')
+  cfs_umount
+  # as an older cloudfs left it: the password in plain text
+  sqlite3 "$DB" "UPDATE attrs SET value = 'old-plain-pw' WHERE name = 'password'
+                   AND res = (SELECT id FROM resources WHERE kind = 'vm' AND name = 'pw1');
+                 INSERT OR IGNORE INTO attrs SELECT id, 'password', 'old-plain-pw', 0 FROM resources
+                   WHERE kind = 'vm' AND name = 'pw1';
+                 PRAGMA user_version = 8"
+  [ "$(db_attr vm pw1 password)" = old-plain-pw ]
+  cfs_mount
+  [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = "$schema" ]
+  pw_hash_of "$(db_attr vm pw1 password)" old-plain-pw
+  [ "$(db_attr vm pw2 password)" = "$kept" ]        # a hash is not hashed again
+  ! sqlite3 "$DB" .dump | grep -q old-plain-pw || false
+  "$CLOUDFS_BIN" -c "$CONF" check -n
+  local h1
+  h1="$(db_attr vm pw1 password)"
+  cfs_umount
+  cfs_mount
+  [ "$(db_attr vm pw1 password)" = "$h1" ]
+  rmdir "$C/vms/pw1" "$C/vms/pw2"
 }

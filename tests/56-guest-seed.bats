@@ -49,6 +49,9 @@ seen() { grep -aF "TINYGUEST SEED $2" "$(console_of "$1")" >/dev/null; }
   seen ci1 "meta-data:   - \"$KEY\""
   seen ci1 'user-data:   - echo hello-from-user-data'
   seen ci1 'vendor-data:     - "root:$6$'
+  # the stored hash itself (hashed once, at the write)
+  pw_hash_of "$(db_attr vm ci1 password)" s3cret-pw
+  seen ci1 "vendor-data:     - \"root:$(db_attr vm ci1 password)\""
   seen ci1 'network-config: version: 2'
   # The seed as libvirt and the host see it: a read-only CD on sdz, 0600,
   # volume id cidata, no plaintext password anywhere in it.
@@ -173,6 +176,7 @@ keys_refused() {
   echo n3w-pw > "$V/password"
   timeout 60 cat "$V/wait" || { cat "$V/status/error"; false; }
   wait_until 60 grep -aq "TINYGUEST AGENT PASSWORD user=root crypted=true" "$(console_of ga)"
+  pw_hash_of "$(db_attr vm ga password)" n3w-pw
   ! grep -aq n3w-pw "$(console_of ga)" "$T/reconcile.log" || false
   rmdir "$V"
 }

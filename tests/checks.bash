@@ -112,3 +112,18 @@ db_attr() {
   sqlite3 "$DB" "SELECT a.value FROM attrs a JOIN resources r ON r.id = a.res
                  WHERE r.kind = '$1' AND r.name = '$2' AND a.name = '$3'"
 }
+
+# pw_hash_of STORED PLAIN: STORED is a SHA-512 crypt(3) hash ("$6$SALT$...")
+# of PLAIN, as openssl computes it with the same salt.
+pw_hash_of() {
+  local stored="$1" plain="$2" salt
+  if [[ ! "$stored" =~ ^\$6\$([./0-9A-Za-z]{1,16})\$[./0-9A-Za-z]{86}$ ]]; then
+    echo "not a SHA-512 crypt hash: '$stored'" >&2
+    return 1
+  fi
+  salt="${BASH_REMATCH[1]}"
+  if [ "$(openssl passwd -6 -salt "$salt" "$plain")" != "$stored" ]; then
+    echo "'$stored' is not the hash of '$plain'" >&2
+    return 1
+  fi
+}

@@ -34,6 +34,7 @@ struct cfs_conf {
     int storage_timeout;    /* seconds before a stalled storage operation fails */
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
+    int vnc_validity;       /* seconds a VNC console password is valid */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

@@ -77,6 +77,7 @@ struct cfs_domain_spec {
     const char *cpu_mode;       /* <cpu mode=...>: host-model, host-passthrough, maximum; NULL: none */
     bool cpu_no_arch_caps;      /* with cpu_mode: leave out arch-capabilities (see reconcile_vm.c) */
     const char *vnc_password;   /* the VNC console's password, or NULL/"" for none */
+    long long vnc_valid_to;     /* when it expires (seconds since the epoch); 0: never */
 };
 
 enum cfs_agent { CFS_AGENT_NONE, CFS_AGENT_DISCONNECTED, CFS_AGENT_CONNECTED };
@@ -133,6 +134,10 @@ struct cfs_compute_driver {
      * hash is a crypt(3) hash. */
     int (*set_password)(struct cfs_conn *c, const char *uuid, const char *user, const char *hash,
                         struct cfs_err *err);
+    /* A new VNC console password for the running domain, valid until
+     * valid_to (seconds since the epoch), live only. */
+    int (*set_vnc_password)(struct cfs_conn *c, const char *uuid, const char *password,
+                            long long valid_to, struct cfs_err *err);
     /* The guest's addresses as its agent reports them: "NAME ADDR/PREFIX"
      * lines (loopback left out) into out, "" when there are none. */
     int (*guest_ips)(struct cfs_conn *c, const char *uuid, char *out, size_t len,

@@ -1,7 +1,14 @@
-/* quota.h: what each user may own (quotas/USER/), checked at the write.
+/* quota.h: what each user and group may own (quotas/USER/, quotas/@GROUP/),
+ * checked at the write.
  *
  * A user's limits are the attributes of quotas/USER/ (USER a local user
  * name), or the quota kind's defaults in the layout when there is none.
+ * A group's are those of quotas/@GROUP/ (GROUP a local group); a group
+ * without one has no limit (no default group quota).  A write must fit the
+ * owner's quota and the quota of each of the owner's groups (primary and
+ * supplementary) that has one; a group's usage is the sum of its members'
+ * (every owner of resources whose groups include it), whatever group owns
+ * each resource, so chgrp does not move usage out of a group's quota.
  * Usage is counted from the store at each check: resources the user owns
  * (vms, volumes, images, snapshots), the VMs whose desired state is running
  * or paused with their offerings' vCPUs and memory, and the volumes' sizes.
@@ -28,10 +35,11 @@ int quota_check_create(struct cfs_store *st, uid_t uid, const struct cfs_kind *k
 int quota_check_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                      const char *value, struct cfs_err *err);
 
-/* mkdir quotas/NAME: NAME must be a local user (EINVAL otherwise). */
+/* mkdir quotas/NAME: NAME must be a local user, or @GROUP a local group
+ * (EINVAL otherwise). */
 int quota_check_name(const char *name, struct cfs_err *err);
 
-/* status/NAME of quota q: the named user's usage (malloc'd text). */
+/* status/NAME of quota q: the named user's or group's usage (malloc'd text). */
 int quota_usage_text(struct cfs_store *st, const struct cfs_res *q, const char *name, char **out,
                      struct cfs_err *err);
 

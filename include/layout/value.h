@@ -13,6 +13,9 @@
 
 /* A resource name: 1-63 chars of [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool value_name_ok(const char *name);
+/* The name of a resource of kind k: value_name_ok, and for a quota also
+ * "@GROUP" (the quota of a local group, quotas/@GROUP/). */
+bool value_res_name_ok(const struct cfs_kind *k, const char *name);
 
 /* Validate data[0..len) as a value of attribute a and return, in *out, the
  * normalised text to store (malloc'd; caller frees).  One trailing newline is

@@ -39,10 +39,6 @@ int vm_seed_make(struct reconciler *rc, const struct cfs_res *vm, const struct v
 /* Remove the VM's seed (the VM is gone). */
 void vm_seed_remove(struct reconciler *rc, const struct cfs_res *vm);
 
-/* The crypt(3) SHA-512 hash of password into out (a random salt each
- * time); a value that already is a crypt hash ("$6$...") is kept. */
-int vm_seed_hash(const char *password, char *out, size_t len, struct cfs_err *err);
-
 /* The attributes the seed reads (for the VM's rc_kind row). */
 #define VM_SEED_ATTRS "hostname password user-data ssh-keys"
 

@@ -163,6 +163,8 @@ int store_res_chown(struct cfs_store *st, const struct cfs_res *r, uid_t uid, gi
 typedef int (*store_owned_cb)(int64_t id, const char *a, const char *b, void *arg);
 int store_owned(struct cfs_store *st, const char *kind, uid_t uid, const char *a, const char *b,
                 store_owned_cb cb, void *arg, struct cfs_err *err);
+/* The distinct owners of live resources (a malloc'd array of *n). */
+int store_owner_uids(struct cfs_store *st, uid_t **uids, size_t *n, struct cfs_err *err);
 /* The directory's permission bits (mode & 0777): who may enter it, read
  * it, and see its events. */
 int store_res_chmod(struct cfs_store *st, const struct cfs_res *r, mode_t mode,

@@ -291,7 +291,7 @@ static void check_resources(struct check *c)
                 diff(c, r, "tombstone of a kind that has no teardown");
             if (strcmp(r->name, want))
                 diff(c, r, "tombstone not named %s", want);
-        } else if (!value_name_ok(r->name)) {
+        } else if (!value_res_name_ok(r->kind, r->name)) {
             printable(r->name, shown, sizeof(shown));
             diff(c, r, "name '%s' is not a valid name", shown);
         }

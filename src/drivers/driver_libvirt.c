@@ -674,6 +674,30 @@ static void disk_xml(struct xbuf *b, const struct cfs_disk *d)
  * goes through xbuf_text/xbuf_elem; only fixed markup and numbers are raw. */
 /* The CD-ROM drive (sda, on the first SATA controller), with iso in it or
  * empty. */
+/* The VNC console on 127.0.0.1 with its password (none when NULL or ""),
+ * which expires at valid_to (seconds since the epoch, UTC; 0: never). */
+static void graphics_xml(struct xbuf *b, const char *password, long long valid_to,
+                         const char *indent)
+{
+    xbuf_raw(b, indent);
+    xbuf_raw(b, "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'");
+    if (is_set(password)) {
+        xbuf_raw(b, " passwd='");
+        xbuf_text(b, password);
+        xbuf_raw(b, "'");
+        time_t t = (time_t)valid_to;
+        struct tm tm;
+        char when[32];
+        if (valid_to > 0 && gmtime_r(&t, &tm) &&
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) > 0) {
+            xbuf_raw(b, " passwdValidTo='");
+            xbuf_text(b, when);
+            xbuf_raw(b, "'");
+        }
+    }
+    xbuf_raw(b, "><listen type='address' address='127.0.0.1'/></graphics>\n");
+}
+
 static void cdrom_xml(struct xbuf *b, const char *iso, const char *indent)
 {
     xbuf_raw(b, indent);
@@ -778,15 +802,9 @@ static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const
                  "  <on_reboot>restart</on_reboot>\n"
                  "  <on_crash>destroy</on_crash>\n");
     if (!test) {
-        xbuf_raw(&b, "  <devices>\n"
-                     "    <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'");
-        if (is_set(s->vnc_password)) {
-            xbuf_raw(&b, " passwd='");
-            xbuf_text(&b, s->vnc_password);
-            xbuf_raw(&b, "'");
-        }
-        xbuf_raw(&b, "><listen type='address' address='127.0.0.1'/></graphics>\n"
-                     "    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
+        xbuf_raw(&b, "  <devices>\n");
+        graphics_xml(&b, s->vnc_password, s->vnc_valid_to, "    ");
+        xbuf_raw(&b, "    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
         for (int i = 0; i < s->ndisks; i++)
             disk_xml(&b, &s->disks[i]);
         for (int i = 0; i < s->nnics; i++) {
@@ -1332,6 +1350,41 @@ cleanup:
     return ret;
 }
 
+/* A new VNC password for the running domain, valid until valid_to (live
+ * only: the definition gets a new one before each start). */
+static int libvirt_set_vnc_password(struct cfs_conn *c, const char *uuid, const char *password,
+                                    long long valid_to, struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    struct xbuf b = {0};
+    int ret = -1;
+    char *xml = NULL;
+    if (!is_set(password))
+        return cfs_err_set(err, EINVAL, "vnc password %s: empty", uuid);
+    if (domain_get(c, uuid, "vnc password", &dom, err) < 0)
+        goto cleanup;
+    graphics_xml(&b, password, valid_to, "");
+    xml = xbuf_steal(&b);
+    if (!xml) {
+        cfs_err_set(err, ENOMEM, "vnc password %s: out of memory", uuid);
+        goto cleanup;
+    }
+    if (virDomainUpdateDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        /* libvirt's message names the device, not the password. */
+        lv_fail(err, "vnc password", uuid);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (xml) {
+        explicit_bzero(xml, strlen(xml));
+        free(xml);
+    }
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
 static int libvirt_guest_ips(struct cfs_conn *c, const char *uuid, char *out, size_t len,
                              struct cfs_err *err)
 {
@@ -1694,6 +1747,7 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .set_vcpus = libvirt_set_vcpus,
     .set_memory = libvirt_set_memory,
     .set_password = libvirt_set_password,
+    .set_vnc_password = libvirt_set_vnc_password,
     .guest_ips = libvirt_guest_ips,
     .change_media = libvirt_change_media,
     .xml = libvirt_xml,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "netaddr.h"
+#include "pwhash.h"
 
 bool value_name_ok(const char *name)
 {
@@ -25,6 +26,13 @@ bool value_name_ok(const char *name)
             return false;
     }
     return true;
+}
+
+bool value_res_name_ok(const struct cfs_kind *k, const char *name)
+{
+    if (k && !strcmp(k->name, "quota") && name[0] == '@')
+        return value_name_ok(name + 1);
+    return value_name_ok(name);
 }
 
 static int parse_ll(const char *s, long long *out)
@@ -525,6 +533,36 @@ int value_tags_each(const char *tags, value_tag_cb cb, void *arg)
     return rc;
 }
 
+/* A secret (a password) is stored as its SHA-512 crypt hash: *v is
+ * replaced by it and the text it held is wiped.  A value that already is
+ * such a hash is kept, so normalising is idempotent; one that starts like
+ * one ("$6$") but is malformed is refused.  Empty stays empty. */
+static int secret_value(const struct cfs_attr_def *a, char **v, struct cfs_err *err)
+{
+    char hash[PWHASH_MAX];
+    int rc = -1;
+    if (!(*v)[0] || pwhash_is_hash(*v))
+        return 0;
+    if (!strncmp(*v, "$6$", 3)) {
+        cfs_err_set(err, EINVAL, "%s: starts like a SHA-512 crypt hash ($6$) but is not one "
+                    "($6$SALT$ then 86 of [./0-9A-Za-z])", a->name);
+    } else if (pwhash_make(*v, hash, sizeof(hash), err) == 0) {
+        char *h = strdup(hash);
+        if (!h) {
+            cfs_err_set(err, ENOMEM, "out of memory");
+        } else {
+            explicit_bzero(*v, strlen(*v));
+            free(*v);
+            *v = h;
+            rc = 0;
+        }
+    }
+    explicit_bzero(hash, sizeof(hash));
+    if (rc < 0)
+        explicit_bzero(*v, strlen(*v));
+    return rc;
+}
+
 int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
                     char **out, struct cfs_err *err)
 {
@@ -659,6 +697,8 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
                         len, a->min, a->max);
             goto cleanup;
         }
+        if (a->type == CFS_T_SECRET && secret_value(a, &v, err) < 0)
+            goto cleanup;
         break;
     case CFS_T_HOSTNAME:
         if (len == 0)

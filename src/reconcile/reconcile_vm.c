@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pwhash.h"
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_network.h"
@@ -518,6 +519,24 @@ static void vm_nics_status(struct vm_pass *p)
     }
 }
 
+/* status/vnc-valid-to: "2026-12-06T03:20:00Z" for t (seconds since the
+ * epoch), and back (0 when text is not such a time). */
+static void utc_text(long long t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        buf[0] = '\0';
+}
+
+static long long utc_parse(const char *text)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return end && !*end ? (long long)timegm(&tm) : 0;
+}
+
 /* A fresh VNC password: 8 characters (VNC's limit) from getrandom. */
 static void vnc_password(char out[9])
 {
@@ -639,23 +658,31 @@ static enum step vm_define(struct vm_pass *p)
         nics[spec.nnics++] = p->nics[i].nic;
     spec.nics = nics;
     /* The console is the owner's: a new random password with each
-     * definition, shown in status/vnc-password (mode 0400, redacted from
-     * the changes log).  The test driver has no graphics. */
-    char vncpw[9] = "";
+     * definition, valid vnc-password-validity seconds (libvirt's
+     * passwdValidTo), shown in status/vnc-password (mode 0400, redacted
+     * from the changes log) and status/vnc-valid-to; vm_vnc renews it on a
+     * running domain.  The test driver has no graphics. */
+    char vncpw[9] = "", vncto[32] = "";
     if (strcmp(type, "test")) {
-        /* A running domain keeps the password it started with: the new
-         * definition must not show one its console does not take. */
+        /* A running domain keeps the password it has: the new definition
+         * must not show one its console does not take. */
         char *cur = active ? rc_status(rc, vm->id, "vnc-password") : NULL;
-        if (cur && strlen(cur) == 8)
+        char *curto = active ? rc_status(rc, vm->id, "vnc-valid-to") : NULL;
+        spec.vnc_valid_to = curto ? utc_parse(curto) : 0;
+        if (cur && strlen(cur) == 8 && spec.vnc_valid_to > 0) {
             snprintf(vncpw, sizeof(vncpw), "%s", cur);
-        else
+        } else {
             vnc_password(vncpw);
+            spec.vnc_valid_to = (long long)time(NULL) + rc->conf->vnc_validity;
+        }
         free(cur);
+        free(curto);
         if (!vncpw[0]) {
             free(dtype);
             return stop(p, "no randomness for the VNC password");
         }
         spec.vnc_password = vncpw;
+        utc_text(spec.vnc_valid_to, vncto, sizeof(vncto));
     }
     int defined = rc->drv->define(p->conn, &spec, &err);
     bool has_console = spec.console_path != NULL;
@@ -672,6 +699,7 @@ static enum step vm_define(struct vm_pass *p)
     rc_set_status(rc, vm, "domain", dom);
     rc_set_status(rc, vm, "console", has_console ? console : "");
     rc_set_status(rc, vm, "vnc-password", vncpw);
+    rc_set_status(rc, vm, "vnc-valid-to", vncto);
     if (info->power == CFS_POWER_NONE)
         info->power = CFS_POWER_SHUTOFF;
     return STEP_ON;
@@ -725,7 +753,7 @@ static enum step vm_password(struct vm_pass *p)
         !written)
         return STEP_ON;
     char *password = rc_attr(rc, p->vm->id, "password");
-    char hash[256];
+    char hash[PWHASH_MAX];
     if (!password[0]) {
         free(password);
         return STEP_ON;     /* cleared: nothing to set */
@@ -734,7 +762,7 @@ static enum step vm_password(struct vm_pass *p)
         cfs_err_set(&err, EBUSY, "password: the guest agent does not answer; the new password "
                                  "reaches the guest at its next start");
     int rc_ = p->info.agent != CFS_AGENT_CONNECTED ? -1
-              : vm_seed_hash(password, hash, sizeof(hash), &err) < 0 ? -1
+              : pwhash_make(password, hash, sizeof(hash), &err) < 0 ? -1
               : rc->drv->set_password(p->conn, p->vm->uuid, "root", hash, &err);
     explicit_bzero(password, strlen(password));
     explicit_bzero(hash, sizeof(hash));
@@ -938,6 +966,54 @@ static void vm_observe(struct vm_pass *p, int powered, const struct cfs_err *pow
         converged(rc, p->vm, p->gen);
 }
 
+/* Look at p's VM again in ms milliseconds at the latest. */
+static void again_in(struct vm_pass *p, long long ms)
+{
+    if (ms < 1000)
+        ms = 1000;
+    if (p->result == 0 || (p->result > 0 && p->result > ms))
+        p->result = (int)ms;
+}
+
+/* The VNC password of a running domain is renewed a fifth of its validity
+ * before it expires (also when it has expired or has no expiry, as in a
+ * domain an older cloudfs started): status/vnc-password then holds one
+ * valid for at least that fifth (60 s of the default 300 s), and the pass
+ * comes back at the next renewal. */
+static void vm_vnc(struct vm_pass *p)
+{
+    struct reconciler *rc = p->rc;
+    struct cfs_err err;
+    if ((p->info.power != CFS_POWER_RUNNING && p->info.power != CFS_POWER_PAUSED) ||
+        p->info.vnc_port <= 0 || !rc->drv->set_vnc_password)
+        return;
+    long long validity = rc->conf->vnc_validity, margin = validity / 5;
+    long long now = (long long)time(NULL);
+    char *cur = rc_status(rc, p->vm->id, "vnc-valid-to");
+    long long to = utc_parse(cur);
+    free(cur);
+    if (to - now > margin) {
+        again_in(p, (to - now - margin) * 1000);
+        return;
+    }
+    char pw[9], when[32];
+    vnc_password(pw);
+    if (!pw[0]) {
+        p->result = fail(rc, p->vm, "no randomness for the VNC password");
+        return;
+    }
+    to = now + validity;
+    if (rc->drv->set_vnc_password(p->conn, p->vm->uuid, pw, to, &err) < 0) {
+        p->result = fail(rc, p->vm, err.msg);
+    } else {
+        utc_text(to, when, sizeof(when));
+        rc_set_status(rc, p->vm, "vnc-password", pw);
+        rc_set_status(rc, p->vm, "vnc-valid-to", when);
+        again_in(p, (validity - margin) * 1000);
+    }
+    explicit_bzero(pw, sizeof(pw));
+}
+
 static int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
 {
     struct vm_pass p = {.rc = rc, .vm = vm, .info = {.power = CFS_POWER_NONE}};
@@ -954,6 +1030,7 @@ static int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
         goto cleanup;
     int powered = vm_power(&p, &err);
     vm_observe(&p, powered, &err);
+    vm_vnc(&p);
     vm_nics_status(&p);
 cleanup:
     if (p.h)
@@ -972,11 +1049,11 @@ const struct rc_kind rc_kind_vm = {
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
                   "image/os volume/size nic/model",
     .attrs_written = "state volume/size volume/image volume/pool",
-    .status_read = "state host console cdrom root-volume vnc-password " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+    .status_read = "state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,
-    .status_written = "state since error host vnc vnc-password agent ips cpu-time memory cpus uptime "
+    .status_written = "state since error host vnc vnc-password vnc-valid-to agent ips cpu-time memory cpus uptime "
                       "domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                       CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "

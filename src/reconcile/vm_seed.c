@@ -1,7 +1,6 @@
 /* vm_seed.c: the cloud-init NoCloud seed of a VM (see vm_seed.h). */
 #include "vm_seed.h"
 
-#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "pwhash.h"
 #include "rc_store.h"
 #include "subprocess.h"
 #include "textbuf.h"
@@ -56,25 +56,6 @@ static int put_file(const char *dir, const char *name, const char *text, struct 
     return ret;
 }
 
-int vm_seed_hash(const char *password, char *out, size_t len, struct cfs_err *err)
-{
-    if (password[0] == '$') {
-        snprintf(out, len, "%s", password);
-        return 0;
-    }
-    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-    struct crypt_data cd;
-    memset(&cd, 0, sizeof(cd));
-    if (!crypt_gensalt_rn("$6$", 0, NULL, 0, salt, sizeof(salt)))
-        return cfs_err_set(err, errno ? errno : EIO, "seed: no salt for the password hash");
-    const char *h = crypt_r(password, salt, &cd);
-    if (!h || h[0] == '*')
-        return cfs_err_set(err, EIO, "seed: the password could not be hashed");
-    snprintf(out, len, "%s", h);
-    explicit_bzero(&cd, sizeof(cd));
-    return 0;
-}
-
 /* The three files' text.  Every value is either checked by the layout
  * (host name, UUID, key lines) or written as a JSON string, which YAML
  * reads as the same string. */
@@ -85,7 +66,7 @@ static int seed_texts(struct reconciler *rc, const struct cfs_res *vm, struct te
     char *password = rc_attr(rc, vm->id, "password");
     char *user_data = rc_attr(rc, vm->id, "user-data");
     char *keys = rc_attr(rc, vm->id, "ssh-keys");
-    char hash[256];
+    char hash[PWHASH_MAX];
     int ret = 0;
 
     tb_puts(meta, "instance-id: ");
@@ -111,7 +92,7 @@ static int seed_texts(struct reconciler *rc, const struct cfs_res *vm, struct te
 
     tb_puts(vendor, "#cloud-config\n");
     if (password[0]) {
-        if (vm_seed_hash(password, hash, sizeof(hash), err) < 0) {
+        if (pwhash_make(password, hash, sizeof(hash), err) < 0) {
             ret = -1;
             goto cleanup;
         }

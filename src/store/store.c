@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pwhash.h"
+
 #define STMT_CACHE 96
 
 struct cfs_store {
@@ -134,6 +136,10 @@ static const char *const migrations[] = {
     "    substr(rest, instr(rest, char(10)) + 1) FROM split WHERE rest <> '')"
     "INSERT OR IGNORE INTO tags SELECT substr(line, 1, instr(line, '=') - 1),"
     "  substr(line, instr(line, '=') + 1), res FROM split WHERE instr(line, '=') > 1;",
+    /* 9: VM passwords at rest as SHA-512 crypt hashes (cfs_pwhash, see
+     * pwhash_sql: a value already hashed is kept). */
+    "UPDATE attrs SET value = cfs_pwhash(value) WHERE name = 'password' AND value <> ''"
+    "  AND res IN (SELECT id FROM resources WHERE kind = 'vm');",
 };
 
 
@@ -402,6 +408,25 @@ static int user_version(struct cfs_store *st, int *version, struct cfs_err *err)
     return 0;
 }
 
+/* cfs_pwhash(TEXT): the SQL face of pwhash_make, for the migration that
+ * hashes the passwords an older store held in plain text. */
+static void pwhash_sql(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    char hash[PWHASH_MAX];
+    struct cfs_err err;
+    const unsigned char *v = argc == 1 ? sqlite3_value_text(argv[0]) : NULL;
+    if (!v) {
+        sqlite3_result_error(ctx, "cfs_pwhash: no text", -1);
+        return;
+    }
+    if (pwhash_make((const char *)v, hash, sizeof(hash), &err) < 0) {
+        sqlite3_result_error(ctx, err.msg, -1);
+        return;
+    }
+    sqlite3_result_text(ctx, hash, -1, SQLITE_TRANSIENT);
+    explicit_bzero(hash, sizeof(hash));
+}
+
 static int migrate(struct cfs_store *st, struct cfs_err *err)
 {
     int version = 0;
@@ -541,6 +566,9 @@ int store_open(const char *path, const struct cfs_layout *layout, bool sync_full
     sqlite3_busy_timeout(st->db, 30000);
     if (exec(st, "PRAGMA journal_mode=WAL", err) < 0 ||
         exec(st, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", err) < 0 ||
+        (sqlite3_create_function(st->db, "cfs_pwhash", 1, SQLITE_UTF8, NULL, pwhash_sql, NULL,
+                                 NULL) != SQLITE_OK &&
+         db_error(st, err, "cfs_pwhash") < 0) ||
         migrate(st, err) < 0) {
         store_close(st);
         return -1;
@@ -923,7 +951,7 @@ int store_res_create_mode(struct cfs_store *st, int64_t parent, const struct cfs
     struct cfs_res r, existing;
     struct cfs_err ignore;
     int ret = -1;
-    if (!value_name_ok(name))
+    if (!value_res_name_ok(k, name))
         return cfs_err_set(err, EINVAL,
                            "'%.64s' is not a valid name (1-63 of A-Z a-z 0-9 . _ -, not starting "
                            "with . or -)", name);
@@ -1271,7 +1299,7 @@ int store_res_rename(struct cfs_store *st, const struct cfs_res *r, const char *
     char who[160];
     struct cfs_res other, renamed = *r;
     struct cfs_err ignore;
-    if (!value_name_ok(newname))
+    if (!value_res_name_ok(r->kind, newname))
         return cfs_err_set(err, EINVAL, "'%.64s' is not a valid name", newname);
     if (!strcmp(newname, r->name))
         return 0;
@@ -1788,6 +1816,30 @@ int store_owned(struct cfs_store *st, const char *kind, uid_t uid, const char *a
         if (cb(rows[i].x, rows[i].a, rows[i].b, arg) != 0)
             break;
     free_rows(rows, n);
+    return ret;
+}
+
+int store_owner_uids(struct cfs_store *st, uid_t **uids, size_t *n, struct cfs_err *err)
+{
+    struct row *rows = NULL;
+    size_t count = 0;
+    *uids = NULL;
+    *n = 0;
+    lock(st);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT '', '', uid, 0 FROM resources WHERE deleted = 0 GROUP BY uid ORDER BY uid", "");
+    int ret = s ? collect_rows(st, s, &rows, &count, err) : -1;
+    unlock(st);
+    if (ret == 0 && count) {
+        *uids = calloc(count, sizeof(**uids));
+        if (!*uids)
+            ret = cfs_err_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; ret == 0 && i < count; i++)
+            (*uids)[i] = (uid_t)rows[i].x;
+        if (ret == 0)
+            *n = count;
+    }
+    free_rows(rows, count);
     return ret;
 }
 

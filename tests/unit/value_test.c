@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "pwhash.h"
 #include "value.h"
 
 static int passed, failed;
@@ -214,6 +215,37 @@ int main(int argc, char **argv)
     check(value_name_ok("web-1.prod_a"), "letters, digits, '.', '_' and '-' make a name");
 
     check_tags(l);
+    /* passwords: stored hashed, a hash kept as it is (idempotent) */
+    const struct cfs_attr_def *pw = layout_attr(layout_kind(l, "vm"), "password");
+    char *h1 = NULL, *h2 = NULL, *h3 = NULL;
+    check(pw && value_normalize(pw, "s3cret\n", 7, &h1, &err) == 0 && pwhash_is_hash(h1) &&
+              strlen(h1) == 106 && !strstr(h1, "s3cret"),
+          "a password is stored as a $6$ hash");
+    check(h1 && value_normalize(pw, h1, strlen(h1), &h2, &err) == 0 && !strcmp(h1, h2),
+          "a stored hash normalises to itself");
+    check(pw && value_normalize(pw, "s3cret", 6, &h3, &err) == 0 && strcmp(h1, h3) &&
+              strncmp(h1, h3, 20),
+          "each hashing has a fresh salt");
+    free(h1);
+    free(h2);
+    free(h3);
+    h1 = NULL;
+    check(pw && value_normalize(pw, "$6$abc$short", 12, &h1, &err) < 0 && err.code == EINVAL,
+          "a malformed $6$ value is refused");
+    free(h1);
+    h1 = NULL;
+    check(pw && value_normalize(pw, "", 0, &h1, &err) == 0 && h1 && !h1[0],
+          "an empty password stays empty");
+    free(h1);
+    check(pwhash_is_hash("$6$rounds=10000$abcdefgh$"
+                         "0123456789012345678901234567890123456789012345678901234567890123456789"
+                         "0123456789abcdef") &&
+              !pwhash_is_hash("$6$abcdefghijklmnopq$"
+                              "0123456789012345678901234567890123456789012345678901234567890123456789"
+                              "0123456789abcdef") &&
+              !pwhash_is_hash("$5$abc$x") && !pwhash_is_hash("plain"),
+          "pwhash_is_hash: rounds, salt length, other schemes");
+
     layout_free(l);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
