@@ -228,15 +228,17 @@ put_tags() {
 }
 
 @test "migration 8 fills the tags table from the tags already stored" {
-  [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 8 ] ||
-    skip "a later migration exists: undoing only migration 8 no longer makes a version-7 store"
-  local before
+  local before schema
   before="$(tag_rows)"
   [ -n "$before" ]
+  schema=$(sqlite3 "$DB" 'PRAGMA user_version')
+  [ "$schema" -ge 8 ]
   cfs_umount
+  # A version-7 store: no tags table.  The later migrations run again too
+  # (9 hashes only passwords not hashed yet: nothing here).
   sqlite3 "$DB" "DROP TABLE tags; PRAGMA user_version = 7;"
   cfs_mount
-  [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = 8 ]
+  [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = "$schema" ]
   [ "$(tag_rows)" = "$before" ]
   run ls "$MNT/tags/owner"
   [ "$output" = "$(printf 'ann\nben')" ]

@@ -154,7 +154,8 @@ tree_digest() {
   sqlite3 "$DB" "DROP INDEX resources_owner; ALTER TABLE resources DROP COLUMN mode;
                  DROP TRIGGER counts_insert; DROP TRIGGER counts_delete;
                  DROP TRIGGER counts_update; DROP TABLE counts;
-                 DROP TABLE cursors; DROP TABLE audit_floor; PRAGMA user_version = 3"
+                 DROP TABLE cursors; DROP TABLE audit_floor; DROP TABLE tags;
+                 PRAGMA user_version = 3"
   cfs_mount
   [ "$(sqlite3 "$DB" 'PRAGMA user_version')" = "$schema" ]
   [ "$(stat -c %h "$C/vms")" = $((n + 2)) ]
