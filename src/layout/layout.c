@@ -116,6 +116,10 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
     a->redact = a->type == CFS_T_SECRET;
     if (config_setting_lookup_bool(s, "redact", &flag))
         a->redact = a->redact || flag;
+    if (config_setting_lookup_bool(s, "test-only", &flag))
+        a->test_only = flag;
+    if (a->test_only && !a->optional)
+        return cfs_err_set(err, EINVAL, "%s: test-only needs optional", where);
     if (config_setting_lookup_bool(s, "user-file", &flag))
         a->user_file = flag;
     if (a->user_file && a->type != CFS_T_PATH)
