@@ -88,6 +88,7 @@ struct cfs_net_nic {
 struct cfs_net_attach {
     char network[64];           /* libvirt network, "" when the host has no libvirt */
     char bridge[16];            /* Linux bridge */
+    int mtu;                    /* the bridge's when not 1500 (VXLAN: 1450), else 0 */
 };
 
 enum cfs_net_kind { CFS_NET_VPC, CFS_NET_SUBNET };

@@ -1121,19 +1121,7 @@ static virConnectPtr lv_conn(struct cfs_net_host *h, struct cfs_err *err)
     return c;
 }
 
-/* Whether the network's XML carries the MTU it should (none for 1500). */
-static bool lv_network_mtu_ok(virNetworkPtr net, int mtu)
-{
-    char want[48];
-    char *xml = virNetworkGetXMLDesc(net, 0);
-    snprintf(want, sizeof(want), "<mtu size='%d'/>", mtu);
-    bool ok = xml && (mtu == 1500 ? !strstr(xml, "<mtu ") : strstr(xml, want) != NULL);
-    free(xml);
-    return ok;
-}
-
-static int lv_network_ensure(struct cfs_net_host *h, const struct vpc *v, int mtu,
-                             struct cfs_err *err)
+static int lv_network_ensure(struct cfs_net_host *h, const struct vpc *v, struct cfs_err *err)
 {
     int ret = -1;
     virNetworkPtr net = NULL;
@@ -1144,8 +1132,7 @@ static int lv_network_ensure(struct cfs_net_host *h, const struct vpc *v, int mt
     net = virNetworkLookupByName(c, v->network);
     if (net) {
         char *br = virNetworkGetBridgeName(net);
-        bool ok = br && strcmp(br, v->bridge) == 0 && virNetworkIsPersistent(net) == 1 &&
-                  lv_network_mtu_ok(net, mtu);
+        bool ok = br && strcmp(br, v->bridge) == 0 && virNetworkIsPersistent(net) == 1;
         free(br);
         if (!ok) {          /* not what we define: replace it */
             if (virNetworkIsActive(net) == 1)
@@ -1161,10 +1148,7 @@ static int lv_network_ensure(struct cfs_net_host *h, const struct vpc *v, int mt
         xbuf_elem(&b, "name", v->network);
         xbuf_raw(&b, "\n  <forward mode='bridge'/>\n  <bridge name='");
         xbuf_text(&b, v->bridge);
-        xbuf_raw(&b, "'/>\n");
-        if (mtu != 1500)    /* the guests' taps get the VPC's MTU */
-            xbuf_rawf(&b, "  <mtu size='%d'/>\n", mtu);
-        xbuf_raw(&b, "</network>\n");
+        xbuf_raw(&b, "'/>\n</network>\n");
         xml = xbuf_steal(&b);
         if (!xml) {
             cfs_err_set(err, ENOMEM, "out of memory");
@@ -1324,7 +1308,7 @@ static int linux_ensure_vpc(struct cfs_net_host *h, const struct cfs_vpc_def *de
         host_off_ensure(h, &v, err) < 0 || router_port_ensure(h, &v, mtu, &links, err) < 0 ||
         vxlan_ensure(h, &v, def, mtu, &links, err) < 0 || host_links(h, &links, err) < 0 ||
         fdb_ensure(h, &v, def, peers, &links, err) < 0 ||
-        (h->uri[0] && lv_network_ensure(h, &v, mtu, err) < 0) ||
+        (h->uri[0] && lv_network_ensure(h, &v, err) < 0) ||
         dnsmasq_conf(&v, def->domain, mtu, &conf_changed, err) < 0 ||
         vpc_apply(h, &v, conf_changed, false, err) < 0)
         goto cleanup;
@@ -1688,6 +1672,15 @@ static int linux_attachment(struct cfs_net_host *h, const char *vpc, struct cfs_
     snprintf(out->bridge, sizeof(out->bridge), "%s", v.bridge);
     if (h->uri[0])
         snprintf(out->network, sizeof(out->network), "%s", v.network);
+    /* libvirt takes no <mtu> for a network in mode 'bridge': the MTU of a
+     * VXLAN VPC goes on each interface, as its bridge has it. */
+    struct nl_list links = {0};
+    if (nl_links(h->netns, &links, err) < 0)
+        return -1;
+    const struct nl_link *b = nl_link_named(&links, v.bridge);
+    if (b && b->mtu != 1500 && b->mtu >= 576)
+        out->mtu = b->mtu;
+    nl_list_free(&links);
     return 0;
 }
 

@@ -777,6 +777,7 @@ int rc_vm_nics(struct reconciler *rc, const struct cfs_res *vm, const char *uri,
         x->nic.bridge = x->at.bridge;
         x->nic.target = x->target[0] ? x->target : NULL;
         x->nic.model = x->model;
+        x->nic.mtu = x->at.mtu;
     }
     *out = v;
     return 0;
