@@ -1,11 +1,18 @@
 /* reconcile_network.c: the passes of VPCs, subnets and NICs.
  *
  * The network side of every connected host of the zone is made through the
- * network driver (network.h): one cfs_net_host per host URI, opened for
- * the pass (this machine: no network namespace; a single host needs no
- * VXLAN).  Hosts on test:/// URIs have no network.  What a VPC or subnet
- * was set up on is remembered (status _hosts) so that rmdir removes it
- * there even after the host left the tree.
+ * network driver (network.h): one cfs_net_host per host, opened for the
+ * pass, on this machine (or, on the test rig, in the network namespace the
+ * host's test-only netns names; a remote URI: EOPNOTSUPP).  Hosts on
+ * test:/// URIs have no network.  What a VPC or subnet was set up on is
+ * remembered (status _hosts) so that a host that left the tree has it
+ * removed, and rmdir removes it everywhere.
+ *
+ * VXLAN: when two or more hosts of the zone have a vtep, each of them
+ * carries every VPC with VNI CFS_NET_VNI_BASE + the VPC's id and one
+ * flooding entry per other such host (vpc_def); with fewer, none does.  A
+ * host's change (rc_kind_host.wakes_kinds) or connection wakes every VPC
+ * and subnet, so the peers follow.
  *
  * A VPC pass ensures the VPC on each host; a subnet pass ensures the VPC,
  * the subnet and its NIC entries (DHCP host, DNS name), which come from
