@@ -184,3 +184,19 @@ vx_rx() { ip -n "$TAG-$1" -s -j link show dev "$2" | python3 -c 'import json,sys
   ! ip netns list | grep -q "vpc-$u" || false
   rc_check_log
 }
+
+@test "netns is test only: refused with EPERM and a reason without allow-test-uri" {
+  rc_stop
+  cfs_umount
+  sed -i 's/^allow-test-uri = .*/allow-test-uri = false;/' "$CONF"
+  cfs_mount
+  run bash -c "echo '$TAG-h2' > '$C/hosts/local/netns'"
+  sed -i 's/^allow-test-uri = .*/allow-test-uri = true;/' "$CONF"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Operation not permitted"* ]]
+  grep -q "netns: test only (cloudfs.conf allow-test-uri)" "$C/hosts/local/status/error"
+  [ -z "$(cat "$C/hosts/local/netns")" ]
+  # A vtep needs no opt-in.
+  echo 192.0.2.69 > "$C/hosts/local/vtep"
+  [ "$(cat "$C/hosts/local/vtep")" = 192.0.2.69 ]
+}
