@@ -49,6 +49,7 @@ struct net_host {
     bool connected;
     bool recorded;              /* in status _hosts: set up there before */
     bool failed;                /* a host that left: removing the VPC failed */
+    bool ready;                 /* the VPC is set up there (this pass) */
 };
 
 struct hosts {
@@ -180,9 +181,9 @@ static int host_open(struct reconciler *rc, const struct net_host *x, struct cfs
         snprintf(state, sizeof(state), CFS_NET_STATE_DIR "/ns-%s", x->netns);
         def.state_dir = state;
     } else if (uri_remote(x->uri)) {
-        return cfs_err_set(err, EOPNOTSUPP, "the network of remote host %s cannot be built "
-                           "from here (bridges, VXLAN and routers are made on the machine the "
-                           "reconciler runs on)", x->uri);
+        return cfs_err_set(err, EOPNOTSUPP, "a remote host: its VPC bridges, VXLAN and "
+                           "routers cannot be built from here (only on the machine the "
+                           "reconciler runs on)");
     }
     return net->open(&def, h, err);
 }
@@ -245,7 +246,7 @@ static void vpc_def(const struct cfs_res *vpc, const struct hosts *hs, const str
 /* Ensure the VPC on every connected host of the zone in hs; lines "URI
  * BRIDGE" into bridges.  A failing host does not stop the others: the
  * first failure is returned (*bad: its URI). */
-static int vpc_ensure(struct reconciler *rc, const struct cfs_res *vpc, const struct hosts *hs,
+static int vpc_ensure(struct reconciler *rc, const struct cfs_res *vpc, struct hosts *hs,
                       char *bridges, size_t len, const char **bad, struct cfs_err *err)
 {
     const char *peers[NET_MAX_HOSTS];
@@ -254,7 +255,7 @@ static int vpc_ensure(struct reconciler *rc, const struct cfs_res *vpc, const st
     bridges[0] = '\0';
     *bad = NULL;
     for (int i = 0; i < hs->n; i++) {
-        const struct net_host *x = &hs->v[i];
+        struct net_host *x = &hs->v[i];
         struct cfs_net_host *h = NULL;
         struct cfs_net_attach at;
         struct cfs_vpc_def d;
@@ -276,6 +277,7 @@ static int vpc_ensure(struct reconciler *rc, const struct cfs_res *vpc, const st
             ret = -1;
             continue;
         }
+        x->ready = true;
         if (used < len)
             used += (size_t)snprintf(bridges + used, len - used, "%s%s %s", used ? "\n" : "",
                                      x->uri, at.bridge);
@@ -596,19 +598,17 @@ static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
     }
     zone_hosts(rc, vpc.parent, u);
     recorded_hosts(rc, s->id, u);
-    for (int i = 0; i < u->n; i++) {
+    for (int i = 0; i < u->n; i++)
         made += u->v[i].in_tree && u->v[i].connected;
-        u->v[i].failed = !u->v[i].in_tree;  /* a host that left: its VPC pass removes it all */
-    }
-    record_hosts(rc, s, u, keep_host);
+    record_hosts(rc, s, u, keep_host);  /* not a host that left: its VPC pass removes it all */
     rc_flush(rc);   /* where it is being set up: known before it is */
-    if (vpc_ensure(rc, &vpc, u, bridges, sizeof(bridges), &bad, &err) < 0) {
-        result = fail(rc, s, bad, &err);
-        goto cleanup;
-    }
+    /* A host where the VPC fails (a remote one: EOPNOTSUPP) keeps the
+     * others from nothing; its reason is the subnet's error after them. */
+    struct cfs_err vpc_err;
+    int vpc_ok = vpc_ensure(rc, &vpc, u, bridges, sizeof(bridges), &bad, &vpc_err);
     for (int i = 0; i < u->n; i++) {
         struct cfs_net_host *h = NULL;
-        if (!u->v[i].in_tree || !u->v[i].connected)
+        if (!u->v[i].ready)
             continue;
         int r = host_open(rc, &u->v[i], &h, &err);
         if (r == 0)
@@ -620,6 +620,10 @@ static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
             result = fail(rc, s, u->v[i].uri, &err);
             goto cleanup;
         }
+    }
+    if (vpc_ok < 0) {
+        result = fail(rc, s, bad, &vpc_err);
+        goto cleanup;
     }
     long long hosts = (1LL << (32 - c.prefix)) - 2;
     rc_set_status(rc, s, "gateway", gw);
