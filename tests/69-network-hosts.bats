@@ -151,9 +151,10 @@ vx_rx() { ip -n "$TAG-$1" -s -j link show dev "$2" | python3 -c 'import json,sys
   wait_until 60 fdb_is h2 "$vx" "$A1 "
   wait_until 60 no_link h3 "$br"
   no_link h3 "$vx"
-  ! ip netns list | grep -q "^$TAG-h3-vpc-$u" || false
+  # The router's namespace goes last, and the VPC's record of h3 with it.
+  wait_until 60 sh -c "! ip netns list | grep -q '^$TAG-h3-vpc-$u'"
   ! virsh -q -c "$(rig_uri h3)" net-list --all | grep -q "$u" || false
-  ! grep -q "$(rig_uri h3)" "$V/status/bridge" || false
+  wait_until 60 sh -c "! grep -qF '$(rig_uri h3)' '$V/status/bridge'"
   # Still carried between h1 and h2.
   ip netns exec "$TAG-eh1" busybox ping -c 2 -W 2 10.1.1.202
 }
