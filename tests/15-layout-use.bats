@@ -46,7 +46,7 @@ uses() {
   [ "$(printf '%s\n' "${lines[@]}" | cut -f1 | sort -u | wc -l)" -eq "$want" ]
   # The readers the reconciler declares are there (a sample of each kind).
   printf '%s\n' "${lines[@]}" | grep -qE $'^vm/state\t(.* )?reconcile:vm( |$)'
-  printf '%s\n' "${lines[@]}" | grep -qx $'host/uri\treconcile:host'
+  printf '%s\n' "${lines[@]}" | grep -qE $'^host/uri\treconcile:host( |$)'
   printf '%s\n' "${lines[@]}" | grep -qx $'vm/attach\tmount:link'
   printf '%s\n' "${lines[@]}" | grep -qx $'zone/description\tspec-only'
 }

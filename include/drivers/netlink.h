@@ -1,10 +1,12 @@
-/* netlink.h: read the kernel's network state over netlink, in this
- * process's network namespace or in a named one (ip netns).
+/* netlink.h: the kernel's network state over netlink, in this process's
+ * network namespace or in a named one (ip netns).
  *
  * The network driver reads what exists (links, IPv4 addresses, neighbour and
  * bridge forwarding entries, nftables tables and chains) through these,
- * never by parsing the text of ip(8) or nft(8); it changes things with those
- * programs.  A named namespace is entered by a short-lived thread that opens
+ * never by parsing the text of ip(8) or nft(8).  VXLAN devices, the
+ * settings of its devices (alias, MTU, master, up) and VXLAN forwarding
+ * entries it changes here too; bridges, veths, namespaces, addresses and
+ * nftables tables with those programs (no shell).  A named namespace is entered by a short-lived thread that opens
  * the socket there: the calling thread never changes namespace.
  */
 #ifndef CFS_NETLINK_H
@@ -31,6 +33,7 @@ struct nl_link {
     uint32_t vxlan_local;       /* vxlan, host byte order, 0 when none */
     int vxlan_link;             /* vxlan underlay ifindex, 0 when none */
     int vxlan_port;             /* vxlan UDP port */
+    bool vxlan_learning;        /* vxlan: remote MACs learnt */
 };
 
 struct nl_addr {
@@ -91,5 +94,32 @@ int nl_nft_chain(const char *netns, int family, const char *table, const char *c
 /* Names of the nftables tables of a family. */
 int nl_nft_tables(const char *netns, int family, void (*cb)(const char *name, void *arg),
                   void *arg, struct cfs_err *err);
+
+/* A new VXLAN device's settings. */
+struct nl_vxlan {
+    uint32_t vni;
+    uint32_t local;             /* host byte order */
+    int link;                   /* underlay ifindex, 0: routing picks it */
+    uint16_t port;
+    bool learning;
+};
+
+/* A link made (vxlan set: a VXLAN device named name) or changed (index). */
+struct nl_link_req {
+    const char *name;
+    int index;                  /* the link changed, 0 for a new one */
+    const char *alias;          /* NULL: unchanged */
+    int mtu;                    /* 0: unchanged */
+    int master;                 /* ifindex of its bridge, 0: unchanged */
+    bool up;                    /* set it up (false: unchanged) */
+    bool addrgen_none;          /* no IPv6 link-local address */
+    const struct nl_vxlan *vxlan;
+};
+int nl_link_change(const char *netns, const struct nl_link_req *q, struct cfs_err *err);
+int nl_link_del(const char *netns, int index, struct cfs_err *err);
+/* A permanent forwarding entry MAC -> remote dst (host byte order) on the
+ * VXLAN device index added (appended beside others of that MAC) or removed. */
+int nl_fdb_dst(const char *netns, bool add, int index, const unsigned char mac[6], uint32_t dst,
+               struct cfs_err *err);
 
 #endif

@@ -88,6 +88,7 @@ struct cfs_net_nic {
 struct cfs_net_attach {
     char network[64];           /* libvirt network, "" when the host has no libvirt */
     char bridge[16];            /* Linux bridge */
+    int mtu;                    /* the bridge's when not 1500 (VXLAN: 1450), else 0 */
 };
 
 enum cfs_net_kind { CFS_NET_VPC, CFS_NET_SUBNET };
@@ -148,6 +149,9 @@ extern const struct cfs_network_driver cfs_network_linux;
 #define CFS_NET_MAX_ROUTES 16       /* option 121 holds at most 255 bytes */
 #define CFS_NET_VXLAN_PORT 4789     /* IANA */
 #define CFS_NET_VXLAN_OVERHEAD 50   /* outer Ethernet + IPv4 + UDP + VXLAN headers */
+/* A VPC's VNI: this plus its store id (above the 802.1Q range, so a VNI
+ * is never mistaken for a VLAN tag of the underlay). */
+#define CFS_NET_VNI_BASE 4096
 
 /* Name of the tap device of a NIC (libvirt's <target dev=...>): "cfst" and
  * the first 11 hexadecimal digits of its UUID.  -1 for a bad UUID. */

@@ -16,6 +16,7 @@ struct cfs_nic {
     const char *bridge;         /* else a Linux bridge (type='bridge') */
     const char *target;         /* tap device name (net_tap_name()), or NULL: libvirt picks */
     const char *model;          /* virtio (the default when NULL/""), e1000, e1000e, rtl8139 */
+    int mtu;                    /* <mtu size=...> of the tap and guest, 576..9000; 0: none */
 };
 
 /* Append <interface type=...>...</interface> for nic to b; -1 (and b

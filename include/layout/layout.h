@@ -81,6 +81,8 @@ struct cfs_attr_def {
     /* The value never appears in the changes log, /events, status/events
      * or the audit (its size does): secrets, and "redact = true". */
     bool redact;
+    /* Set only with cloudfs.conf allow-test-uri (test rigs; "test-only"). */
+    bool test_only;
 };
 
 struct cfs_status_def {

@@ -42,6 +42,10 @@ struct rc_kind {
     /* Once at start, before the first resync (may be NULL). */
     void (*start)(struct reconciler *rc);
     enum rc_wake wakes;
+    /* Kinds every resource of which is also woken by a change of this
+     * kind, space-separated ("vpc subnet": a host's vtep is every VPC's
+     * business); NULL: none. */
+    const char *wakes_kinds;
     /* What the pass reads and writes, as space-separated names: "name" of
      * the row's own kind, "kind/name" of another kind's; status names
      * starting with '_' are the internal keys of status_keys.h.  NULL:

@@ -29,6 +29,9 @@ int rc_vm_nics(struct reconciler *rc, const struct cfs_res *vm, const char *uri,
  * their subnets are woken to drop their DHCP entries. */
 void rc_vm_nics_release(struct reconciler *rc, const struct cfs_res *vm);
 /* "MAC@NETWORK/BRIDGE/MODEL ..." of the NICs: what the domain was defined with. */
+/* Wake every VPC and subnet (a host came, went, connected or changed its
+ * vtep: the VXLAN peers of every VPC change). */
+void rc_wake_networks(struct reconciler *rc);
 void rc_nics_signature(const struct rc_nic *nics, int n, char *buf, size_t len);
 
 #endif

@@ -26,6 +26,6 @@
 #define CFS_ST_SUBNET "_subnet"             /* nic: UUID of the subnet its status/ip is in, set with it by the mount */
 #define CFS_ST_SUBNET_WAS "_subnet_was"     /* nic: the subnet it left (the NIC pass wakes it to drop its DHCP entry) */
 #define CFS_ST_NICS "_nics"                 /* vm: the NICs of the domain as last defined (a change redefines and hot-plugs) */
-#define CFS_ST_HOSTS "_hosts"               /* vpc, subnet: URIs of the hosts it was set up on, one a line (teardown) */
+#define CFS_ST_HOSTS "_hosts"               /* vpc, subnet: hosts it was set up on, "URI" or "URI NETNS" a line (teardown) */
 
 #endif

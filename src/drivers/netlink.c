@@ -1,5 +1,6 @@
 /* netlink.c: read links, addresses, neighbours and nftables chains over
- * netlink, in any network namespace (see netlink.h). */
+ * netlink, in any network namespace, and make VXLAN devices, change links
+ * and bridge forwarding entries (see netlink.h). */
 #include "netlink.h"
 
 /* glibc's netinet/in.h first: the kernel headers then skip what it defines. */
@@ -173,6 +174,28 @@ static int req_put_str(struct nl_req *r, uint16_t type, const char *s)
     return 0;
 }
 
+/* Append an attribute of len bytes; NULL when it does not fit. */
+static struct rtattr *req_put(struct nl_req *r, uint16_t type, const void *data, size_t len)
+{
+    size_t at = NLMSG_ALIGN(r->h.nlmsg_len);
+    size_t total = RTA_LENGTH(len);
+    if (at + RTA_ALIGN(total) > sizeof(*r))
+        return NULL;
+    struct rtattr *a = (struct rtattr *)((char *)r + at);
+    a->rta_type = type;
+    a->rta_len = (unsigned short)total;
+    if (len)
+        memcpy(RTA_DATA(a), data, len);
+    r->h.nlmsg_len = (uint32_t)(at + RTA_ALIGN(total));
+    return a;
+}
+
+/* A nested attribute: put with no data, then end it after its members. */
+static void req_nest_end(struct nl_req *r, struct rtattr *nest)
+{
+    nest->rta_len = (unsigned short)((char *)r + r->h.nlmsg_len - (char *)nest);
+}
+
 typedef int (*nl_msg_cb)(const struct nlmsghdr *nh, void *arg);
 
 /* Send r on a netlink socket of proto in netns and hand every answer to cb
@@ -293,6 +316,9 @@ static void parse_vxlan(struct nl_link *l, const struct rtattr *data)
             break;
         case IFLA_VXLAN_LINK:
             l->vxlan_link = (int)attr_u32(a);
+            break;
+        case IFLA_VXLAN_LEARNING:
+            l->vxlan_learning = RTA_PAYLOAD(a) >= 1 && *(const uint8_t *)RTA_DATA(a) != 0;
             break;
         case IFLA_VXLAN_PORT:
             if (RTA_PAYLOAD(a) >= 2) {
@@ -566,4 +592,115 @@ int nl_nft_tables(const char *netns, int family, void (*cb)(const char *name, vo
     struct table_walk w = {.cb = cb, .arg = arg};
     nft_req(&r, NFT_MSG_GETTABLE, NLM_F_DUMP, family);
     return nl_talk(netns, NETLINK_NETFILTER, &r, table_msg, &w, err);
+}
+
+/* ---- changes ---- */
+
+static int ack_msg(const struct nlmsghdr *nh, void *arg)
+{
+    (void)nh;
+    (void)arg;
+    return 0;
+}
+
+/* Send a change and wait for the kernel's answer; err says what. */
+static int nl_change(const char *netns, struct nl_req *r, const char *what, struct cfs_err *err)
+{
+    r->h.nlmsg_flags |= NLM_F_ACK;
+    if (nl_talk(netns, NETLINK_ROUTE, r, ack_msg, NULL, err) == 0)
+        return 0;
+    if (err)
+        return cfs_err_set(err, err->code, "%s: %s", what, strerror(err->code));
+    return -1;
+}
+
+int nl_link_change(const char *netns, const struct nl_link_req *q, struct cfs_err *err)
+{
+    struct nl_req r;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = q->index};
+    char what[64];
+    bool ok = true;
+    if (q->up) {
+        ifi.ifi_flags = IFF_UP;
+        ifi.ifi_change = IFF_UP;
+    }
+    if (q->vxlan)
+        req_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
+    else
+        req_init(&r, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+    snprintf(what, sizeof(what), "%s %s", q->vxlan ? "make VXLAN device" : "change device",
+             q->name ? q->name : "?");
+    if (q->name && !q->index)
+        ok = ok && req_put_str(&r, IFLA_IFNAME, q->name) == 0;
+    if (q->alias)
+        ok = ok && req_put(&r, IFLA_IFALIAS, q->alias, strlen(q->alias)) != NULL;
+    if (q->mtu > 0) {
+        uint32_t mtu = (uint32_t)q->mtu;
+        ok = ok && req_put(&r, IFLA_MTU, &mtu, sizeof(mtu)) != NULL;
+    }
+    if (q->master > 0) {
+        uint32_t master = (uint32_t)q->master;
+        ok = ok && req_put(&r, IFLA_MASTER, &master, sizeof(master)) != NULL;
+    }
+    if (ok && q->addrgen_none) {
+        struct rtattr *spec = req_put(&r, IFLA_AF_SPEC, NULL, 0);
+        struct rtattr *in6 = spec ? req_put(&r, AF_INET6, NULL, 0) : NULL;
+        uint8_t mode = IN6_ADDR_GEN_MODE_NONE;
+        ok = in6 && req_put(&r, IFLA_INET6_ADDR_GEN_MODE, &mode, 1);
+        if (ok) {
+            req_nest_end(&r, in6);
+            req_nest_end(&r, spec);
+        }
+    }
+    if (ok && q->vxlan) {
+        const struct nl_vxlan *x = q->vxlan;
+        struct rtattr *info = req_put(&r, IFLA_LINKINFO, NULL, 0);
+        ok = info && req_put_str(&r, IFLA_INFO_KIND, "vxlan") == 0;
+        struct rtattr *data = ok ? req_put(&r, IFLA_INFO_DATA, NULL, 0) : NULL;
+        uint32_t vni = x->vni, local = htonl(x->local), link = (uint32_t)x->link;
+        uint16_t port = htons(x->port);
+        uint8_t learning = x->learning ? 1 : 0;
+        ok = data && req_put(&r, IFLA_VXLAN_ID, &vni, 4) && req_put(&r, IFLA_VXLAN_LOCAL, &local, 4) &&
+             req_put(&r, IFLA_VXLAN_PORT, &port, 2) &&
+             req_put(&r, IFLA_VXLAN_LEARNING, &learning, 1) &&
+             (!x->link || req_put(&r, IFLA_VXLAN_LINK, &link, 4));
+        if (ok) {
+            req_nest_end(&r, data);
+            req_nest_end(&r, info);
+        }
+    }
+    if (!ok)
+        return cfs_err_set(err, ENAMETOOLONG, "%s: request too long", what);
+    return nl_change(netns, &r, what, err);
+}
+
+int nl_link_del(const char *netns, int index, struct cfs_err *err)
+{
+    struct nl_req r;
+    struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = index};
+    char what[48];
+    snprintf(what, sizeof(what), "remove device %d", index);
+    req_init(&r, RTM_DELLINK, 0, &ifi, sizeof(ifi));
+    return nl_change(netns, &r, what, err);
+}
+
+int nl_fdb_dst(const char *netns, bool add, int index, const unsigned char mac[6], uint32_t dst,
+               struct cfs_err *err)
+{
+    struct nl_req r;
+    struct ndmsg nd = {.ndm_family = AF_BRIDGE, .ndm_ifindex = index,
+                       .ndm_state = NUD_PERMANENT, .ndm_flags = NTF_SELF};
+    uint32_t be = htonl(dst);
+    char what[64];
+    struct in_addr in = {.s_addr = be};
+    char a[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &in, a, sizeof(a));
+    snprintf(what, sizeof(what), "%s forwarding entry to %s", add ? "add" : "remove", a);
+    if (add)
+        req_init(&r, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND, &nd, sizeof(nd));
+    else
+        req_init(&r, RTM_DELNEIGH, 0, &nd, sizeof(nd));
+    if (!req_put(&r, NDA_LLADDR, mac, 6) || !req_put(&r, NDA_DST, &be, 4))
+        return cfs_err_set(err, ENAMETOOLONG, "%s: request too long", what);
+    return nl_change(netns, &r, what, err);
 }

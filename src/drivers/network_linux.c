@@ -47,7 +47,11 @@
  * - Between hosts (the host has a VTEP address and the VPC a VNI) a VXLAN
  *   device is a port of the bridge; broadcasts and unknown destinations are
  *   copied to every other host of the VPC (one all-zero forwarding entry per
- *   peer, so the underlay needs no multicast) and remote MACs are learnt.
+ *   peer, so the underlay needs no multicast).  Learning is off: a stale
+ *   learnt entry never sends a MAC to a host it left, at the price of
+ *   every unicast to a remote MAC going to every peer (each host's bridge
+ *   drops what is not for its ports).  The device and its entries are
+ *   made over netlink (netlink.h), no program run.
  *   The router is distributed: every host has the same gateway addresses
  *   with the same MAC (02: and five bytes of the VPC's UUID), pinned to the
  *   local router port by a static sticky forwarding entry so that copies
@@ -856,24 +860,30 @@ static int check_owned(const struct nl_link *l, const char *kind, const struct v
 }
 
 /* Bring a host-side device to: alias, no IPv6 address, mtu, master (if
- * any), up; only what differs is changed. */
+ * any), up; only what differs is changed, in one netlink request. */
 static int link_settle(const struct cfs_net_host *h, const struct nl_link *l, const struct vpc *v,
                        int mtu, const struct nl_link *master, struct cfs_err *err)
 {
-    char m[16];
-    snprintf(m, sizeof(m), "%d", mtu);
-    if (strcmp(l->alias, v->alias) != 0 &&
-        run_ip(h, h->netns, err, "link", "set", "dev", l->name, "alias", v->alias, "addrgenmode",
-               "none", END) < 0)
-        return -1;
-    if (l->mtu != mtu && run_ip(h, h->netns, err, "link", "set", "dev", l->name, "mtu", m, END) < 0)
-        return -1;
-    if (master && l->master != master->index &&
-        run_ip(h, h->netns, err, "link", "set", "dev", l->name, "master", master->name, END) < 0)
-        return -1;
-    if (!l->up && run_ip(h, h->netns, err, "link", "set", "dev", l->name, "up", END) < 0)
-        return -1;
-    return 0;
+    struct nl_link_req q = {.name = l->name, .index = l->index};
+    bool change = false;
+    if (strcmp(l->alias, v->alias) != 0) {
+        q.alias = v->alias;
+        q.addrgen_none = true;
+        change = true;
+    }
+    if (l->mtu != mtu) {
+        q.mtu = mtu;
+        change = true;
+    }
+    if (master && l->master != master->index) {
+        q.master = master->index;
+        change = true;
+    }
+    if (!l->up) {
+        q.up = true;
+        change = true;
+    }
+    return change ? nl_link_change(h->netns, &q, err) : 0;
 }
 
 static int host_links(const struct cfs_net_host *h, struct nl_list *links, struct cfs_err *err)
@@ -946,6 +956,9 @@ cleanup:
     return ret;
 }
 
+/* The VXLAN port of the bridge: VNI, local address, port 4789, no
+ * learning (the peers' all-zero entries carry every frame, fdb_ensure);
+ * one that differs is made anew. */
 static int vxlan_ensure(const struct cfs_net_host *h, const struct vpc *v,
                         const struct cfs_vpc_def *def, int mtu, struct nl_list *links,
                         struct cfs_err *err)
@@ -958,24 +971,27 @@ static int vxlan_ensure(const struct cfs_net_host *h, const struct vpc *v,
     if (want && h->vtep_dev[0] && !dev)
         return cfs_err_set(err, ENODEV, "VXLAN underlay device %s not found", h->vtep_dev);
     if (x && (!want || x->vni != def->vni || x->vxlan_local != h->vtep ||
-              x->vxlan_port != CFS_NET_VXLAN_PORT || (dev && x->vxlan_link != dev->index))) {
-        if (run_ip(h, h->netns, err, "link", "del", v->vxlan, END) < 0 || host_links(h, links, err) < 0)
+              x->vxlan_port != CFS_NET_VXLAN_PORT || x->vxlan_learning ||
+              (dev && x->vxlan_link != dev->index))) {
+        if (nl_link_del(h->netns, x->index, err) < 0 || host_links(h, links, err) < 0)
             return -1;
         x = NULL;
     }
     if (!want)
         return 0;
     if (!x) {
-        char vni[16], local[CFS_IPV4_LEN], port[8];
-        snprintf(vni, sizeof(vni), "%u", def->vni);
-        snprintf(port, sizeof(port), "%d", CFS_NET_VXLAN_PORT);
-        netaddr_ipv4_format(h->vtep, local);
-        int rc = h->vtep_dev[0]
-                     ? run_ip(h, h->netns, err, "link", "add", v->vxlan, "type", "vxlan", "id", vni,
-                              "local", local, "dstport", port, "dev", h->vtep_dev, END)
-                     : run_ip(h, h->netns, err, "link", "add", v->vxlan, "type", "vxlan", "id", vni,
-                              "local", local, "dstport", port, END);
-        if (rc < 0 || host_links(h, links, err) < 0)
+        const struct nl_link *b = nl_link_named(links, v->bridge);
+        struct nl_vxlan vx = {.vni = def->vni, .local = h->vtep, .link = dev ? dev->index : 0,
+                              .port = CFS_NET_VXLAN_PORT, .learning = false};
+        struct nl_link_req q = {.name = v->vxlan, .alias = v->alias, .mtu = mtu,
+                                .master = b ? b->index : 0, .up = true, .vxlan = &vx};
+        if (nl_link_change(h->netns, &q, err) < 0 || host_links(h, links, err) < 0)
+            return -1;
+        /* No IPv6 address: the kernel takes that only of a device that exists. */
+        x = nl_link_named(links, v->vxlan);
+        struct nl_link_req q6 = {.name = v->vxlan, .index = x ? x->index : 0,
+                                 .addrgen_none = true};
+        if (x && nl_link_change(h->netns, &q6, err) < 0)
             return -1;
         if (!(x = nl_link_named(links, v->vxlan)))
             return cfs_err_set(err, EIO, "VXLAN device %s vanished as it was made", v->vxlan);
@@ -992,7 +1008,7 @@ static int fdb_ensure(const struct cfs_net_host *h, const struct vpc *v,
     static const unsigned char zero[6];
     int ret = -1;
     struct nl_list fdb = {0};
-    char mac[CFS_MAC_LEN], a[CFS_IPV4_LEN];
+    char mac[CFS_MAC_LEN];
     const struct nl_link *b = nl_link_named(links, v->bridge);
     const struct nl_link *r = nl_link_named(links, v->rport);
     const struct nl_link *x = nl_link_named(links, v->vxlan);
@@ -1024,9 +1040,7 @@ static int fdb_ensure(const struct cfs_net_host *h, const struct vpc *v,
         bool want = false;
         for (int j = 0; j < def->npeers; j++)
             want = want || peers[j] == e->dst;
-        netaddr_ipv4_format(e->dst, a);
-        if (!want && run_bridge(h, h->netns, err, "fdb", "del", "00:00:00:00:00:00", "dev",
-                                v->vxlan, "dst", a, END) < 0)
+        if (!want && nl_fdb_dst(h->netns, false, x->index, zero, e->dst, err) < 0)
             goto cleanup;
     }
     for (int j = 0; j < def->npeers; j++) {  /* peers missing */
@@ -1036,9 +1050,7 @@ static int fdb_ensure(const struct cfs_net_host *h, const struct vpc *v,
             have = have || (e->index == x->index && e->has_dst && e->dst == peers[j] && e->has_mac &&
                             memcmp(e->mac, zero, 6) == 0);
         }
-        netaddr_ipv4_format(peers[j], a);
-        if (!have && run_bridge(h, h->netns, err, "fdb", "append", "00:00:00:00:00:00", "dev",
-                                v->vxlan, "dst", a, END) < 0)
+        if (!have && nl_fdb_dst(h->netns, true, x->index, zero, peers[j], err) < 0)
             goto cleanup;
     }
     ret = 0;
@@ -1352,8 +1364,7 @@ static int linux_remove_vpc(struct cfs_net_host *h, const char *uuid, struct cfs
     const char *devs[] = {v.vxlan, v.rport, v.bridge};
     for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
         const struct nl_link *l = nl_link_named(&links, devs[i]);
-        if (l && strcmp(l->alias, v.alias) == 0 &&
-            run_ip(h, h->netns, err, "link", "del", devs[i], END) < 0)
+        if (l && strcmp(l->alias, v.alias) == 0 && nl_link_del(h->netns, l->index, err) < 0)
             goto cleanup;
     }
     if (netns_exists(v.netns, NULL) && run_ip(h, NULL, err, "netns", "del", v.netns, END) < 0)
@@ -1661,6 +1672,15 @@ static int linux_attachment(struct cfs_net_host *h, const char *vpc, struct cfs_
     snprintf(out->bridge, sizeof(out->bridge), "%s", v.bridge);
     if (h->uri[0])
         snprintf(out->network, sizeof(out->network), "%s", v.network);
+    /* libvirt takes no <mtu> for a network in mode 'bridge': the MTU of a
+     * VXLAN VPC goes on each interface, as its bridge has it. */
+    struct nl_list links = {0};
+    if (nl_links(h->netns, &links, err) < 0)
+        return -1;
+    const struct nl_link *b = nl_link_named(&links, v.bridge);
+    if (b && b->mtu != 1500 && b->mtu >= 576)
+        out->mtu = b->mtu;
+    nl_list_free(&links);
     return 0;
 }
 

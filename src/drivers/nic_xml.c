@@ -35,6 +35,8 @@ int nic_xml_interface(struct xbuf *b, const struct cfs_nic *nic, struct cfs_err 
         return cfs_err_set(err, EINVAL, "bad %s name for a NIC", network ? "network" : "bridge");
     if (nic->target && nic->target[0] && !name_ok(nic->target, 16))
         return cfs_err_set(err, EINVAL, "bad tap device name '%.32s'", nic->target);
+    if (nic->mtu && (nic->mtu < 576 || nic->mtu > 9000))
+        return cfs_err_set(err, EINVAL, "NIC MTU %d: 576 to 9000", nic->mtu);
     netaddr_mac_format(mac, macs);
 
     xbuf_raw(b, network ? "<interface type='network'>\n  <source network='"
@@ -48,6 +50,8 @@ int nic_xml_interface(struct xbuf *b, const struct cfs_nic *nic, struct cfs_err 
         xbuf_text(b, nic->target);
         xbuf_raw(b, "'/>\n");
     }
+    if (nic->mtu)
+        xbuf_rawf(b, "  <mtu size='%d'/>\n", nic->mtu);
     xbuf_raw(b, "  <model type='");
     xbuf_text(b, model);
     xbuf_raw(b, "'/>\n</interface>\n");

@@ -1038,6 +1038,11 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         return 0;   /* secrets read back empty; writing that back keeps the secret */
     if (value_normalize(n->attr, data, len, &value, &err) < 0)
         return refuse(&n->res, &err);
+    if (n->attr->test_only && value[0] && !fs->conf->allow_test_uri) {
+        free(value);
+        cfs_err_set(&err, EPERM, "%s: test only (cloudfs.conf allow-test-uri)", n->attr->name);
+        return refuse(&n->res, &err);
+    }
     if (n->attr->type == CFS_T_URI && value[0] &&
         uri_policy_check(value, fs->conf->allow_test_uri, &err) < 0) {
         free(value);

@@ -476,10 +476,42 @@ static int nic_mac(struct cfs_store *st, const struct cfs_res *r, const char *va
     return rc < 0 ? -1 : 0;
 }
 
+/* A host's VXLAN address: unicast, not loopback, and no other host's. */
+static int host_vtep(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                     struct cfs_err *err)
+{
+    uint32_t ip;
+    struct cfs_err why;
+    if (!value[0])
+        return 0;
+    if (netaddr_ipv4_parse(value, &ip, &why) < 0)
+        return cfs_err_set(err, EINVAL, "vtep: %s", why.msg);
+    if (ip == 0 || ip == 0xffffffffu || (ip >> 24) == 127 || (ip >> 28) == 0xe)
+        return cfs_err_set(err, EINVAL, "vtep: %s is not a unicast address other hosts can "
+                           "reach (no 0.0.0.0, loopback, multicast or broadcast)", value);
+    const struct cfs_kind *kh = layout_kind(store_layout(st), "host");
+    struct cfs_res *hosts = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (!kh || store_res_all(st, kh, &hosts, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (hosts[i].id == r->id || hosts[i].deleted)
+            continue;
+        char *other = store_attr_text(st, hosts[i].id, "vtep");
+        if (!strcmp(other, value))
+            rc = cfs_err_set(err, EEXIST, "vtep: %s is host %s's", value, hosts[i].name);
+        free(other);
+    }
+    free(hosts);
+    return rc;
+}
+
 static const struct {
     const char *kind, *attr;
     int (*check)(struct cfs_store *, const struct cfs_res *, const char *, struct cfs_err *);
 } rules[] = {
+    {"host", "vtep", host_vtep},
     {"vpc", "cidr", vpc_cidr},
     {"subnet", "cidr", subnet_cidr},
     {"subnet", "gateway", subnet_gateway},

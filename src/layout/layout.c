@@ -121,6 +121,10 @@ static int parse_attr(struct cfs_kind *k, const config_setting_t *s, struct cfs_
         a->ref_once = flag;
     if (a->ref_once && a->type != CFS_T_REF)
         return cfs_err_set(err, EINVAL, "%s: once needs type ref", where);
+    if (config_setting_lookup_bool(s, "test-only", &flag))
+        a->test_only = flag;
+    if (a->test_only && !a->optional)
+        return cfs_err_set(err, EINVAL, "%s: test-only needs optional", where);
     if (config_setting_lookup_bool(s, "user-file", &flag))
         a->user_file = flag;
     if (a->user_file && a->type != CFS_T_PATH)

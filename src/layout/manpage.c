@@ -89,6 +89,8 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
     if (a->user_file)
         fputs("; read with the rights of the writer at the write and of the resource's owner "
               "at the import: a regular file, no symbolic link in the path", out);
+    if (a->test_only)
+        fputs("; test only: refused (EPERM) unless cloudfs.conf has allow-test-uri", out);
     if (a->spec_only) {
         fputs("; nothing acts on it: ", out);
         put(out, a->spec_only);

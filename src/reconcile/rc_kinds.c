@@ -116,6 +116,18 @@ int rc_kinds_bind(const struct cfs_layout *l, struct rc_bound **out, struct cfs_
         if (bind_row(l, &b[i], err) < 0)
             goto cleanup;
     }
+    for (size_t i = 0; i < rc_nkinds; i++) {
+        char names[128];
+        char *save = NULL;
+        snprintf(names, sizeof(names), "%s", b[i].row->wakes_kinds ? b[i].row->wakes_kinds : "");
+        for (char *t = strtok_r(names, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            if (!layout_kind(l, t)) {
+                cfs_err_set(err, EINVAL, "kind %s wakes kind %s, which the layout lacks",
+                            b[i].row->name, t);
+                goto cleanup;
+            }
+        }
+    }
     for (size_t i = 0; i < l->nkinds; i++) {
         const struct cfs_kind *k = &l->kinds[i];
         bool row = false;

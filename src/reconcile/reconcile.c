@@ -52,7 +52,36 @@ static void resync_all(struct reconciler *rc)
 struct dispatch {
     struct reconciler *rc;
     bool resync;
+    /* Rows whose changes wake other kinds (wakes_kinds), seen this round. */
+    const struct rc_bound *woke[16];
+    size_t nwoke;
 };
+
+static void note_wakes_kinds(struct dispatch *d, const struct rc_bound *b)
+{
+    if (!b->row->wakes_kinds)
+        return;
+    for (size_t i = 0; i < d->nwoke; i++)
+        if (d->woke[i] == b)
+            return;
+    if (d->nwoke < sizeof(d->woke) / sizeof(d->woke[0]))
+        d->woke[d->nwoke++] = b;
+    else
+        d->resync = true;
+}
+
+/* Every resource of the kinds b's row names in wakes_kinds. */
+static void wake_kinds(struct reconciler *rc, const struct rc_bound *b)
+{
+    char names[128];
+    char *save = NULL;
+    snprintf(names, sizeof(names), "%s", b->row->wakes_kinds);
+    for (char *t = strtok_r(names, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        const struct cfs_kind *k = layout_kind(rc->layout, t);
+        if (k)
+            enqueue_kind(rc, k);
+    }
+}
 
 /* Runs under the store's lock: only the work queue may be touched here. */
 static int dispatch_change(const struct cfs_change *c, void *arg)
@@ -70,6 +99,7 @@ static int dispatch_change(const struct cfs_change *c, void *arg)
                                                                          : NULL;
     if (a && a->type == CFS_T_TAGS)
         return 0;   /* tags are the mount's index only (/tags) */
+    note_wakes_kinds(d, b);
     switch (b->row->wakes) {
     case RC_WAKE_SELF:
         workq_add(&rc->q, c->res, 0);
@@ -98,6 +128,9 @@ static void drain_changes(struct reconciler *rc)
     } while (rc->seq != before);
     if (d.resync)
         resync_all(rc);
+    else
+        for (size_t i = 0; i < d.nwoke; i++)
+            wake_kinds(rc, d.woke[i]);
 }
 
 /* ---- workers ---- */

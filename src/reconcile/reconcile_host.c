@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "rc_state.h"
+#include "reconcile_network.h"
 #include "rc_store.h"
 #include "scheduler.h"
 #include "status_keys.h"
@@ -168,6 +169,7 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
         struct cfs_res *vms = NULL;
         size_t n = 0;
         rc_wake_unplaced(rc, host->parent);
+        rc_wake_networks(rc);   /* VPCs and subnets can be set up on it now */
         if (store_res_by_status(rc->st, rc_layout_kind(rc, &rc_kind_vm), host->parent, "host",
                                 host->name, &vms, &n, &err) == 0)
             for (size_t i = 0; i < n; i++)
@@ -179,6 +181,7 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
 
 const struct rc_kind rc_kind_host = {
     .name = "host", .pass = reconcile_host, .wakes = RC_WAKE_SELF,
+    .wakes_kinds = "vpc subnet",    /* vtep, netns, uri, a host added or removed: VXLAN peers */
     .attrs_read = "uri domain-type cluster/cpu-overcommit cluster/memory-overcommit "
                   "vm/offering offering/cpus offering/memory",
     .status_read = "vm/host",

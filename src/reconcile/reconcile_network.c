@@ -1,11 +1,18 @@
 /* reconcile_network.c: the passes of VPCs, subnets and NICs.
  *
  * The network side of every connected host of the zone is made through the
- * network driver (network.h): one cfs_net_host per host URI, opened for
- * the pass (this machine: no network namespace; a single host needs no
- * VXLAN).  Hosts on test:/// URIs have no network.  What a VPC or subnet
- * was set up on is remembered (status _hosts) so that rmdir removes it
- * there even after the host left the tree.
+ * network driver (network.h): one cfs_net_host per host, opened for the
+ * pass, on this machine (or, on the test rig, in the network namespace the
+ * host's test-only netns names; a remote URI: EOPNOTSUPP).  Hosts on
+ * test:/// URIs have no network.  What a VPC or subnet was set up on is
+ * remembered (status _hosts) so that a host that left the tree has it
+ * removed, and rmdir removes it everywhere.
+ *
+ * VXLAN: when two or more hosts of the zone have a vtep, each of them
+ * carries every VPC with VNI CFS_NET_VNI_BASE + the VPC's id and one
+ * flooding entry per other such host (vpc_def); with fewer, none does.  A
+ * host's change (rc_kind_host.wakes_kinds) or connection wakes every VPC
+ * and subnet, so the peers follow.
  *
  * A VPC pass ensures the VPC on each host; a subnet pass ensures the VPC,
  * the subnet and its NIC entries (DHCP host, DNS name), which come from
@@ -31,30 +38,53 @@
 
 static const struct cfs_network_driver *const net = &cfs_network_linux;
 
-struct uris {
-    char *v[NET_MAX_HOSTS];
+/* The network side of one host: where it is (URI, and on the test rig the
+ * namespace standing in for it), its VXLAN address, and what the pass
+ * knows of it. */
+struct net_host {
+    char uri[1100];
+    char netns[64];             /* "": the machine the daemon runs on */
+    char vtep[CFS_IPV4_LEN];    /* "": none */
+    bool in_tree;               /* a live host of the zone */
+    bool connected;
+    bool recorded;              /* in status _hosts: set up there before */
+    bool failed;                /* a host that left: removing the VPC failed */
+    bool ready;                 /* the VPC is set up there (this pass) */
+};
+
+struct hosts {
+    struct net_host v[NET_MAX_HOSTS];
     int n;
 };
 
-static void uris_free(struct uris *u)
+static struct net_host *hosts_find(struct hosts *hs, const char *uri, const char *netns)
 {
-    for (int i = 0; i < u->n; i++)
-        free(u->v[i]);
-    u->n = 0;
+    for (int i = 0; i < hs->n; i++)
+        if (!strcmp(hs->v[i].uri, uri) && !strcmp(hs->v[i].netns, netns))
+            return &hs->v[i];
+    return NULL;
 }
 
-static void uris_add(struct uris *u, const char *uri)
+/* Add (uri, netns) unless known; NULL when full or a test:/// URI (no
+ * network). */
+static struct net_host *hosts_add(struct hosts *hs, const char *uri, const char *netns)
 {
-    for (int i = 0; i < u->n; i++)
-        if (!strcmp(u->v[i], uri))
-            return;
-    if (u->n < NET_MAX_HOSTS && uri[0] && strncmp(uri, "test:", 5))
-        if ((u->v[u->n] = strdup(uri)))
-            u->n++;
+    struct net_host *h = hosts_find(hs, uri, netns);
+    if (h)
+        return h;
+    if (hs->n == NET_MAX_HOSTS || !uri[0] || !strncmp(uri, "test:", 5) ||
+        strlen(uri) >= sizeof(h->uri) || strlen(netns) >= sizeof(h->netns))
+        return NULL;
+    h = &hs->v[hs->n++];
+    memset(h, 0, sizeof(*h));
+    snprintf(h->uri, sizeof(h->uri), "%s", uri);
+    snprintf(h->netns, sizeof(h->netns), "%s", netns);
+    return h;
 }
 
-/* The URIs of the connected hosts of zone. */
-static void zone_hosts(struct reconciler *rc, int64_t zone, struct uris *out)
+/* The live hosts of zone (zone 0: of every zone) with their vtep and
+ * netns; connected says whether the reconciler holds their connection. */
+static void zone_hosts(struct reconciler *rc, int64_t zone, struct hosts *out)
 {
     const struct cfs_kind *kh = rc_layout_kind(rc, &rc_kind_host);
     struct cfs_res *hosts = NULL;
@@ -65,47 +95,114 @@ static void zone_hosts(struct reconciler *rc, int64_t zone, struct uris *out)
     for (size_t i = 0; i < n; i++) {
         struct cfs_res cluster;
         if (hosts[i].deleted || store_res_get(rc->st, hosts[i].parent, &cluster, &ignore) < 0 ||
-            cluster.parent != zone)
+            (zone && cluster.parent != zone))
             continue;
         struct rc_host *h = rc_host_get(rc, &hosts[i]);
         if (!h)
             continue;
-        pthread_rwlock_rdlock(&h->rw);
-        if (h->conn)
-            uris_add(out, h->uri);
-        pthread_rwlock_unlock(&h->rw);
+        char *uri = rc_attr(rc, hosts[i].id, "uri");
+        char *netns = rc_attr(rc, hosts[i].id, "netns");
+        char *vtep = rc_attr(rc, hosts[i].id, "vtep");
+        struct net_host *x = hosts_add(out, uri, netns);
+        if (x) {
+            x->in_tree = true;
+            snprintf(x->vtep, sizeof(x->vtep), "%s", vtep);
+            pthread_rwlock_rdlock(&h->rw);
+            x->connected = x->connected || (h->conn && !strcmp(h->uri, uri));
+            pthread_rwlock_unlock(&h->rw);
+        }
+        free(uri);
+        free(netns);
+        free(vtep);
     }
     free(hosts);
 }
 
-/* The URIs of status _hosts. */
-static void recorded_hosts(struct reconciler *rc, int64_t res, struct uris *out)
+/* The hosts of status _hosts ("URI" or "URI NETNS" a line) not yet in out. */
+static void recorded_hosts(struct reconciler *rc, int64_t res, struct hosts *out)
 {
     char *list = rc_status(rc, res, CFS_ST_HOSTS);
     char *save = NULL;
-    for (char *u = strtok_r(list, "\n", &save); u; u = strtok_r(NULL, "\n", &save))
-        uris_add(out, u);
+    for (char *u = strtok_r(list, "\n", &save); u; u = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(u, ' ');
+        if (sp)
+            *sp = '\0';
+        struct net_host *x = hosts_add(out, u, sp ? sp + 1 : "");
+        if (x)
+            x->recorded = true;
+    }
     free(list);
 }
 
-static void record_hosts(struct reconciler *rc, const struct cfs_res *r, const struct uris *u)
+/* Record the hosts of hs for which keep(h) holds. */
+static void record_hosts(struct reconciler *rc, const struct cfs_res *r, const struct hosts *hs,
+                         bool (*keep)(const struct net_host *h))
 {
-    char buf[NET_MAX_HOSTS * 64] = "";
+    char buf[NET_MAX_HOSTS * 160] = "";
     size_t used = 0;
-    for (int i = 0; i < u->n && used < sizeof(buf); i++)
-        used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "\n" : "", u->v[i]);
+    for (int i = 0; i < hs->n && used < sizeof(buf); i++)
+        if (keep(&hs->v[i]))
+            used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s%s%s%s",
+                                     used ? "\n" : "", hs->v[i].uri,
+                                     hs->v[i].netns[0] ? " " : "", hs->v[i].netns);
     rc_set_status(rc, r, CFS_ST_HOSTS, buf);
 }
 
-/* The network side of the host reached by uri; the URI passes the same
- * allow-list as the host's own connection (uri_policy.h). */
-static int host_open(struct reconciler *rc, const char *uri, struct cfs_net_host **h,
+/* Whether uri names another machine ("qemu+ssh://host/system"): its
+ * network cannot be built from here. */
+static bool uri_remote(const char *uri)
+{
+    const char *p = strstr(uri, "://");
+    if (!p)
+        return false;
+    p += 3;
+    size_t n = strcspn(p, "/?");
+    return n > 0 && !(n == 9 && !strncmp(p, "localhost", 9)) &&
+           !(n == 9 && !strncmp(p, "127.0.0.1", 9));
+}
+
+/* The network side of host x; the URI passes the same allow-list as the
+ * host's own connection (uri_policy.h), a netns only with allow-test-uri.
+ * The driver works on this machine (or a namespace of it): a remote host's
+ * bridges are out of reach, EOPNOTSUPP. */
+static int host_open(struct reconciler *rc, const struct net_host *x, struct cfs_net_host **h,
                      struct cfs_err *err)
 {
-    struct cfs_net_host_def def = {.libvirt_uri = uri};
-    if (uri_policy_check(uri, rc->conf->allow_test_uri, err) < 0)
+    char state[128];
+    struct cfs_net_host_def def = {.libvirt_uri = x->uri, .netns = x->netns,
+                                   .vtep = x->vtep[0] ? x->vtep : NULL};
+    if (uri_policy_check(x->uri, rc->conf->allow_test_uri, err) < 0)
         return -1;
+    if (x->netns[0]) {
+        if (!rc->conf->allow_test_uri)
+            return cfs_err_set(err, EPERM, "host netns %s: test only (cloudfs.conf "
+                               "allow-test-uri)", x->netns);
+        /* Each simulated host keeps its dnsmasq files apart. */
+        snprintf(state, sizeof(state), CFS_NET_STATE_DIR "/ns-%s", x->netns);
+        def.state_dir = state;
+    } else if (uri_remote(x->uri)) {
+        return cfs_err_set(err, EOPNOTSUPP, "a remote host: its VPC bridges, VXLAN and "
+                           "routers cannot be built from here (only on the machine the "
+                           "reconciler runs on)");
+    }
     return net->open(&def, h, err);
+}
+
+/* The host of the tree reached by uri (its netns and vtep), or just the URI. */
+static void host_by_uri(struct reconciler *rc, const char *uri, struct net_host *out)
+{
+    struct hosts *hs = calloc(1, sizeof(*hs));
+    memset(out, 0, sizeof(*out));
+    snprintf(out->uri, sizeof(out->uri), "%s", uri);
+    if (!hs)
+        return;
+    zone_hosts(rc, 0, hs);
+    for (int i = 0; i < hs->n; i++)
+        if (!strcmp(hs->v[i].uri, uri)) {
+            *out = hs->v[i];
+            break;
+        }
+    free(hs);
 }
 
 static int fail(struct reconciler *rc, const struct cfs_res *r, const char *uri,
@@ -127,60 +224,127 @@ static int purge(struct reconciler *rc, const struct cfs_res *r)
 
 /* ---- VPC ---- */
 
-static void vpc_def(const struct cfs_res *vpc, struct cfs_vpc_def *d)
+/* The VPC as host x carries it: VXLAN (VNI CFS_NET_VNI_BASE + the VPC's
+ * store id, to every other live host of the zone with a vtep) when x and
+ * at least one other host have a vtep; else it stays on x. */
+static void vpc_def(const struct cfs_res *vpc, const struct hosts *hs, const struct net_host *x,
+                    const char **peers, struct cfs_vpc_def *d)
 {
     memset(d, 0, sizeof(*d));
     d->uuid = vpc->uuid;
-    d->vni = 0;     /* one host: no VXLAN (status/vni is what it will carry) */
+    d->peers = peers;
+    if (!x->vtep[0])
+        return;
+    for (int i = 0; i < hs->n; i++)
+        if (&hs->v[i] != x && hs->v[i].in_tree && hs->v[i].vtep[0] &&
+            strcmp(hs->v[i].vtep, x->vtep))
+            peers[d->npeers++] = hs->v[i].vtep;
+    if (d->npeers)
+        d->vni = (unsigned)(CFS_NET_VNI_BASE + vpc->id);
 }
 
-/* Ensure the VPC on every host of u; lines "URI BRIDGE" into bridges. */
-static int vpc_ensure(struct reconciler *rc, const struct cfs_res *vpc, const struct uris *u,
+/* Ensure the VPC on every connected host of the zone in hs; lines "URI
+ * BRIDGE" into bridges.  A failing host does not stop the others: the
+ * first failure is returned (*bad: its URI). */
+static int vpc_ensure(struct reconciler *rc, const struct cfs_res *vpc, struct hosts *hs,
                       char *bridges, size_t len, const char **bad, struct cfs_err *err)
 {
-    struct cfs_vpc_def d;
+    const char *peers[NET_MAX_HOSTS];
     size_t used = 0;
-    vpc_def(vpc, &d);
+    int ret = 0;
     bridges[0] = '\0';
-    for (int i = 0; i < u->n; i++) {
+    *bad = NULL;
+    for (int i = 0; i < hs->n; i++) {
+        struct net_host *x = &hs->v[i];
         struct cfs_net_host *h = NULL;
         struct cfs_net_attach at;
-        *bad = u->v[i];
-        if (host_open(rc, u->v[i], &h, err) < 0)
-            return -1;
-        int ret = net->ensure_vpc(h, &d, err);
-        if (ret == 0)
-            ret = net->attachment(h, vpc->uuid, &at, err);
+        struct cfs_vpc_def d;
+        struct cfs_err e;
+        if (!x->in_tree || !x->connected)
+            continue;
+        vpc_def(vpc, hs, x, peers, &d);
+        int r = host_open(rc, x, &h, &e);
+        if (r == 0)
+            r = net->ensure_vpc(h, &d, &e);
+        if (r == 0)
+            r = net->attachment(h, vpc->uuid, &at, &e);
         net->close(h);
-        if (ret < 0)
-            return -1;
+        if (r < 0) {
+            if (ret == 0) {
+                *err = e;
+                *bad = x->uri;
+            }
+            ret = -1;
+            continue;
+        }
+        x->ready = true;
         if (used < len)
-            used += (size_t)snprintf(bridges + used, len - used, "%s%s %s", i ? "\n" : "",
-                                     u->v[i], at.bridge);
+            used += (size_t)snprintf(bridges + used, len - used, "%s%s %s", used ? "\n" : "",
+                                     x->uri, at.bridge);
     }
-    *bad = NULL;
-    return 0;
+    return ret;
+}
+
+/* Hosts a VPC or subnet is recorded on: live ones it is (being) set up
+ * on, and ones that left whose removal failed. */
+static bool keep_host(const struct net_host *h)
+{
+    return h->in_tree ? h->connected || h->recorded : h->failed;
+}
+
+/* Remove the VPC from recorded hosts that left the zone (their peers
+ * already dropped them); a host whose removal fails stays recorded
+ * (flagged connected) and is tried again. */
+static int vpc_leave_gone(struct reconciler *rc, const struct cfs_res *vpc, struct hosts *hs,
+                          struct cfs_err *err)
+{
+    int ret = 0;
+    for (int i = 0; i < hs->n; i++) {
+        struct net_host *x = &hs->v[i];
+        struct cfs_net_host *h = NULL;
+        struct cfs_err e;
+        if (x->in_tree)
+            continue;
+        int r = host_open(rc, x, &h, &e);
+        if (r < 0 && (e.code == EOPNOTSUPP || e.code == ENOENT))
+            r = 0;      /* remote, or its namespace is gone: nothing left to remove */
+        else if (r == 0)
+            r = net->remove_vpc(h, vpc->uuid, &e);
+        if (r < 0) {
+            x->failed = true;
+            if (ret == 0)
+                *err = e;
+            ret = -1;
+        }
+        net->close(h);
+    }
+    return ret;
 }
 
 static int vpc_teardown(struct reconciler *rc, const struct cfs_res *vpc)
 {
-    struct uris u = {0};
+    struct hosts *u = calloc(1, sizeof(*u));
     struct cfs_err err;
     int result = 0;
+    if (!u)
+        return NET_RETRY_MS;
     rc_set_status(rc, vpc, "state", "deleting");
-    recorded_hosts(rc, vpc->id, &u);
-    for (int i = 0; i < u.n; i++) {
+    recorded_hosts(rc, vpc->id, u);
+    for (int i = 0; i < u->n; i++) {
         struct cfs_net_host *h = NULL;
-        if (host_open(rc, u.v[i], &h, &err) < 0 || net->remove_vpc(h, vpc->uuid, &err) < 0) {
+        int r = host_open(rc, &u->v[i], &h, &err);
+        if (r < 0 && err.code == EOPNOTSUPP)
+            continue;       /* a remote host: nothing was ever made there */
+        if (r < 0 || net->remove_vpc(h, vpc->uuid, &err) < 0) {
             net->close(h);
-            result = fail(rc, vpc, u.v[i], &err);
+            result = fail(rc, vpc, u->v[i].uri, &err);
             goto cleanup;
         }
         net->close(h);
     }
     result = purge(rc, vpc);
 cleanup:
-    uris_free(&u);
+    free(u);
     return result;
 }
 
@@ -189,39 +353,67 @@ static int reconcile_vpc(struct reconciler *rc, const struct cfs_res *vpc)
     if (vpc->deleted)
         return vpc_teardown(rc, vpc);
     int64_t gen = store_spec_generation(rc->st, vpc->id);
-    struct uris u = {0};
+    struct hosts *u = calloc(1, sizeof(*u));
     struct cfs_err err;
     char bridges[NET_MAX_HOSTS * 80];
     const char *bad = NULL;
-    int result = 0;
+    int result = 0, made = 0;
+    if (!u)
+        return NET_RETRY_MS;
     cfs_err_clear(&err);
-    zone_hosts(rc, vpc->parent, &u);
-    recorded_hosts(rc, vpc->id, &u);    /* still set up there: keep it known */
-    /* The VXLAN identifier: the store's id of the VPC, unique and stable. */
-    rc_set_status_int(rc, vpc, "vni", vpc->id);
-    if (vpc_ensure(rc, vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
-        record_hosts(rc, vpc, &u);
+    zone_hosts(rc, vpc->parent, u);
+    recorded_hosts(rc, vpc->id, u);     /* set up there before: known until removed */
+    for (int i = 0; i < u->n; i++)
+        made += u->v[i].in_tree && u->v[i].connected;
+    /* The VXLAN identifier: unique and stable for the VPC's life. */
+    rc_set_status_int(rc, vpc, "vni", CFS_NET_VNI_BASE + vpc->id);
+    int ensured = vpc_ensure(rc, vpc, u, bridges, sizeof(bridges), &bad, &err);
+    struct cfs_err gone_err;
+    int left = vpc_leave_gone(rc, vpc, u, &gone_err);
+    record_hosts(rc, vpc, u, keep_host);
+    if (ensured < 0) {
         result = fail(rc, vpc, bad, &err);
         goto cleanup;
     }
-    record_hosts(rc, vpc, &u);
+    if (left < 0) {
+        result = fail(rc, vpc, NULL, &gone_err);
+        goto cleanup;
+    }
     rc_set_status(rc, vpc, "bridge", bridges);
     rc_set_status(rc, vpc, "error", "");
-    rc_set_status(rc, vpc, "state", u.n ? "available" : "creating");
-    if (u.n)
+    rc_set_status(rc, vpc, "state", made ? "available" : "creating");
+    if (made)
         rc_set_status_int(rc, vpc, CFS_ST_GEN, gen);
-    result = u.n ? 0 : NET_RETRY_MS;    /* no connected host yet */
+    result = made ? 0 : NET_RETRY_MS;    /* no connected host yet */
 cleanup:
-    uris_free(&u);
+    free(u);
     return result;
 }
 
+#define HOST_ATTRS "host/uri host/netns host/vtep"
+
 const struct rc_kind rc_kind_vpc = {
     .name = "vpc", .pass = reconcile_vpc, .wakes = RC_WAKE_SELF,
-    .attrs_read = "",
+    .attrs_read = HOST_ATTRS,
     .status_read = CFS_ST_HOSTS " state",
     .status_written = "state vni bridge error " CFS_ST_HOSTS " " CFS_ST_GEN,
 };
+
+void rc_wake_networks(struct reconciler *rc)
+{
+    const struct cfs_kind *kinds[] = {rc_layout_kind(rc, &rc_kind_vpc),
+                                      rc_layout_kind(rc, &rc_kind_subnet)};
+    for (size_t k = 0; k < 2; k++) {
+        struct cfs_res *all = NULL;
+        size_t n = 0;
+        struct cfs_err ignore;
+        if (!kinds[k] || store_res_all(rc->st, kinds[k], &all, &n, &ignore) < 0)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            rc_wake(rc, all[i].id);
+        free(all);
+    }
+}
 
 /* ---- subnet ---- */
 
@@ -308,19 +500,23 @@ static int split_lines(char *text, const char **out, int max)
 
 static int subnet_teardown(struct reconciler *rc, const struct cfs_res *s)
 {
-    struct uris u = {0};
+    struct hosts *u = calloc(1, sizeof(*u));
     struct cfs_err err;
     struct cfs_res vpc;
     int result = 0;
+    if (!u)
+        return NET_RETRY_MS;
     rc_set_status(rc, s, "state", "deleting");
-    recorded_hosts(rc, s->id, &u);
+    recorded_hosts(rc, s->id, u);
     if (store_res_get(rc->st, s->parent, &vpc, &err) < 0) {
         result = purge(rc, s);      /* the VPC is gone, and everything of it */
         goto cleanup;
     }
-    for (int i = 0; i < u.n; i++) {
+    for (int i = 0; i < u->n; i++) {
         struct cfs_net_host *h = NULL;
-        int r = host_open(rc, u.v[i], &h, &err);
+        int r = host_open(rc, &u->v[i], &h, &err);
+        if (r < 0 && (err.code == EOPNOTSUPP || (err.code == ENOENT && u->v[i].netns[0])))
+            continue;   /* remote (nothing made), or the simulated host is gone */
         if (r == 0) {
             r = net->set_nics(h, vpc.uuid, s->uuid, NULL, 0, &err);
             if (r < 0 && err.code == ENOENT)
@@ -330,14 +526,14 @@ static int subnet_teardown(struct reconciler *rc, const struct cfs_res *s)
         }
         net->close(h);
         if (r < 0) {
-            result = fail(rc, s, u.v[i], &err);
+            result = fail(rc, s, u->v[i].uri, &err);
             goto cleanup;
         }
     }
     result = purge(rc, s);
     rc_wake(rc, vpc.id);
 cleanup:
-    uris_free(&u);
+    free(u);
     return result;
 }
 
@@ -347,7 +543,7 @@ static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
         return subnet_teardown(rc, s);
     int64_t gen = store_spec_generation(rc->st, s->id);
     struct cfs_res vpc;
-    struct uris u = {0};
+    struct hosts *u = calloc(1, sizeof(*u));
     struct cfs_err err;
     struct nic_list nics = {0};
     struct cfs_cidr c;
@@ -361,8 +557,12 @@ static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
     const char *dnsv[CFS_NET_MAX_DNS];
     const char *routev[CFS_NET_MAX_ROUTES];
     struct cfs_net_route rv[CFS_NET_MAX_ROUTES];
-    int result = 0;
+    int result = 0, made = 0;
     cfs_err_clear(&err);
+    if (!u) {
+        result = NET_RETRY_MS;
+        goto cleanup;
+    }
     if (!cidr[0] || netaddr_cidr_parse(cidr, &c, &err) < 0) {
         rc_set_status(rc, s, "state", "unconfigured");
         rc_set_status(rc, s, "error", cidr[0] ? err.msg : "");
@@ -396,26 +596,34 @@ static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
         result = fail(rc, s, NULL, &err);
         goto cleanup;
     }
-    zone_hosts(rc, vpc.parent, &u);
-    recorded_hosts(rc, s->id, &u);
-    record_hosts(rc, s, &u);
+    zone_hosts(rc, vpc.parent, u);
+    recorded_hosts(rc, s->id, u);
+    for (int i = 0; i < u->n; i++)
+        made += u->v[i].in_tree && u->v[i].connected;
+    record_hosts(rc, s, u, keep_host);  /* not a host that left: its VPC pass removes it all */
     rc_flush(rc);   /* where it is being set up: known before it is */
-    if (vpc_ensure(rc, &vpc, &u, bridges, sizeof(bridges), &bad, &err) < 0) {
-        result = fail(rc, s, bad, &err);
-        goto cleanup;
-    }
-    for (int i = 0; i < u.n; i++) {
+    /* A host where the VPC fails (a remote one: EOPNOTSUPP) keeps the
+     * others from nothing; its reason is the subnet's error after them. */
+    struct cfs_err vpc_err;
+    int vpc_ok = vpc_ensure(rc, &vpc, u, bridges, sizeof(bridges), &bad, &vpc_err);
+    for (int i = 0; i < u->n; i++) {
         struct cfs_net_host *h = NULL;
-        int r = host_open(rc, u.v[i], &h, &err);
+        if (!u->v[i].ready)
+            continue;
+        int r = host_open(rc, &u->v[i], &h, &err);
         if (r == 0)
             r = net->ensure_subnet(h, &d, &err);
         if (r == 0)
             r = net->set_nics(h, vpc.uuid, s->uuid, nics.v, nics.n, &err);
         net->close(h);
         if (r < 0) {
-            result = fail(rc, s, u.v[i], &err);
+            result = fail(rc, s, u->v[i].uri, &err);
             goto cleanup;
         }
+    }
+    if (vpc_ok < 0) {
+        result = fail(rc, s, bad, &vpc_err);
+        goto cleanup;
     }
     long long hosts = (1LL << (32 - c.prefix)) - 2;
     rc_set_status(rc, s, "gateway", gw);
@@ -423,13 +631,13 @@ static int reconcile_subnet(struct reconciler *rc, const struct cfs_res *s)
     rc_set_status_int(rc, s, "free-ips", hosts - 1 - nics.n);
     rc_set_status(rc, s, "bridge", bridges);
     rc_set_status(rc, s, "error", "");
-    rc_set_status(rc, s, "state", u.n ? "available" : "creating");
-    if (u.n)
+    rc_set_status(rc, s, "state", made ? "available" : "creating");
+    if (made)
         rc_set_status_int(rc, s, CFS_ST_GEN, gen);
-    result = u.n ? 0 : NET_RETRY_MS;
+    result = made ? 0 : NET_RETRY_MS;
 cleanup:
     nic_list_free(&nics);
-    uris_free(&u);
+    free(u);
     free(cidr);
     free(gateway);
     free(dhcp);
@@ -440,7 +648,7 @@ cleanup:
 
 const struct rc_kind rc_kind_subnet = {
     .name = "subnet", .pass = reconcile_subnet, .wakes = RC_WAKE_SELF,
-    .attrs_read = "cidr gateway dhcp dns routes",
+    .attrs_read = "cidr gateway dhcp dns routes " HOST_ATTRS,
     .status_read = CFS_ST_HOSTS " nic/mac nic/ip nic/" CFS_ST_SUBNET,
     .status_written = "state gateway used-ips free-ips bridge error " CFS_ST_HOSTS " "
                       CFS_ST_GEN,
@@ -550,8 +758,12 @@ int rc_vm_nics(struct reconciler *rc, const struct cfs_res *vm, const char *uri,
             snprintf(x->model, sizeof(x->model), "%s", model);
             if (net_tap_name(all[i].uuid, x->target) < 0)
                 x->target[0] = '\0';
-            if (!h && (ret = host_open(rc, uri, &h, err)) < 0)
-                break;
+            if (!h) {
+                struct net_host x;
+                host_by_uri(rc, uri, &x);
+                if ((ret = host_open(rc, &x, &h, err)) < 0)
+                    break;
+            }
             if ((ret = net->attachment(h, vpc.uuid, &x->at, err)) < 0)
                 break;
             (*n)++;
@@ -576,6 +788,7 @@ int rc_vm_nics(struct reconciler *rc, const struct cfs_res *vm, const char *uri,
         x->nic.bridge = x->at.bridge;
         x->nic.target = x->target[0] ? x->target : NULL;
         x->nic.model = x->model;
+        x->nic.mtu = x->at.mtu;
     }
     *out = v;
     return 0;

@@ -159,7 +159,7 @@ static int cmd_nic_xml(struct cfs_net_host *h, int argc, char **argv, struct cfs
     if (net_tap_name(argv[1], tap) < 0)
         return cfs_err_set(err, EINVAL, "bad NIC UUID");
     struct cfs_nic nic = {.mac = argv[2], .network = at.network, .bridge = at.bridge,
-                          .target = tap, .model = argc > 3 ? argv[3] : NULL};
+                          .target = tap, .model = argc > 3 ? argv[3] : NULL, .mtu = at.mtu};
     if (nic_xml_interface(&b, &nic, err) < 0) {
         xbuf_free(&b);
         return -1;
