@@ -26,7 +26,10 @@ static int vol_fail(struct reconciler *rc, const struct cfs_res *vol, const char
 }
 
 /* The pool the volume lives in: the one it was made in, the one asked for,
- * or the available pool of its cluster with the most free space. */
+ * or the available pool of its cluster with the most free space.  1 (no
+ * error) when none is available but a pool of the cluster has not been
+ * observed yet: its first pass may make it available (and wakes the
+ * volumes), so the volume waits without an error. */
 static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const char *want,
                        struct cfs_res *out, struct cfs_err *err)
 {
@@ -41,6 +44,7 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
     struct cfs_res *pools = NULL;
     size_t n = 0;
     long long best = -1;
+    bool unseen = false;
     if (store_res_all(rc->st, k_pool, &pools, &n, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
@@ -49,6 +53,7 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
         char *state = rc_status(rc, pools[i].id, "state");
         char *avail = rc_status(rc, pools[i].id, "available");
         long long a = atoll(avail);
+        unseen = unseen || !state[0];
         if (!strcmp(state, "available") && a > best) {
             best = a;
             *out = pools[i];
@@ -57,7 +62,9 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
         free(avail);
     }
     free(pools);
-    if (best < 0)
+    if (best < 0 && unseen)
+        ret = 1;
+    else if (best < 0)
         cfs_err_set(err, ENOSPC, "no available pool in this cluster");
     else
         ret = 0;
@@ -182,9 +189,10 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
         result = vol_fail(rc, vol, "remake", &err);
         goto cleanup;
     }
-    if (choose_pool(rc, vol, want_pool, &pool, &err) < 0) {
+    int chosen = choose_pool(rc, vol, want_pool, &pool, &err);
+    if (chosen != 0) {
         rc_set_status(rc, vol, "state", "creating");
-        result = vol_fail(rc, vol, "pool", &err);
+        result = chosen > 0 ? 1000 : vol_fail(rc, vol, "pool", &err);
         goto cleanup;
     }
     rc_set_status(rc, vol, "pool", pool.name);

@@ -1,0 +1,391 @@
+/* pool_cap.c: pools' allocated totals and their limits (see pool_cap.h). */
+#include "pool_cap.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "status_keys.h"
+#include "value.h"
+
+/* One pool of the cluster, as observed and as promised. */
+struct pool_fig {
+    struct cfs_res res;
+    bool observed;          /* status capacity is known */
+    long long capacity;     /* bytes, status capacity */
+    long long used;         /* bytes really used, status allocation */
+    long long ratio;        /* over-subscription in hundredths */
+    long long allowed;      /* capacity x ratio */
+    long long allocated;    /* sizes placed or to be placed in it */
+};
+
+struct cluster_use {
+    struct pool_fig *pools;
+    size_t n;
+    long long unplaced;     /* sizes without a pool yet (the scheduler's to place) */
+};
+
+/* What one resource asks of the pools: bytes in pool (name, "" for the
+ * scheduler's choice). */
+struct demand {
+    char pool[CFS_NAME_MAX + 1];
+    long long bytes;
+};
+
+static char *text(char *s)
+{
+    return s ? s : calloc(1, 1);
+}
+
+static long long size_or(const char *s, long long dflt)
+{
+    long long v = 0;
+    return s && s[0] && value_parse_size(s, &v) == 0 ? v : dflt;
+}
+
+static long long attr_size(struct cfs_store *st, const struct cfs_res *r, const char *name)
+{
+    const struct cfs_attr_def *a = layout_attr(r->kind, name);
+    char *v = store_attr_text(st, r->id, name);
+    long long n = size_or(v, a && a->def ? size_or(a->def, 0) : 0);
+    free(v);
+    return n;
+}
+
+/* "80G", or "78.4G" when the largest unit does not divide it exactly. */
+static void fmt_size(long long b, char *buf, size_t len)
+{
+    static const char units[] = "KMGTPE";
+    long long unit = 1;
+    int u = -1;
+    while (u < 5 && b / 1024 >= unit) {
+        unit *= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, len, "%lld", b);
+    else if (b % unit == 0)
+        snprintf(buf, len, "%lld%c", b / unit, units[u]);
+    else
+        snprintf(buf, len, "%.1f%c", (double)b / (double)unit, units[u]);
+}
+
+static void fmt_ratio(long long h, char *buf, size_t len)
+{
+    value_format_ratio(h, buf, len);
+}
+
+static long long times_ratio(long long capacity, long long ratio)
+{
+    long double v = (long double)capacity * (long double)ratio / 100.0L;
+    return v >= (long double)LLONG_MAX ? LLONG_MAX : (long long)v;
+}
+
+static long long ratio_of(struct cfs_store *st, const struct cfs_conf *conf, int64_t pool)
+{
+    char *v = store_attr_text(st, pool, "over-subscription");
+    long long h = 0;
+    if (!v || !v[0] || value_parse_ratio(v, &h) < 0 || h <= 0)
+        h = conf->pool_ratio;
+    free(v);
+    return h;
+}
+
+static struct pool_fig *fig_named(struct cluster_use *u, const char *name)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (!strcmp(u->pools[i].res.name, name))
+            return &u->pools[i];
+    return NULL;
+}
+
+static void add(struct cluster_use *u, const char *pool, long long bytes)
+{
+    struct pool_fig *f = pool[0] ? fig_named(u, pool) : NULL;
+    if (bytes <= 0)
+        return;
+    if (f)
+        f->allocated += bytes;
+    else if (!pool[0])
+        u->unplaced += bytes;
+    /* a pool that is gone: its volumes go nowhere until it is named again */
+}
+
+/* The pool a volume is in or goes to: where it was made, else the one it
+ * names; pool_override (non-NULL) replaces the named one. */
+static void volume_pool(struct cfs_store *st, const struct cfs_res *v, const char *pool_override,
+                        char *out, size_t len)
+{
+    char *made = text(store_status_text(st, v->id, "pool"));
+    char *want = pool_override ? NULL : text(store_attr_text(st, v->id, "pool"));
+    const char *named = pool_override ? pool_override : want ? want : "";
+    /* A named pool other than the one it is in moves it there (remake). */
+    snprintf(out, len, "%s", named[0] ? named : made);
+    free(made);
+    free(want);
+}
+
+/* What a VM asks beyond its root volume: the whole root-size while its
+ * root disk is still to be made, the growth its root volume has not taken
+ * yet after.  image/root_size/pool: overrides, or NULL for the stored ones. */
+static void vm_demand(struct cfs_store *st, const struct cfs_res *vm, const char *image,
+                      const long long *root_size, const char *pool, struct demand *d)
+{
+    char *img = image ? NULL : text(store_attr_text(st, vm->id, "image"));
+    char *have = text(store_status_text(st, vm->id, "root-volume"));
+    long long want = root_size ? *root_size : attr_size(st, vm, "root-size");
+    const struct cfs_kind *kv = layout_kind(store_layout(st), "volume");
+    struct cfs_res vol;
+    struct cfs_err ignore;
+    d->pool[0] = '\0';
+    d->bytes = 0;
+    if (have[0] && kv && store_res_find(st, vm->parent, kv, have, &vol, &ignore) == 0) {
+        if (!vol.deleted) {
+            volume_pool(st, &vol, NULL, d->pool, sizeof(d->pool));
+            long long cur = attr_size(st, &vol, "size");
+            d->bytes = want > cur ? want - cur : 0;
+        }
+    } else if ((image ? image : img)[0]) {
+        char *named = pool ? NULL : text(store_attr_text(st, vm->id, "pool"));
+        snprintf(d->pool, sizeof(d->pool), "%s", pool ? pool : named);
+        d->bytes = want;
+        free(named);
+    }
+    free(img);
+    free(have);
+}
+
+static int pools_of(struct cfs_store *st, const struct cfs_conf *conf, int64_t cluster,
+                    struct cluster_use *u, struct cfs_err *err)
+{
+    const struct cfs_kind *kp = layout_kind(store_layout(st), "pool");
+    struct cfs_res *all = NULL;
+    size_t n = 0;
+    if (!kp)
+        return cfs_err_set(err, EIO, "the layout has no pool kind");
+    if (store_res_all(st, kp, &all, &n, err) < 0)
+        return -1;
+    u->pools = calloc(n ? n : 1, sizeof(*u->pools));
+    if (!u->pools) {
+        free(all);
+        return cfs_err_set(err, ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].parent != cluster || all[i].deleted)
+            continue;
+        struct pool_fig *f = &u->pools[u->n++];
+        char *cap = text(store_status_text(st, all[i].id, "capacity"));
+        char *used = text(store_status_text(st, all[i].id, "allocation"));
+        f->res = all[i];
+        f->observed = cap[0] != '\0';
+        f->capacity = atoll(cap);
+        f->used = atoll(used);
+        f->ratio = ratio_of(st, conf, all[i].id);
+        f->allowed = times_ratio(f->capacity, f->ratio);
+        free(cap);
+        free(used);
+    }
+    free(all);
+    return 0;
+}
+
+/* The pools of cluster and what is promised in them, leaving out
+ * except's own demand. */
+static int tally(struct cfs_store *st, const struct cfs_conf *conf, int64_t cluster,
+                 int64_t except, struct cluster_use *u, struct cfs_err *err)
+{
+    const struct cfs_kind *kv = layout_kind(store_layout(st), "volume");
+    const struct cfs_kind *km = layout_kind(store_layout(st), "vm");
+    struct cfs_res *all = NULL;
+    size_t n = 0;
+    int ret = -1;
+    memset(u, 0, sizeof(*u));
+    if (pools_of(st, conf, cluster, u, err) < 0)
+        return -1;
+    if (kv) {
+        if (store_res_all(st, kv, &all, &n, err) < 0)
+            goto cleanup;
+        for (size_t i = 0; i < n; i++) {
+            if (all[i].parent != cluster || all[i].deleted || all[i].id == except)
+                continue;
+            char pool[CFS_NAME_MAX + 1];
+            volume_pool(st, &all[i], NULL, pool, sizeof(pool));
+            add(u, pool, attr_size(st, &all[i], "size"));
+        }
+        free(all);
+        all = NULL;
+    }
+    if (km) {
+        if (store_res_all(st, km, &all, &n, err) < 0)
+            goto cleanup;
+        for (size_t i = 0; i < n; i++) {
+            if (all[i].parent != cluster || all[i].deleted || all[i].id == except)
+                continue;
+            struct demand d;
+            vm_demand(st, &all[i], NULL, NULL, NULL, &d);
+            add(u, d.pool, d.bytes);
+        }
+    }
+    ret = 0;
+cleanup:
+    free(all);
+    return ret;
+}
+
+static bool over_threshold(const struct cfs_conf *conf, const struct pool_fig *f)
+{
+    return f->capacity > 0 &&
+           (long double)f->used * 100.0L > (long double)f->capacity * conf->pool_threshold;
+}
+
+static int refuse_threshold(const struct cfs_conf *conf, const struct pool_fig *f,
+                            struct cfs_err *err)
+{
+    char used[32], cap[32], th[32];
+    fmt_size(f->used, used, sizeof(used));
+    fmt_size(f->capacity, cap, sizeof(cap));
+    snprintf(th, sizeof(th), "%lld", conf->pool_threshold);
+    return cfs_err_set(err, ENOSPC,
+                       "pool %s: %s of its %s capacity really used (%lld%%), above the %s%% "
+                       "usage threshold: nothing new is allocated in it",
+                       f->res.name, used, cap,
+                       (long long)((long double)f->used * 100.0L / (long double)f->capacity), th);
+}
+
+static int refuse_room(const struct pool_fig *f, long long bytes, long long unplaced,
+                       struct cfs_err *err)
+{
+    char ask[32], cap[32], ratio[32], allowed[32], alloc[32], other[32];
+    fmt_size(bytes, ask, sizeof(ask));
+    fmt_size(f->capacity, cap, sizeof(cap));
+    fmt_ratio(f->ratio, ratio, sizeof(ratio));
+    fmt_size(f->allowed, allowed, sizeof(allowed));
+    fmt_size(f->allocated, alloc, sizeof(alloc));
+    fmt_size(unplaced, other, sizeof(other));
+    return cfs_err_set(err, ENOSPC,
+                       "pool %s: %s asked, %s capacity \xc3\x97 %s allows %s, %s allocated%s%s%s",
+                       f->res.name, ask, cap, ratio, allowed, alloc,
+                       unplaced > 0 ? " (and " : "", unplaced > 0 ? other : "",
+                       unplaced > 0 ? " waiting for a pool in the cluster)" : "");
+}
+
+/* 0 when d fits in the cluster's pools next to everything else, with
+ * old (r's demand now) left out. */
+static int fits(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *r,
+                const struct demand *d, const struct demand *old, struct cfs_err *err)
+{
+    struct cluster_use u;
+    int ret = -1;
+    if (d->bytes <= 0 || (d->bytes <= old->bytes && !strcmp(d->pool, old->pool)))
+        return 0;   /* asks nothing more */
+    if (tally(st, conf, r->parent, r->id, &u, err) < 0)
+        goto cleanup;
+    ret = 0;
+    if (d->pool[0]) {
+        struct pool_fig *f = fig_named(&u, d->pool);
+        if (!f || !f->observed)
+            goto cleanup;   /* unknown yet: the reconciler waits for it */
+        if (over_threshold(conf, f))
+            ret = refuse_threshold(conf, f, err);
+        else if (f->allocated > f->allowed || d->bytes > f->allowed - f->allocated)
+            ret = refuse_room(f, d->bytes, 0, err);
+        goto cleanup;
+    }
+    /* The scheduler's choice: the pool with the most room must hold it, and
+     * all of them together whatever waits for a pool besides. */
+    struct pool_fig *best = NULL, *full = NULL;
+    long long room_all = 0;
+    for (size_t i = 0; i < u.n; i++) {
+        struct pool_fig *f = &u.pools[i];
+        if (!f->observed)
+            goto cleanup;   /* a pool not seen yet may hold it */
+        if (over_threshold(conf, f)) {
+            full = full ? full : f;
+            continue;
+        }
+        long long room = f->allowed - f->allocated;
+        if (room > 0)
+            room_all += room;
+        if (!best || room > best->allowed - best->allocated)
+            best = f;
+    }
+    if (!best) {
+        if (full)
+            ret = refuse_threshold(conf, full, err);
+        goto cleanup;   /* no pool at all: the reconciler says so */
+    }
+    if (best->allocated > best->allowed || d->bytes > best->allowed - best->allocated ||
+        d->bytes > room_all - u.unplaced)
+        ret = refuse_room(best, d->bytes, u.unplaced, err);
+cleanup:
+    free(u.pools);
+    return ret;
+}
+
+int pool_cap_check_create(struct cfs_store *st, const struct cfs_conf *conf,
+                          const struct cfs_res *parent, const struct cfs_kind *k,
+                          struct cfs_err *err)
+{
+    if (!parent || strcmp(k->name, "volume"))
+        return 0;   /* a VM's root disk comes with its image, written later */
+    const struct cfs_attr_def *a = layout_attr(k, "size");
+    struct cfs_res none = {.id = -1, .parent = parent->id, .kind = k};
+    struct demand d = {.pool = "", .bytes = a && a->def ? size_or(a->def, 0) : 0};
+    struct demand old = {.pool = "", .bytes = 0};
+    return fits(st, conf, &none, &d, &old, err);
+}
+
+int pool_cap_check_attr(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *r,
+                        const struct cfs_attr_def *a, const char *value, struct cfs_err *err)
+{
+    struct demand d, old;
+    if (!strcmp(r->kind->name, "volume") && (!strcmp(a->name, "size") || !strcmp(a->name, "pool"))) {
+        bool size = !strcmp(a->name, "size");
+        volume_pool(st, r, NULL, old.pool, sizeof(old.pool));
+        old.bytes = attr_size(st, r, "size");
+        volume_pool(st, r, size ? NULL : value, d.pool, sizeof(d.pool));
+        d.bytes = size ? size_or(value, 0) : old.bytes;
+    } else if (!strcmp(r->kind->name, "vm") &&
+               (!strcmp(a->name, "image") || !strcmp(a->name, "root-size") ||
+                !strcmp(a->name, "pool"))) {
+        long long rs = 0;
+        bool is_rs = !strcmp(a->name, "root-size");
+        if (is_rs)
+            rs = size_or(value, 0);
+        vm_demand(st, r, NULL, NULL, NULL, &old);
+        vm_demand(st, r, !strcmp(a->name, "image") ? value : NULL, is_rs ? &rs : NULL,
+                  !strcmp(a->name, "pool") ? value : NULL, &d);
+    } else {
+        return 0;
+    }
+    return fits(st, conf, r, &d, &old, err);
+}
+
+int pool_cap_status_text(struct cfs_store *st, const struct cfs_conf *conf,
+                         const struct cfs_res *p, const char *name, char **out,
+                         struct cfs_err *err)
+{
+    struct cluster_use u;
+    char buf[64] = "";
+    *out = NULL;
+    if (strcmp(p->kind->name, "pool") ||
+        (strcmp(name, "allocated") && strcmp(name, "over-subscription") && strcmp(name, "allowed")))
+        return 0;
+    if (!strcmp(name, "over-subscription")) {
+        fmt_ratio(ratio_of(st, conf, p->id), buf, sizeof(buf));
+    } else {
+        if (tally(st, conf, p->parent, 0, &u, err) < 0)
+            return -1;
+        struct pool_fig *f = fig_named(&u, p->name);
+        if (f && !strcmp(name, "allocated"))
+            snprintf(buf, sizeof(buf), "%lld", f->allocated);
+        else if (f && f->observed)
+            snprintf(buf, sizeof(buf), "%lld", f->allowed);
+        free(u.pools);
+    }
+    *out = strdup(buf);
+    return *out ? 1 : cfs_err_set(err, ENOMEM, "out of memory");
+}
