@@ -115,7 +115,8 @@ static long long json_number(const char *json, const char *end, const char *key)
  * "max_avail":M}},...]}).  -1 when the answer does not have them. */
 static int rbd_df(struct cfs_pool *p, long long *stored, long long *max_avail)
 {
-    const char *cmd[] = {"{\"prefix\": \"df\", \"format\": \"json\"}"};
+    /* "detail": Ceph 16's monitor fails a df without it (as "wrong fsid"). */
+    const char *cmd[] = {"{\"prefix\": \"df\", \"format\": \"json\", \"detail\": \"detail\"}"};
     char *buf = NULL, *outs = NULL;
     size_t buflen = 0, outslen = 0;
     char pat[96];
