@@ -29,8 +29,13 @@ teardown_file() {
   [ -n "${T:-}" ] && { umount "$T/big" 2>/dev/null || true; umount "$T/small" 2>/dev/null || true; }
   local cp
   cp=$(cat "${T:-/nonexistent}/ceph-pool" 2>/dev/null || true)
-  [ -n "$cp" ] && ceph -c /run/cloudfs-test/ceph/ceph.conf osd pool delete "$cp" "$cp" \
-    --yes-i-really-really-mean-it >/dev/null 2>&1 || true
+  local i
+  for i in 1 2 3; do
+    [ -n "$cp" ] || break
+    ceph -c /run/cloudfs-test/ceph/ceph.conf osd pool delete "$cp" "$cp" \
+      --yes-i-really-really-mean-it >/dev/null 2>&1 && break
+    sleep 2
+  done
   local rc=0
   rc_check_log || rc=1
   cfs_stop || rc=1
