@@ -158,80 +158,166 @@ static void vm_demand(struct cfs_store *st, const struct cfs_res *vm, const char
     free(have);
 }
 
-static int pools_of(struct cfs_store *st, const struct cfs_conf *conf, int64_t cluster,
-                    struct cluster_use *u, struct cfs_err *err)
+/* The cluster's pools, collected by store_children. */
+struct pools_acc {
+    struct cfs_store *st;
+    const struct cfs_conf *conf;
+    struct cluster_use *u;
+    size_t cap;
+    int failed;
+};
+
+static int pool_one(int64_t id, const char *name, char *const v[4], void *arg)
 {
-    const struct cfs_kind *kp = layout_kind(store_layout(st), "pool");
-    struct cfs_res *all = NULL;
-    size_t n = 0;
-    if (!kp)
-        return cfs_err_set(err, EIO, "the layout has no pool kind");
-    if (store_res_all(st, kp, &all, &n, err) < 0)
-        return -1;
-    u->pools = calloc(n ? n : 1, sizeof(*u->pools));
-    if (!u->pools) {
-        free(all);
-        return cfs_err_set(err, ENOMEM, "out of memory");
+    struct pools_acc *acc = arg;
+    struct cluster_use *u = acc->u;
+    if (u->n == acc->cap) {
+        size_t ncap = acc->cap ? acc->cap * 2 : 8;
+        struct pool_fig *grown = realloc(u->pools, ncap * sizeof(*grown));
+        if (!grown) {
+            acc->failed = 1;
+            return 1;
+        }
+        u->pools = grown;
+        acc->cap = ncap;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (all[i].parent != cluster || all[i].deleted)
-            continue;
-        struct pool_fig *f = &u->pools[u->n++];
-        char *cap = text(store_status_text(st, all[i].id, "capacity"));
-        char *used = text(store_status_text(st, all[i].id, "allocation"));
-        f->res = all[i];
-        f->observed = cap[0] != '\0';
-        f->capacity = atoll(cap);
-        f->used = atoll(used);
-        f->ratio = ratio_of(st, conf, all[i].id);
-        f->allowed = times_ratio(f->capacity, f->ratio);
-        free(cap);
-        free(used);
-    }
-    free(all);
+    struct pool_fig *f = &u->pools[u->n++];
+    memset(f, 0, sizeof(*f));
+    f->res.id = id;
+    snprintf(f->res.name, sizeof(f->res.name), "%s", name);
+    char *used = text(store_status_text(acc->st, id, "allocation"));
+    f->observed = v[3][0] != '\0';
+    f->capacity = atoll(v[3]);
+    f->used = atoll(used);
+    free(used);
+    f->ratio = 0;
+    if (!v[0][0] || value_parse_ratio(v[0], &f->ratio) < 0 || f->ratio <= 0)
+        f->ratio = acc->conf->pool_ratio;
+    f->allowed = times_ratio(f->capacity, f->ratio);
     return 0;
 }
 
+/* A volume of the cluster: its name, size and pool (for the VMs' root
+ * volumes). */
+struct vol_row {
+    char name[CFS_NAME_MAX + 1];
+    char pool[CFS_NAME_MAX + 1];
+    long long size;
+};
+
+struct vols_acc {
+    struct cluster_use *u;
+    int64_t except;
+    long long dflt;         /* the layout's default size */
+    struct vol_row *rows;
+    size_t n, cap;
+    int failed;
+};
+
+static int volume_one(int64_t id, const char *name, char *const v[4], void *arg)
+{
+    struct vols_acc *acc = arg;
+    if (acc->n == acc->cap) {
+        size_t ncap = acc->cap ? acc->cap * 2 : 64;
+        struct vol_row *grown = realloc(acc->rows, ncap * sizeof(*grown));
+        if (!grown) {
+            acc->failed = 1;
+            return 1;
+        }
+        acc->rows = grown;
+        acc->cap = ncap;
+    }
+    struct vol_row *r = &acc->rows[acc->n++];
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    /* A named pool other than the one it is in moves it there (remake). */
+    snprintf(r->pool, sizeof(r->pool), "%s", v[1][0] ? v[1] : v[3]);
+    r->size = size_or(v[0], acc->dflt);
+    if (id != acc->except)
+        add(acc->u, r->pool, r->size);
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct vol_row *)a)->name, ((const struct vol_row *)b)->name);
+}
+
+struct vms_acc {
+    struct cluster_use *u;
+    int64_t except;
+    long long dflt;         /* the layout's default root-size */
+    const struct vol_row *vols;
+    size_t nvols;
+};
+
+/* See vm_demand: v = image, root-size, pool, status root-volume. */
+static int vm_one(int64_t id, const char *name, char *const v[4], void *arg)
+{
+    struct vms_acc *acc = arg;
+    long long want = size_or(v[1], acc->dflt);
+    (void)name;
+    if (id == acc->except)
+        return 0;
+    if (v[3][0]) {
+        struct vol_row key;
+        snprintf(key.name, sizeof(key.name), "%s", v[3]);
+        const struct vol_row *vol =
+            acc->nvols ? bsearch(&key, acc->vols, acc->nvols, sizeof(key), by_name) : NULL;
+        if (vol && want > vol->size)
+            add(acc->u, vol->pool, want - vol->size);
+    } else if (v[0][0]) {
+        add(acc->u, v[2], want);
+    }
+    return 0;
+}
+
+static long long layout_default(struct cfs_store *st, const char *kind, const char *attr)
+{
+    const struct cfs_kind *k = layout_kind(store_layout(st), kind);
+    const struct cfs_attr_def *a = k ? layout_attr(k, attr) : NULL;
+    return a && a->def ? size_or(a->def, 0) : 0;
+}
+
 /* The pools of cluster and what is promised in them, leaving out
- * except's own demand. */
+ * except's own demand.  A few queries whatever the number of volumes
+ * and VMs (store_children). */
 static int tally(struct cfs_store *st, const struct cfs_conf *conf, int64_t cluster,
                  int64_t except, struct cluster_use *u, struct cfs_err *err)
 {
-    const struct cfs_kind *kv = layout_kind(store_layout(st), "volume");
-    const struct cfs_kind *km = layout_kind(store_layout(st), "vm");
-    struct cfs_res *all = NULL;
-    size_t n = 0;
+    static const char *const pool_names[4] = {"over-subscription", NULL, NULL, "capacity"};
+    static const char *const vol_names[4] = {"size", "pool", NULL, "pool"};
+    static const char *const vm_names[4] = {"image", "root-size", "pool", "root-volume"};
+    struct pools_acc pa = {.st = st, .conf = conf, .u = u};
+    struct vols_acc va = {.u = u, .except = except,
+                          .dflt = layout_default(st, "volume", "size")};
     int ret = -1;
     memset(u, 0, sizeof(*u));
-    if (pools_of(st, conf, cluster, u, err) < 0)
-        return -1;
-    if (kv) {
-        if (store_res_all(st, kv, &all, &n, err) < 0)
-            goto cleanup;
-        for (size_t i = 0; i < n; i++) {
-            if (all[i].parent != cluster || all[i].deleted || all[i].id == except)
-                continue;
-            char pool[CFS_NAME_MAX + 1];
-            volume_pool(st, &all[i], NULL, pool, sizeof(pool));
-            add(u, pool, attr_size(st, &all[i], "size"));
-        }
-        free(all);
-        all = NULL;
+    if (store_children(st, cluster, "pool", pool_names, pool_one, &pa, err) < 0)
+        goto cleanup;
+    if (pa.failed || !(u->pools || (u->pools = calloc(1, sizeof(*u->pools))))) {
+        cfs_err_set(err, ENOMEM, "out of memory");
+        goto cleanup;
     }
-    if (km) {
-        if (store_res_all(st, km, &all, &n, err) < 0)
-            goto cleanup;
-        for (size_t i = 0; i < n; i++) {
-            if (all[i].parent != cluster || all[i].deleted || all[i].id == except)
-                continue;
-            struct demand d;
-            vm_demand(st, &all[i], NULL, NULL, NULL, &d);
-            add(u, d.pool, d.bytes);
-        }
+    if (store_children(st, cluster, "volume", vol_names, volume_one, &va, err) < 0)
+        goto cleanup;
+    if (va.failed) {
+        cfs_err_set(err, ENOMEM, "out of memory");
+        goto cleanup;
     }
+    if (va.n)
+        qsort(va.rows, va.n, sizeof(*va.rows), by_name);
+    struct vms_acc ma = {.u = u, .except = except, .vols = va.rows, .nvols = va.n,
+                         .dflt = layout_default(st, "vm", "root-size")};
+    if (store_children(st, cluster, "vm", vm_names, vm_one, &ma, err) < 0)
+        goto cleanup;
     ret = 0;
 cleanup:
-    free(all);
+    free(va.rows);
+    if (ret < 0) {
+        free(u->pools);
+        u->pools = NULL;
+        u->n = 0;
+    }
     return ret;
 }
 
