@@ -26,7 +26,9 @@ static int vol_fail(struct reconciler *rc, const struct cfs_res *vol, const char
 }
 
 /* The pool the volume lives in: the one it was made in, the one asked for,
- * or the available pool of its cluster with the most free space.  1 (no
+ * or the available pool of its cluster with the most free space, leaving
+ * out pools really used above pool-usage-threshold (the seeds' 90 % rule,
+ * pool_cap.h).  1 (no
  * error) when none is available but a pool of the cluster has not been
  * observed yet: its first pass may make it available (and wakes the
  * volumes), so the volume waits without an error. */
@@ -44,7 +46,7 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
     struct cfs_res *pools = NULL;
     size_t n = 0;
     long long best = -1;
-    bool unseen = false;
+    bool unseen = false, full = false;
     if (store_res_all(rc->st, k_pool, &pools, &n, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
@@ -52,9 +54,16 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
             continue;
         char *state = rc_status(rc, pools[i].id, "state");
         char *avail = rc_status(rc, pools[i].id, "available");
-        long long a = atoll(avail);
+        char *cap = rc_status(rc, pools[i].id, "capacity");
+        char *used = rc_status(rc, pools[i].id, "allocation");
+        long long a = atoll(avail), c = atoll(cap);
+        bool over = c > 0 && (long double)atoll(used) * 100.0L >
+                                 (long double)c * rc->conf->pool_threshold;
         unseen = unseen || !state[0];
-        if (!strcmp(state, "available") && a > best) {
+        full = full || (over && !strcmp(state, "available"));
+        free(cap);
+        free(used);
+        if (!strcmp(state, "available") && !over && a > best) {
             best = a;
             *out = pools[i];
         }
@@ -64,6 +73,9 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
     free(pools);
     if (best < 0 && unseen)
         ret = 1;
+    else if (best < 0 && full)
+        cfs_err_set(err, ENOSPC, "every available pool of this cluster is used above the %lld%% "
+                    "usage threshold", rc->conf->pool_threshold);
     else if (best < 0)
         cfs_err_set(err, ENOSPC, "no available pool in this cluster");
     else
@@ -295,7 +307,8 @@ const struct rc_kind rc_kind_volume = {
     .name = "volume", .pass = reconcile_volume, .wakes = RC_WAKE_SELF,
     .attrs_read = "size pool image",
     .status_read = "state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
-                   CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available image/state "
+                   CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available pool/capacity "
+                   "pool/allocation image/state "
                    "image/format image/virtual-size vm/host",
     .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_GEN,
 };
