@@ -235,3 +235,20 @@ for p in json.load(sys.stdin)['pools']:
   [ "$(spec_dump)" = "$before" ]
   [ -z "$(rbd -c "$CEPH_CONF" ls "$CEPH_POOL")" ]
 }
+
+@test "cloudfs.conf: the pool keys are checked when read" {
+  printf 'pool-over-subscription = 0.5;\n' > "$BATS_TEST_TMPDIR/c1"
+  run "$CLOUDFS_BIN" -c "$BATS_TEST_TMPDIR/c1" layout-use
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"pool-over-subscription must be in 1.00..1000.00"* ]]
+  printf 'pool-usage-threshold = 1.5;\n' > "$BATS_TEST_TMPDIR/c2"
+  run "$CLOUDFS_BIN" -c "$BATS_TEST_TMPDIR/c2" layout-use
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"pool-usage-threshold must be in 0.01..1.00"* ]]
+  printf 'pool-over-subscription = "lots";\n' > "$BATS_TEST_TMPDIR/c3"
+  run "$CLOUDFS_BIN" -c "$BATS_TEST_TMPDIR/c3" layout-use
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"pool-over-subscription must be a number"* ]]
+  printf 'pool-over-subscription = 2;\npool-usage-threshold = 0.6;\n' > "$BATS_TEST_TMPDIR/c4"
+  "$CLOUDFS_BIN" -c "$BATS_TEST_TMPDIR/c4" layout-use >/dev/null
+}
