@@ -259,7 +259,7 @@ static int vm_one(int64_t id, const char *name, char *const v[4], void *arg)
     if (id == acc->except)
         return 0;
     if (v[3][0]) {
-        struct vol_row key;
+        struct vol_row key = {.size = 0};
         snprintf(key.name, sizeof(key.name), "%s", v[3]);
         const struct vol_row *vol =
             acc->nvols ? bsearch(&key, acc->vols, acc->nvols, sizeof(key), by_name) : NULL;
