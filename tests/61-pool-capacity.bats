@@ -21,12 +21,18 @@ setup_file() {
   mkdir -p "$T/big" "$T/small"
   mount -t tmpfs -o size=20G,mode=0711 cfs-pl-big "$T/big"
   mount -t tmpfs -o size=64M,mode=0711 cfs-pl-small "$T/small"
+  mkdir -p "$T/two" "$T/roomy"
+  mount -t tmpfs -o size=20G,mode=0711 cfs-pl-two "$T/two"
+  mount -t tmpfs -o size=10G,mode=0711 cfs-pl-roomy "$T/roomy"
   rc_start
 }
 
 teardown_file() {
   rc_stop
-  [ -n "${T:-}" ] && { umount "$T/big" 2>/dev/null || true; umount "$T/small" 2>/dev/null || true; }
+  local m
+  for m in big small two roomy; do
+    [ -n "${T:-}" ] && { umount "$T/$m" 2>/dev/null || true; }
+  done
   local cp
   cp=$(cat "${T:-/nonexistent}/ceph-pool" 2>/dev/null || true)
   local i
@@ -142,6 +148,35 @@ as_ann() { runuser -u "$U" -- "$@"; }
     [[ "$(cat "$cc/vms/vm1/status/error")" == *"pool big: 200G asked, 20G capacity × 1.5 allows 30G, 0 allocated"* ]]
   rmdir "$cc/vms/vm1"
   wait_until 60 file_is "$cc/pools/big/status/allocated" 0
+}
+
+@test "the scheduler places a volume only in a pool with room for it" {
+  cc=$(new_cluster ptwo)
+  mkdir "$cc/pools/two" "$cc/pools/roomy"
+  echo "$T/two" > "$cc/pools/two/path"
+  echo 1.0 > "$cc/pools/two/over-subscription"
+  echo "$T/roomy" > "$cc/pools/roomy/path"
+  echo 1000.0 > "$cc/pools/roomy/over-subscription"
+  pool_seen "$cc/pools/two"
+  pool_seen "$cc/pools/roomy"
+  mkdir "$cc/volumes/pinned"
+  echo two > "$cc/volumes/pinned/pool"
+  [ "$(timeout 60 cat "$cc/volumes/pinned/wait")" = available ]
+  # two has the most free space (20G of sparse files) but room for 10G only.
+  # (Made at its size while the reconciler is down: else it may place the
+  # 10G of the mkdir before the size is written.)
+  rc_stop
+  mkdir "$cc/volumes/free"
+  echo 20G > "$cc/volumes/free/size"
+  rc_start
+  [ "$(timeout 60 cat "$cc/volumes/free/wait")" = available ]
+  [ "$(cat "$cc/volumes/free/status/pool")" = roomy ]
+  [ "$(cat "$cc/pools/two/status/allocated")" = $((10 * G)) ]
+  [ "$(cat "$cc/pools/roomy/status/allocated")" = $((20 * G)) ]
+  # A 10G one still fits in two, which has the most free space.
+  mkdir "$cc/volumes/small"
+  [ "$(timeout 60 cat "$cc/volumes/small/wait")" = available ]
+  [ "$(cat "$cc/volumes/small/status/pool")" = two ]
 }
 
 @test "the 90 % rule: a pool really used above pool-usage-threshold takes nothing new" {

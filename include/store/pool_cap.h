@@ -36,6 +36,13 @@ int pool_cap_check_create(struct cfs_store *st, const struct cfs_conf *conf,
 int pool_cap_check_attr(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *r,
                         const struct cfs_attr_def *a, const char *value, struct cfs_err *err);
 
+/* What pool (a pool of vol's cluster) may still take besides vol: allowed
+ * minus allocated, negative when over-promised, LLONG_MAX before the
+ * pool's first observation.  For the scheduler, which places a volume only
+ * where it fits. */
+int pool_cap_room(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *vol,
+                  const char *pool, long long *room, struct cfs_err *err);
+
 /* status/NAME of pool p, counted now: 1 with *out (malloc'd) for allocated,
  * over-subscription and allowed, 0 for any other name, -1 with err. */
 int pool_cap_status_text(struct cfs_store *st, const struct cfs_conf *conf,

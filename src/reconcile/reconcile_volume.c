@@ -6,10 +6,12 @@
  * and removes it after rmdir.  Attaching is the VM's business
  * (reconcile_vm.c): it sets attached-to, which this pass only reports.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool_cap.h"
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_storage.h"
@@ -27,13 +29,13 @@ static int vol_fail(struct reconciler *rc, const struct cfs_res *vol, const char
 
 /* The pool the volume lives in: the one it was made in, the one asked for,
  * or the available pool of its cluster with the most free space, leaving
- * out pools really used above pool-usage-threshold (the seeds' 90 % rule,
- * pool_cap.h).  1 (no
+ * out pools really used above pool-usage-threshold (the seeds' 90 % rule)
+ * and those whose over-subscription has no room for it (pool_cap.h).  1 (no
  * error) when none is available but a pool of the cluster has not been
  * observed yet: its first pass may make it available (and wakes the
  * volumes), so the volume waits without an error. */
 static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const char *want,
-                       struct cfs_res *out, struct cfs_err *err)
+                       long long size, struct cfs_res *out, struct cfs_err *err)
 {
     const struct cfs_kind *k_pool = rc_layout_kind(rc, &rc_kind_pool);
     char *made = rc_status(rc, vol->id, "pool");
@@ -46,7 +48,7 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
     struct cfs_res *pools = NULL;
     size_t n = 0;
     long long best = -1;
-    bool unseen = false, full = false;
+    bool unseen = false, full = false, no_room = false;
     if (store_res_all(rc->st, k_pool, &pools, &n, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
@@ -63,6 +65,14 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
         full = full || (over && !strcmp(state, "available"));
         free(cap);
         free(used);
+        long long room = LLONG_MAX;
+        struct cfs_err ignore;  /* no figures: place by free space alone */
+        if (!strcmp(state, "available") && !over && a > best &&
+            pool_cap_room(rc->st, rc->conf, vol, pools[i].name, &room, &ignore) == 0 &&
+            room < size) {
+            no_room = true;
+            over = true;
+        }
         if (!strcmp(state, "available") && !over && a > best) {
             best = a;
             *out = pools[i];
@@ -73,6 +83,12 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
     free(pools);
     if (best < 0 && unseen)
         ret = 1;
+    else if (best < 0 && no_room) {
+        char want_s[32];
+        value_format_size(size, want_s, sizeof(want_s));
+        cfs_err_set(err, ENOSPC, "no available pool of this cluster has room for %s within "
+                    "its over-subscription (status/allowed, status/allocated)", want_s);
+    }
     else if (best < 0 && full)
         cfs_err_set(err, ENOSPC, "every available pool of this cluster is used above the %lld%% "
                     "usage threshold", rc->conf->pool_threshold);
@@ -201,7 +217,7 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
         result = vol_fail(rc, vol, "remake", &err);
         goto cleanup;
     }
-    int chosen = choose_pool(rc, vol, want_pool, &pool, &err);
+    int chosen = choose_pool(rc, vol, want_pool, size, &pool, &err);
     if (chosen != 0) {
         rc_set_status(rc, vol, "state", "creating");
         result = chosen > 0 ? 1000 : vol_fail(rc, vol, "pool", &err);

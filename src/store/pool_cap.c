@@ -450,6 +450,20 @@ int pool_cap_check_attr(struct cfs_store *st, const struct cfs_conf *conf, const
     return fits(st, conf, r, &d, &old, err);
 }
 
+int pool_cap_room(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *vol,
+                  const char *pool, long long *room, struct cfs_err *err)
+{
+    struct cluster_use u;
+    *room = LLONG_MAX;
+    if (tally(st, conf, vol->parent, vol->id, &u, err) < 0)
+        return -1;
+    struct pool_fig *f = fig_named(&u, pool);
+    if (f && f->observed)
+        *room = f->allowed - f->allocated;
+    free(u.pools);
+    return 0;
+}
+
 int pool_cap_status_text(struct cfs_store *st, const struct cfs_conf *conf,
                          const struct cfs_res *p, const char *name, char **out,
                          struct cfs_err *err)
