@@ -12,13 +12,14 @@ REPO="$(cd "$(dirname "${BATS_TEST_FILENAME}")/.." && pwd)"
 CLOUDFS_BIN="${CLOUDFS_BIN:-$REPO/build/cloudfs}"
 INERT="$REPO/tests/layout-inert.txt"
 
-# Attribute names the mount's preconditions read (precond.c, precond_net.c, quota.c), one per line.
+# Attribute names the mount's preconditions read (precond.c, precond_net.c, quota.c,
+# pool_cap.c), one per line.
 # They are read by name (store_attr_text/store_attr_get on a resource of
 # whatever kind the rule looks at), so a name counts for every kind that
 # has an attribute of that name.
 # quota.c reads a quota's limits by the names of its table of items.
 precond_reads() {
-  { grep -ohE 'store_attr_(text|get)\([^,]+,[^,]+, "[a-z0-9-]+"' "$REPO/src/fs/precond.c" "$REPO/src/fs/precond_net.c" "$REPO/src/fs/quota.c"
+  { grep -ohE 'store_attr_(text|get)\([^,]+,[^,]+, "[a-z0-9-]+"' "$REPO/src/fs/precond.c" "$REPO/src/fs/precond_net.c" "$REPO/src/fs/quota.c" "$REPO/src/store/pool_cap.c"
     grep -ohE '\[Q_[A-Z]+\] = \{"[a-z0-9-]+"' "$REPO/src/fs/quota.c"
   } | sed -E 's/.*"([a-z0-9-]+)"$/\1/' | sort -u
 }

@@ -24,6 +24,8 @@ pool-path = "$T/pool";
 sync = "normal";
 default-subnet = "${CFS_DEFAULT_SUBNET:-}";
 allow-test-uri = ${CFS_ALLOW_TEST_URI:-true};
+pool-over-subscription = ${CFS_POOL_RATIO:-1000.0};
+pool-store-warning = ${CFS_POOL_STORE_WARNING:-false};
 ${CFS_EXTRA_CONF//@T@/$T}
 CONF
   export T MNT DB CONF

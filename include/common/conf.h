@@ -35,6 +35,10 @@ struct cfs_conf {
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
     int vnc_validity;       /* seconds a VNC console password is valid */
+    /* pools (pool_cap.h) */
+    long long pool_ratio;   /* over-subscription, in hundredths (150: 1.5) */
+    long long pool_threshold;   /* real usage past which nothing new is allocated, hundredths */
+    bool pool_store_warning;    /* a dir pool on the store's filesystem warns in status/error */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

@@ -165,6 +165,14 @@ int store_owned(struct cfs_store *st, const char *kind, uid_t uid, const char *a
                 store_owned_cb cb, void *arg, struct cfs_err *err);
 /* The distinct owners of live resources (a malloc'd array of *n). */
 int store_owner_uids(struct cfs_store *st, uid_t **uids, size_t *n, struct cfs_err *err);
+/* Every live resource of kind under parent, with its name, the values of
+ * its attributes v[0..2] and of its status file v[3] ("" when absent or
+ * NULL), in one query; cb runs after the lock and may use the store;
+ * non-zero stops. */
+typedef int (*store_child_cb)(int64_t id, const char *name, char *const v[4], void *arg);
+int store_children(struct cfs_store *st, int64_t parent, const char *kind,
+                   const char *const names[4], store_child_cb cb, void *arg,
+                   struct cfs_err *err);
 /* The directory's permission bits (mode & 0777): who may enter it, read
  * it, and see its events. */
 int store_res_chmod(struct cfs_store *st, const struct cfs_res *r, mode_t mode,

@@ -20,6 +20,26 @@ static int take_string(config_t *cfg, const char *key, const char *dflt, char **
     return 0;
 }
 
+/* A ratio key, written as a float or an integer (1.5, 2), into hundredths
+ * in [min, max]. */
+static int take_ratio(config_t *cfg, const char *key, long long dflt, long long min,
+                      long long max, long long *out, struct cfs_err *err)
+{
+    double d = 0;
+    int i = 0;
+    *out = dflt;
+    if (config_lookup_float(cfg, key, &d))
+        *out = (long long)(d * 100 + 0.5);
+    else if (config_lookup_int(cfg, key, &i))
+        *out = (long long)i * 100;
+    else if (config_lookup(cfg, key))
+        return cfs_err_set(err, EINVAL, "%s must be a number (e.g. 1.5)", key);
+    if (*out < min || *out > max)
+        return cfs_err_set(err, EINVAL, "%s must be in %lld.%02lld..%lld.%02lld", key, min / 100,
+                           min % 100, max / 100, max % 100);
+    return 0;
+}
+
 int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
 {
     memset(conf, 0, sizeof(*conf));
@@ -90,6 +110,16 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
                                ints[i].max);
         *(int *)((char *)conf + ints[i].off) = v;
     }
+    /* The seeds' primary-storage defaults: over-provisioning ratio 1.0 in
+     * [1.0, 1000.0], usage threshold 0.9 in (0, 1]. */
+    if (take_ratio(&conf->cfg, "pool-over-subscription", 100, 100, 100000, &conf->pool_ratio,
+                   err) < 0 ||
+        take_ratio(&conf->cfg, "pool-usage-threshold", 90, 1, 100, &conf->pool_threshold,
+                   err) < 0)
+        return -1;
+    int warn = 1;
+    config_lookup_bool(&conf->cfg, "pool-store-warning", &warn);
+    conf->pool_store_warning = warn;
     const char *reserved = "1G";
     config_lookup_string(&conf->cfg, "reserved-memory", &reserved);
     if (value_parse_size(reserved, &conf->reserved_memory) < 0)

@@ -97,6 +97,55 @@ static void rbd_pool_close(struct cfs_pool *p)
     free(p);
 }
 
+/* The number after "key": in json[0..end), or -1. */
+static long long json_number(const char *json, const char *end, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *at = strstr(json, pat);
+    if (!at || at >= end)
+        return -1;
+    char *stop = NULL;
+    long long v = strtoll(at + strlen(pat), &stop, 10);
+    return stop == at + strlen(pat) || v < 0 ? -1 : v;
+}
+
+/* The pool's STORED and MAX AVAIL as "ceph df" reports them (the monitors'
+ * "df" in JSON: {"pools":[{"name":"P","id":N,"stats":{"stored":S,...,
+ * "max_avail":M}},...]}).  -1 when the answer does not have them. */
+static int rbd_df(struct cfs_pool *p, long long *stored, long long *max_avail)
+{
+    /* "detail": Ceph 16's monitor fails a df without it (as "wrong fsid"). */
+    const char *cmd[] = {"{\"prefix\": \"df\", \"format\": \"json\", \"detail\": \"detail\"}"};
+    char *buf = NULL, *outs = NULL;
+    size_t buflen = 0, outslen = 0;
+    char pat[96];
+    int ret = -1;
+    if (rados_mon_command(p->cluster, cmd, 1, "", 0, &buf, &buflen, &outs, &outslen) < 0 ||
+        !buf)
+        goto cleanup;
+    char *json = strndup(buf, buflen);
+    if (!json)
+        goto cleanup;
+    snprintf(pat, sizeof(pat), "{\"name\":\"%s\",", p->pool);
+    const char *at = strstr(json, pat);
+    if (at) {
+        const char *end = strstr(at + 1, "{\"name\":");
+        end = end ? end : json + strlen(json);
+        *stored = json_number(at, end, "stored");
+        *max_avail = json_number(at, end, "max_avail");
+        ret = *stored >= 0 && *max_avail >= 0 ? 0 : -1;
+    }
+    free(json);
+cleanup:
+    rados_buffer_free(buf);
+    rados_buffer_free(outs);
+    return ret;
+}
+
+/* capacity = STORED + MAX AVAIL of the pool (what it can hold with its
+ * replication), allocation = STORED, available = MAX AVAIL; the cluster's
+ * raw figures only when the monitors' df has no answer. */
 static int rbd_stats(struct cfs_pool *p, struct cfs_pool_stats *out, struct cfs_err *err)
 {
     struct rados_cluster_stat_t cs;
@@ -110,6 +159,12 @@ static int rbd_stats(struct cfs_pool *p, struct cfs_pool_stats *out, struct cfs_
     out->capacity = (long long)cs.kb * 1024;
     out->available = (long long)cs.kb_avail * 1024;
     out->allocation = (long long)ps.num_bytes;
+    long long stored = 0, max_avail = 0;
+    if (rbd_df(p, &stored, &max_avail) == 0) {
+        out->capacity = stored + max_avail;
+        out->available = max_avail;
+        out->allocation = stored;
+    }
     return 0;
 }
 

@@ -24,6 +24,7 @@
 #include "last_error.h"
 #include "metrics.h"
 #include "notify_fs.h"
+#include "pool_cap.h"
 #include "precond.h"
 #include "precond_net.h"
 #include "quota.h"
@@ -382,7 +383,12 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
         break;
     case NODE_STATUS:
         t = n->res.mtime;
-        if (!strcmp(n->res.kind->name, "quota") && strcmp(n->status->name, "error")) {
+        if (pool_cap_status_text(fs->st, fs->conf, &n->res, n->status->name, &v, &err) != 0) {
+            if (!v)
+                return -err.code;   /* a pool's allocated, allowed: counted now */
+            *out = with_newline(v, len);
+            t = store_now();
+        } else if (!strcmp(n->res.kind->name, "quota") && strcmp(n->status->name, "error")) {
             /* Usage is counted at each read, never stored: it is always now's. */
             if (quota_usage_text(fs->st, &n->res, n->status->name, &v, &err) < 0)
                 return -err.code;
@@ -1066,7 +1072,8 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         return refuse(&n->res, &err);
     }
     if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0 ||
-        (!caller_is_operator() && quota_check_attr(fs->st, &n->res, n->attr, value, &err) < 0)) {
+        (!caller_is_operator() && quota_check_attr(fs->st, &n->res, n->attr, value, &err) < 0) ||
+        pool_cap_check_attr(fs->st, fs->conf, &n->res, n->attr, value, &err) < 0) {
         store_write_end(fs->st, &err);
         free(value);
         return refuse(&n->res, &err);
@@ -1520,6 +1527,8 @@ static int cfs_mkdir(const char *path, mode_t mode)
         rc = quota_check_name(leaf, &err);
     if (rc == 0 && !caller_is_operator())
         rc = quota_check_create(fs->st, ctx->uid, parent.kind, &err);
+    if (rc == 0)
+        rc = pool_cap_check_create(fs->st, fs->conf, owner, parent.kind, &err);
     /* mkdir's mode (the kernel has applied the umask): "umask 077; mkdir"
      * makes a private VM, as it makes a private directory.  The owner
      * keeps rwx whatever the umask. */

@@ -655,6 +655,8 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
     }
     case CFS_T_RATIO: {
         long long h;
+        if (len == 0 && a->optional)
+            break;  /* empty: the configuration's value (a pool's over-subscription) */
         if (value_parse_ratio(v, &h) < 0) {
             cfs_err_set(err, EINVAL, "%s: '%.64s' is not a decimal ratio (e.g. 1.5)",
                         a->name, v);

@@ -2,12 +2,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "rc_store.h"
 #include "reconcile_storage.h"
 #include "status_keys.h"
 
 #define POOL_REFRESH_MS 30000
+
+/* What an available pool warns of in status/error (pool_cap.h): real
+ * usage above pool-usage-threshold (nothing new is allocated in it), and a
+ * dir pool on the filesystem of the store (filling it stops every write to
+ * the cloud), unless pool-store-warning is off. */
+static void pool_warnings(struct reconciler *rc, const struct cfs_res *pool,
+                          const struct cfs_pool_stats *stats, char *buf, size_t len)
+{
+    const struct cfs_conf *conf = rc->conf;
+    size_t at = 0;
+    buf[0] = '\0';
+    if (stats->capacity > 0 &&
+        (long double)stats->allocation * 100.0L >
+            (long double)stats->capacity * conf->pool_threshold)
+        at += (size_t)snprintf(buf, len,
+                               "pool %s: %lld%% of its capacity really used, above the %lld%% "
+                               "usage threshold: nothing new is allocated in it",
+                               pool->name,
+                               (long long)((long double)stats->allocation * 100.0L /
+                                           (long double)stats->capacity),
+                               conf->pool_threshold);
+    char *type = rc_attr(rc, pool->id, "type");
+    char *path = rc_attr(rc, pool->id, "path");
+    char *dir = strdup(conf->store);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    struct stat ps, ss;
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (conf->pool_store_warning && !strcmp(type, "dir") && slash && at < len &&
+        stat(path[0] ? path : conf->pool_path, &ps) == 0 && stat(dir, &ss) == 0 &&
+        ps.st_dev == ss.st_dev)
+        snprintf(buf + at, len - at,
+                 "%spool %s is on the filesystem of the store (%s): when the pool fills it, "
+                 "every write to the cloud fails (pool-store-warning)",
+                 at ? "; " : "", pool->name, dir);
+    free(type);
+    free(path);
+    free(dir);
+}
 
 static int reconcile_pool(struct reconciler *rc, const struct cfs_res *pool)
 {
@@ -23,7 +63,9 @@ static int reconcile_pool(struct reconciler *rc, const struct cfs_res *pool)
         rc_set_status_int(rc, pool, "capacity", stats.capacity);
         rc_set_status_int(rc, pool, "allocation", stats.allocation);
         rc_set_status_int(rc, pool, "available", stats.available);
-        rc_set_status(rc, pool, "error", "");
+        char warn[512];
+        pool_warnings(rc, pool, &stats, warn, sizeof(warn));
+        rc_set_status(rc, pool, "error", warn);
         rc_set_status(rc, pool, "state", "available");
         rc_set_status_int(rc, pool, CFS_ST_GEN, gen);
     } else {

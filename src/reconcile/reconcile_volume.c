@@ -6,10 +6,12 @@
  * and removes it after rmdir.  Attaching is the VM's business
  * (reconcile_vm.c): it sets attached-to, which this pass only reports.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool_cap.h"
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_storage.h"
@@ -26,9 +28,14 @@ static int vol_fail(struct reconciler *rc, const struct cfs_res *vol, const char
 }
 
 /* The pool the volume lives in: the one it was made in, the one asked for,
- * or the available pool of its cluster with the most free space. */
+ * or the available pool of its cluster with the most free space, leaving
+ * out pools really used above pool-usage-threshold (the seeds' 90 % rule)
+ * and those whose over-subscription has no room for it (pool_cap.h).  1 (no
+ * error) when none is available but a pool of the cluster has not been
+ * observed yet: its first pass may make it available (and wakes the
+ * volumes), so the volume waits without an error. */
 static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const char *want,
-                       struct cfs_res *out, struct cfs_err *err)
+                       long long size, struct cfs_res *out, struct cfs_err *err)
 {
     const struct cfs_kind *k_pool = rc_layout_kind(rc, &rc_kind_pool);
     char *made = rc_status(rc, vol->id, "pool");
@@ -41,6 +48,7 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
     struct cfs_res *pools = NULL;
     size_t n = 0;
     long long best = -1;
+    bool unseen = false, full = false, no_room = false;
     if (store_res_all(rc->st, k_pool, &pools, &n, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < n; i++) {
@@ -48,8 +56,24 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
             continue;
         char *state = rc_status(rc, pools[i].id, "state");
         char *avail = rc_status(rc, pools[i].id, "available");
-        long long a = atoll(avail);
-        if (!strcmp(state, "available") && a > best) {
+        char *cap = rc_status(rc, pools[i].id, "capacity");
+        char *used = rc_status(rc, pools[i].id, "allocation");
+        long long a = atoll(avail), c = atoll(cap);
+        bool over = c > 0 && (long double)atoll(used) * 100.0L >
+                                 (long double)c * rc->conf->pool_threshold;
+        unseen = unseen || !state[0];
+        full = full || (over && !strcmp(state, "available"));
+        free(cap);
+        free(used);
+        long long room = LLONG_MAX;
+        struct cfs_err ignore;  /* no figures: place by free space alone */
+        if (!strcmp(state, "available") && !over && a > best &&
+            pool_cap_room(rc->st, rc->conf, vol, pools[i].name, &room, &ignore) == 0 &&
+            room < size) {
+            no_room = true;
+            over = true;
+        }
+        if (!strcmp(state, "available") && !over && a > best) {
             best = a;
             *out = pools[i];
         }
@@ -57,7 +81,18 @@ static int choose_pool(struct reconciler *rc, const struct cfs_res *vol, const c
         free(avail);
     }
     free(pools);
-    if (best < 0)
+    if (best < 0 && unseen)
+        ret = 1;
+    else if (best < 0 && no_room) {
+        char want_s[32];
+        value_format_size(size, want_s, sizeof(want_s));
+        cfs_err_set(err, ENOSPC, "no available pool of this cluster has room for %s within "
+                    "its over-subscription (status/allowed, status/allocated)", want_s);
+    }
+    else if (best < 0 && full)
+        cfs_err_set(err, ENOSPC, "every available pool of this cluster is used above the %lld%% "
+                    "usage threshold", rc->conf->pool_threshold);
+    else if (best < 0)
         cfs_err_set(err, ENOSPC, "no available pool in this cluster");
     else
         ret = 0;
@@ -249,9 +284,10 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
             goto cleanup;
         }
     }
-    if (choose_pool(rc, vol, src_pool ? src_pool : want_pool, &pool, &err) < 0) {
+    int chosen = choose_pool(rc, vol, src_pool ? src_pool : want_pool, size, &pool, &err);
+    if (chosen != 0) {
         rc_set_status(rc, vol, "state", "creating");
-        result = vol_fail(rc, vol, "pool", &err);
+        result = chosen > 0 ? 1000 : vol_fail(rc, vol, "pool", &err);
         goto cleanup;
     }
     rc_set_status(rc, vol, "pool", pool.name);
@@ -366,9 +402,9 @@ const struct rc_kind rc_kind_volume = {
     .name = "volume", .pass = reconcile_volume, .wakes = RC_WAKE_SELF,
     .attrs_read = "size pool image snapshot",
     .status_read = "state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
-                   CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available image/state "
-                   "image/format image/virtual-size vm/host snapshot/state snapshot/size "
-                   CFS_ST_SNAPSHOT,
+                   CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available pool/capacity "
+                   "pool/allocation image/state image/format image/virtual-size vm/host "
+                   "snapshot/state snapshot/size " CFS_ST_SNAPSHOT,
     .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_SNAPSHOT
                       " " CFS_ST_GEN,
 };

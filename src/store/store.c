@@ -1843,6 +1843,56 @@ int store_owner_uids(struct cfs_store *st, uid_t **uids, size_t *n, struct cfs_e
     return ret;
 }
 
+struct child_row {
+    int64_t id;
+    char *name;
+    char *v[4];
+};
+
+static int read_child(struct cfs_store *st, sqlite3_stmt *s, void *out)
+{
+    struct child_row *r = out;
+    (void)st;
+    r->id = sqlite3_column_int64(s, 0);
+    r->name = col_dup(s, 1);
+    for (int i = 0; i < 4; i++)
+        r->v[i] = col_dup(s, 2 + i);
+    return 0;
+}
+
+int store_children(struct cfs_store *st, int64_t parent, const char *kind,
+                   const char *const names[4], store_child_cb cb, void *arg,
+                   struct cfs_err *err)
+{
+    void *arr = NULL;
+    size_t n = 0;
+    lock(st);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT r.id, r.name, coalesce(a.value, ''), coalesce(b.value, ''),"
+        " coalesce(c.value, ''), coalesce(d.value, '') FROM resources r"
+        " LEFT JOIN attrs a ON a.res = r.id AND a.name = ?1"
+        " LEFT JOIN attrs b ON b.res = r.id AND b.name = ?2"
+        " LEFT JOIN attrs c ON c.res = r.id AND c.name = ?3"
+        " LEFT JOIN status d ON d.res = r.id AND d.name = ?4"
+        " WHERE r.parent = ?5 AND r.kind = ?6 AND r.deleted = 0", "ssssis",
+        names[0] ? names[0] : "", names[1] ? names[1] : "", names[2] ? names[2] : "",
+        names[3] ? names[3] : "", parent, kind);
+    int ret = s ? collect(st, s, read_child, sizeof(struct child_row), &arr, &n, err,
+                          "children") : -1;
+    unlock(st);
+    struct child_row *rows = arr;
+    for (size_t i = 0; ret == 0 && i < n; i++)
+        if (cb(rows[i].id, rows[i].name, rows[i].v, arg) != 0)
+            break;
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].name);
+        for (int j = 0; j < 4; j++)
+            free(rows[i].v[j]);
+    }
+    free(rows);
+    return ret;
+}
+
 int64_t store_last_seq(struct cfs_store *st)
 {
     int64_t seq = 0;
