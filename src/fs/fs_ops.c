@@ -1156,8 +1156,8 @@ static int cfs_read(const char *path, char *buf, size_t size, off_t off,
     if (fh->node.type == NODE_WAIT && !fh->content) {
         /* Blocks this worker thread; the loop runs others meanwhile and
          * an interrupted reader (Ctrl-C, timeout) frees it. */
-        int rc = wait_converged(fs_self()->st, &fh->node.res, &fh->mark, wait_interrupted,
-                                &fh->content);
+        int rc = wait_converged(fs_self()->st, fs_self()->nf, &fh->node.res, &fh->mark,
+                                wait_interrupted, &fh->content);
         if (rc < 0)
             return rc;
         fh->len = strlen(fh->content);
