@@ -34,6 +34,11 @@ struct cfs_conf {
     int storage_timeout;    /* seconds before a stalled storage operation fails */
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
+    /* mount: what one user may hold (root and admin-group: only the mount's caps) */
+    int user_readers;       /* open blocking readers (/events, wait) per user */
+    int mount_readers;      /* open blocking readers of the whole mount */
+    int user_scratch_files; /* editors' temporary files per user */
+    long long user_scratch_size;    /* bytes of those files per user */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };
