@@ -39,6 +39,11 @@ struct cfs_conf {
     long long pool_ratio;   /* over-subscription, in hundredths (150: 1.5) */
     long long pool_threshold;   /* real usage past which nothing new is allocated, hundredths */
     bool pool_store_warning;    /* a dir pool on the store's filesystem warns in status/error */
+    /* mount: what one user may hold (root and admin-group: only the mount's caps) */
+    int user_readers;       /* open blocking readers (/events, wait) per user */
+    int mount_readers;      /* open blocking readers of the whole mount */
+    int user_scratch_files; /* editors' temporary files per user */
+    long long user_scratch_size;    /* bytes of those files per user */
     config_t cfg;           /* kept for the "limits" group */
     const config_setting_t *limits;
 };

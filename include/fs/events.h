@@ -10,7 +10,8 @@
  *
  * A reader of /events gets the entries logged after it opened the file, in
  * seq order; a read blocks until there is one (or fails with EAGAIN under
- * O_NONBLOCK, EINTR when interrupted); poll/select report POLLIN.  Each
+ * O_NONBLOCK, EINTR when interrupted); poll/select report POLLIN.  A blocked
+ * reader queries the store only when the change feed says the log grew.  Each
  * reader has its own cursor, so every reader gets every entry that it may
  * see: root and the admin group see all; anyone else sees the entries of
  * resources they could reach in the tree (search permission on the
@@ -29,6 +30,10 @@
 #include "viewer.h"
 
 #define EVENTS_RECENT 20    /* lines of a resource's status/events (identical events folded) */
+/* A blocked reader sleeps on the change feed (notify_fs.h) and looks at the
+ * store only when the feed moved; it wakes this often only to notice that
+ * its request was interrupted. */
+#define EVENTS_TICK_MS 500
 
 struct events_reader;
 

@@ -14,7 +14,7 @@
  *     without effect.  A process, not a thread: see notify_fs.c.
  * Changes are taken in batches; a file touched several times in one batch
  * gets one event.  The same thread is the mount's change feed: readers of
- * /events sleep on it and poll handles are woken by it.
+ * /events and of wait files sleep on it and poll handles are woken by it.
  */
 #ifndef CFS_NOTIFY_FS_H
 #define CFS_NOTIFY_FS_H
@@ -53,10 +53,16 @@ int notify_fs_getattr(struct notify_fs *nf, const char *path, struct stat *s);
 /* The notifier's mkdir/symlink of path succeeded: look it up normally. */
 void notify_fs_created(struct notify_fs *nf);
 
-/* The change feed.  gen counts batches seen; wait returns when it differs
- * from seen or after timeout_ms. */
+/* The change feed.  gen counts batches of the changes log seen; wait
+ * returns when it differs from seen or after timeout_ms.  commits counts
+ * the store's commits seen (the notify file touched), those that log
+ * nothing included (a status starting with '_'); wait_commit is wait for
+ * it.  Sleepers cost nothing until one moves: read the counter, look at
+ * the store, then wait with what was read. */
 uint64_t notify_fs_gen(struct notify_fs *nf);
 void notify_fs_wait(struct notify_fs *nf, uint64_t seen, int timeout_ms);
+uint64_t notify_fs_commits(struct notify_fs *nf);
+void notify_fs_wait_commit(struct notify_fs *nf, uint64_t seen, int timeout_ms);
 /* Wake ph (fuse_notify_poll, then destroy) at the next batch; replaces and
  * destroys the handle previously stored in *slot.  slot belongs to an open
  * file and must be released with notify_fs_poll_forget before it goes. */

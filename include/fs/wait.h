@@ -11,7 +11,12 @@
 
 #include <stdbool.h>
 
+#include "notify_fs.h"
 #include "store.h"
+
+/* How often a blocked reader wakes without a commit, to notice that its
+ * request was interrupted. */
+#define WAIT_TICK_MS 500
 
 /* What to wait for: captured when the file is opened. */
 struct wait_mark {
@@ -21,9 +26,10 @@ struct wait_mark {
 void wait_mark_take(struct cfs_store *st, const struct cfs_res *r, struct wait_mark *m);
 
 /* Block until converged (0, *out = "STATE\n", malloc'd), failed (-EIO), or
- * interrupted() returns true (-EINTR).  Polls the store every 50 ms: the
- * reconciler is another process and commits are what it leaves behind. */
-int wait_converged(struct cfs_store *st, const struct cfs_res *r, const struct wait_mark *m,
-                   bool (*interrupted)(void), char **out);
+ * interrupted() returns true (-EINTR).  The reconciler is another process
+ * and commits are what it leaves behind: the store is looked at again only
+ * when nf has seen a commit (nf NULL: every WAIT_TICK_MS). */
+int wait_converged(struct cfs_store *st, struct notify_fs *nf, const struct cfs_res *r,
+                   const struct wait_mark *m, bool (*interrupted)(void), char **out);
 
 #endif

@@ -101,6 +101,11 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"volume-snapshots", 5, 1, 128, offsetof(struct cfs_conf, volume_snapshots)},
         /* The seeds: a console password is valid 300 s. */
         {"vnc-password-validity", 300, 10, 86400, offsetof(struct cfs_conf, vnc_validity)},
+        /* Each open blocking reader may hold a FUSE worker thread: the
+         * mount's cap stays below the loop's thread limit (fs_mount). */
+        {"user-readers", 64, 1, 4096, offsetof(struct cfs_conf, user_readers)},
+        {"mount-readers", 448, 1, 4096, offsetof(struct cfs_conf, mount_readers)},
+        {"user-scratch-files", 256, 1, 1024, offsetof(struct cfs_conf, user_scratch_files)},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         int v = ints[i].dflt;
@@ -124,6 +129,12 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
     config_lookup_string(&conf->cfg, "reserved-memory", &reserved);
     if (value_parse_size(reserved, &conf->reserved_memory) < 0)
         return cfs_err_set(err, EINVAL, "reserved-memory: '%s' is not a size", reserved);
+    const char *scratch = "64M";
+    config_lookup_string(&conf->cfg, "user-scratch-size", &scratch);
+    if (value_parse_size(scratch, &conf->user_scratch_size) < 0 ||
+        conf->user_scratch_size < 65536 || conf->user_scratch_size > (4LL << 30))
+        return cfs_err_set(err, EINVAL, "user-scratch-size: '%s' is not a size in 64K..4G",
+                           scratch);
     return 0;
 }
 

@@ -214,7 +214,8 @@ static void filter(struct events_reader *r, const struct fetch *f)
     r->pending.len = out;
 }
 
-/* Called with r->lock held. */
+/* Called with r->lock held.  The number of entries read (FETCH_MAX: there
+ * may be more), or a negative errno. */
 static int fetch(struct events_reader *r)
 {
     struct fetch *f = calloc(1, sizeof(*f));
@@ -234,6 +235,8 @@ static int fetch(struct events_reader *r)
         ret = -ENOMEM;
     else if (!r->who.all)
         filter(r, f);
+    if (ret == 0)
+        ret = (int)f->n;
     free(f);
     return ret;
 }
@@ -241,6 +244,7 @@ static int fetch(struct events_reader *r)
 int events_read(struct events_reader *r, char *buf, size_t size, bool nonblock,
                 bool (*interrupted)(void))
 {
+    bool look = true;       /* the store may have something for us */
     for (;;) {
         pthread_mutex_lock(&r->lock);
         if (r->pending.len > r->off) {
@@ -253,20 +257,23 @@ int events_read(struct events_reader *r, char *buf, size_t size, bool nonblock,
             return (int)n;
         }
         uint64_t gen = notify_fs_gen(r->nf);
-        int rc = fetch(r);
+        int rc = look ? fetch(r) : 0;
+        look = true;
         bool have = r->pending.len > r->off;
         pthread_mutex_unlock(&r->lock);
         if (rc < 0)
             return rc;
-        if (have)
-            continue;
+        if (have || rc == FETCH_MAX)
+            continue;   /* a full fetch of lines hidden from us: read on */
         if (nonblock)
             return -EAGAIN;
         if (interrupted && interrupted())
             return -EINTR;
-        /* Short ticks: an interrupted reader (Ctrl-C, timeout) is only seen
-         * by looking. */
-        notify_fs_wait(r->nf, gen, 100);
+        /* Asleep until the feed moves: an idle reader costs no query.  The
+         * tick is only there to notice an interrupted reader (Ctrl-C, a
+         * killed cat), which nothing else wakes. */
+        notify_fs_wait(r->nf, gen, EVENTS_TICK_MS);
+        look = !r->nf || notify_fs_gen(r->nf) != gen;
     }
 }
 

@@ -28,6 +28,7 @@
 #include "precond.h"
 #include "precond_net.h"
 #include "quota.h"
+#include "readers.h"
 #include "scratch.h"
 #include "store.h"
 #include "tree.h"
@@ -38,6 +39,12 @@
 #include "tags_index.h"
 #include "viewer.h"
 #include "wait.h"
+
+/* FUSE worker threads beyond the mount's blocking readers (mount-readers):
+ * what ordinary requests have even when every reader blocks one. */
+#define FS_THREAD_MARGIN 64
+/* Idle worker threads kept after a burst; the rest exit. */
+#define FS_IDLE_THREADS 16
 
 struct cfs_fs {
     const struct cfs_conf *conf;
@@ -60,6 +67,8 @@ struct cfs_fh {
     off_t base;             /* file offset of wbuf[0] */
     struct wait_mark mark;  /* WAIT: what "converged" means for this reader */
     struct events_reader *events;   /* ROOTFILE_EVENTS */
+    bool reader;            /* holds a blocking-reader slot of reader_uid (readers.h) */
+    uid_t reader_uid;
     bool self;              /* opened by the notifier to raise events: no effect */
     bool writable;
     bool append;            /* BLOB opened with O_APPEND: writes extend the value */
@@ -179,6 +188,27 @@ static int refuse(const struct cfs_res *res, const struct cfs_err *err)
             forget_res_stat(res, "status/error");
     }
     return -(err->code ? err->code : EIO);
+}
+
+/* A refusal that concerns the caller alone (its own caps): the reason goes
+ * to its /last-error only, never to a status/error others read. */
+static int refuse_caller(const char *path, const struct cfs_err *err)
+{
+    last_error_note(fuse_get_context()->uid, path, err->msg);
+    return -(err->code ? err->code : EIO);
+}
+
+/* A blocking reader (/events, a wait file) is being opened: take a slot of
+ * the caller's cap and the mount's (readers.h) for fh. */
+static int reader_take(const char *path, struct cfs_fh *fh)
+{
+    struct cfs_err err;
+    uid_t uid = fuse_get_context()->uid;
+    if (readers_acquire(uid, !caller_is_operator(), &err) < 0)
+        return refuse_caller(path, &err);
+    fh->reader = true;
+    fh->reader_uid = uid;
+    return 0;
 }
 
 /* A path the daemons will read (layout "user-file = true"): the caller
@@ -1228,8 +1258,10 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
             struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
             struct events_viewer who;
             caller_viewer(&who);
-            rc = events_open(fs->st, fs->nf, &who, &fh->events);
-            if (rc < 0) {
+            if ((rc = reader_take(path, fh)) < 0 ||
+                (rc = events_open(fs->st, fs->nf, &who, &fh->events)) < 0) {
+                if (fh->reader)
+                    readers_release(fh->reader_uid);
                 free(fh);
                 return rc;
             }
@@ -1250,15 +1282,22 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
         if (write)
             return -EACCES;
         rc = fh_new(&n, fi, false);
-        if (rc == 0)
-            wait_mark_take(fs_self()->st, &n.res,
-                           &((struct cfs_fh *)(uintptr_t)fi->fh)->mark);
+        if (rc == 0) {
+            struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
+            if ((rc = reader_take(path, fh)) < 0) {
+                free(fh);
+                return rc;
+            }
+            wait_mark_take(fs_self()->st, &n.res, &fh->mark);
+        }
         return rc;
     default:
         return -EISDIR;
     }
-    if (n.type == NODE_SCRATCH && (fi->flags & O_TRUNC))
-        scratch_truncate(n.res.id, n.name, 0);
+    if (n.type == NODE_SCRATCH && (fi->flags & O_TRUNC)) {
+        struct cfs_err ignore;  /* shrinking: no cap to reach */
+        scratch_truncate(n.res.id, n.name, 0, &ignore);
+    }
     return fh_new(&n, fi, acc != O_WRONLY);
 }
 
@@ -1297,7 +1336,9 @@ static int cfs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     }
     struct fuse_context *ctx = fuse_get_context();
     int rc = scratch_create(parent.res.id, leaf, mode, ctx->uid, ctx->gid,
-                            (fi->flags & O_EXCL) != 0);
+                            (fi->flags & O_EXCL) != 0, !caller_is_operator(), &err);
+    if (rc == -EDQUOT)
+        return refuse_caller(path, &err);
     if (rc < 0)
         return rc;
     n.type = NODE_SCRATCH;
@@ -1322,8 +1363,8 @@ static int cfs_read(const char *path, char *buf, size_t size, off_t off,
     if (fh->node.type == NODE_WAIT && !fh->content) {
         /* Blocks this worker thread; the loop runs others meanwhile and
          * an interrupted reader (Ctrl-C, timeout) frees it. */
-        int rc = wait_converged(fs_self()->st, &fh->node.res, &fh->mark, wait_interrupted,
-                                &fh->content);
+        int rc = wait_converged(fs_self()->st, fs_self()->nf, &fh->node.res, &fh->mark,
+                                wait_interrupted, &fh->content);
         if (rc < 0)
             return rc;
         fh->len = strlen(fh->content);
@@ -1342,12 +1383,16 @@ static int cfs_read(const char *path, char *buf, size_t size, off_t off,
 static int cfs_write(const char *path, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-    (void)path;
     struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
     if (fh->self)
         return (int)size;
-    if (fh->node.type == NODE_SCRATCH)
-        return (int)scratch_write(fh->node.res.id, fh->node.name, buf, size, off);
+    if (fh->node.type == NODE_SCRATCH) {
+        struct cfs_err err;
+        ssize_t n = scratch_write(fh->node.res.id, fh->node.name, buf, size, off, &err);
+        if (n == -EDQUOT || n == -EFBIG)
+            return refuse_caller(path, &err);
+        return (int)n;
+    }
     if (fh->node.type != NODE_ATTR || !fh->writable)
         return -EBADF;
     if (fh->append)
@@ -1420,6 +1465,8 @@ static int cfs_release(const char *path, struct fuse_file_info *fi)
             !fh->error && whole_on_close(fh->node.attr))
             commit_attr(&fh->node, "", 0);
         events_close(fh->events);
+        if (fh->reader)
+            readers_release(fh->reader_uid);
         free(fh->content);
         free(fh->wbuf);
         free(fh);
@@ -1441,16 +1488,17 @@ static int cfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
         return refuse_tags();
     struct cfs_fh *fh = fi ? (struct cfs_fh *)(uintptr_t)fi->fh : NULL;
     struct cfs_node n;
+    struct cfs_err err;
+    int rc;
     if (fh) {
         n = fh->node;
-    } else {
-        int rc = resolve(path, &n);
-        if (rc < 0)
-            return rc;
+    } else if ((rc = resolve(path, &n)) < 0) {
+        return rc;
     }
     switch (n.type) {
     case NODE_SCRATCH:
-        return scratch_truncate(n.res.id, n.name, size);
+        rc = scratch_truncate(n.res.id, n.name, size, &err);
+        return rc == -EDQUOT || rc == -EFBIG ? refuse_caller(path, &err) : rc;
     case NODE_ATTR:
         /* Truncation only empties the pending value; the value written
          * next (or the empty value at close) is what gets committed. */
@@ -1846,9 +1894,10 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
             if (rc < 0)
                 return rc;
             struct fuse_context *ctx = fuse_get_context();
-            rc = scratch_put(src.res.id, leaf, content, len, src.attr->mode, ctx->uid, ctx->gid);
+            rc = scratch_put(src.res.id, leaf, content, len, src.attr->mode, ctx->uid, ctx->gid,
+                             !caller_is_operator(), &err);
             free(content);
-            return rc;
+            return rc == -EDQUOT || rc == -EFBIG ? refuse_caller(to, &err) : rc;
         }
         cfs_err_set(&err, EPERM, "cannot rename %s to '%.64s'", src.name, leaf);
         return refuse(&src.res, &err);
@@ -2177,12 +2226,16 @@ int fs_mount(const struct cfs_conf *conf, const struct cfs_layout *layout, const
     fuse_daemonize(opts.foreground);
     struct fuse_session *se = fuse_get_session(f);
     fuse_set_signal_handlers(se);
-    /* Readers of wait files each hold a worker thread while they block:
-     * allow many more than libfuse's default of 10. */
+    /* Blocked readers of /events and wait files each hold a worker thread:
+     * allow all the mount's readers (readers.h) and a margin for every
+     * other request beyond them, and let threads idle after a burst exit
+     * (libfuse 3.12+ keeps every thread it made unless told). */
+    readers_configure((unsigned)conf->user_readers, (unsigned)conf->mount_readers);
+    scratch_configure((size_t)conf->user_scratch_files, (size_t)conf->user_scratch_size);
     loop = fuse_loop_cfg_create();
     if (loop) {
-        fuse_loop_cfg_set_max_threads(loop, 512);
-        fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+        fuse_loop_cfg_set_max_threads(loop, (unsigned)conf->mount_readers + FS_THREAD_MARGIN);
+        fuse_loop_cfg_set_idle_threads(loop, FS_IDLE_THREADS);
         rc = fuse_loop_mt(f, loop) ? 1 : 0;
     }
     notify_fs_quiesce(fs.nf);

@@ -57,8 +57,9 @@ struct notify_fs {
     int64_t marked;             /* when seq was last recorded for retention (thread only) */
 
     pthread_mutex_t lock;       /* everything below */
-    pthread_cond_t cond;
+    pthread_cond_t cond;        /* broadcast when gen or commits moves */
     uint64_t gen;
+    uint64_t commits;           /* store commits seen (the notify file touched) */
     struct fuse_pollhandle ***slots;
     size_t nslots;
     enum nf_pending pending;
@@ -119,26 +120,31 @@ static void unlock_mutex(void *m)
     pthread_mutex_unlock(m);
 }
 
-uint64_t notify_fs_gen(struct notify_fs *nf)
+static uint64_t counter_get(struct notify_fs *nf, const uint64_t *counter)
 {
     if (!nf)
         return 0;
     pthread_mutex_lock(&nf->lock);
-    uint64_t g = nf->gen;
+    uint64_t g = *counter;
     pthread_mutex_unlock(&nf->lock);
     return g;
 }
 
-void notify_fs_wait(struct notify_fs *nf, uint64_t seen, int timeout_ms)
+uint64_t notify_fs_gen(struct notify_fs *nf)
+{
+    return nf ? counter_get(nf, &nf->gen) : 0;
+}
+
+uint64_t notify_fs_commits(struct notify_fs *nf)
+{
+    return nf ? counter_get(nf, &nf->commits) : 0;
+}
+
+/* Sleep until *counter differs from seen or timeout_ms has passed. */
+static void counter_wait(struct notify_fs *nf, const uint64_t *counter, uint64_t seen,
+                         int timeout_ms)
 {
     struct timespec ts;
-    if (!nf) {
-        /* No notifier (it failed to start): readers poll the store. */
-        ts.tv_sec = timeout_ms / 1000;
-        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-        nanosleep(&ts, NULL);
-        return;
-    }
     clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += timeout_ms / 1000;
     ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -150,11 +156,35 @@ void notify_fs_wait(struct notify_fs *nf, uint64_t seen, int timeout_ms)
     /* libfuse cancels its workers when the loop ends; one blocked here
      * must not leave the lock held for the notifier's shutdown. */
     pthread_cleanup_push(unlock_mutex, &nf->lock);
-    while (nf->gen == seen) {
+    while (*counter == seen) {
         if (pthread_cond_timedwait(&nf->cond, &nf->lock, &ts) == ETIMEDOUT)
             break;
     }
     pthread_cleanup_pop(1);
+}
+
+static void nap(int timeout_ms)
+{
+    /* No notifier (it failed to start): the caller polls the store. */
+    struct timespec ts = {.tv_sec = timeout_ms / 1000,
+                          .tv_nsec = (long)(timeout_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void notify_fs_wait(struct notify_fs *nf, uint64_t seen, int timeout_ms)
+{
+    if (!nf)
+        nap(timeout_ms);
+    else
+        counter_wait(nf, &nf->gen, seen, timeout_ms);
+}
+
+void notify_fs_wait_commit(struct notify_fs *nf, uint64_t seen, int timeout_ms)
+{
+    if (!nf)
+        nap(timeout_ms);
+    else
+        counter_wait(nf, &nf->commits, seen, timeout_ms);
 }
 
 void notify_fs_poll_arm(struct notify_fs *nf, struct fuse_pollhandle **slot,
@@ -222,6 +252,16 @@ static void feed_advance(struct notify_fs *nf)
             *slot = NULL;
         }
     }
+    pthread_mutex_unlock(&nf->lock);
+}
+
+/* The store committed something (a status without a log entry, such as
+ * the generation wait reads, included): wake the readers of wait files. */
+static void commit_seen(struct notify_fs *nf)
+{
+    pthread_mutex_lock(&nf->lock);
+    nf->commits++;
+    pthread_cond_broadcast(&nf->cond);
     pthread_mutex_unlock(&nf->lock);
 }
 
@@ -658,6 +698,7 @@ static void *notifier_main(void *arg)
                 /* Any event in the store's directory: the log says what
                  * is new, so names need not be checked. */
             }
+            commit_seen(nf);
         }
         drain(nf);
     }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,11 +15,34 @@ struct scratch {
     char *data;
     size_t size;
     struct scratch_info info;
+    uid_t charged;      /* whose caps it counts against: its creator */
+    bool capped;        /* the creator has per-user caps (not root or admin) */
     bool used;
 };
 
 static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct scratch table[SCRATCH_MAX_FILES];
+static size_t user_files = 256, user_bytes = 64 << 20;    /* guarded by scratch_lock */
+
+void scratch_configure(size_t files, size_t bytes)
+{
+    pthread_mutex_lock(&scratch_lock);
+    user_files = files;
+    user_bytes = bytes;
+    pthread_mutex_unlock(&scratch_lock);
+}
+
+/* Files and bytes held by uid's capped files. */
+static void usage(uid_t uid, size_t *files, size_t *bytes)
+{
+    *files = *bytes = 0;
+    for (size_t i = 0; i < SCRATCH_MAX_FILES; i++) {
+        if (table[i].used && table[i].capped && table[i].charged == uid) {
+            (*files)++;
+            *bytes += table[i].size;
+        }
+    }
+}
 
 static struct scratch *find(int64_t res, const char *name)
 {
@@ -41,8 +65,18 @@ bool scratch_exists(int64_t res, const char *name)
     return found;
 }
 
-static struct scratch *alloc_slot(int64_t res, const char *name, mode_t mode, uid_t uid, gid_t gid)
+/* A new file for uid (its owner and whose caps it counts against); NULL
+ * with -EDQUOT in err when uid's cap or the mount's is reached. */
+static struct scratch *alloc_slot(int64_t res, const char *name, mode_t mode, uid_t uid, gid_t gid,
+                                  bool capped, struct cfs_err *err)
 {
+    size_t files, bytes;
+    usage(uid, &files, &bytes);
+    if (capped && files >= user_files) {
+        cfs_err_set(err, EDQUOT, "uid %ld holds %zu temporary files, its limit "
+                                 "(user-scratch-files)", (long)uid, files);
+        return NULL;
+    }
     for (size_t i = 0; i < SCRATCH_MAX_FILES; i++) {
         struct scratch *s = &table[i];
         if (s->used)
@@ -54,22 +88,29 @@ static struct scratch *alloc_slot(int64_t res, const char *name, mode_t mode, ui
         s->info.mode = mode & 07777;
         s->info.uid = uid;
         s->info.gid = gid;
+        s->charged = uid;
+        s->capped = capped;
         now(&s->info.mtime);
         s->info.atime = s->info.ctime = s->info.mtime;
         return s;
     }
+    cfs_err_set(err, EDQUOT, "the mount holds %d temporary files, its limit",
+                SCRATCH_MAX_FILES);
     return NULL;
 }
 
-int scratch_create(int64_t res, const char *name, mode_t mode, uid_t uid, gid_t gid, bool excl)
+int scratch_create(int64_t res, const char *name, mode_t mode, uid_t uid, gid_t gid, bool excl,
+                   bool capped, struct cfs_err *err)
 {
     int rc = 0;
     pthread_mutex_lock(&scratch_lock);
     struct scratch *s = find(res, name);
     if (s) {
-        if (excl)
+        if (excl) {
+            cfs_err_set(err, EEXIST, "%s exists", name);
             rc = -EEXIST;
-    } else if (!alloc_slot(res, name, mode, uid, gid)) {
+        }
+    } else if (!alloc_slot(res, name, mode, uid, gid, capped, err)) {
         rc = -EDQUOT;
     }
     pthread_mutex_unlock(&scratch_lock);
@@ -109,13 +150,27 @@ ssize_t scratch_read(int64_t res, const char *name, char *buf, size_t size, off_
     return rc;
 }
 
-static int resize(struct scratch *s, size_t size)
+static int resize(struct scratch *s, size_t size, struct cfs_err *err)
 {
-    if (size > SCRATCH_MAX_SIZE)
+    if (size > SCRATCH_MAX_SIZE) {
+        cfs_err_set(err, EFBIG, "a temporary file holds at most %d bytes", SCRATCH_MAX_SIZE);
         return -EFBIG;
+    }
+    if (s->capped && size > s->size) {
+        size_t files, bytes;
+        usage(s->charged, &files, &bytes);
+        if (bytes - s->size + size > user_bytes) {
+            cfs_err_set(err, EDQUOT, "uid %ld holds %zu bytes of temporary files, its "
+                                     "limit is %zu (user-scratch-size)",
+                        (long)s->charged, bytes, user_bytes);
+            return -EDQUOT;
+        }
+    }
     char *grown = realloc(s->data, size ? size : 1);
-    if (!grown)
+    if (!grown) {
+        cfs_err_set(err, ENOMEM, "out of memory");
         return -ENOMEM;
+    }
     if (size > s->size)
         memset(grown + s->size, 0, size - s->size);
     s->data = grown;
@@ -123,14 +178,15 @@ static int resize(struct scratch *s, size_t size)
     return 0;
 }
 
-ssize_t scratch_write(int64_t res, const char *name, const char *buf, size_t size, off_t off)
+ssize_t scratch_write(int64_t res, const char *name, const char *buf, size_t size, off_t off,
+                      struct cfs_err *err)
 {
     ssize_t rc = -ENOENT;
     pthread_mutex_lock(&scratch_lock);
     struct scratch *s = find(res, name);
     if (s) {
         size_t end = (size_t)off + size;
-        rc = end > s->size ? resize(s, end) : 0;
+        rc = end > s->size ? resize(s, end, err) : 0;
         if (rc == 0) {
             memcpy(s->data + off, buf, size);
             now(&s->info.mtime);
@@ -142,13 +198,13 @@ ssize_t scratch_write(int64_t res, const char *name, const char *buf, size_t siz
     return rc;
 }
 
-int scratch_truncate(int64_t res, const char *name, off_t size)
+int scratch_truncate(int64_t res, const char *name, off_t size, struct cfs_err *err)
 {
     int rc = -ENOENT;
     pthread_mutex_lock(&scratch_lock);
     struct scratch *s = find(res, name);
     if (s) {
-        rc = resize(s, (size_t)size);
+        rc = resize(s, (size_t)size, err);
         now(&s->info.mtime);
         s->info.ctime = s->info.mtime;
     }
@@ -197,16 +253,16 @@ int scratch_copy(int64_t res, const char *name, char **data, size_t *len)
 }
 
 int scratch_put(int64_t res, const char *name, const char *data, size_t len, mode_t mode,
-                uid_t uid, gid_t gid)
+                uid_t uid, gid_t gid, bool capped, struct cfs_err *err)
 {
     int rc = 0;
     pthread_mutex_lock(&scratch_lock);
     struct scratch *s = find(res, name);
     if (!s)
-        s = alloc_slot(res, name, mode, uid, gid);
+        s = alloc_slot(res, name, mode, uid, gid, capped, err);
     if (!s)
         rc = -EDQUOT;
-    else if ((rc = resize(s, len)) == 0 && len)
+    else if ((rc = resize(s, len, err)) == 0 && len)
         memcpy(s->data, data, len);
     pthread_mutex_unlock(&scratch_lock);
     return rc;

@@ -1,12 +1,10 @@
 /* wait.c: blocking until a resource converges (see wait.h). */
 #include "wait.h"
 
-#include <poll.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
-#include <unistd.h>
 
 #include "status_keys.h"
 
@@ -22,20 +20,30 @@ static int new_error(const struct cfs_change *c, void *arg)
     return 0;
 }
 
-int wait_converged(struct cfs_store *st, const struct cfs_res *r, const struct wait_mark *m,
-                   bool (*interrupted)(void), char **out)
+int wait_converged(struct cfs_store *st, struct notify_fs *nf, const struct cfs_res *r,
+                   const struct wait_mark *m, bool (*interrupted)(void), char **out)
 {
     struct cfs_err err;
     int rc;
+    bool look = true;
+    uint64_t seen = notify_fs_commits(nf);
     *out = NULL;
-    /* Woken by every commit of either process (the notify file); the
-     * 50 ms timeout is only a fallback and the interrupt check's pace. */
-    int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (ifd >= 0 && inotify_add_watch(ifd, store_notify_path(st), IN_ATTRIB | IN_MODIFY) < 0) {
-        close(ifd);
-        ifd = -1;
-    }
     for (;;) {
+        if (!look) {
+            if (interrupted && interrupted()) {
+                rc = -EINTR;
+                break;
+            }
+            /* Asleep until a commit of either process (the notifier sees the
+             * notify file touched); the tick only notices an interrupted
+             * reader.  Without a notifier every tick looks. */
+            notify_fs_wait_commit(nf, seen, WAIT_TICK_MS);
+            uint64_t now = notify_fs_commits(nf);
+            look = !nf || now != seen;
+            seen = now;
+            continue;
+        }
+        look = false;
         char *gen = store_status_text(st, r->id, CFS_ST_GEN);
         char *state = store_status_text(st, r->id, "state");
         char *error = store_status_text(st, r->id, "error");
@@ -65,18 +73,6 @@ int wait_converged(struct cfs_store *st, const struct cfs_res *r, const struct w
             rc = -EIO;
             break;
         }
-        if (interrupted && interrupted()) {
-            rc = -EINTR;
-            break;
-        }
-        struct pollfd pfd = {.fd = ifd, .events = POLLIN};
-        if (poll(&pfd, ifd >= 0 ? 1 : 0, 50) > 0) {
-            char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-            while (read(ifd, buf, sizeof(buf)) > 0)
-                ;
-        }
     }
-    if (ifd >= 0)
-        close(ifd);
     return rc;
 }
