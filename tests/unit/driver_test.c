@@ -335,6 +335,7 @@ struct churn {
     const char *uuid;
     int rounds;
     int errors;
+    char last[CFS_ERR_MSG_MAX + 16];    /* the last error's text, for the report */
 };
 
 /* Start and destroy a domain over and over: a stream of lifecycle events. */
@@ -344,8 +345,10 @@ static void *churn_main(void *arg)
     struct cfs_err err;
     for (int i = 0; i < ch->rounds; i++)
         if (drv->start(ch->conn, ch->uuid, false, &err) < 0 ||
-            drv->destroy(ch->conn, ch->uuid, &err) < 0)
+            drv->destroy(ch->conn, ch->uuid, &err) < 0) {
             ch->errors++;
+            snprintf(ch->last, sizeof(ch->last), "start/destroy: %s", err.msg);
+        }
     return NULL;
 }
 
@@ -367,6 +370,7 @@ static void close_race(const char *uri, const char *type, int rounds)
     pthread_t th;
     pthread_create(&th, NULL, churn_main, &ch);
     int opened = 0, tries = 0;
+    char conn_last[CFS_ERR_MSG_MAX + 16] = "";  /* ch.last is the churn thread's */
     void *done = NULL;
     /* Keep reconnecting while the churn runs (bounded, to spare libvirtd). */
     bool joined = false;
@@ -375,14 +379,17 @@ static void close_race(const char *uri, const char *type, int rounds)
         if (drv->connect(uri, on_event, on_lost, NULL, &other, &err) == 0) {
             opened++;
             drv->close(other);
+        } else {
+            snprintf(conn_last, sizeof(conn_last), "connect: %s", err.msg);
         }
         joined = pthread_tryjoin_np(th, &done) == 0;
     } while (!joined && tries < 2000);
     if (!joined)
         pthread_join(th, NULL);
     check(rc == 0 && ch.errors == 0 && opened == tries,
-          "%d connect/close while another connection churns %d start/destroy: %d errors",
-          tries, rounds, ch.errors + tries - opened);
+          "%d connect/close while another connection churns %d start/destroy: %d errors%s%s",
+          tries, rounds, ch.errors + tries - opened, ch.last[0] || conn_last[0] ? ": " : "",
+          ch.last[0] ? ch.last : conn_last);
     drv->undefine(conn, uuid, &err);
     drv->close(conn);
 }
