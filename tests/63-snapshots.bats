@@ -423,8 +423,8 @@ vm_image_test() {
   timeout 60 cat "$MNT/images/b$pool/wait" >/dev/null
   mkdir "$C/vms/$src"
   echo tiny > "$C/vms/$src/offering"
+  echo "$pool" > "$C/vms/$src/pool"       # the pool first: the root disk is made once
   echo "b$pool" > "$C/vms/$src/image"
-  echo "$pool" > "$C/vms/$src/pool"
   echo running > "$C/vms/$src/state"
   run timeout 180 cat "$C/vms/$src/wait"
   [ "$output" = running ] || { echo "vm $src: $output: $(cat "$C/vms/$src/status/error")" >&2; false; }
@@ -457,8 +457,8 @@ vm_image_test() {
   [ "$(cat "$MNT/images/$img/status/state")" = available ]
   mkdir "$C/vms/$new"
   echo tiny > "$C/vms/$new/offering"
-  echo "$img" > "$C/vms/$new/image"
   echo "$pool" > "$C/vms/$new/pool"
+  echo "$img" > "$C/vms/$new/image"
   echo running > "$C/vms/$new/state"
   run timeout 180 cat "$C/vms/$new/wait"
   [ "$output" = running ]
