@@ -1,6 +1,7 @@
 /* reconcile_vm_disks.c: a VM's disks.
  *
- * The root disk is a volume the reconciler makes from the VM's image
+ * The root disk is a volume the reconciler makes from the VM's image, or
+ * for a clone from its source's snapshot (_clone, vm_clone.h)
  * (status/root-volume) and plugs in as vda (virtio).  Data volumes are the
  * VM's volumes/ links, plugged in as sdb.. on a virtio-scsi controller,
  * whose unplug needs no help from the guest.  Each pass compares the disks
@@ -41,13 +42,16 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
     const struct cfs_kind *k_volume = rc_layout_kind(rc, &rc_kind_volume);
     char name[CFS_NAME_MAX + 1];
     char *size = NULL, *pool = NULL;
+    char *clone = rc_status(rc, vm->id, CFS_ST_CLONE);
     struct cfs_res img;
     bool iso = false;
     int ret = -1;
     snprintf(name, sizeof(name), "%.58s-root", vm->name);
     if (store_res_find(rc->st, vm->parent, k_volume, name, vol, err) == 0)
         snprintf(name, sizeof(name), "%.49s-root-%.8s", vm->name, vm->uuid);
-    if (store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img, err) == 0) {
+    /* A clone's root disk comes from its source's snapshot, not the image. */
+    if (!clone[0] &&
+        store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img, err) == 0) {
         char *format = rc_status(rc, img.id, "format");
         char *istate = rc_status(rc, img.id, "state");
         bool known = !strcmp(istate, "available");
@@ -70,11 +74,13 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
     rc_set_status(rc, vm, "root-volume", name);
     rc_flush(rc);
     if (rc_attr_set(rc, vol, "size", size, err) < 0 ||
-        (!iso && rc_attr_set(rc, vol, "image", image, err) < 0) ||
-        (pool[0] && rc_attr_set(rc, vol, "pool", pool, err) < 0))
+        (clone[0] && rc_attr_set(rc, vol, "snapshot", clone, err) < 0) ||
+        (!clone[0] && !iso && rc_attr_set(rc, vol, "image", image, err) < 0) ||
+        (!clone[0] && pool[0] && rc_attr_set(rc, vol, "pool", pool, err) < 0))
         goto cleanup;
     ret = 0;
 cleanup:
+    free(clone);
     free(size);
     free(pool);
     return ret;
