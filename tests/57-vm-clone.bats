@@ -12,7 +12,16 @@ K=cfs-k57
 
 setup_file() {
   id "$K" >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh "$K"
-  STOP_TIMEOUT=0 compute_start
+  CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf 2>/dev/null)" || CEPH_CONF=""
+  RPOOL=""
+  if [ -n "$CEPH_CONF" ]; then
+    # A Ceph pool of this file's own, removed at the end.
+    RPOOL="cfsclone$$"
+    ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1 &&
+      rbd -c "$CEPH_CONF" pool init "$RPOOL" || RPOOL=""
+  fi
+  export CEPH_CONF RPOOL
+  STOP_TIMEOUT=0 CFS_EXTRA_CONF="storage-timeout = 10;" compute_start
   # KVM guests do not come up on this machine's nested KVM (tests/52).
   echo qemu > "$C/hosts/local/domain-type"
   chmod 755 "$T"
@@ -30,13 +39,20 @@ setup_file() {
 teardown_file() {
   compute_stop || true
   userdel "$K" >/dev/null 2>&1 || true
+  [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
+    --yes-i-really-really-mean-it >/dev/null 2>&1 || true
 }
+
+need_rbd() { [ -n "$RPOOL" ] || skip "no test Ceph cluster (scripts/ceph-up.sh)"; }
+RBD() { rbd -c "$CEPH_CONF" "$@"; }
+rbd_url() { echo "rbd:$RPOOL/cfs-vol-$(uuid_of volume "$1"):conf=$CEPH_CONF"; }
 
 vol_file() { cat "$C/volumes/$1/status/path"; }
 uuid_of() { sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='$1' AND name='$2' AND deleted=0"; }
 # qread FILE PATTERN: the first MiB holds PATTERN (read beside a running guest).
-qread() { qemu-io -r -U -f qcow2 -c "read -P $2 0 1M" "$1" | grep -q "read 1048576/1048576"; }
-qwrite() { qemu-io -f qcow2 -c "write -P $2 0 1M" "$1" >/dev/null; }
+# FORMAT: qcow2 (dir pools) or raw (RBD images, as rbd: URLs).
+qread() { qemu-io -r -U -f "${3:-qcow2}" -c "read -P $2 0 1M" "$1" | grep -q "read 1048576/1048576"; }
+qwrite() { qemu-io -f "${3:-qcow2}" -c "write -P $2 0 1M" "$1" >/dev/null; }
 state_to() {
   echo "$2" > "$C/vms/$1/state"
   run timeout 120 cat "$C/vms/$1/wait"
@@ -143,4 +159,49 @@ dom_macs() { $VIRSH dumpxml "$(vm_domain "$1")" | grep -o "mac address='[^']*'" 
   rmdir "$C/vms/a"
   wait_until 90 test ! -e "$fa"
   wait_until 60 bash -c "[ \"\$(sqlite3 '$DB' \"select count(*) from resources where kind in ('vm','volume','snapshot')\")\" = 0 ]"
+}
+
+@test "rbd pool: the clone's root disk is an RBD clone of a protected snapshot of the source's" {
+  need_rbd
+  mkdir "$C/pools/ceph"
+  echo rbd > "$C/pools/ceph/type"
+  echo "$CEPH_CONF" > "$C/pools/ceph/ceph-conf"
+  echo "$RPOOL" > "$C/pools/ceph/rbd-pool"
+  # The cluster may be slow while other suites use it: retried until it answers.
+  wait_until 180 file_is "$C/pools/ceph/status/state" available ||
+    { echo "pool ceph: $(cat "$C/pools/ceph/status/error")" >&2; return 1; }
+  mkdir "$C/vms/ra"
+  echo tiny > "$C/vms/ra/offering"
+  echo base > "$C/vms/ra/image"
+  echo ceph > "$C/vms/ra/pool"
+  state_to ra running
+  state_to ra stopped
+  qwrite "$(rbd_url ra-root)" 0xc1 raw
+  mkdir "$C/vms/rb"
+  echo ra > "$C/vms/rb/from"
+  state_to rb running
+  domstate_is "$(vm_domain rb)" running
+  # In the source's pool though pool is not copied; a child of the snapshot.
+  [ "$(cat "$C/volumes/rb-root/status/pool")" = ceph ]
+  [ -z "$(cat "$C/vms/rb/pool")" ]
+  s="clone-$(uuid_of vm rb)"
+  parent="$RPOOL/cfs-vol-$(uuid_of volume ra-root)@cfs-snap-$(uuid_of snapshot "$s")"
+  RBD info "$RPOOL/cfs-vol-$(uuid_of volume rb-root)" | grep -q "parent: $parent"
+  RBD info "$parent" | grep -q "protected: True"
+  qread "$(rbd_url rb-root)" 0xc1 raw
+  # Copy-on-write: the clone owns next to nothing yet.
+  [ "$(cat "$C/volumes/rb-root/status/allocation")" -lt $((64 << 20)) ]
+  # Divergence, both ways.
+  state_to rb stopped
+  qwrite "$(rbd_url rb-root)" 0xd2 raw
+  qread "$(rbd_url ra-root)" 0xc1 raw
+  qwrite "$(rbd_url ra-root)" 0xe3 raw
+  qread "$(rbd_url rb-root)" 0xd2 raw
+  # The snapshot is the clone's parent: it stays while rb-root names it.
+  refused "$E_BUSY" rmdir "$C/volumes/ra-root/snapshots/$s"
+  imgs="cfs-vol-$(uuid_of volume ra-root) cfs-vol-$(uuid_of volume rb-root)"
+  rmdir "$C/vms/rb"
+  rmdir "$C/vms/ra"
+  wait_until 120 bash -c "[ \"\$(sqlite3 '$DB' \"select count(*) from resources where kind in ('vm','volume','snapshot')\")\" = 0 ]" || { sqlite3 "$DB" "select id,kind,name,deleted,parent from resources where kind in ('vm','volume','snapshot')" >&2; sqlite3 "$DB" "select res,name,value from status where name in ('error','state','_rc_error')" >&2; tail -30 "$T/reconcile.log" >&2; false; }
+  for i in $imgs; do ! RBD info "$RPOOL/$i" >/dev/null 2>&1; done
 }

@@ -43,6 +43,7 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
     char name[CFS_NAME_MAX + 1];
     char *size = NULL, *pool = NULL;
     char *clone = rc_status(rc, vm->id, CFS_ST_CLONE);
+    struct cfs_err ignore;
     struct cfs_res img;
     bool iso = false;
     int ret = -1;
@@ -65,8 +66,13 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
     }
     size = rc_attr(rc, vm->id, "root-size");
     pool = rc_attr(rc, vm->id, "pool");
-    if (rc_res_create(rc, vm->parent, &rc_kind_volume, name, vm->uid, vm->gid, vol, err) < 0)
+    /* The volume, its marks and its spec in one transaction: a volume pass
+     * that came in between would make it blank in any pool first (and a VM
+     * pass take that for the root disk until it is made again). */
+    if (store_write_begin(rc->st, err) < 0)
         goto cleanup;
+    if (rc_res_create(rc, vm->parent, &rc_kind_volume, name, vm->uid, vm->gid, vol, err) < 0)
+        goto end;
     /* Marked and named first, at once: until then the volume looks like
      * anyone's, and a pass that missed the name would make a second one. */
     rc_set_status(rc, vol, CFS_ST_ROOT_OF, vm->uuid);
@@ -77,8 +83,11 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
         (clone[0] && rc_attr_set(rc, vol, "snapshot", clone, err) < 0) ||
         (!clone[0] && !iso && rc_attr_set(rc, vol, "image", image, err) < 0) ||
         (!clone[0] && pool[0] && rc_attr_set(rc, vol, "pool", pool, err) < 0))
-        goto cleanup;
+        goto end;
     ret = 0;
+end:
+    if (store_write_end(rc->st, ret < 0 ? &ignore : err) < 0)
+        ret = -1;
 cleanup:
     free(clone);
     free(size);
