@@ -156,10 +156,32 @@ dom_macs() { $VIRSH dumpxml "$(vm_domain "$1")" | grep -o "mac address='[^']*'" 
   rmdir "$C/vms/k1"
 }
 
+@test "each clone takes one of the source volume's 5 snapshots (EDQUOT past them); a removed clone gives it back" {
+  # b holds one already.
+  for i in 1 2 3 4; do
+    mkdir "$C/vms/c$i"
+    echo a > "$C/vms/c$i/from"
+  done
+  [ "$(ls "$C/volumes/a-root/snapshots" | wc -l)" = 5 ]
+  mkdir "$C/vms/c5"
+  reject "$E_DQUOT" "$C/vms/c5/from" a "volume a-root already holds 5 snapshots"
+  [ "$(cat "$C/vms/c5/offering")" = 1C2G ]
+  rmdir "$C/vms/c5"
+  # Clones that never started: their snapshots go with them, from the tree
+  # and from the qcow2 file.
+  for i in 1 2 3 4; do rmdir "$C/vms/c$i"; done
+  wait_until 90 bash -c "[ \"\$(ls '$C/volumes/a-root/snapshots')\" = 'clone-$(uuid_of vm b)' ]"
+  wait_until 60 bash -c "[ \"\$(qemu-img snapshot -U -l '$(vol_file a-root)' | awk 'NR > 2' | wc -l)\" = 1 ]"
+}
+
 @test "removing the clone, then the source, leaves no disk behind" {
   fa=$(vol_file a-root) fb=$(vol_file b-root)
   rmdir "$C/vms/b"
   wait_until 90 test ! -e "$fb"
+  # b's snapshot of a's disk went with b; a is whole.
+  wait_until 90 bash -c "[ -z \"\$(ls '$C/volumes/a-root/snapshots')\" ]"
+  wait_until 60 bash -c "[ -z \"\$(qemu-img snapshot -U -l '$fa')\" ]"
+  qread "$fa" 0xa7
   rmdir "$C/vms/a"
   wait_until 90 test ! -e "$fa"
   wait_until 60 bash -c "[ \"\$(sqlite3 '$DB' \"select count(*) from resources where kind in ('vm','volume','snapshot')\")\" = 0 ]"
@@ -205,7 +227,11 @@ dom_macs() { $VIRSH dumpxml "$(vm_domain "$1")" | grep -o "mac address='[^']*'" 
   refused "$E_BUSY" rmdir "$C/volumes/ra-root/snapshots/$s"
   imgs="cfs-vol-$(uuid_of volume ra-root) cfs-vol-$(uuid_of volume rb-root)"
   rmdir "$C/vms/rb"
+  # The clone's snapshot goes with it, once its child image is gone.
+  wait_until 120 bash -c "[ -z \"\$(ls '$C/volumes/ra-root/snapshots')\" ]"
+  wait_until 120 bash -c "[ -z \"\$(rbd -c '$CEPH_CONF' snap ls '$RPOOL/cfs-vol-$(uuid_of volume ra-root)')\" ]"
+  qread "$(rbd_url ra-root)" 0xe3 raw
   rmdir "$C/vms/ra"
-  wait_until 120 bash -c "[ \"\$(sqlite3 '$DB' \"select count(*) from resources where kind in ('vm','volume','snapshot')\")\" = 0 ]" || { sqlite3 "$DB" "select id,kind,name,deleted,parent from resources where kind in ('vm','volume','snapshot')" >&2; sqlite3 "$DB" "select res,name,value from status where name in ('error','state','_rc_error')" >&2; tail -30 "$T/reconcile.log" >&2; false; }
+  wait_until 120 bash -c "[ \"\$(sqlite3 '$DB' \"select count(*) from resources where deleted = 1 or name in ('ra', 'rb', 'ra-root', 'rb-root')\")\" = 0 ]"
   for i in $imgs; do ! RBD info "$RPOOL/$i" >/dev/null 2>&1; done
 }

@@ -408,8 +408,31 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
     return ret;
 }
 
+/* A clone's snapshot of its source's root volume ("VOLUME/SNAPSHOT" in
+ * _clone) goes with the clone: it was taken for it alone.  Its pass
+ * retries until the storage lets it go (an RBD snapshot once the clone's
+ * image is removed; a qcow2 one while its VM is stopped). */
+static void clone_snapshot_release(struct reconciler *rc, const struct cfs_res *vm)
+{
+    char *clone = rc_status(rc, vm->id, CFS_ST_CLONE);
+    char vname[CFS_NAME_MAX + 1];
+    const char *slash = strchr(clone, '/');
+    struct cfs_res vol, snap;
+    struct cfs_err err;
+    if (slash && slash - clone <= CFS_NAME_MAX) {
+        snprintf(vname, sizeof(vname), "%.*s", (int)(slash - clone), clone);
+        if (store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), vname, &vol,
+                           &err) == 0 &&
+            store_res_find(rc->st, vol.id, rc_layout_kind(rc, &rc_kind_snapshot), slash + 1,
+                           &snap, &err) == 0 &&
+            rc_res_delete(rc, &snap, &err) < 0)
+            fprintf(stderr, "cloudfs reconcile: clone snapshot %s: %s\n", clone, err.msg);
+    }
+    free(clone);
+}
+
 /* After the domain is gone: data volumes are free again, the root volume
- * goes with the VM. */
+ * goes with the VM, and a clone's snapshot of its source's. */
 void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm)
 {
     const struct cfs_kind *k_volume = rc_layout_kind(rc, &rc_kind_volume);
@@ -434,4 +457,5 @@ void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm)
         free(owner);
     }
     free(root);
+    clone_snapshot_release(rc, vm);
 }
