@@ -21,6 +21,7 @@
 #define CFS_ST_USED "_used"                 /* volume: "1" once attached (it may hold data: never remade); precond reads it */
 #define CFS_ST_IMAGE "_image"               /* volume: the image it was made from (a change remakes an unused volume) */
 #define CFS_ST_SNAPSHOT "_snapshot"         /* volume: the snapshot (VOLUME/SNAPSHOT) it was made from, as _image */
+#define CFS_ST_CLONE "_clone"             /* vm: the snapshot (VOLUME/SNAPSHOT) its root disk is cloned from, set by the mount with `from` */
 #define CFS_ST_SOURCE "_source"             /* image: the source path last imported (a new one imports again) */
 #define CFS_ST_NOTIFIED "_notified"         /* alarm: per notification target, "ID SINCE SENT" lines: the firing last delivered and when (epoch s) */
 #define CFS_ST_SUBNET "_subnet"             /* nic: UUID of the subnet its status/ip is in, set with it by the mount */

@@ -38,6 +38,7 @@
 #include "version.h"
 #include "tags_index.h"
 #include "viewer.h"
+#include "vm_clone.h"
 #include "wait.h"
 
 /* FUSE worker threads beyond the mount's blocking readers (mount-readers):
@@ -1103,7 +1104,9 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     }
     if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0 ||
         (!caller_is_operator() && quota_check_attr(fs->st, &n->res, n->attr, value, &err) < 0) ||
-        pool_cap_check_attr(fs->st, fs->conf, &n->res, n->attr, value, &err) < 0) {
+        pool_cap_check_attr(fs->st, fs->conf, &n->res, n->attr, value, &err) < 0 ||
+        vm_clone_check(fs->st, fs->conf, &n->res, n->attr, value, !caller_is_operator(),
+                       &err) < 0) {
         store_write_end(fs->st, &err);
         free(value);
         return refuse(&n->res, &err);
@@ -1124,6 +1127,8 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
         rc = store_attr_set(fs->st, &n->res, n->attr, value, &a.actor, &changed, &err);
         if (rc == 0)
             rc = net_applied(fs->st, &n->res, n->attr, &a.actor, &err);
+        if (rc == 0)
+            rc = vm_clone_apply(fs->st, &n->res, n->attr, value, &a.actor, &err);
     }
     struct cfs_err end_err;
     if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)

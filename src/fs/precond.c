@@ -395,6 +395,48 @@ static int image_vm(struct cfs_store *st, const struct cfs_res *r, const char *v
     return rc;
 }
 
+/* vm.from (a clone): this VM new (no root disk, not a clone yet), the
+ * source another VM of the cluster, stopped, with a root disk. */
+static int vm_from(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                   struct cfs_err *err)
+{
+    struct cfs_res src;
+    char *have = store_attr_text(st, r->id, "from");
+    char *root = store_status_text(st, r->id, "root-volume");
+    char *state = NULL, *want = NULL, *sroot = NULL;
+    int rc = 0;
+    if (have[0] && strcmp(have, value))
+        rc = cfs_err_set(err, EBUSY, "vm %s is already a clone of vm %s; make a new VM to clone "
+                         "another", r->name, have);
+    else if (!value[0] || !strcmp(have, value))
+        rc = 0;     /* written again (a sync tool): nothing changes */
+    else if (root[0])
+        rc = cfs_err_set(err, EBUSY, "vm %s already has root volume %s; only a new VM is made a "
+                         "clone", r->name, root);
+    else if (!strcmp(value, r->name))
+        rc = cfs_err_set(err, EINVAL, "vm %s cannot be a clone of itself", r->name);
+    else if (store_res_find(st, r->parent, r->kind, value, &src, err) < 0)
+        rc = cfs_err_set(err, ENOENT, "from: vm '%s' does not exist in this cluster", value);
+    else {
+        state = store_status_text(st, src.id, "state");
+        want = store_attr_text(st, src.id, "state");
+        sroot = store_status_text(st, src.id, "root-volume");
+        if (strcmp(state, "stopped") || strcmp(want, "stopped"))
+            rc = cfs_err_set(err, EBUSY, "vm %s is %s: a clone is made from a stopped VM; stop it "
+                             "first", src.name, strcmp(state, "stopped")
+                                                    ? (state[0] ? state : "new") : "to run");
+        else if (!sroot[0])
+            rc = cfs_err_set(err, EINVAL, "vm %s has no root disk to clone (it never started)",
+                             src.name);
+    }
+    free(have);
+    free(root);
+    free(state);
+    free(want);
+    free(sroot);
+    return rc;
+}
+
 /* A pool holding volumes keeps its type and location. */
 static int pool_location(struct cfs_store *st, const struct cfs_res *r, const char *value,
                          struct cfs_err *err)
@@ -721,6 +763,7 @@ static const struct {
     {"vm", "offering", vm_offering},
     {"vm", "image", vm_image},
     {"vm", "root-size", vm_root_size},
+    {"vm", "from", vm_from},
     {"host", "state", host_state},
     {"volume", "size", volume_size},
     {"volume", "pool", volume_made},

@@ -1048,8 +1048,9 @@ const struct rc_kind rc_kind_vm = {
                   "description ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state "
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
                   "image/os volume/size nic/model host/uri host/netns host/vtep",
-    .attrs_written = "state volume/size volume/image volume/pool",
+    .attrs_written = "state volume/size volume/image volume/pool volume/snapshot",
     .status_read = "state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+                   CFS_ST_CLONE " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,

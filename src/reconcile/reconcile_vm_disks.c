@@ -1,6 +1,7 @@
 /* reconcile_vm_disks.c: a VM's disks.
  *
- * The root disk is a volume the reconciler makes from the VM's image
+ * The root disk is a volume the reconciler makes from the VM's image, or
+ * for a clone from its source's snapshot (_clone, vm_clone.h)
  * (status/root-volume) and plugs in as vda (virtio).  Data volumes are the
  * VM's volumes/ links, plugged in as sdb.. on a virtio-scsi controller,
  * whose unplug needs no help from the guest.  Each pass compares the disks
@@ -41,13 +42,17 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
     const struct cfs_kind *k_volume = rc_layout_kind(rc, &rc_kind_volume);
     char name[CFS_NAME_MAX + 1];
     char *size = NULL, *pool = NULL;
+    char *clone = rc_status(rc, vm->id, CFS_ST_CLONE);
+    struct cfs_err ignore;
     struct cfs_res img;
     bool iso = false;
     int ret = -1;
     snprintf(name, sizeof(name), "%.58s-root", vm->name);
     if (store_res_find(rc->st, vm->parent, k_volume, name, vol, err) == 0)
         snprintf(name, sizeof(name), "%.49s-root-%.8s", vm->name, vm->uuid);
-    if (store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img, err) == 0) {
+    /* A clone's root disk comes from its source's snapshot, not the image. */
+    if (!clone[0] &&
+        store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_image), image, &img, err) == 0) {
         char *format = rc_status(rc, img.id, "format");
         char *istate = rc_status(rc, img.id, "state");
         bool known = !strcmp(istate, "available");
@@ -61,8 +66,13 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
     }
     size = rc_attr(rc, vm->id, "root-size");
     pool = rc_attr(rc, vm->id, "pool");
-    if (rc_res_create(rc, vm->parent, &rc_kind_volume, name, vm->uid, vm->gid, vol, err) < 0)
+    /* The volume, its marks and its spec in one transaction: a volume pass
+     * that came in between would make it blank in any pool first (and a VM
+     * pass take that for the root disk until it is made again). */
+    if (store_write_begin(rc->st, err) < 0)
         goto cleanup;
+    if (rc_res_create(rc, vm->parent, &rc_kind_volume, name, vm->uid, vm->gid, vol, err) < 0)
+        goto end;
     /* Marked and named first, at once: until then the volume looks like
      * anyone's, and a pass that missed the name would make a second one. */
     rc_set_status(rc, vol, CFS_ST_ROOT_OF, vm->uuid);
@@ -70,11 +80,16 @@ static int root_volume_make(struct reconciler *rc, const struct cfs_res *vm, con
     rc_set_status(rc, vm, "root-volume", name);
     rc_flush(rc);
     if (rc_attr_set(rc, vol, "size", size, err) < 0 ||
-        (!iso && rc_attr_set(rc, vol, "image", image, err) < 0) ||
-        (pool[0] && rc_attr_set(rc, vol, "pool", pool, err) < 0))
-        goto cleanup;
+        (clone[0] && rc_attr_set(rc, vol, "snapshot", clone, err) < 0) ||
+        (!clone[0] && !iso && rc_attr_set(rc, vol, "image", image, err) < 0) ||
+        (!clone[0] && pool[0] && rc_attr_set(rc, vol, "pool", pool, err) < 0))
+        goto end;
     ret = 0;
+end:
+    if (store_write_end(rc->st, ret < 0 ? &ignore : err) < 0)
+        ret = -1;
 cleanup:
+    free(clone);
     free(size);
     free(pool);
     return ret;
@@ -393,8 +408,31 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
     return ret;
 }
 
+/* A clone's snapshot of its source's root volume ("VOLUME/SNAPSHOT" in
+ * _clone) goes with the clone: it was taken for it alone.  Its pass
+ * retries until the storage lets it go (an RBD snapshot once the clone's
+ * image is removed; a qcow2 one while its VM is stopped). */
+static void clone_snapshot_release(struct reconciler *rc, const struct cfs_res *vm)
+{
+    char *clone = rc_status(rc, vm->id, CFS_ST_CLONE);
+    char vname[CFS_NAME_MAX + 1];
+    const char *slash = strchr(clone, '/');
+    struct cfs_res vol, snap;
+    struct cfs_err err;
+    if (slash && slash - clone <= CFS_NAME_MAX) {
+        snprintf(vname, sizeof(vname), "%.*s", (int)(slash - clone), clone);
+        if (store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), vname, &vol,
+                           &err) == 0 &&
+            store_res_find(rc->st, vol.id, rc_layout_kind(rc, &rc_kind_snapshot), slash + 1,
+                           &snap, &err) == 0 &&
+            rc_res_delete(rc, &snap, &err) < 0)
+            fprintf(stderr, "cloudfs reconcile: clone snapshot %s: %s\n", clone, err.msg);
+    }
+    free(clone);
+}
+
 /* After the domain is gone: data volumes are free again, the root volume
- * goes with the VM. */
+ * goes with the VM, and a clone's snapshot of its source's. */
 void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm)
 {
     const struct cfs_kind *k_volume = rc_layout_kind(rc, &rc_kind_volume);
@@ -419,4 +457,5 @@ void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm)
         free(owner);
     }
     free(root);
+    clone_snapshot_release(rc, vm);
 }
