@@ -33,6 +33,16 @@ teardown_file() {
 need_rbd() { [ -n "$RPOOL" ] || skip "no test Ceph cluster (scripts/ceph-up.sh)"; }
 
 RBD() { rbd -c "$CEPH_CONF" "$@"; }
+# The rbd pool "ceph" of the tree, made when a test runs alone.
+ceph_pool_ready() {
+  if [ ! -d "$C/pools/ceph" ]; then
+    mkdir "$C/pools/ceph"
+    echo rbd > "$C/pools/ceph/type"
+    echo "$CEPH_CONF" > "$C/pools/ceph/ceph-conf"
+    echo "$RPOOL" > "$C/pools/ceph/rbd-pool"
+  fi
+  wait_until 180 file_is "$C/pools/ceph/status/state" available
+}
 uuid_of() { sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='$1' AND name='$2' AND deleted=0"; }
 vol_file() { cat "$C/volumes/$1/status/path"; }
 snap_name() { echo "cfs-snap-$(uuid_of snapshot "$1")"; }
@@ -375,13 +385,7 @@ qwrite() { qemu-io "${@:3}" -c "write -P $2 0 1M" "$1" >/dev/null; }
 
 @test "rbd pool: a volume made from a snapshot is a copy-on-write clone of it; data and rbd info agree" {
   need_rbd
-  if [ ! -d "$C/pools/ceph" ]; then     # when run alone
-    mkdir "$C/pools/ceph"
-    echo rbd > "$C/pools/ceph/type"
-    echo "$CEPH_CONF" > "$C/pools/ceph/ceph-conf"
-    echo "$RPOOL" > "$C/pools/ceph/rbd-pool"
-  fi
-  wait_until 180 file_is "$C/pools/ceph/status/state" available
+  ceph_pool_ready
   mkdir "$C/volumes/rc1"
   echo ceph > "$C/volumes/rc1/pool"
   vol_ready rc1
@@ -483,12 +487,6 @@ vm_image_test() {
 
 @test "rbd pool: an image made from a stopped VM carries its root disk; the VM may go; a new VM gets the data" {
   need_rbd
-  if [ ! -d "$C/pools/ceph" ]; then     # when run alone
-    mkdir "$C/pools/ceph"
-    echo rbd > "$C/pools/ceph/type"
-    echo "$CEPH_CONF" > "$C/pools/ceph/ceph-conf"
-    echo "$RPOOL" > "$C/pools/ceph/rbd-pool"
-  fi
-  wait_until 180 file_is "$C/pools/ceph/status/state" available
+  ceph_pool_ready
   vm_image_test ceph
 }

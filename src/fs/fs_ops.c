@@ -492,6 +492,19 @@ static void dir_stat(struct stat *s, mode_t mode, nlink_t nlink, const struct cf
     set_time(s, mtime ? mtime : start_time_ns);
 }
 
+/* A symbolic link holding text, owned as owner. */
+static void link_stat(struct stat *s, const struct cfs_res *owner, const char *text,
+                      int64_t mtime)
+{
+    memset(s, 0, sizeof(*s));
+    s->st_mode = S_IFLNK | 0777;
+    s->st_nlink = 1;
+    s->st_uid = owner->uid;
+    s->st_gid = owner->gid;
+    s->st_size = (off_t)strlen(text);
+    set_time(s, mtime);
+}
+
 static void file_stat(struct stat *s, mode_t mode, size_t size, const struct cfs_res *owner,
                       int64_t mtime)
 {
@@ -560,13 +573,7 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         struct cfs_err err;
         if (tags_link_text(fs->st, &n->res, text, sizeof(text), &err) < 0)
             return -err.code;
-        memset(s, 0, sizeof(*s));
-        s->st_mode = S_IFLNK | 0777;
-        s->st_nlink = 1;
-        s->st_uid = n->res.uid;
-        s->st_gid = n->res.gid;
-        s->st_size = (off_t)strlen(text);
-        set_time(s, n->res.mtime);
+        link_stat(s, &n->res, text, n->res.mtime);
         break;
     }
     case NODE_COLL:
@@ -589,13 +596,7 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
     case NODE_BACKLINK: {
         char text[PATH_MAX];
         link_text(n, text, sizeof(text));
-        memset(s, 0, sizeof(*s));
-        s->st_mode = S_IFLNK | 0777;
-        s->st_nlink = 1;
-        s->st_uid = n->res.uid;
-        s->st_gid = n->res.gid;
-        s->st_size = (off_t)strlen(text);
-        set_time(s, n->target.mtime);
+        link_stat(s, &n->res, text, n->target.mtime);
         break;
     }
     case NODE_SCRATCH: {
