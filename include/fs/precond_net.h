@@ -29,8 +29,4 @@ int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_
 int net_delete_parts(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
                      struct cfs_err *err);
 
-/* The resource a path reference names (attribute a of r, value "VPC/SUBNET"). */
-int net_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
-                    const char *value, struct cfs_res *out, struct cfs_err *err);
-
 #endif

@@ -94,6 +94,11 @@ int store_meta_set(struct cfs_store *st, const char *key, const char *value, str
 int store_res_get(struct cfs_store *st, int64_t id, struct cfs_res *out, struct cfs_err *err);
 int store_res_find(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                    const char *name, struct cfs_res *out, struct cfs_err *err);
+/* The resource a path reference names: attribute a (ref_depth > 1) of r,
+ * value "VPC/SUBNET", "VOLUME/SNAPSHOT" or "ZONE/CLUSTER/VM", the names
+ * from the nearest common ancestor of r and the target down to it. */
+int store_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
+                      const char *value, struct cfs_res *out, struct cfs_err *err);
 typedef int (*store_res_cb)(const struct cfs_res *r, void *arg);
 int store_res_list(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                    store_res_cb cb, void *arg, struct cfs_err *err);

@@ -252,7 +252,7 @@ static bool ref_target(const struct cfs_res *r, const struct cfs_attr_def *a, co
     struct cfs_fs *fs = fs_self();
     struct cfs_err ignore;
     if (a->ref_depth > 1)
-        return net_ref_resolve(fs->st, r, a, value, out, &ignore) == 0;
+        return store_ref_resolve(fs->st, r, a, value, out, &ignore) == 0;
     return store_res_find(fs->st, a->ref_kind->parent ? r->parent : 0, a->ref_kind, value, out,
                           &ignore) == 0;
 }

@@ -210,7 +210,7 @@ static int volume_snapshot_of(struct cfs_store *st, const struct cfs_res *vol, c
     const char *v = value ? value : stored;
     int rc = 0;
     if (a && v[0])
-        rc = net_ref_resolve(st, vol, a, v, snap, err) < 0 ? -1 : 1;
+        rc = store_ref_resolve(st, vol, a, v, snap, err) < 0 ? -1 : 1;
     free(stored);
     return rc;
 }
@@ -377,7 +377,7 @@ static int image_vm(struct cfs_store *st, const struct cfs_res *r, const char *v
         return -1;
     if (!value[0])
         return 0;
-    if (net_ref_resolve(st, r, layout_attr(r->kind, "vm"), value, &vm, err) < 0)
+    if (store_ref_resolve(st, r, layout_attr(r->kind, "vm"), value, &vm, err) < 0)
         return -1;
     char *state = store_status_text(st, vm.id, "state");
     char *want = store_attr_text(st, vm.id, "state");

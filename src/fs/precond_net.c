@@ -58,46 +58,6 @@ static void subnet_load(struct cfs_store *st, const struct cfs_res *s, const cha
     free(gw);
 }
 
-int net_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
-                    const char *value, struct cfs_res *out, struct cfs_err *err)
-{
-    const struct cfs_kind *chain[8];
-    int depth = a->ref_depth;
-    if (depth < 1 || depth > 8) {
-        cfs_err_set(err, EINVAL, "%s: bad reference", a->name);
-        return -1;
-    }
-    const struct cfs_kind *k = a->ref_kind;
-    for (int i = depth - 1; i >= 0; i--, k = k->parent)
-        chain[i] = k;
-    /* k is now the common ancestor kind (NULL: the root). */
-    struct cfs_res cur = *r;
-    int64_t parent = 0;
-    if (k) {
-        while (cur.kind != k) {
-            if (!cur.parent || store_res_get(st, cur.parent, &cur, err) < 0) {
-                cfs_err_set(err, ENOENT, "%s: no %s above %s", a->name, k->name, r->name);
-                return -1;
-            }
-        }
-        parent = cur.id;
-    }
-    const char *p = value;
-    for (int i = 0; i < depth; i++) {
-        char name[CFS_NAME_MAX + 1];
-        size_t l = strcspn(p, "/");
-        snprintf(name, sizeof(name), "%.*s", (int)l, p);
-        if (store_res_find(st, parent, chain[i], name, out, err) < 0) {
-            cfs_err_set(err, ENOENT, "%s: %s '%s' does not exist%s%s", a->name, chain[i]->name,
-                        name, k ? " in this " : "", k ? k->name : "");
-            return -1;
-        }
-        parent = out->id;
-        p += l + (p[l] ? 1 : 0);
-    }
-    return 0;
-}
-
 /* Addresses held in subnet s by NICs other than except (sorted, malloc'd). */
 static int taken_ips(struct cfs_store *st, const struct cfs_res *s, int64_t except,
                      uint32_t **out, size_t *n, struct cfs_err *err)
@@ -401,7 +361,7 @@ static int nic_check(struct cfs_store *st, const struct cfs_res *r, const char *
     uint32_t got;
     int rc = 0;
     if (subnet && subnet[0]) {
-        if (net_ref_resolve(st, r, a, subnet, &sres, err) < 0) {
+        if (store_ref_resolve(st, r, a, subnet, &sres, err) < 0) {
             rc = -1;
         } else {
             subnet_load(st, &sres, NULL, NULL, &s);
@@ -651,7 +611,7 @@ int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_
     else if (!cur_mac[0] && (rc = new_mac(st, r, mbuf, err)) == 0)
         rc = store_status_set(st, r, "mac", mbuf, actor, err);
     if (rc == 0 && subnet[0] &&
-        net_ref_resolve(st, r, layout_attr(r->kind, "subnet"), subnet, &sres, err) == 0) {
+        store_ref_resolve(st, r, layout_attr(r->kind, "subnet"), subnet, &sres, err) == 0) {
         subnet_load(st, &sres, NULL, NULL, &s);
         if (s.has_cidr && choose_ip(st, &s, r->id, ip, keep, &addr, err) == 0) {
             netaddr_ipv4_format(addr, got);

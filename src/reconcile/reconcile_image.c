@@ -206,21 +206,12 @@ cleanup:
 
 /* The root volume of vm ("ZONE/CLUSTER/VM", as the mount checked it) and
  * the pool it is in; the VM must be stopped. */
-static int root_disk_of(struct reconciler *rc, const char *vm, struct cfs_res *vol,
-                        struct cfs_res *pool, struct cfs_err *err)
+static int root_disk_of(struct reconciler *rc, const struct cfs_res *img, const char *vm,
+                        struct cfs_res *vol, struct cfs_res *pool, struct cfs_err *err)
 {
-    const struct cfs_kind *kvm = rc_layout_kind(rc, &rc_kind_vm);
-    const struct cfs_kind *chain[] = {kvm->parent->parent, kvm->parent, kvm};
-    struct cfs_res r = {0};
-    const char *p = vm;
-    for (size_t i = 0; i < 3; i++) {
-        char name[CFS_NAME_MAX + 1];
-        size_t l = strcspn(p, "/");
-        snprintf(name, sizeof(name), "%.*s", (int)l, p);
-        if (store_res_find(rc->st, r.id, chain[i], name, &r, err) < 0)
-            return -1;
-        p += l + (p[l] ? 1 : 0);
-    }
+    struct cfs_res r;
+    if (store_ref_resolve(rc->st, img, layout_attr(img->kind, "vm"), vm, &r, err) < 0)
+        return -1;
     char *state = rc_status(rc, r.id, "state");
     char *want = rc_attr(rc, r.id, "state");
     char *root = rc_status(rc, r.id, "root-volume");
@@ -254,7 +245,7 @@ static int export_vm(struct reconciler *rc, const struct cfs_res *img, const cha
     int ret = -1;
     rc_img_file(rc, img, file, sizeof(file));
     snprintf(part, sizeof(part), "%s.part", file);
-    if (root_disk_of(rc, vm, &vol, &pool, err) < 0 || !(p = rc_pool_get(rc, &pool, err)))
+    if (root_disk_of(rc, img, vm, &vol, &pool, err) < 0 || !(p = rc_pool_get(rc, &pool, err)))
         goto cleanup;
     struct rc_task t;
     task_begin(rc, "image-from-vm", img, &t);

@@ -173,17 +173,11 @@ static int remake(struct reconciler *rc, const struct cfs_res *vol, const char *
 static int snapshot_of(struct reconciler *rc, const struct cfs_res *vol, const char *ref,
                        struct cfs_res *snap, struct cfs_res *src, struct cfs_err *err)
 {
-    char name[CFS_NAME_MAX + 1];
-    const char *slash = strchr(ref, '/');
+    const struct cfs_attr_def *a = layout_attr(rc_layout_kind(rc, &rc_kind_volume), "snapshot");
     if (!ref[0])
         return 0;
-    if (!slash || slash - ref > CFS_NAME_MAX)
-        return cfs_err_set(err, EINVAL, "bad snapshot reference '%s'", ref);
-    snprintf(name, sizeof(name), "%.*s", (int)(slash - ref), ref);
-    if (store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_volume), name, src,
-                       err) < 0 ||
-        store_res_find(rc->st, src->id, rc_layout_kind(rc, &rc_kind_snapshot), slash + 1, snap,
-                       err) < 0)
+    if (store_ref_resolve(rc->st, vol, a, ref, snap, err) < 0 ||
+        store_res_get(rc->st, snap->parent, src, err) < 0)
         return -1;
     return 1;
 }

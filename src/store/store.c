@@ -806,6 +806,46 @@ int store_res_find(struct cfs_store *st, int64_t parent, const struct cfs_kind *
     return ret;
 }
 
+int store_ref_resolve(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
+                      const char *value, struct cfs_res *out, struct cfs_err *err)
+{
+    const struct cfs_kind *chain[8];
+    int depth = a->ref_depth;
+    if (depth < 1 || depth > 8) {
+        cfs_err_set(err, EINVAL, "%s: bad reference", a->name);
+        return -1;
+    }
+    const struct cfs_kind *k = a->ref_kind;
+    for (int i = depth - 1; i >= 0; i--, k = k->parent)
+        chain[i] = k;
+    /* k is now the common ancestor kind (NULL: the root). */
+    struct cfs_res cur = *r;
+    int64_t parent = 0;
+    if (k) {
+        while (cur.kind != k) {
+            if (!cur.parent || store_res_get(st, cur.parent, &cur, err) < 0) {
+                cfs_err_set(err, ENOENT, "%s: no %s above %s", a->name, k->name, r->name);
+                return -1;
+            }
+        }
+        parent = cur.id;
+    }
+    const char *p = value;
+    for (int i = 0; i < depth; i++) {
+        char name[CFS_NAME_MAX + 1];
+        size_t l = strcspn(p, "/");
+        snprintf(name, sizeof(name), "%.*s", (int)l, p);
+        if (store_res_find(st, parent, chain[i], name, out, err) < 0) {
+            cfs_err_set(err, ENOENT, "%s: %s '%s' does not exist%s%s", a->name, chain[i]->name,
+                        name, k ? " in this " : "", k ? k->name : "");
+            return -1;
+        }
+        parent = out->id;
+        p += l + (p[l] ? 1 : 0);
+    }
+    return 0;
+}
+
 int store_res_list(struct cfs_store *st, int64_t parent, const struct cfs_kind *k,
                    store_res_cb cb, void *arg, struct cfs_err *err)
 {
