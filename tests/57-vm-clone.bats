@@ -39,8 +39,10 @@ setup_file() {
 # A sanitizer report or an undeclared read in the logs fails the file,
 # after everything is cleaned up.
 teardown_file() {
-  local rc=0
+  local rc=0 vpcs
+  vpcs=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vpc'" 2>/dev/null || true)
   compute_stop || rc=1
+  vpc_dataplane_purge $vpcs
   userdel "$K" >/dev/null 2>&1 || true
   [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
     --yes-i-really-really-mean-it >/dev/null 2>&1 || true

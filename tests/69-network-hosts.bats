@@ -182,7 +182,8 @@ vx_rx() { ip -n "$TAG-$1" -s -j link show dev "$2" | python3 -c 'import json,sys
     no_link "$h" "$vx"
     ! virsh -q -c "$(rig_uri $h)" net-list --all | grep -q "$u" || false
   done
-  ! ip netns list | grep -q "vpc-$u" || false
+  # The router's namespace goes after the links (remove_vpc's order): wait for it too.
+  wait_until 30 sh -c "! ip netns list | grep -q 'vpc-$u'"
   rc_check_log
 }
 

@@ -39,18 +39,7 @@ teardown_file() {
   vpcs=$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vpc'" 2>/dev/null || true)
   compute_stop
   # What the reconciler may not have finished: through libvirt and ip directly.
-  for u in $vpcs; do
-    h=${u//-/}
-    $VIRSH net-destroy "cfs-vpc-$u" >/dev/null 2>&1 || true
-    $VIRSH net-undefine "cfs-vpc-$u" >/dev/null 2>&1 || true
-    ip link del "cfsb${h:0:11}" 2>/dev/null || true
-    ip link del "cfsr${h:0:11}" 2>/dev/null || true
-    nft delete table netdev "cfs_vpc_$h" 2>/dev/null || true
-    pid=$(cat "$NETSTATE/$u/dnsmasq.pid" 2>/dev/null || true)
-    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-    ip netns del "cfs-vpc-$u" 2>/dev/null || true
-    rm -rf "${NETSTATE:?}/$u" "$NETSTATE/$u.lock"
-  done
+  vpc_dataplane_purge $vpcs
 }
 
 # check [ARGS]: run cloudfs check; output in $out, exit in $rc.  A sanitizer
