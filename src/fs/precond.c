@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "offering.h"
 #include "precond_net.h"
 #include "status_keys.h"
 #include "value.h"
@@ -76,21 +77,19 @@ static int vm_offering(struct cfs_store *st, const struct cfs_res *r, const char
     char *state = store_status_text(st, r->id, "state");
     int rc = 0;
     if (is_active(state)) {
-        const struct cfs_kind *ko = layout_kind(store_layout(st), "offering");
-        struct cfs_res off;
-        char *cpus = NULL, *mem = NULL;
+        struct cfs_offering off;
+        struct cfs_err ignore = {0};
         char *cur_cpus = store_status_text(st, r->id, "cpus");
         char *cur_mem = store_status_text(st, r->id, "memory");
         char *max_cpus = store_status_text(st, r->id, CFS_ST_MAX_VCPUS);
         char *max_mem = store_status_text(st, r->id, CFS_ST_MAX_MEMORY);
         long long want_mem = 0, have_mem = 0, top_mem = 0;
-        if (ko && store_res_find(st, 0, ko, value, &off, err) == 0 &&
-            store_attr_get(st, off.id, "cpus", &cpus, NULL, err) == 0 &&
-            store_attr_get(st, off.id, "memory", &mem, NULL, err) == 0 &&
-            value_parse_size(mem, &want_mem) == 0) {
+        /* An unknown offering is the reference check's to refuse. */
+        if (store_offering_get(st, value, &off, &ignore) == 0) {
+            want_mem = off.memory;
             value_parse_size(cur_mem, &have_mem);
             value_parse_size(max_mem, &top_mem);
-            int want_cpus = atoi(cpus), have_cpus = atoi(cur_cpus), top_cpus = atoi(max_cpus);
+            int want_cpus = off.cpus, have_cpus = atoi(cur_cpus), top_cpus = atoi(max_cpus);
             if ((have_cpus && want_cpus < have_cpus) || (have_mem && want_mem < have_mem))
                 rc = cfs_err_set(err, EBUSY,
                                  "vm %s is %s: a running VM can only grow; stop it to shrink",
@@ -103,8 +102,6 @@ static int vm_offering(struct cfs_store *st, const struct cfs_res *r, const char
                 rc = grow_fits(st, r, want_cpus - have_cpus, have_mem ? want_mem - have_mem : 0,
                                value, err);
         }
-        free(cpus);
-        free(mem);
         free(cur_cpus);
         free(cur_mem);
         free(max_cpus);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "offering.h"
 #include "value.h"
 
 enum quota_item { Q_VMS, Q_RUNNING, Q_CPUS, Q_MEMORY, Q_VOLUMES, Q_VOLSIZE, Q_IMAGES, Q_SNAPSHOTS,
@@ -135,20 +136,11 @@ static bool active(const char *state)
 /* vCPUs and memory of an offering (0 when it cannot be read). */
 static void offering_size(struct cfs_store *st, const char *name, long long *cpus, long long *mem)
 {
-    const struct cfs_kind *ko = layout_kind(store_layout(st), "offering");
-    struct cfs_res off;
-    struct cfs_err ignore;
-    char *c = NULL, *m = NULL;
-    *cpus = *mem = 0;
-    if (ko && name[0] && store_res_find(st, 0, ko, name, &off, &ignore) == 0) {
-        if (store_attr_get(st, off.id, "cpus", &c, NULL, &ignore) == 0 && c)
-            *cpus = atoll(c);
-        if (store_attr_get(st, off.id, "memory", &m, NULL, &ignore) == 0 && m &&
-            value_parse_size(m, mem) < 0)
-            *mem = 0;
-    }
-    free(c);
-    free(m);
+    struct cfs_offering o;
+    struct cfs_err ignore = {0};
+    store_offering_get(st, name, &o, &ignore);
+    *cpus = o.cpus;
+    *mem = o.memory;
 }
 
 struct tally {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "offering.h"
 #include "rc_store.h"
 #include "scheduler.h"
 #include "value.h"
@@ -18,24 +19,12 @@ int scheduler_vm_size(struct reconciler *rc, const struct cfs_res *vm, int *vcpu
                       long long *memory, struct cfs_err *err)
 {
     char *name = rc_attr(rc, vm->id, "offering");
-    struct cfs_res off;
-    int rc_ = -1;
-    if (store_res_find(rc->st, 0, rc_layout_kind(rc, &rc_kind_offering), name, &off, err) < 0) {
-        cfs_err_set(err, ENOENT, "offering '%s' does not exist", name);
-        goto cleanup;
-    }
-    char *c = rc_attr(rc, off.id, "cpus");
-    char *m = rc_attr(rc, off.id, "memory");
-    *vcpus = atoi(c);
-    if (value_parse_size(m, memory) < 0 || *vcpus < 1)
-        cfs_err_set(err, EINVAL, "offering '%s' is incomplete", name);
-    else
-        rc_ = 0;
-    free(c);
-    free(m);
-cleanup:
+    struct cfs_offering off;
+    int ret = store_offering_get(rc->st, name, &off, err);
+    *vcpus = off.cpus;
+    *memory = off.memory;
     free(name);
-    return rc_;
+    return ret;
 }
 
 static long long ratio_of(struct reconciler *rc, int64_t cluster, const char *attr)
