@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 BUILD ?= build
 CC ?= cc
-PKGS = fuse3 sqlite3 libconfig libvirt nettle libcurl
+PKGS = fuse3 sqlite3 libconfig libvirt libxml-2.0 nettle libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := $(shell pkg-config --libs $(PKGS))
 

@@ -21,12 +21,25 @@ CC_FLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g)
   grep -q '^[0-9]* passed, 0 failed$' <<<"$output"
 }
 
+@test "libvirt XML: the readers on libvirt's shapes and broken documents, a build read back" {
+  cc "${CC_FLAGS[@]}" -I"$REPO/include/common" -I"$REPO/include/drivers" \
+     -o "$BATS_TEST_TMPDIR/domain_xml_test" "$REPO/tests/unit/domain_xml_test.c" \
+     "$REPO/src/drivers/domain_xml.c" "$REPO/src/drivers/xml.c" "$REPO/src/drivers/nic_xml.c" \
+     "$REPO/src/common/error.c" "$REPO/src/common/netaddr.c" \
+     $(pkg-config --cflags --libs libvirt libxml-2.0) -lpthread
+  run "$BATS_TEST_TMPDIR/domain_xml_test"
+  echo "$output"
+  [ "$status" = 0 ]
+  grep -q '^[0-9]* passed, 0 failed$' <<<"$output"
+}
+
 @test "compute driver: every operation on test:/// and qemu:///system" {
   cc "${CC_FLAGS[@]}" -I"$REPO/include/common" -I"$REPO/include/drivers" \
      -o "$BATS_TEST_TMPDIR/driver_test" "$REPO/tests/unit/driver_test.c" \
-     "$REPO/src/drivers/driver_libvirt.c" "$REPO/src/drivers/xml.c" "$REPO/src/drivers/nic_xml.c" \
+     "$REPO/src/drivers/driver_libvirt.c" "$REPO/src/drivers/domain_xml.c" "$REPO/src/drivers/xml.c" \
+     "$REPO/src/drivers/nic_xml.c" \
      "$REPO/src/common/error.c" "$REPO/src/common/netaddr.c" \
-     $(pkg-config --cflags --libs libvirt) -lpthread
+     $(pkg-config --cflags --libs libvirt libxml-2.0) -lpthread
   run timeout 900 "$BATS_TEST_TMPDIR/driver_test" test:///default qemu:///system
   echo "$output" | grep -v '^PASS'
   [ "$status" = 0 ]

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "domain_xml.h"
 #include "nic_xml.h"
 #include "xml.h"
 
@@ -461,84 +462,6 @@ static bool libvirt_alive(struct cfs_conn *c)
 
 /* ---- host ---- */
 
-/* Copy [start, end) into dst, truncated to fit. */
-static void copy_span(char *dst, size_t size, const char *start, const char *end)
-{
-    size_t n = (size_t)(end - start);
-    if (n >= size)
-        n = size - 1;
-    memcpy(dst, start, n);
-    dst[n] = '\0';
-}
-
-/* Find "<tag>" or "<tag attr...>" inside [from, to); on success point *text
- * at its content and return the content's end ('<' of the next tag). */
-static const char *find_elem(const char *from, const char *to, const char *tag,
-                             const char **text)
-{
-    size_t n = strlen(tag);
-    for (const char *p = from; p && p < to; p++) {
-        p = strchr(p, '<');
-        if (!p || p >= to)
-            break;
-        if (strncmp(p + 1, tag, n) || (p[n + 1] != '>' && p[n + 1] != ' '))
-            continue;
-        const char *gt = strchr(p, '>');
-        if (!gt || gt >= to || gt[-1] == '/')
-            return NULL;
-        const char *lt = strchr(gt, '<');
-        if (!lt || lt > to)
-            return NULL;
-        *text = gt + 1;
-        return lt;
-    }
-    return NULL;
-}
-
-/* Does the capabilities XML offer <domain type='TYPE'>? */
-static bool caps_has_domain_type(const char *caps, const char *type)
-{
-    size_t n = strlen(type);
-    for (const char *p = caps; (p = strstr(p, "<domain type=")); p++) {
-        const char *v = p + strlen("<domain type=");
-        char q = *v;
-        if ((q == '\'' || q == '"') && !strncmp(v + 1, type, n) && v[1 + n] == q)
-            return true;
-    }
-    return false;
-}
-
-static void caps_parse(const char *caps, struct cfs_host_info *out)
-{
-    /* Host CPU: <host><cpu><arch>x86_64</arch><model>kvm64</model>...  The
-     * search stays inside <cpu> because <host> also holds <secmodel><model>. */
-    const char *host = strstr(caps, "<host>");
-    const char *cpu = host ? strstr(host, "<cpu>") : NULL;
-    const char *cpu_end = cpu ? strstr(cpu, "</cpu>") : NULL;
-    const char *text, *end;
-    if (cpu && cpu_end) {
-        if ((end = find_elem(cpu, cpu_end, "arch", &text)))
-            copy_span(out->arch, sizeof(out->arch), text, end);
-        if ((end = find_elem(cpu, cpu_end, "model", &text)))
-            copy_span(out->cpu_model, sizeof(out->cpu_model), text, end);
-        if ((end = find_elem(cpu, cpu_end, "vendor", &text)))
-            copy_span(out->cpu_vendor, sizeof(out->cpu_vendor), text, end);
-    }
-    if (caps_has_domain_type(caps, "kvm")) {
-        snprintf(out->domain_type, sizeof(out->domain_type), "kvm");
-    } else if (caps_has_domain_type(caps, "qemu")) {
-        snprintf(out->domain_type, sizeof(out->domain_type), "qemu");
-    } else {
-        const char *p = strstr(caps, "<domain type=");
-        if (p) {
-            const char *v = p + strlen("<domain type=");
-            const char *q = *v ? strchr(v + 1, *v) : NULL;
-            if (q)
-                copy_span(out->domain_type, sizeof(out->domain_type), v + 1, q);
-        }
-    }
-}
-
 static int libvirt_host_info(struct cfs_conn *c, struct cfs_host_info *out, struct cfs_err *err)
 {
     int ret = -1;
@@ -556,7 +479,7 @@ static int libvirt_host_info(struct cfs_conn *c, struct cfs_host_info *out, stru
         lv_fail(err, "host", "capabilities");
         goto cleanup;
     }
-    caps_parse(caps, out);
+    domain_xml_caps(caps, out);
     ret = 0;
 
 cleanup:
@@ -622,227 +545,6 @@ static bool is_set(const char *s)
     return s && s[0];
 }
 
-/* <disk> of a volume: a qcow2 file or an RBD image over the network. */
-static void disk_xml(struct xbuf *b, const struct cfs_disk *d)
-{
-    const struct cfs_disk_source *src = d->src;
-    bool root = !strncmp(d->target, "vd", 2);
-    xbuf_raw(b, src->network ? "    <disk type='network' device='disk'>\n"
-                             : "    <disk type='file' device='disk'>\n");
-    xbuf_raw(b, "      <driver name='qemu' type='");
-    xbuf_text(b, src->format);
-    xbuf_raw(b, "' discard='unmap'/>\n");
-    if (src->network) {
-        xbuf_raw(b, "      <source protocol='rbd' name='");
-        xbuf_text(b, src->path);
-        xbuf_raw(b, "'>\n");
-        for (int i = 0; i < src->nhosts; i++) {
-            char name[64];
-            snprintf(name, sizeof(name), "%s", src->hosts[i]);
-            char *colon = strrchr(name, ':');
-            const char *port = "6789";
-            if (colon) {
-                *colon = '\0';
-                port = colon + 1;
-            }
-            xbuf_raw(b, "        <host name='");
-            xbuf_text(b, name);
-            xbuf_raw(b, "' port='");
-            xbuf_text(b, port);
-            xbuf_raw(b, "'/>\n");
-        }
-        if (is_set(src->conf)) {
-            xbuf_raw(b, "        <config file='");
-            xbuf_text(b, src->conf);
-            xbuf_raw(b, "'/>\n");
-        }
-        xbuf_raw(b, "      </source>\n");
-    } else {
-        xbuf_raw(b, "      <source file='");
-        xbuf_text(b, src->path);
-        xbuf_raw(b, "'/>\n");
-    }
-    xbuf_raw(b, "      <target dev='");
-    xbuf_text(b, d->target);
-    xbuf_raw(b, root ? "' bus='virtio'/>\n" : "' bus='scsi'/>\n");
-    xbuf_raw(b, "      ");
-    xbuf_elem(b, "serial", d->serial);
-    xbuf_raw(b, "\n    </disk>\n");
-}
-
-/* Build the domain XML; NULL when out of memory.  Every value from the spec
- * goes through xbuf_text/xbuf_elem; only fixed markup and numbers are raw. */
-/* The CD-ROM drive (sda, on the first SATA controller), with iso in it or
- * empty. */
-/* The VNC console on 127.0.0.1 with its password (none when NULL or ""),
- * which expires at valid_to (seconds since the epoch, UTC; 0: never). */
-static void graphics_xml(struct xbuf *b, const char *password, long long valid_to,
-                         const char *indent)
-{
-    xbuf_raw(b, indent);
-    xbuf_raw(b, "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'");
-    if (is_set(password)) {
-        xbuf_raw(b, " passwd='");
-        xbuf_text(b, password);
-        xbuf_raw(b, "'");
-        time_t t = (time_t)valid_to;
-        struct tm tm;
-        char when[32];
-        if (valid_to > 0 && gmtime_r(&t, &tm) &&
-            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) > 0) {
-            xbuf_raw(b, " passwdValidTo='");
-            xbuf_text(b, when);
-            xbuf_raw(b, "'");
-        }
-    }
-    xbuf_raw(b, "><listen type='address' address='127.0.0.1'/></graphics>\n");
-}
-
-static void cdrom_xml(struct xbuf *b, const char *iso, const char *indent)
-{
-    xbuf_raw(b, indent);
-    xbuf_raw(b, "<disk type='file' device='cdrom'>\n");
-    xbuf_raw(b, indent);
-    xbuf_raw(b, "  <driver name='qemu' type='raw'/>\n");
-    if (is_set(iso)) {
-        xbuf_raw(b, indent);
-        xbuf_raw(b, "  <source file='");
-        xbuf_text(b, iso);
-        xbuf_raw(b, "'/>\n");
-    }
-    xbuf_raw(b, indent);
-    xbuf_raw(b, "  <target dev='sda' bus='sata'/>\n");
-    xbuf_raw(b, indent);
-    xbuf_raw(b, "  <readonly/>\n");
-    xbuf_raw(b, indent);
-    xbuf_raw(b, "  <address type='drive' controller='0' bus='0' target='0' unit='0'/>\n");
-    xbuf_raw(b, indent);
-    xbuf_raw(b, "</disk>\n");
-}
-
-static char *domain_xml(const struct cfs_domain_spec *s, const char *name, const char *title,
-                        long long max_mem, int max_vcpus)
-{
-    struct xbuf b = {0};
-    bool test = !strcmp(s->type, "test");
-
-    xbuf_raw(&b, "<domain type='");
-    xbuf_text(&b, s->type);
-    xbuf_raw(&b, "'>\n  ");
-    xbuf_elem(&b, "name", name);
-    xbuf_raw(&b, "\n  ");
-    xbuf_elem(&b, "uuid", s->uuid);
-    xbuf_raw(&b, "\n");
-    if (is_set(title)) {
-        xbuf_raw(&b, "  ");
-        xbuf_elem(&b, "title", title);
-        xbuf_raw(&b, "\n");
-    }
-    if (is_set(s->description)) {
-        xbuf_raw(&b, "  ");
-        xbuf_elem(&b, "description", s->description);
-        xbuf_raw(&b, "\n");
-    }
-    xbuf_rawf(&b, "  <memory unit='KiB'>%lld</memory>\n", max_mem);
-    xbuf_rawf(&b, "  <currentMemory unit='KiB'>%lld</currentMemory>\n", s->memory_kib);
-    xbuf_rawf(&b, "  <vcpu placement='static' current='%d'>%d</vcpu>\n", s->vcpus, max_vcpus);
-
-    xbuf_raw(&b, "  <os>\n    <type");
-    /* The test driver only knows its own (i686) guest arch. */
-    if (!test && is_set(s->arch)) {
-        xbuf_raw(&b, " arch='");
-        xbuf_text(&b, s->arch);
-        xbuf_raw(&b, "'");
-    }
-    xbuf_raw(&b, ">hvm</type>\n");
-    if (is_set(s->kernel)) {
-        xbuf_raw(&b, "    ");
-        xbuf_elem(&b, "kernel", s->kernel);
-        xbuf_raw(&b, "\n");
-        if (is_set(s->initrd)) {
-            xbuf_raw(&b, "    ");
-            xbuf_elem(&b, "initrd", s->initrd);
-            xbuf_raw(&b, "\n");
-        }
-        if (is_set(s->cmdline)) {
-            xbuf_raw(&b, "    ");
-            xbuf_elem(&b, "cmdline", s->cmdline);
-            xbuf_raw(&b, "\n");
-        }
-    } else if (is_set(s->boot)) {
-        /* "hd", "cdrom", "hd,cdrom" or "cdrom,hd", checked by the caller. */
-        if (!strncmp(s->boot, "cdrom", 5))
-            xbuf_raw(&b, "    <boot dev='cdrom'/>\n");
-        if (strstr(s->boot, "hd"))
-            xbuf_raw(&b, "    <boot dev='hd'/>\n");
-        if (!strcmp(s->boot, "hd,cdrom"))
-            xbuf_raw(&b, "    <boot dev='cdrom'/>\n");
-    } else {
-        if (is_set(s->cdrom))
-            xbuf_raw(&b, "    <boot dev='cdrom'/>\n");
-        xbuf_raw(&b, "    <boot dev='hd'/>\n");
-    }
-    xbuf_raw(&b, "  </os>\n");
-    /* Only enlightenments that are CPUID bits: vapic needs MSRs that nested
-     * KVM (these test machines) refuses, so it is left out. */
-    if (!test && s->windows)
-        xbuf_raw(&b, "  <features><acpi/><apic/><hyperv mode='custom'><relaxed state='on'/>"
-                     "<spinlocks state='on' retries='8191'/></hyperv>"
-                     "</features>\n  <clock offset='localtime'/>\n");
-    else if (!test)
-        xbuf_raw(&b, "  <features><acpi/><apic/></features>\n");
-    if (!test && is_set(s->cpu_mode)) {
-        xbuf_raw(&b, "  <cpu mode='");
-        xbuf_text(&b, s->cpu_mode);
-        xbuf_raw(&b, s->cpu_no_arch_caps
-                         ? "'><feature policy='disable' name='arch-capabilities'/></cpu>\n"
-                         : "'/>\n");
-    }
-    xbuf_raw(&b, "  <on_poweroff>destroy</on_poweroff>\n"
-                 "  <on_reboot>restart</on_reboot>\n"
-                 "  <on_crash>destroy</on_crash>\n");
-    if (!test) {
-        xbuf_raw(&b, "  <devices>\n");
-        graphics_xml(&b, s->vnc_password, s->vnc_valid_to, "    ");
-        xbuf_raw(&b, "    <controller type='scsi' index='0' model='virtio-scsi'/>\n");
-        for (int i = 0; i < s->ndisks; i++)
-            disk_xml(&b, &s->disks[i]);
-        for (int i = 0; i < s->nnics; i++) {
-            struct cfs_err ignore;  /* checked by libvirt_define */
-            if (nic_xml_interface(&b, &s->nics[i], &ignore) < 0)
-                b.failed = 1;
-        }
-        /* The CD-ROM drive is always there, empty or not: an ISO can be
-         * inserted into a running domain only into a drive it has. */
-        cdrom_xml(&b, s->cdrom, "    ");
-        if (is_set(s->seed)) {
-            xbuf_raw(&b, "    <disk type='file' device='cdrom'>\n"
-                         "      <driver name='qemu' type='raw'/>\n      <source file='");
-            xbuf_text(&b, s->seed);
-            /* On the first controller beside the CD-ROM: by its name alone
-             * libvirt would add controllers up to the 26th unit. */
-            xbuf_raw(&b, "'/>\n      <target dev='sdz' bus='sata'/>\n      <readonly/>\n"
-                         "      <address type='drive' controller='0' bus='0' target='0' unit='1'/>\n"
-                         "    </disk>\n");
-        }
-        /* The guest agent's channel: libvirt picks the socket, and reports
-         * the agent's connection as the channel's state. */
-        xbuf_raw(&b, "    <channel type='unix'><target type='virtio' "
-                     "name='org.qemu.guest_agent.0'/></channel>\n");
-        if (is_set(s->console_path)) {
-            xbuf_raw(&b, "    <serial type='file'><source path='");
-            xbuf_text(&b, s->console_path);
-            xbuf_raw(&b, "'/><target port='0'/></serial>\n"
-                         "    <console type='file'><source path='");
-            xbuf_text(&b, s->console_path);
-            xbuf_raw(&b, "'/><target type='serial' port='0'/></console>\n");
-        }
-        xbuf_raw(&b, "    <memballoon model='virtio'/>\n  </devices>\n");
-    }
-    xbuf_raw(&b, "</domain>\n");
-    return xbuf_steal(&b);
-}
-
 static int libvirt_define(struct cfs_conn *c, const struct cfs_domain_spec *spec,
                           struct cfs_err *err)
 {
@@ -896,7 +598,7 @@ static int libvirt_define(struct cfs_conn *c, const struct cfs_domain_spec *spec
             if (*p == '\n' || *p == '\r')
                 *p = ' ';
     }
-    xml = domain_xml(spec, name, title, max_mem, max_vcpus);
+    xml = domain_xml_build(spec, name, title, max_mem, max_vcpus);
     if (!xml) {
         cfs_err_set(err, ENOMEM, "define %s: out of memory", spec->uuid);
         goto cleanup;
@@ -958,63 +660,6 @@ cleanup:
     return ret;
 }
 
-/* Find attribute NAME='value' inside the tag [tag, tag_end); copies the
- * value into dst and returns true when present. */
-static bool tag_attr(const char *tag, const char *tag_end, const char *name, char *dst,
-                     size_t size)
-{
-    size_t n = strlen(name);
-    for (const char *p = tag; (p = strstr(p, name)) && p < tag_end; p++) {
-        /* Whole attribute names only: " port=" must not match "autoport=". */
-        if (p[-1] != ' ' || p[n] != '=' || (p[n + 1] != '\'' && p[n + 1] != '"'))
-            continue;
-        const char *v = p + n + 2;
-        const char *q = strchr(v, p[n + 1]);
-        if (!q || q > tag_end)
-            return false;
-        copy_span(dst, size, v, q);
-        return true;
-    }
-    return false;
-}
-
-static void vnc_from_xml(const char *xml, struct cfs_domain_info *out)
-{
-    out->vnc_port = -1;
-    out->vnc_listen[0] = '\0';
-    for (const char *g = xml; (g = strstr(g, "<graphics ")); g++) {
-        const char *end = strchr(g, '>');
-        char type[16], port[16];
-        if (!end)
-            return;
-        if (!tag_attr(g, end, "type", type, sizeof(type)) || strcmp(type, "vnc"))
-            continue;
-        if (tag_attr(g, end, "port", port, sizeof(port)))
-            out->vnc_port = atoi(port);
-        tag_attr(g, end, "listen", out->vnc_listen, sizeof(out->vnc_listen));
-        return;
-    }
-}
-
-/* The guest agent channel's state in the live XML: its <target> names
- * org.qemu.guest_agent.0 and carries state='connected' or 'disconnected'. */
-static void agent_from_xml(const char *xml, struct cfs_domain_info *out)
-{
-    out->agent = CFS_AGENT_NONE;
-    const char *name = strstr(xml, "name='org.qemu.guest_agent.0'");
-    if (!name)
-        return;
-    const char *tag = name;
-    while (tag > xml && *tag != '<')
-        tag--;
-    const char *end = strchr(name, '>');
-    char state[32];
-    if (*tag == '<' && end && tag_attr(tag, end, "state", state, sizeof(state)))
-        out->agent = !strcmp(state, "connected") ? CFS_AGENT_CONNECTED : CFS_AGENT_DISCONNECTED;
-    else
-        out->agent = CFS_AGENT_DISCONNECTED;
-}
-
 static int libvirt_info(struct cfs_conn *c, const char *uuid, struct cfs_domain_info *out,
                         struct cfs_err *err)
 {
@@ -1055,21 +700,16 @@ static int libvirt_info(struct cfs_conn *c, const char *uuid, struct cfs_domain_
     int max = virDomainGetVcpusFlags(dom, VIR_DOMAIN_VCPU_MAXIMUM);
     out->max_vcpus = max > 0 ? max : out->vcpus;
     xml = virDomainGetXMLDesc(dom, 0);
-    if (xml) {
-        vnc_from_xml(xml, out);
-        agent_from_xml(xml, out);
-    }
+    if (xml)
+        domain_xml_live(xml, out);
     /* Without a balloon driver in the guest, GetInfo and the live XML
      * report the maximum; the persistent balloon target is what the VM was
      * given (set_memory updates it too). */
     free(xml);
     xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
-    if (xml) {
-        const char *cm = strstr(xml, "<currentMemory");
-        const char *gt = cm ? strchr(cm, '>') : NULL;
-        if (gt && atoll(gt + 1) > 0)
-            out->memory_kib = atoll(gt + 1);
-    }
+    long long current = xml ? domain_xml_current_memory_kib(xml) : 0;
+    if (current > 0)
+        out->memory_kib = current;
     virResetLastError();        /* the optional parts may have failed */
     ret = 0;
 
@@ -1330,7 +970,7 @@ static int libvirt_change_media(struct cfs_conn *c, const char *uuid, const char
     char *xml = NULL;
     if (domain_get(c, uuid, "change media", &dom, err) < 0)
         goto cleanup;
-    cdrom_xml(&b, iso, "");
+    domain_xml_cdrom(&b, iso, "");
     xml = xbuf_steal(&b);
     if (!xml) {
         cfs_err_set(err, ENOMEM, "change media %s: out of memory", uuid);
@@ -1363,7 +1003,7 @@ static int libvirt_set_vnc_password(struct cfs_conn *c, const char *uuid, const 
         return cfs_err_set(err, EINVAL, "vnc password %s: empty", uuid);
     if (domain_get(c, uuid, "vnc password", &dom, err) < 0)
         goto cleanup;
-    graphics_xml(&b, password, valid_to, "");
+    domain_xml_graphics(&b, password, valid_to, "");
     xml = xbuf_steal(&b);
     if (!xml) {
         cfs_err_set(err, ENOMEM, "vnc password %s: out of memory", uuid);
@@ -1466,37 +1106,13 @@ static char *libvirt_xml(struct cfs_conn *c, const char *uuid, struct cfs_err *e
 
 /* ---- disks ---- */
 
-/* Disks in a domain XML (serial and target of each). */
-static void disks_in(const char *xml, cfs_disk_list_cb cb, void *arg)
-{
-    for (const char *d = xml; (d = strstr(d, "<disk ")); d++) {
-        const char *end = strstr(d, "</disk>");
-        const char *text, *tgt;
-        char serial[64] = "", target[32] = "";
-        if (!end)
-            break;
-        const char *stop = find_elem(d, end, "serial", &text);
-        if (stop)
-            copy_span(serial, sizeof(serial), text, stop);
-        if ((tgt = strstr(d, "<target ")) && tgt < end) {
-            const char *gt = strchr(tgt, '>');
-            if (gt)
-                tag_attr(tgt, gt, "dev", target, sizeof(target));
-        }
-        if (serial[0] && target[0])
-            cb(serial, target, arg);
-        d = end;
-    }
-}
-
-
 static int libvirt_disks(struct cfs_conn *c, const char *uuid, cfs_disk_list_cb cb, void *arg,
                          struct cfs_err *err)
 {
     char *xml = xml_flags(c, uuid, 0, err);
     if (!xml)
         return -1;
-    disks_in(xml, cb, arg);
+    domain_xml_disks(xml, cb, arg);
     free(xml);
     return 0;
 }
@@ -1522,7 +1138,7 @@ static int disk_present(struct cfs_conn *c, const char *uuid, const char *serial
     char *xml = xml_flags(c, uuid, inactive ? VIR_DOMAIN_XML_INACTIVE : 0, err);
     if (!xml)
         return -1;
-    disks_in(xml, disk_find_cb, &f);
+    domain_xml_disks(xml, disk_find_cb, &f);
     free(xml);
     return f.found;
 }
@@ -1540,7 +1156,7 @@ static int disk_change(struct cfs_conn *c, const char *uuid, const struct cfs_di
     const char *what = attach ? "attach" : "detach";
     if (domain_get(c, uuid, what, &dom, err) < 0)
         goto cleanup;
-    disk_xml(&b, d);
+    domain_xml_disk(&b, d);
     if (!(xml = xbuf_steal(&b))) {
         cfs_err_set(err, ENOMEM, "%s %s: out of memory", what, uuid);
         goto cleanup;
@@ -1605,9 +1221,7 @@ static int nic_change(struct cfs_conn *c, const char *uuid, const struct cfs_nic
         lv_fail(err, what, nic->mac);
         goto cleanup;
     }
-    char needle[64];
-    snprintf(needle, sizeof(needle), "<mac address='%s'/>", nic->mac);
-    if ((strstr(live, needle) != NULL) != attach &&
+    if (domain_xml_has_mac(live, nic->mac) != attach &&
         (attach ? virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)
                 : virDomainDetachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)) < 0) {
         lv_fail(err, what, nic->mac);
