@@ -16,7 +16,13 @@ setup_file() {
   done
 }
 
-teardown_file() { compute_stop; }
+teardown_file() {
+  local f
+  for f in "$T"/standby*.pid; do      # a standby left by a failed test
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+  done
+  compute_stop
+}
 
 # One virsh call per poll: how many of our domains are in a state.
 all_state() {
@@ -95,4 +101,42 @@ XML
   wait_until 60 bash -c "[ \$(grep -c 'resync of' '$T/reconcile.log') -gt $before ]"
   kill -0 "$(cat "$T/reconcile.pid")"
   grep 'resync of' "$T/reconcile.log" | tail -n1 | grep -Eq 'resync of [0-9]+ resources took [0-9]+ ms'
+}
+
+@test "a second reconciler on the same store stands by, and takes over when the first is killed" {
+  local first second
+  first=$(cat "$T/reconcile.pid")
+  "$CLOUDFS_BIN" -c "$CONF" reconcile -f >"$T/standby.log" 2>&1 &
+  second=$!
+  echo "$second" > "$T/standby.pid"
+  wait_until 20 grep -q "standby: the reconciler with PID $first holds" "$T/standby.log"
+  [ "$(cat "$DB.reconciler")" = "$first" ]
+  # Only the first acts: the standby has not even opened the store's changes.
+  mkdir "$C/vms/sb1"
+  echo tiny > "$C/vms/sb1/offering"
+  echo running > "$C/vms/sb1/state"
+  wait_until 60 file_is "$C/vms/sb1/status/state" running
+  ! grep -q 'resync of' "$T/standby.log" || false
+  # The first dies: the standby takes over, and acts.
+  rc_crash
+  wait_until 20 grep -q "active: took over" "$T/standby.log"
+  [ "$(cat "$DB.reconciler")" = "$second" ]
+  mv "$T/standby.pid" "$T/reconcile.pid"
+  cat "$T/standby.log" >> "$T/reconcile.log"
+  echo stopped > "$C/vms/sb1/state"
+  wait_until 60 file_is "$C/vms/sb1/status/state" stopped
+  $VIRSH domstate "cfs-$(sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='vm' AND name='sb1'")" | grep -q 'shut off'
+  rmdir "$C/vms/sb1"
+}
+
+@test "a standby reconciler stops on SIGTERM without taking over" {
+  "$CLOUDFS_BIN" -c "$CONF" reconcile -f >"$T/standby2.log" 2>&1 &
+  local pid=$!
+  echo "$pid" > "$T/standby2.pid"
+  wait_until 20 grep -q "standby:" "$T/standby2.log"
+  kill "$pid"
+  reap_pid "$pid"
+  rm -f "$T/standby2.pid"
+  ! grep -q "active:" "$T/standby2.log" || false
+  kill -0 "$(cat "$T/reconcile.pid")"
 }

@@ -8,6 +8,7 @@
  */
 #include "reconcile.h"
 
+#include "rc_lease.h"
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_metrics.h"
@@ -334,6 +335,14 @@ int reconcile_main(const struct cfs_conf *conf, const struct cfs_layout *layout,
     sigset_t mask;
     control_signals(&mask);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    int lease = -1;
+    int took = rc_lease_take(conf->store, &mask, &lease, &err);
+    if (took != 0) {
+        if (took < 0)
+            fprintf(stderr, "cloudfs reconcile: %s\n", err.msg);
+        rc_kinds_unbind(rc.kinds);
+        return took < 0 ? 1 : 0;
+    }
     workq_init(&rc.q);
     pthread_mutex_init(&rc.place_lock, NULL);
     pthread_mutex_init(&rc.hosts_lock, NULL);
@@ -365,5 +374,6 @@ cleanup:
     pthread_mutex_destroy(&rc.task_lock);
     pthread_mutex_destroy(&rc.vms_lock);
     rc_kinds_unbind(rc.kinds);
+    rc_lease_drop(lease);
     return status;
 }
