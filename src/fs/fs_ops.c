@@ -350,6 +350,69 @@ static char *with_newline(const char *v, size_t *len)
  * as Nix does for immutable files: "never changed". */
 #define UNTOUCHED_NS 1000000000LL
 
+/* Text of a static root file: a copy of str. */
+static int text_copy(const char *str, char **out, size_t *len)
+{
+    if (!(*out = strdup(str)))
+        return -ENOMEM;
+    *len = strlen(*out);
+    return 0;
+}
+
+static int render_readme(char **out, size_t *len)
+{
+    return text_copy(fs_self()->readme, out, len);
+}
+
+static int render_version(char **out, size_t *len)
+{
+    return text_copy("cloudfs " CFS_VERSION "\n", out, len);
+}
+
+/* /events is a stream read through events_read: its text is empty. */
+static int render_stream(char **out, size_t *len)
+{
+    return text_copy("", out, len);
+}
+
+static int render_audit(char **out, size_t *len)
+{
+    struct events_viewer w;
+    caller_viewer(&w);
+    return audit_render(fs_self()->st, &w, out, len);
+}
+
+static int render_metrics(char **out, size_t *len)
+{
+    struct events_viewer w;
+    caller_viewer(&w);
+    return metrics_render(fs_self()->st, &w, out, len);
+}
+
+static int render_last_error(char **out, size_t *len)
+{
+    *out = last_error_text(fuse_get_context()->uid, len);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* The mount's root files, registered in one table as pmxcfs registers its
+ * plugs (names in tree.c, which resolves them): how each is listed, stated,
+ * opened and read. */
+static const struct rootfile_ops {
+    bool hidden;        /* not listed: its reads block, and grep -r or a backup would hang */
+    bool per_reader;    /* computed for the reader when opened (like /proc): size 0 */
+    bool stream;        /* opened as a blocking stream (events_open) */
+    int (*render)(char **out, size_t *len);
+} rootfile_ops[ROOTFILE_COUNT] = {
+    [ROOTFILE_README] = {.render = render_readme},
+    [ROOTFILE_VERSION] = {.render = render_version},
+    [ROOTFILE_EVENTS] = {.hidden = true, .per_reader = true, .stream = true,
+                         .render = render_stream},
+    [ROOTFILE_AUDIT] = {.per_reader = true, .render = render_audit},
+    [ROOTFILE_METRICS] = {.per_reader = true, .render = render_metrics},
+    [ROOTFILE_LAST_ERROR] = {.per_reader = true, .render = render_last_error},
+};
+
 /* Text of a file node (malloc'd) and its mtime in ns. */
 static int node_content(const struct cfs_node *n, char **out, size_t *len, int64_t *mtime)
 {
@@ -361,34 +424,9 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
     *len = 0;
     switch (n->type) {
     case NODE_ROOTFILE:
-        switch (n->rootfile) {
-        case ROOTFILE_README:
-            *out = strdup(fs->readme);
-            break;
-        case ROOTFILE_AUDIT: {
-            struct events_viewer w;
-            caller_viewer(&w);
-            return audit_render(fs->st, &w, out, len);
-        }
-        case ROOTFILE_METRICS: {
-            struct events_viewer w;
-            caller_viewer(&w);
-            return metrics_render(fs->st, &w, out, len);
-        }
-        case ROOTFILE_LAST_ERROR:
-            *out = last_error_text(fuse_get_context()->uid, len);
-            return *out ? 0 : -ENOMEM;
-        case ROOTFILE_EVENTS:
-            *out = strdup("");  /* a stream: read through events_read */
-            break;
-        default:
-            *out = strdup("cloudfs " CFS_VERSION "\n");
-            break;
-        }
-        if (!*out)
-            return -ENOMEM;
-        *len = strlen(*out);
-        break;
+        if (mtime)
+            *mtime = 0;
+        return rootfile_ops[n->rootfile].render(out, len);
     case NODE_EVENTLOG:
         return events_recent(fs->st, n->res.id, out, len);
     case NODE_ATTR:
@@ -620,10 +658,8 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         file_stat(s, observed_mode(&n->res, 0444), 0, &n->res, n->res.mtime);
         break;
     case NODE_ROOTFILE:
-        if (n->rootfile == ROOTFILE_EVENTS || n->rootfile == ROOTFILE_METRICS ||
-            n->rootfile == ROOTFILE_AUDIT || n->rootfile == ROOTFILE_LAST_ERROR) {
-            /* Computed when opened (like /proc), and for the reader: size
-             * 0, read to the end. */
+        if (rootfile_ops[n->rootfile].per_reader) {
+            /* Size 0: read to the end. */
             file_stat(s, 0444, 0, NULL, 0);
             break;
         }
@@ -748,10 +784,8 @@ static int dir_list(const char *path, void *buf, fuse_fill_dir_t filler)
     switch (n.type) {
     case NODE_ROOT:
         for (int i = 0; i < ROOTFILE_COUNT; i++) {
-            /* /events is not listed, like wait files: its reads block, and
-             * recursive readers (grep -r, find | xargs cat, a backup)
-             * would hang on it.  It opens for whoever names it. */
-            if (i == ROOTFILE_EVENTS)
+            /* Like wait files, a hidden one opens for whoever names it. */
+            if (rootfile_ops[i].hidden)
                 continue;
             struct cfs_node c = n;
             c.type = NODE_ROOTFILE;
@@ -1257,7 +1291,7 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
             audit_fs(fs->st, "open", path, NULL, 0, false, -EACCES);
             return -EACCES;
         }
-        if (n.type == NODE_ROOTFILE && n.rootfile == ROOTFILE_EVENTS) {
+        if (n.type == NODE_ROOTFILE && rootfile_ops[n.rootfile].stream) {
             rc = fh_new(&n, fi, false);
             if (rc < 0)
                 return rc;
