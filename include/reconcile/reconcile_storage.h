@@ -23,6 +23,10 @@ struct rc_pool {
 struct rc_pool *rc_pool_get(struct reconciler *rc, const struct cfs_res *pool, struct cfs_err *err);
 void rc_pool_put(struct rc_pool *p);
 void rc_pools_close(struct reconciler *rc);
+/* Claim a volume for one storage operation (false: another pass works on
+ * it; look again shortly).  Release with rc_vol_release. */
+bool rc_vol_claim(int64_t vol);
+void rc_vol_release(int64_t vol);
 /* The object name of a volume or image copy in a pool. */
 void rc_vol_object(const struct cfs_res *vol, char *buf, size_t len);
 void rc_img_object(const struct cfs_res *img, char *buf, size_t len);

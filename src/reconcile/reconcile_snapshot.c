@@ -25,39 +25,6 @@
 /* A revert asked for while the reconciler was down for longer is dropped. */
 #define VERB_MAX_AGE_NS (600LL * 1000000000LL)
 
-/* One storage operation per volume at a time: qemu-img locks the image,
- * so a second snapshot of the same volume taken at once (mkdir s1 s2)
- * would fail on the lock.  A pass that finds its volume busy looks again
- * shortly, without holding a worker.  At most one entry per worker. */
-static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
-static int64_t busy[64];
-static size_t nbusy;
-
-static bool claim(int64_t vol)
-{
-    bool ok = true;
-    pthread_mutex_lock(&busy_lock);
-    for (size_t i = 0; i < nbusy && ok; i++)
-        ok = busy[i] != vol;
-    if (ok && nbusy < sizeof(busy) / sizeof(busy[0]))
-        busy[nbusy++] = vol;
-    else
-        ok = false;
-    pthread_mutex_unlock(&busy_lock);
-    return ok;
-}
-
-static void release(int64_t vol)
-{
-    pthread_mutex_lock(&busy_lock);
-    for (size_t i = 0; i < nbusy; i++)
-        if (busy[i] == vol) {
-            busy[i] = busy[--nbusy];
-            break;
-        }
-    pthread_mutex_unlock(&busy_lock);
-}
-
 void rc_snap_object(const struct cfs_res *snap, char *buf, size_t len)
 {
     snprintf(buf, len, "%s%s", CFS_SNAP_PREFIX, snap->uuid);
@@ -128,14 +95,14 @@ static int teardown(struct reconciler *rc, const struct cfs_res *snap)
     rc_flush(rc);   /* shown while the storage works */
     rc_snap_object(snap, name, sizeof(name));
     int r = open_volume(rc, snap, &vol, &p, obj, sizeof(obj), &err);
-    if (r == 0 && !claim(vol.id)) {
+    if (r == 0 && !rc_vol_claim(vol.id)) {
         rc_pool_put(p);
         return BUSY_MS;
     }
     if (r == 0 && p->drv->snapshot_delete(p->handle, obj, name, &err) < 0)
         r = -1;
     if (p)
-        release(vol.id);
+        rc_vol_release(vol.id);
     rc_pool_put(p);
     if (r < 0 && err.code != ENOENT)
         return snap_fail(rc, snap, "delete", &err);
@@ -244,7 +211,7 @@ static int reconcile_snapshot(struct reconciler *rc, const struct cfs_res *snap)
         result = r > 0 ? WAIT_MS : snap_fail(rc, snap, "volume", &err);
         goto cleanup;
     }
-    if (!claim(vol.id)) {
+    if (!rc_vol_claim(vol.id)) {
         rc_pool_put(p);
         return BUSY_MS;
     }
@@ -294,7 +261,7 @@ static int reconcile_snapshot(struct reconciler *rc, const struct cfs_res *snap)
     rc_set_status_int(rc, snap, CFS_ST_GEN, gen);
 cleanup:
     if (claimed)
-        release(vol.id);
+        rc_vol_release(vol.id);
     rc_pool_put(p);
     return result;
 }

@@ -139,6 +139,40 @@ void rc_pools_close(struct reconciler *rc)
     rc->npools = 0;
 }
 
+/* One storage operation per volume at a time: qemu-img locks the image,
+ * so a snapshot taken while the volume's pass grows it, or two snapshots
+ * of one volume taken at once (mkdir s1 s2), would fail on the lock.  A
+ * pass that finds its volume busy looks again shortly, without holding a
+ * worker.  At most one entry per worker. */
+static pthread_mutex_t vol_busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t vol_busy[64];
+static size_t vol_nbusy;
+
+bool rc_vol_claim(int64_t vol)
+{
+    bool ok = true;
+    pthread_mutex_lock(&vol_busy_lock);
+    for (size_t i = 0; i < vol_nbusy && ok; i++)
+        ok = vol_busy[i] != vol;
+    if (ok && vol_nbusy < sizeof(vol_busy) / sizeof(vol_busy[0]))
+        vol_busy[vol_nbusy++] = vol;
+    else
+        ok = false;
+    pthread_mutex_unlock(&vol_busy_lock);
+    return ok;
+}
+
+void rc_vol_release(int64_t vol)
+{
+    pthread_mutex_lock(&vol_busy_lock);
+    for (size_t i = 0; i < vol_nbusy; i++)
+        if (vol_busy[i] == vol) {
+            vol_busy[i] = vol_busy[--vol_nbusy];
+            break;
+        }
+    pthread_mutex_unlock(&vol_busy_lock);
+}
+
 void rc_vol_object(const struct cfs_res *vol, char *buf, size_t len)
 {
     snprintf(buf, len, "%s%s", CFS_VOL_PREFIX, vol->uuid);

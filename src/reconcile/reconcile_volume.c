@@ -236,7 +236,7 @@ static int grow_live(struct reconciler *rc, const struct cfs_res *vol, long long
     return ret;
 }
 
-static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
+static int volume_pass(struct reconciler *rc, const struct cfs_res *vol)
 {
     struct cfs_err err;
     struct cfs_res pool, img;
@@ -386,6 +386,17 @@ cleanup:
     free(image);
     free(snapshot);
     free(src_pool);
+    return result;
+}
+
+/* The pass holds its volume's claim: a snapshot's pass must not take the
+ * image's lock while it is made or grown. */
+static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
+{
+    if (!rc_vol_claim(vol->id))
+        return 300;
+    int result = volume_pass(rc, vol);
+    rc_vol_release(vol->id);
     return result;
 }
 
