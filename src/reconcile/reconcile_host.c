@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_failure.h"
 #include "rc_state.h"
 #include "reconcile_network.h"
 #include "rc_store.h"
@@ -143,6 +144,11 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
     pthread_rwlock_unlock(&h->rw);
 
     int64_t now = workq_now();
+    int lost = host_failure_pass(rc, host, h, was_connected);
+    if (lost > 0) {
+        free(uri);
+        return lost;
+    }
     if (!was_connected && h->next_try > now) {
         free(uri);
         return (int)((h->next_try - now) / 1000000LL) + 1;
@@ -159,6 +165,10 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
     }
     free(uri);
     h->failures = 0;
+    if (host_failure_back(rc, host, h, &err) < 0) {
+        rc_set_status(rc, host, "error", err.msg);
+        return 5000;
+    }
     rc_set_status(rc, host, "connection", "connected");
     observe(rc, host, h);
     rc_set_status(rc, host, "error", "");
@@ -182,9 +192,10 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
 const struct rc_kind rc_kind_host = {
     .name = "host", .pass = reconcile_host, .wakes = RC_WAKE_SELF,
     .wakes_kinds = "vpc subnet",    /* vtep, netns, uri, a host added or removed: VXLAN peers */
-    .attrs_read = "uri domain-type cluster/cpu-overcommit cluster/memory-overcommit "
+    .attrs_read = "uri domain-type fence-address pool/type pool/ceph-conf pool/ceph-user "
+                  "cluster/cpu-overcommit cluster/memory-overcommit "
                   "vm/offering offering/cpus offering/memory",
-    .status_read = "vm/host",
+    .status_read = "vm/host connection fenced",
     .status_written = "connection error cpus memory arch cpu-model domain-type free-cpus "
-                      "free-memory vm-count allocated-cpus allocated-memory orphans " CFS_ST_GEN,
+                      "free-memory vm-count allocated-cpus allocated-memory orphans fenced " CFS_ST_GEN,
 };

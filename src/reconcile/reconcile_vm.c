@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_failure.h"
 #include "pwhash.h"
 #include "rc_state.h"
 #include "rc_store.h"
@@ -467,6 +468,11 @@ static enum step vm_host(struct vm_pass *p)
     }
     pthread_rwlock_rdlock(&p->h->rw);
     p->conn = p->h->conn;
+    int lost = host_failure_vm(p->rc, p->vm, p->h, !strcmp(p->s.ha, "on"), p->s.state, p->s.pin);
+    if (lost >= 0) {
+        p->result = lost;
+        return STEP_DONE;
+    }
     if (!p->conn && !p->h->tried) {
         p->result = 500;    /* the host's first pass wakes this VM */
         return STEP_DONE;
@@ -1047,13 +1053,14 @@ const struct rc_kind rc_kind_vm = {
                   "cmdline "
                   "description ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state "
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
-                  "image/os volume/size nic/model host/uri host/netns host/vtep",
+                  "image/os volume/size nic/model host/uri host/netns host/vtep pool/type",
     .attrs_written = "state volume/size volume/image volume/pool volume/snapshot",
     .status_read = "state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_CLONE " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
-                   " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,
+                   " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET
+                   " host/connection host/fenced",
     .status_written = "state since error host vnc vnc-password vnc-valid-to agent ips cpu-time memory cpus uptime "
                       "domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
