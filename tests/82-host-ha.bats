@@ -9,6 +9,8 @@
 
 load compute_helpers
 
+GUEST=/var/cache/cloudfs-test/tinyguest-counter
+
 ceph_retry() {
   local i
   for i in 1 2 3 4 5; do
@@ -45,6 +47,7 @@ setup_file() {
 
 teardown_file() {
   local a h
+  [ -n "${H18_KEEP_LOG:-}" ] && cp "$T/reconcile.log" "$H18_KEEP_LOG"
   compute_stop || true
   for h in h1 h2 h3; do
     [ -n "${RIG_TAG:-}" ] && ip netns del "cfsha-$RIG_TAG-$h" 2>/dev/null
@@ -152,4 +155,73 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   echo "$output" >&2
   [ "$status" -eq 0 ]
   grep -q "hosts/h2: lost (fenced: $A2)" <<<"$output"
+}
+
+# disk_count VM: the count the tiny guest last wrote in the first sector of VM's root disk.
+disk_count() {
+  local vol
+  vol=$(sqlite3 "$DB" "SELECT 'cfs-vol-' || uuid FROM resources WHERE kind='volume' AND name='$(cat "$C/vms/$1/status/root-volume")' AND deleted=0")
+  rbd -c "$CEPH_CONF" export --no-progress "$RPOOL/$vol" - 2>/dev/null | head -c 512 |
+    tr -d '\0' | awk '$1 == "TINYGUEST" && $2 == "COUNT" { print $3 }'
+}
+disk_count_above() { local n; n=$(disk_count "$1"); [ -n "$n" ] && [ "$n" -gt "$2" ]; }
+disk_count_below() { local n; n=$(disk_count "$1"); [ -n "$n" ] && [ "$n" -lt "$2" ]; }
+
+@test "a frozen host (SIGSTOP): lost, fenced, the HA VM restarts elsewhere; woken up, its old instance cannot write the RBD image, its stale domain goes, then it is unfenced" {
+  C="$Z/clusters/default"
+  "$REPO/scripts/tiny-guest.sh" "$GUEST" >/dev/null
+  # The VM on h1 (h3 disabled meanwhile; h2 is lost since the test above).
+  echo disabled > "$C/hosts/h3/state"
+  make_tiny_offering hasmall 128M
+  mkdir "$C/vms/fz"
+  echo hasmall > "$C/vms/fz/offering"
+  echo habase > "$C/vms/fz/image"
+  echo haceph > "$C/vms/fz/pool"
+  echo 20G > "$C/vms/fz/root-size"
+  echo "$GUEST/vmlinuz" > "$C/vms/fz/kernel"
+  echo "$GUEST/initrd.gz" > "$C/vms/fz/initrd"
+  echo "console=ttyS0 panic=-1 tinyguest.counter" > "$C/vms/fz/cmdline"
+  echo on > "$C/vms/fz/ha"
+  echo running > "$C/vms/fz/state"
+  wait_until 120 runs_on fz h1 ||
+    { echo "fz: $(cat "$C/vms/fz/status/state") $(cat "$C/vms/fz/status/error")" >&2; false; }
+  echo enabled > "$C/hosts/h3/state"
+  # The first instance counts on its disk; let it get well ahead of a new one.
+  wait_until 150 disk_count_above fz 24
+  ip netns del "cfsha-$RIG_TAG-h1"
+  t0=$(now)
+  "$REPO/scripts/hosts-kill.sh" "$RIG" h1 --stop
+  c_old=$(disk_count fz)
+  wait_until 30 status_is "$C/hosts/h1/status/connection" lost
+  t_lost=$(since "$t0")
+  wait_until 15 status_is "$C/hosts/h1/status/fenced" "$A1"
+  blocklisted "$A1"
+  wait_until 60 runs_on fz h3
+  t_run=$(since "$t0")
+  echo "# from SIGSTOP of h1: lost after ${t_lost}s; fz running on h3 after ${t_run}s (old instance at count $c_old)" >&3
+  awk -v a="$t_lost" -v b="$t_run" 'BEGIN { exit !(a <= 15 && b <= 30) }'
+  # The new instance boots and writes its own counts, from 1.
+  wait_until 120 disk_count_below fz "$c_old"
+  # Wake h1: its old instance runs on (it prints counts past c_old on the console)
+  # but none reaches the disk, which only ever shows the new instance's counts
+  # (below c_old for as long as this watches).
+  "$REPO/scripts/hosts-kill.sh" "$RIG" h1 --cont
+  for i in $(seq 1 30); do
+    n=$(disk_count fz)
+    [ -z "$n" ] || [ "$n" -lt "$c_old" ] || { echo "disk shows count $n (the old instance was at $c_old)" >&2; false; }
+    sleep 0.2
+  done
+  # cloudfs destroys the stale domain on h1, then unfences it; h1 is connected again.
+  con="$T/console/$(vm_uuid fz).log"
+  if grep -aq "^TINYGUEST COUNT $((c_old + 1)) " "$con"; then
+    echo "# the old instance ran on after SIGCONT (printed count $((c_old + 1))); its writes did not reach the disk" >&3
+  fi
+  wait_until 60 status_is "$C/hosts/h1/status/connection" connected
+  [ -z "$(cat "$C/hosts/h1/status/fenced")" ]
+  ! blocklisted "$A1" || false
+  ! v h1 list --all --name | grep -q "$(vm_domain fz)" || false
+  runs_on fz h3
+  grep -q "destroyed the stale domain of VM $(vm_uuid fz)" "$T/reconcile.log"
+  n=$(disk_count fz)
+  wait_until 20 disk_count_above fz "$n"
 }

@@ -410,13 +410,8 @@ static int libvirt_connect(const char *uri, cfs_domain_event_cb on_event,
         goto cleanup;
     }
     /* A dead remote host is noticed (and on_lost called) within ~20 s
-     * instead of at the next TCP timeout.  Optional: ignore failure.
-     * A host reached by a local socket gets one too (host_failure.c): a
-     * frozen libvirtd keeps its socket open; closed after ~6-9 s. */
+     * instead of at the next TCP timeout.  Optional: ignore failure. */
     if (uri_is_remote(uri) && virConnectSetKeepAlive(c->vc, 5, 3) < 0)
-        virResetLastError();
-    else if (!uri_is_remote(uri) && strncmp(uri, "test:", 5) &&
-             virConnectSetKeepAlive(c->vc, 3, 2) < 0)
         virResetLastError();
 
     if (on_event) {

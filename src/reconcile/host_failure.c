@@ -12,12 +12,17 @@
  * unplaced and the scheduler starts them on another host.  A lost host
  * that answers again stays fenced until its stale domains (VMs now placed
  * elsewhere) are destroyed; then it is unfenced and connected. */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fence.h"
 #include "host_failure.h"
@@ -113,6 +118,181 @@ static int probe(const struct cfs_compute_driver *drv, const char *uri, struct c
     pthread_mutex_unlock(&p->mu);
     probe_unref(p);
     return ret;
+}
+
+/* ---- cutting a frozen host's connection ---- */
+
+/* The unix socket a URI reaches libvirtd by ("" when none: TCP, TLS, ssh). */
+static void uri_socket(const char *uri, char *path, size_t len)
+{
+    const char *q = strstr(uri, "?socket=");
+    if (!q)
+        q = strstr(uri, "&socket=");
+    path[0] = '\0';
+    if (q) {
+        q += strlen("?socket=");
+        size_t n = strcspn(q, "&");
+        if (n < len)
+            snprintf(path, len, "%.*s", (int)n, q);
+    } else if (!strncmp(uri, "qemu:///system", 14)) {
+        snprintf(path, len, "%s", "/var/run/libvirt/libvirt-sock");
+    }
+}
+
+/* A call in flight on a frozen host's connection waits for ever.  Shutting
+ * down every socket of this process connected to the host's libvirtd makes
+ * those calls fail (EOF), so that the passes they hold go on (and find the
+ * host lost).  The sockets are found by their peer's process: the peer's
+ * path is the one libvirtd bound in its own mount namespace, the same for
+ * every host of the rig. */
+static void cut_sockets(const char *uri, const char *name)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct ucred server, peer;
+    socklen_t len = sizeof(server);
+    uri_socket(uri, sa.sun_path, sizeof(sa.sun_path));
+    if (!sa.sun_path[0])
+        return;
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0)
+        return;
+    /* A frozen server's listening socket still takes connections (its
+     * backlog): the credentials say which process it is. */
+    int known = connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                getsockopt(s, SOL_SOCKET, SO_PEERCRED, &server, &len) == 0 && server.pid > 0;
+    close(s);
+    DIR *d = known ? opendir("/proc/self/fd") : NULL;
+    if (!d)
+        return;
+    int cut = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        struct sockaddr_un mine;
+        socklen_t ml = sizeof(mine);
+        len = sizeof(peer);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d))
+            continue;
+        if (getsockname(fd, (struct sockaddr *)&mine, &ml) == 0 && mine.sun_family == AF_UNIX &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid == server.pid &&
+            shutdown(fd, SHUT_RDWR) == 0)
+            cut++;
+    }
+    closedir(d);
+    if (cut)
+        fprintf(stderr, "cloudfs reconcile: host %s: shut down %d socket(s) to its libvirtd\n",
+                name, cut);
+}
+
+/* ---- the heartbeat ----
+ *
+ * A frozen libvirtd keeps its socket open and never answers: a call in
+ * flight waits for ever, and libvirt's keepalive, which closes such a
+ * connection, can strand the threads waiting on it (seen with libvirt 9.0),
+ * so it is not used for these hosts.  Instead one thread opens a new
+ * connection to each connected host every HF_BEAT_MS (bounded by
+ * HF_PROBE_MS); after two failures in a row it shuts down this process's
+ * sockets to that libvirtd: the calls in flight end (EOF), the connection
+ * is lost, and the host's pass takes over.  Hosts reached over TCP have
+ * libvirt's keepalive (driver_libvirt.c); the machine's own libvirtd
+ * (qemu:///system) is not watched. */
+
+#define HF_BEAT_MS 2000
+#define HF_WATCH_MAX 256
+
+struct watch {
+    int64_t id;
+    bool active;
+    int failures;
+    char uri[1100];
+    char name[CFS_NAME_MAX + 1];
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_once_t once;
+    const struct cfs_compute_driver *drv;
+    struct watch w[HF_WATCH_MAX];
+    int n;
+} beat = {.mu = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT};
+
+static void *beat_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct timespec ts = {.tv_sec = HF_BEAT_MS / 1000, .tv_nsec = (HF_BEAT_MS % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        for (int i = 0;; i++) {
+            struct watch w;
+            pthread_mutex_lock(&beat.mu);
+            bool more = i < beat.n;
+            if (more)
+                w = beat.w[i];
+            pthread_mutex_unlock(&beat.mu);
+            if (!more)
+                break;
+            if (!w.active)
+                continue;
+            struct cfs_err err;
+            cfs_err_clear(&err);
+            bool ok = probe(beat.drv, w.uri, &err) == 0;
+            int failures;
+            pthread_mutex_lock(&beat.mu);
+            if (beat.w[i].id == w.id && !strcmp(beat.w[i].uri, w.uri))
+                beat.w[i].failures = ok ? 0 : beat.w[i].failures + 1;
+            failures = beat.w[i].failures;
+            pthread_mutex_unlock(&beat.mu);
+            if (failures == 2) {
+                fprintf(stderr, "cloudfs reconcile: host %s: no answer to 2 heartbeats: %s\n",
+                        w.name, err.msg);
+                cut_sockets(w.uri, w.name);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void beat_start(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, beat_main, NULL) != 0)
+        fprintf(stderr, "cloudfs reconcile: no heartbeat thread: frozen hosts are not noticed\n");
+    pthread_attr_destroy(&attr);
+}
+
+/* Whether the heartbeat watches uri: a libvirtd reached by a socket path
+ * of its own (socket=, as on the test rig). */
+static bool beat_wanted(const char *uri)
+{
+    return strstr(uri, "?socket=") || strstr(uri, "&socket=");
+}
+
+/* Watch host id at uri while active; the failures in a row so far. */
+static int beat_set(const struct cfs_compute_driver *drv, int64_t id, const char *uri,
+                    const char *name, bool active)
+{
+    int failures = 0, i;
+    if (!beat_wanted(uri))
+        return 0;
+    pthread_mutex_lock(&beat.mu);
+    beat.drv = drv;
+    for (i = 0; i < beat.n && beat.w[i].id != id; i++)
+        ;
+    if (i == beat.n && beat.n < HF_WATCH_MAX)
+        beat.w[beat.n++].id = id;
+    if (i < beat.n) {
+        if (strcmp(beat.w[i].uri, uri) || (active && !beat.w[i].active))
+            beat.w[i].failures = 0;
+        snprintf(beat.w[i].uri, sizeof(beat.w[i].uri), "%s", uri);
+        snprintf(beat.w[i].name, sizeof(beat.w[i].name), "%s", name);
+        beat.w[i].active = active;
+        failures = beat.w[i].failures;
+    }
+    pthread_mutex_unlock(&beat.mu);
+    pthread_once(&beat.once, beat_start);
+    return failures;
 }
 
 /* ---- fencing ---- */
@@ -230,6 +410,12 @@ int host_failure_pass(struct reconciler *rc, const struct cfs_res *host, struct 
     int result = 0;
     char *uri = rc_attr(rc, host->id, "uri");
     char *conn = NULL;
+    /* Again: it may have gone since the caller looked, and the reconnect
+     * that would follow could wait for ever on a frozen host.  Only this
+     * pass changes h->conn. */
+    connected = connected && h->conn && rc->drv->alive(h->conn);
+    if (strncmp(uri, "test:", 5))
+        beat_set(rc->drv, h->id, uri, host->name, connected);
     if (connected || !strncmp(uri, "test:", 5)) {
         h->hf_seen = h->hf_seen || connected;
         h->hf_probes_failed = 0;
@@ -247,6 +433,12 @@ int host_failure_pass(struct reconciler *rc, const struct cfs_res *host, struct 
     if (probe(rc->drv, uri, &err) == 0)
         goto cleanup;   /* it answers: reconnect (host_failure_back if it was lost) */
     h->hf_probes_failed++;
+    /* Two heartbeats missed before (a frozen host) count as two probes. */
+    int missed = beat_set(rc->drv, h->id, uri, host->name, false);
+    if (missed >= 2 && h->hf_probes_failed < 2) {
+        h->hf_probes_failed = 2;
+        h->hf_down_since -= HF_CONFIRM_MS * 1000000LL;
+    }
     if (h->hf_probes_failed < 2 || now - h->hf_down_since < HF_CONFIRM_MS * 1000000LL) {
         char msg[1024];
         snprintf(msg, sizeof(msg), "connection lost; reconnecting failed: %.255s", err.msg);
@@ -257,8 +449,8 @@ int host_failure_pass(struct reconciler *rc, const struct cfs_res *host, struct 
         goto cleanup;
     }
     char why[512];
-    snprintf(why, sizeof(why), "the libvirt connection closed and %d reconnects failed: %.255s",
-             h->hf_probes_failed, err.msg);
+    snprintf(why, sizeof(why), "the libvirt connection closed%s and %d reconnects failed: %.255s",
+             missed >= 2 ? " after 2 missed heartbeats" : "", h->hf_probes_failed, err.msg);
     lost(rc, host, why);
     result = 2000;
 cleanup:

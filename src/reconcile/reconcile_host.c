@@ -153,7 +153,10 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
         free(uri);
         return (int)((h->next_try - now) / 1000000LL) + 1;
     }
-    if (host_connect(rc, h, uri, &err) < 0) {
+    /* Connected to the same URI: no reconnect, and no write lock that
+     * would wait behind a VM pass stuck on a frozen host (host_failure.c). */
+    bool same = was_connected && !strcmp(h->uri, uri);
+    if (!same && host_connect(rc, h, uri, &err) < 0) {
         int delay = rc_backoff_ms(++h->failures);
         h->next_try = now + (int64_t)delay * 1000000LL;
         /* The reason with the state (one transaction): a reader who sees
