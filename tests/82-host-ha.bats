@@ -47,7 +47,6 @@ setup_file() {
 
 teardown_file() {
   local a h
-  [ -n "${H18_KEEP_LOG:-}" ] && cp "$T/reconcile.log" "$H18_KEEP_LOG"
   compute_stop || true
   for h in h1 h2 h3; do
     [ -n "${RIG_TAG:-}" ] && ip netns del "cfsha-$RIG_TAG-$h" 2>/dev/null
