@@ -28,6 +28,8 @@ setup_file() {
   export RPOOL="cfsha$RIG_TAG"
   ceph_retry osd pool create "$RPOOL" 8
   rbd -c "$CEPH_CONF" pool init "$RPOOL"
+  # ceph df lists a new pool once the monitors have its first statistics.
+  wait_until 60 bash -c "ceph -c '$CEPH_CONF' df -f json | grep -q '\"name\":\"$RPOOL\"'"
   . "$REPO/scripts/hosts-lib.sh"
   rig_load "$RIG"
   local h
