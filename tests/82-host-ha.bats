@@ -156,6 +156,7 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   echo "$output" >&2
   [ "$status" -eq 0 ]
   grep -q "hosts/h2: lost (fenced: $A2)" <<<"$output"
+  rc_check_log
 }
 
 # disk_count VM: the count the tiny guest last wrote in the first sector of VM's root disk.
@@ -225,4 +226,5 @@ disk_count_below() { local n; n=$(disk_count "$1"); [ -n "$n" ] && [ "$n" -lt "$
   grep -q "destroyed the stale domain of VM $(vm_uuid fz)" "$T/reconcile.log"
   n=$(disk_count fz)
   wait_until 20 disk_count_above fz "$n"
+  rc_check_log
 }
