@@ -26,12 +26,6 @@ csv_init clones
 RPOOL="cfsbclone$$"
 started_ceph=""
 cleanup() {
-  # The domains this run defined (by their VMs' UUIDs), then the mount.
-  local u
-  for u in $(sqlite3 "$BT/store.db" "SELECT uuid FROM resources WHERE kind = 'vm'" 2>/dev/null); do
-    virsh -q -c qemu:///system destroy "cfs-$u" >/dev/null 2>&1
-    virsh -q -c qemu:///system undefine "cfs-$u" >/dev/null 2>&1
-  done
   bench_cleanup
   [ -n "${CEPH_CONF:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
     --yes-i-really-really-mean-it >/dev/null 2>&1
