@@ -46,6 +46,12 @@ struct probe {
     char uri[1100];
 };
 
+/* Probe threads still running (waiting on frozen hosts): bounded, so that
+ * a host frozen for hours does not pile up a thread per attempt. */
+#define HF_PROBES_MAX 16
+static pthread_mutex_t probes_mu = PTHREAD_MUTEX_INITIALIZER;
+static int probes_running;
+
 static void probe_unref(struct probe *p)
 {
     pthread_mutex_lock(&p->mu);
@@ -67,6 +73,9 @@ static void *probe_main(void *arg)
     int r = p->drv->connect(p->uri, NULL, NULL, NULL, &c, &e);
     if (r == 0)
         p->drv->close(c);
+    pthread_mutex_lock(&probes_mu);
+    probes_running--;
+    pthread_mutex_unlock(&probes_mu);
     pthread_mutex_lock(&p->mu);
     p->done = true;
     p->result = r;
@@ -82,12 +91,23 @@ static void *probe_main(void *arg)
  * (or the daemon exits). */
 static int probe(const struct cfs_compute_driver *drv, const char *uri, struct cfs_err *err)
 {
-    struct probe *p = calloc(1, sizeof(*p));
     pthread_t t;
     pthread_attr_t attr;
     int ret = -1;
-    if (!p)
+    pthread_mutex_lock(&probes_mu);
+    bool room = probes_running < HF_PROBES_MAX;
+    if (room)
+        probes_running++;
+    pthread_mutex_unlock(&probes_mu);
+    if (!room)
+        return cfs_err_set(err, EAGAIN, "no answer: %d earlier attempts still wait", HF_PROBES_MAX);
+    struct probe *p = calloc(1, sizeof(*p));
+    if (!p) {
+        pthread_mutex_lock(&probes_mu);
+        probes_running--;
+        pthread_mutex_unlock(&probes_mu);
         return cfs_err_set(err, ENOMEM, "probe: out of memory");
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->refs = 2;
@@ -97,6 +117,9 @@ static int probe(const struct cfs_compute_driver *drv, const char *uri, struct c
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, probe_main, p) != 0) {
         pthread_attr_destroy(&attr);
+        pthread_mutex_lock(&probes_mu);
+        probes_running--;
+        pthread_mutex_unlock(&probes_mu);
         p->refs = 1;
         probe_unref(p);
         return cfs_err_set(err, EAGAIN, "probe: no thread");
