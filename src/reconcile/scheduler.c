@@ -118,7 +118,10 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
         if (!enabled || !connected)
             continue;
         usable++;
-        if (group.rule.hard && !affinity_keeps(&group, h->name, forbid, sizeof(forbid))) {
+        char one[160];
+        if (group.rule.hard && !affinity_keeps(&group, h->name, one, sizeof(one))) {
+            size_t used = strlen(forbid);
+            snprintf(forbid + used, sizeof(forbid) - used, "%s%s", used ? ", " : "", one);
             forbidden++;
             continue;
         }
