@@ -6,8 +6,9 @@
 # reason; a hard affinity group keeps two VMs on one host; a soft anti-affinity group
 # with more VMs than hosts still places them all, spread first. Writes that would
 # break a hard rule are refused with EBUSY, bad values with EINVAL or ENOENT, and the
-# store is unchanged. A quick check on libvirt's test:/// hosts adds the scale: six
-# hosts, six members, a seventh unplaced.
+# store is unchanged. Quick checks on libvirt's test:/// hosts add the scale (six
+# hosts, six members, a seventh unplaced until one goes) and soft affinity (which the
+# balancing alone would not give).
 
 load compute_helpers
 
@@ -264,4 +265,22 @@ XML
   rmdir "$S/vms/d3"
   wait_until 40 file_is "$S/vms/d7/status/host" "$freed"
   wait_until 30 file_is "$S/vms/d7/status/state" running
+}
+
+@test "test:/// soft affinity: the second member joins the first's host, where balancing alone would not" {
+  S="$MNT/zones/default/clusters/affsim"
+  mkdir "$S/affinity-groups/pair"
+  echo affinity > "$S/affinity-groups/pair/policy"
+  for v in e1 e2; do
+    mkdir "$S/vms/$v"
+    echo aff1 > "$S/vms/$v/offering"
+    echo pair > "$S/vms/$v/affinity-group"
+    echo running > "$S/vms/$v/state"
+    wait_until 30 file_is "$S/vms/$v/status/state" running
+  done
+  h=$(cat "$S/vms/e1/status/host")
+  [ "$(cat "$S/vms/e2/status/host")" = "$h" ]
+  # Every other host holds one VM, e1's two: balancing alone would have put e2 elsewhere.
+  [ "$(grep -lx "$h" "$S"/vms/*/status/host | wc -l)" = 3 ]
+  [ -z "$(cat "$S/affinity-groups/pair/status/violations")" ]
 }
