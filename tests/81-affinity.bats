@@ -111,6 +111,19 @@ refused() {
   [ "$(cat "$A/vms/x0/affinity-group")" = g0 ]
   [ "$(cat "$A/affinity-groups/g0/status/members")" = x0 ]
   [ -z "$(cat "$A/affinity-groups/g0/status/hosts")" ]
+  # A stopped member pinned to a host holds that host as a placed one does.
+  echo h1 > "$A/vms/x0/host"
+  [ "$(cat "$A/affinity-groups/g0/status/hosts")" = "h1 x0" ]
+  mkdir "$A/vms/x1"
+  echo h1 > "$A/vms/x1/host"
+  refused "Device or resource busy" "$A/vms/x1/affinity-group" g0
+  grep -q "vm x1 on host h1 would break hard anti-affinity group g0 (vm x0 is on h1)" "$A/vms/x1/status/error"
+  [ -z "$(attr_in_store vm x1 affinity-group)" ]
+  echo h2 > "$A/vms/x1/host"
+  echo g0 > "$A/vms/x1/affinity-group"
+  refused "Device or resource busy" "$A/vms/x1/host" h1
+  [ "$(attr_in_store vm x1 host)" = h2 ]
+  rmdir "$A/vms/x1"
   # A group with members stays.
   run rmdir "$A/affinity-groups/g0"
   [ "$status" -ne 0 ]

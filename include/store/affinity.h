@@ -2,7 +2,8 @@
  *
  * A VM belongs to at most one group of its cluster (its attribute
  * affinity-group).  A member counts on the host it is placed on
- * (status/host), stopped or not, as the scheduler's capacity counts it.
+ * (status/host), stopped or not, as the scheduler's capacity counts it,
+ * or, before its first placement, on the host it is pinned to (host).
  * The rules are read here, in the store, so that the mount's
  * preconditions, the status files and the reconciler's scheduler (start,
  * migration, evacuation, HA restarts) judge a placement by one code path.
@@ -23,7 +24,7 @@ struct affinity_rule {
 
 struct affinity_member {
     char vm[CFS_NAME_MAX + 1];
-    char host[CFS_NAME_MAX + 1];    /* status/host; "" when unplaced */
+    char host[CFS_NAME_MAX + 1];    /* status/host, else host (pinned); "" when neither */
 };
 
 /* A group's rule and its members, sorted by host then name. */

@@ -8,8 +8,8 @@
 
 #include "affinity.h"
 
-/* vm.affinity-group: the VM's host (placed, else pinned) must keep the
- * new group's hard rule. */
+/* vm.affinity-group: the VM's host must keep the new group's hard rule:
+ * the one it is pinned to (where it goes), else the one it is placed on. */
 static int vm_group(struct cfs_store *st, const struct cfs_res *r, const char *value,
                     struct cfs_err *err)
 {
@@ -22,10 +22,10 @@ static int vm_group(struct cfs_store *st, const struct cfs_res *r, const char *v
     /* An unknown group: the store's reference check says ENOENT. */
     if (affinity_view_load(st, r->parent, value, r->id, &v, &ignore) < 0)
         return 0;
-    char *host = store_status_text(st, r->id, "host");
+    char *host = store_attr_text(st, r->id, "host");
     if (!host[0]) {
         free(host);
-        host = store_attr_text(st, r->id, "host");
+        host = store_status_text(st, r->id, "host");
     }
     if (v.rule.hard && host[0] && !affinity_keeps(&v, host, why, sizeof(why)))
         rc = cfs_err_set(err, EBUSY, "vm %s on host %s would break hard %s group %s (%s)",

@@ -53,7 +53,7 @@ static int collect_member(int64_t id, const char *name, char *const val[4], void
     }
     struct affinity_member *m = &c->v->m[c->v->n++];
     snprintf(m->vm, sizeof(m->vm), "%s", name);
-    snprintf(m->host, sizeof(m->host), "%s", val[3]);
+    snprintf(m->host, sizeof(m->host), "%s", val[3][0] ? val[3] : val[1]);
     return 0;
 }
 
@@ -67,7 +67,9 @@ static int by_host_then_name(const void *a, const void *b)
 int affinity_view_load(struct cfs_store *st, int64_t cluster, const char *group,
                        int64_t exclude, struct affinity_view *v, struct cfs_err *err)
 {
-    static const char *const names[4] = {"affinity-group", NULL, NULL, "host"};
+    /* The status host where the VM is placed, else the host it is pinned
+     * to: a pinned VM starts there whatever the scheduler does meanwhile. */
+    static const char *const names[4] = {"affinity-group", "host", NULL, "host"};
     struct collect c = {.group = group, .exclude = exclude, .v = v};
     memset(v, 0, sizeof(*v));
     if (!group[0])
