@@ -50,14 +50,14 @@ static int vm_host(struct cfs_store *st, const struct cfs_res *r, const char *va
 
 /* affinity-group.policy and enforcement: the members placed now must keep
  * the rule the write makes, when it is hard. */
-static int group_rule(struct cfs_store *st, const struct cfs_res *r, const char *attr,
+static int group_rule(struct cfs_store *st, const struct cfs_res *r, bool policy,
                       const char *value, struct cfs_err *err)
 {
     struct affinity_view v;
     int rc = 0;
     if (affinity_view_load(st, r->parent, r->name, 0, &v, err) < 0)
         return -1;
-    if (!strcmp(attr, "policy"))
+    if (policy)
         v.rule.anti = strcmp(value, "affinity") != 0;
     else
         v.rule.hard = strcmp(value, "hard") == 0;
@@ -73,15 +73,35 @@ static int group_rule(struct cfs_store *st, const struct cfs_res *r, const char 
     return rc;
 }
 
+static int group_policy(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                        struct cfs_err *err)
+{
+    return group_rule(st, r, true, value, err);
+}
+
+static int group_enforcement(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                             struct cfs_err *err)
+{
+    return group_rule(st, r, false, value, err);
+}
+
+/* The rules, by kind and attribute, as precond.c's table (which keeps its
+ * own rule for vm.host: both apply). */
+static const struct {
+    const char *kind, *attr;
+    int (*check)(struct cfs_store *, const struct cfs_res *, const char *, struct cfs_err *);
+} rules[] = {
+    {"vm", "affinity-group", vm_group},
+    {"vm", "host", vm_host},
+    {"affinity-group", "policy", group_policy},
+    {"affinity-group", "enforcement", group_enforcement},
+};
+
 int affinity_precond_attr(struct cfs_store *st, const struct cfs_res *r,
                           const struct cfs_attr_def *a, const char *value, struct cfs_err *err)
 {
-    if (!strcmp(r->kind->name, "vm") && !strcmp(a->name, "affinity-group"))
-        return vm_group(st, r, value, err);
-    if (!strcmp(r->kind->name, "vm") && !strcmp(a->name, "host"))
-        return vm_host(st, r, value, err);
-    if (!strcmp(r->kind->name, "affinity-group") &&
-        (!strcmp(a->name, "policy") || !strcmp(a->name, "enforcement")))
-        return group_rule(st, r, a->name, value, err);
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+        if (!strcmp(rules[i].kind, r->kind->name) && !strcmp(rules[i].attr, a->name))
+            return rules[i].check(st, r, value, err);
     return 0;
 }
