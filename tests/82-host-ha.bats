@@ -48,14 +48,19 @@ setup_file() {
 }
 
 teardown_file() {
-  local a h
+  local a e h
   compute_stop || true
   for h in h1 h2 h3; do
     [ -n "${RIG_TAG:-}" ] && ip netns del "cfsha-$RIG_TAG-$h" 2>/dev/null
   done
   rig_down || { sleep 5; rig_down; } || true
+  # Ours (ADDR:0/0) and those librbd adds when a new instance breaks the
+  # lock of an old one (ADDR:0/NONCE, an hour).
   for a in "${A1:-}" "${A2:-}" "${A3:-}"; do
-    [ -n "$a" ] && timeout 30 ceph -c "$CEPH_CONF" osd blocklist rm "$a:0/0" >/dev/null 2>&1
+    [ -n "$a" ] || continue
+    for e in $(timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | awk -v p="$a:" 'index($1, p) == 1 { print $1 }'); do
+      timeout 30 ceph -c "$CEPH_CONF" osd blocklist rm "$e" >/dev/null 2>&1
+    done
   done
   [ -n "${RPOOL:-}" ] && ceph_retry osd pool delete "$RPOOL" "$RPOOL" --yes-i-really-really-mean-it
   [ -n "${T:-}" ] && rm -rf "$T"
