@@ -9,6 +9,10 @@
  * fits yet but an enabled host has not been tried since start-up. */
 int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
                     long long memory, char *host, size_t len, struct cfs_err *err);
+/* The same, leaving out the host named except (a migration's source). */
+int scheduler_place_except(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
+                           long long memory, const char *except, char *host, size_t len,
+                           struct cfs_err *err);
 /* Capacity of one host for the status files. */
 struct sched_capacity {
     long long cpus_total, cpus_used;        /* vCPUs placeable after overcommit */

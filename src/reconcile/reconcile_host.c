@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_maintenance.h"
 #include "rc_state.h"
 #include "reconcile_network.h"
 #include "rc_store.h"
@@ -176,15 +177,15 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
                 rc_wake(rc, vms[i].id);
         free(vms);
     }
-    return 0;
+    return host_maintenance(rc, host);
 }
 
 const struct rc_kind rc_kind_host = {
     .name = "host", .pass = reconcile_host, .wakes = RC_WAKE_SELF,
     .wakes_kinds = "vpc subnet",    /* vtep, netns, uri, a host added or removed: VXLAN peers */
-    .attrs_read = "uri domain-type cluster/cpu-overcommit cluster/memory-overcommit "
+    .attrs_read = "uri state domain-type cluster/cpu-overcommit cluster/memory-overcommit "
                   "vm/offering offering/cpus offering/memory",
-    .status_read = "vm/host",
+    .status_read = "vm/host vm/state vm/" CFS_ST_EVACUATED " vm/" CFS_ST_MIGRATING_TO,
     .status_written = "connection error cpus memory arch cpu-model domain-type free-cpus "
-                      "free-memory vm-count allocated-cpus allocated-memory orphans " CFS_ST_GEN,
+                      "free-memory vm-count allocated-cpus allocated-memory orphans state " CFS_ST_GEN,
 };
