@@ -1060,7 +1060,8 @@ const struct rc_kind rc_kind_vm = {
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET
-                   " migration " CFS_ST_MIGRATING_TO " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED,
+                   " migration " CFS_ST_MIGRATING_TO " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED
+                   " " CFS_ST_UNPINNED,
     .status_written = "state since error host vnc vnc-password vnc-valid-to agent ips cpu-time memory cpus uptime "
                       "domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
@@ -1068,5 +1069,5 @@ const struct rc_kind rc_kind_vm = {
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
                       " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF
                       " " CFS_ST_NICS " nic/state nic/target migration " CFS_ST_MIGRATING_TO
-                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED,
+                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED,
 };

@@ -41,10 +41,16 @@ static bool host_state_is(struct reconciler *rc, int64_t host, const char *state
     return is;
 }
 
+struct emptied {
+    int64_t unpinned;           /* the reconciler's own write (an evacuee unpinned) */
+    bool yes;
+};
+
 static int host_written_empty(const struct cfs_change *c, void *arg)
 {
+    struct emptied *e = arg;
     if (c->attr && !strcmp(c->attr, "host"))
-        *(bool *)arg = !c->new_value || !c->new_value[0];
+        e->yes = (!c->new_value || !c->new_value[0]) && c->seq != e->unpinned;
     return 0;
 }
 
@@ -215,7 +221,9 @@ enum vm_migrate_outcome vm_migrate_step(struct reconciler *rc, const struct cfs_
                                &host, &err) < 0)
         return VM_MIGRATE_NONE;
     bool evacuate = host_state_is(rc, host.id, "maintenance");
-    bool emptied = false;
+    char *unpinned = rc_status(rc, vm->id, CFS_ST_UNPINNED);
+    struct emptied emptied = {.unpinned = atoll(unpinned)};
+    free(unpinned);
     if (!evacuate)
         rc_set_status(rc, vm, CFS_ST_EVACUATED, "");
     if (evacuate)
@@ -225,7 +233,7 @@ enum vm_migrate_outcome vm_migrate_step(struct reconciler *rc, const struct cfs_
     else if (!pin[0] && acted < gen &&
              store_res_changes(rc->st, vm->id, "set", acted, host_written_empty, &emptied,
                                &err) == 0 &&
-             emptied)
+             emptied.yes)
         why = WHY_REHOME;
     if (why == WHY_NONE)
         return VM_MIGRATE_NONE;
@@ -266,8 +274,10 @@ enum vm_migrate_outcome vm_migrate_step(struct reconciler *rc, const struct cfs_
         rc_set_status(rc, vm, "error", "");
         rc_flush(rc);
         /* Evacuated off the host it was pinned to: pinned no more. */
-        if (evacuate && !strcmp(pin, placed))
-            rc_attr_set(rc, vm, "host", "", &err);
+        if (evacuate && !strcmp(pin, placed) && rc_attr_set(rc, vm, "host", "", &err) == 0) {
+            rc_set_status_int(rc, vm, CFS_ST_UNPINNED, store_spec_generation(rc->st, vm->id));
+            rc_flush(rc);
+        }
         wake_host_named(rc, vm, placed);
         wake_host_named(rc, vm, target);
         snprintf(placed, len, "%s", target);
