@@ -176,3 +176,29 @@ NFT
     on_host "$(cat "$C/vms/$vm/status/host")" $vm running
   done
 }
+
+@test "host written empty on a running VM: the scheduler moves it to another enabled host" {
+  h=$(cat "$C/vms/mg2/status/host")
+  echo "$h" > "$C/vms/mg2/host"
+  echo "" > "$C/vms/mg2/host"
+  wait_until 90 bash -c "[ \"\$(cat '$C/vms/mg2/status/host')\" != '$h' ] && [ \"\$(cat '$C/vms/mg2/status/state')\" = running ]"
+  t=$(cat "$C/vms/mg2/status/host")
+  on_host "$t" mg2 running
+  absent_on "$h" mg2
+  grep -q "^done: $h to $t " "$C/vms/mg2/status/migration"
+}
+
+@test "maintenance with nowhere to go: the VMs are stopped and named in the host's status/error" {
+  y=$(cat "$C/vms/mg2/status/host")
+  for h in h1 h2 h3; do [ "$h" = "$y" ] || echo disabled > "$C/hosts/$h/state"; done
+  echo maintenance > "$C/hosts/$y/state"
+  wait_until 90 file_is "$C/hosts/$y/status/state" maintenance
+  cat "$C/hosts/$y/status/error" >&3
+  grep -q "^stopped, could not move: .*mg2 (" "$C/hosts/$y/status/error"
+  on_host "$y" mg2 "shut off"
+  file_is "$C/vms/mg2/state" stopped
+  grep -q "cannot move" "$C/vms/mg2/status/error"
+  for h in h1 h2 h3; do echo enabled > "$C/hosts/$h/state"; done
+  wait_until 30 file_is "$C/hosts/$y/status/state" enabled
+  [ -z "$(cat "$C/hosts/$y/status/error")" ]
+}

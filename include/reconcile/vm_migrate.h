@@ -27,7 +27,8 @@ enum vm_migrate_outcome vm_migrate_step(struct reconciler *rc, const struct cfs_
                                         int64_t gen, char *placed, size_t len, int *result);
 
 /* At the end of a pass: a failed move asked by generation gen stays in
- * status/error (and the spec is not marked reached) until the next write. */
+ * status/error (and the spec is not marked reached) until the next write;
+ * a VM an evacuation stopped says so while its host is in maintenance. */
 void vm_migrate_report(struct reconciler *rc, const struct cfs_res *vm, int64_t acted,
                        int64_t gen);
 

@@ -324,4 +324,12 @@ void vm_migrate_report(struct reconciler *rc, const struct cfs_res *vm, int64_t 
         rc_set_status_int(rc, vm, CFS_ST_GEN, acted);
     }
     free(failed);
+    /* Stopped by an evacuation: said while its host stays in maintenance. */
+    char *evacuated = rc_status(rc, vm->id, CFS_ST_EVACUATED);
+    if (evacuated[0]) {
+        char msg[CFS_ERR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "evacuating its host: cannot move (%s); stopped", evacuated);
+        rc_set_status(rc, vm, "error", msg);
+    }
+    free(evacuated);
 }
