@@ -133,7 +133,7 @@ NFT
   for vm in mg2 mg3; do n0[$vm]=$(last_count $vm); done
   echo maintenance > "$C/hosts/h1/state"
   wait_until 30 grep -qx entering-maintenance "$C/hosts/h1/status/state"
-  wait_until 150 file_is "$C/hosts/h1/status/state" maintenance
+  [ "$(timeout 150 cat "$C/hosts/h1/wait")" = maintenance ]     # returns once h1 is empty
   [ -z "$(v h1 list --all --name)" ]
   for vm in mg1 mg2 mg3; do
     h=$(cat "$C/vms/$vm/status/host")

@@ -57,6 +57,10 @@ int host_maintenance(struct reconciler *rc, const struct cfs_res *host)
         free(why);
     }
     rc_set_status(rc, host, "state", moving ? "entering-maintenance" : "maintenance");
+    /* Not converged while VMs still leave: `cat wait` returns once the
+     * host is in maintenance. */
+    if (moving)
+        rc_set_status_int(rc, host, CFS_ST_GEN, 0);
     if (stopped[0]) {
         char msg[1100];
         snprintf(msg, sizeof(msg), "stopped, could not move: %s", stopped);
