@@ -57,7 +57,7 @@ virsh -q -c "${U[$from]}" destroy "$dom" >/dev/null
 virsh -q -c "${U[$from]}" undefine "$dom" >/dev/null
 
 # --- cloudfs: the same guest, moved by writing host ---
-bench_mount test:///default "allow-test-uri = true; resync-interval = 5; seed-dir = \"$W/seed\";"
+bench_mount test:///default "allow-test-uri = true; default-subnet = \"\"; resync-interval = 5; seed-dir = \"$W/seed\";"
 bench_reconciler
 echo disabled > "$BC/hosts/local/state"
 for h in h1 h2; do
