@@ -133,7 +133,11 @@ NFT
   for vm in mg2 mg3; do n0[$vm]=$(last_count $vm); done
   echo maintenance > "$C/hosts/h1/state"
   wait_until 30 grep -qx entering-maintenance "$C/hosts/h1/status/state"
-  [ "$(timeout 150 cat "$C/hosts/h1/wait")" = maintenance ]     # returns once h1 is empty
+  run timeout 150 cat "$C/hosts/h1/wait"     # returns once h1 is empty
+  [ "$output" = maintenance ] || {
+    echo "wait: $status $output; h1: $(cat "$C/hosts/h1/status/state") $(cat "$C/hosts/h1/status/error")" >&2
+    for vm in mg1 mg2 mg3; do echo "$vm: $(cat "$C/vms/$vm/status/state") on $(cat "$C/vms/$vm/status/host"); $(cat "$C/vms/$vm/status/migration"); $(cat "$C/vms/$vm/status/error")" >&2; done
+    false; }
   [ -z "$(v h1 list --all --name)" ]
   for vm in mg1 mg2 mg3; do
     h=$(cat "$C/vms/$vm/status/host")

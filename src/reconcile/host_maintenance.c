@@ -36,6 +36,7 @@ int host_maintenance(struct reconciler *rc, const struct cfs_res *host)
     }
     if (store_res_by_status(rc->st, rc_layout_kind(rc, &rc_kind_vm), host->parent, "host",
                             host->name, &vms, &n, &err) < 0) {
+        rc_set_status_int(rc, host, CFS_ST_GEN, 0);     /* not known to be over */
         ret = 2000;
         goto cleanup;
     }
