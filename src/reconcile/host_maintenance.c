@@ -22,7 +22,7 @@ static bool still_there(const char *state)
     return strcmp(state, "stopped") && strcmp(state, "error") && state[0];
 }
 
-int host_maintenance(struct reconciler *rc, const struct cfs_res *host)
+int host_maintenance(struct reconciler *rc, const struct cfs_res *host, int64_t gen)
 {
     struct cfs_res *vms = NULL;
     size_t n = 0;
@@ -40,6 +40,10 @@ int host_maintenance(struct reconciler *rc, const struct cfs_res *host)
         ret = 2000;
         goto cleanup;
     }
+    /* Not converged while VMs still leave (`cat wait` returns once the
+     * host is in maintenance): said before the first wake, which writes
+     * the pass's status. */
+    rc_set_status_int(rc, host, CFS_ST_GEN, 0);
     for (size_t i = 0; i < n; i++) {
         if (vms[i].deleted)
             continue;
@@ -58,10 +62,8 @@ int host_maintenance(struct reconciler *rc, const struct cfs_res *host)
         free(why);
     }
     rc_set_status(rc, host, "state", moving ? "entering-maintenance" : "maintenance");
-    /* Not converged while VMs still leave: `cat wait` returns once the
-     * host is in maintenance. */
-    if (moving)
-        rc_set_status_int(rc, host, CFS_ST_GEN, 0);
+    if (!moving)
+        rc_set_status_int(rc, host, CFS_ST_GEN, gen);
     if (stopped[0]) {
         char msg[1100];
         snprintf(msg, sizeof(msg), "stopped, could not move: %s", stopped);

@@ -177,7 +177,7 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
                 rc_wake(rc, vms[i].id);
         free(vms);
     }
-    return host_maintenance(rc, host);
+    return host_maintenance(rc, host, gen);
 }
 
 const struct rc_kind rc_kind_host = {
