@@ -25,6 +25,7 @@ struct cfs_conf {
     int stop_timeout;       /* seconds of graceful ACPI shutdown before a forced stop */
     long long reserved_memory;  /* bytes kept back on every host */
     int hotplug_factor;     /* max vCPUs/memory of a running VM = factor x value at start */
+    int migrations_per_host;    /* live migrations at a time out of a host being evacuated */
     char *console_dir;      /* serial console logs of the VMs */
     char *image_dir;        /* the image catalogue's imported copies */
     char *seed_dir;         /* the VMs' cloud-init NoCloud seed ISOs */

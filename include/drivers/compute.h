@@ -96,6 +96,17 @@ struct cfs_domain_info {
     char vnc_listen[64];
 };
 
+/* A live migration's progress, and when done its outcome; -1 where the
+ * host gave nothing.  Bytes and milliseconds. */
+struct cfs_migration_stats {
+    long long memory_total, memory_remaining, memory_processed;
+    long long elapsed_ms, downtime_ms;
+};
+
+/* Called about every 500 ms while a migration runs, in the thread that
+ * called migrate; returning true aborts the migration. */
+typedef bool (*cfs_migrate_progress_cb)(const struct cfs_migration_stats *s, void *arg);
+
 /* Called from the driver's event thread when a domain changes state. */
 typedef void (*cfs_domain_event_cb)(const char *uuid, enum cfs_power power, void *arg);
 /* Called from the event thread when a connection is lost. */
@@ -171,6 +182,13 @@ struct cfs_compute_driver {
      * stats); cb runs once per domain, in the caller's thread. */
     int (*all_stats)(struct cfs_conn *c, void (*cb)(const struct cfs_domain_stats *s, void *arg),
                      void *arg, struct cfs_err *err);
+    /* Live-migrate the running (or paused) domain from c to dst: live,
+     * persistent on dst, undefined on c.  Blocks until it ends; cb (may be
+     * NULL) sees its progress.  0 with the completed stats in out (elapsed
+     * and downtime), or -1 with err and the domain still running on c. */
+    int (*migrate)(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid,
+                   cfs_migrate_progress_cb cb, void *arg, struct cfs_migration_stats *out,
+                   struct cfs_err *err);
 };
 
 extern const struct cfs_compute_driver cfs_libvirt_driver;

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "domain_xml.h"
+#include "driver_libvirt_migrate.h"
 #include "nic_xml.h"
 #include "xml.h"
 
@@ -1372,4 +1373,10 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .attach_nic = libvirt_attach_nic,
     .detach_nic = libvirt_detach_nic,
     .all_stats = libvirt_all_stats,
+    .migrate = libvirt_migrate,     /* driver_libvirt_migrate.c */
 };
+
+virConnectPtr libvirt_conn_vc(struct cfs_conn *c)
+{
+    return c->vc;
+}

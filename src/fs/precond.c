@@ -23,14 +23,17 @@ static bool is_active(const char *state)
     return false;
 }
 
-/* vm.host: a running VM is not moved (live migration is not available). */
+/* vm.host: a running or paused VM moves live (vm_migrate.c), a stopped one
+ * offline; one between states (starting, migrating, ...) waits. */
 static int vm_host(struct cfs_store *st, const struct cfs_res *r, const char *value,
                    struct cfs_err *err)
 {
     char *state = store_status_text(st, r->id, "state");
     char *placed = store_status_text(st, r->id, "host");
     int rc = 0;
-    if (value[0] && placed[0] && strcmp(value, placed) && is_active(state))
+    bool settled = !strcmp(state, "running") || !strcmp(state, "paused");
+    if (placed[0] && strcmp(value, placed) && (is_active(state) || !strcmp(state, "migrating")) &&
+        !settled)
         rc = cfs_err_set(err, EBUSY, "vm %s is %s on host %s; stop it before moving it to %s",
                          r->name, state, placed, value);
     free(state);
@@ -136,22 +139,8 @@ static int placed_vm(struct cfs_store *st, const struct cfs_res *h, bool any_sta
     return found;
 }
 
-/* host.state = maintenance: only an empty host (evacuation is not available). */
-static int host_state(struct cfs_store *st, const struct cfs_res *r, const char *value,
-                      struct cfs_err *err)
-{
-    char vm[CFS_NAME_MAX + 32];
-    if (strcmp(value, "maintenance"))
-        return 0;
-    int found = placed_vm(st, r, false, vm, sizeof(vm), err);
-    if (found < 0)
-        return -1;
-    if (found)
-        return cfs_err_set(err, EBUSY,
-                           "host %s still runs vm %s; stop or move its VMs before maintenance",
-                           r->name, vm);
-    return 0;
-}
+/* host.state: maintenance is always taken; the reconciler evacuates the
+ * host (host_maintenance.c) and stops, with the reason, what cannot move. */
 
 /* ---- storage ---- */
 
@@ -762,7 +751,6 @@ static const struct {
     {"vm", "image", vm_image},
     {"vm", "root-size", vm_root_size},
     {"vm", "from", vm_from},
-    {"host", "state", host_state},
     {"volume", "size", volume_size},
     {"volume", "pool", volume_made},
     {"volume", "image", volume_image},

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "host_failure.h"
+#include "host_maintenance.h"
 #include "rc_state.h"
 #include "reconcile_network.h"
 #include "rc_store.h"
@@ -189,16 +190,16 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
                 rc_wake(rc, vms[i].id);
         free(vms);
     }
-    return 0;
+    return host_maintenance(rc, host, gen);
 }
 
 const struct rc_kind rc_kind_host = {
     .name = "host", .pass = reconcile_host, .wakes = RC_WAKE_SELF,
     .wakes_kinds = "vpc subnet",    /* vtep, netns, uri, a host added or removed: VXLAN peers */
-    .attrs_read = "uri domain-type fence-address pool/type pool/ceph-conf pool/ceph-user "
+    .attrs_read = "uri state domain-type fence-address pool/type pool/ceph-conf pool/ceph-user "
                   "cluster/cpu-overcommit cluster/memory-overcommit "
                   "vm/offering offering/cpus offering/memory",
-    .status_read = "vm/host connection fenced",
+    .status_read = "vm/host vm/state vm/" CFS_ST_EVACUATED " vm/" CFS_ST_MIGRATING_TO " connection fenced",
     .status_written = "connection error cpus memory arch cpu-model domain-type free-cpus "
-                      "free-memory vm-count allocated-cpus allocated-memory orphans fenced " CFS_ST_GEN,
+                      "free-memory vm-count allocated-cpus allocated-memory orphans fenced state " CFS_ST_GEN,
 };
