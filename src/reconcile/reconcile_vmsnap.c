@@ -2,7 +2,7 @@
  *
  * Every disk of the VM (its root volume and its attached data volumes) is
  * snapshotted at one instant by the storage itself, each disk's snapshot
- * named cfs-vmsnap-UUID after the resource (never what the user typed):
+ * named cfs-snap-vm-UUID after the resource (never what the user typed):
  * - a stopped VM: each disk through its pool's driver (qemu-img snapshot
  *   on dir pools, rbd_snap_create on rbd pools);
  * - a running VM: its file systems frozen when the guest agent answers,
@@ -35,7 +35,7 @@
 #define BUSY_MS 300
 #define SETTLE_NS (1000LL * 1000000LL)
 #define VERB_MAX_AGE_NS (600LL * 1000000000LL)
-#define VMSNAP_PREFIX "cfs-vmsnap-"
+#define VMSNAP_PREFIX CFS_SNAP_PREFIX "vm-"   /* what the dir driver lets through */
 /* Internal status: the disks' volume UUIDs (space-separated), "1" when
  * libvirt took it (a running VM with qcow2 disks), "1" while a revert
  * waits for the VM to stop. */
