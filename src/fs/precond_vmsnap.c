@@ -19,35 +19,6 @@ static bool vm_active(struct cfs_store *st, const struct cfs_res *vm, char **sta
     return strcmp(*state, "stopped") && (*state)[0];
 }
 
-int vmsnap_precond_create(struct cfs_store *st, const struct cfs_conf *conf,
-                          const struct cfs_res *vm, const struct cfs_kind *k, struct cfs_err *err)
-{
-    int64_t n = 0;
-    if (store_res_count(st, vm->id, k, &n, err) < 0)
-        return -1;
-    if (n >= conf->vm_snapshots)
-        return cfs_err_set(err, EDQUOT, "vm %s already holds %lld snapshots, the most "
-                           "vm-snapshots (cloudfs.conf) allows; delete one first", vm->name,
-                           (long long)n);
-    return 0;
-}
-
-int vmsnap_vm_fixed(struct cfs_store *st, const struct cfs_res *vm, const char *what,
-                    struct cfs_err *err)
-{
-    const struct cfs_kind *k = vmsnap_kind(st);
-    int64_t n = 0;
-    if (!k || strcmp(vm->kind->name, "vm"))
-        return 0;
-    if (store_res_count(st, vm->id, k, &n, err) < 0)
-        return -1;
-    if (n > 0)
-        return cfs_err_set(err, EBUSY, "vm %s has %lld whole-VM snapshots: %s is refused while "
-                           "they exist (a revert must find the same disks and NICs); delete them "
-                           "first", vm->name, (long long)n, what);
-    return 0;
-}
-
 /* Whether a disk of vm sits in a pool of type type. */
 static bool vm_has_pool_type(struct cfs_store *st, const struct cfs_res *vm, const char *type)
 {
@@ -79,6 +50,43 @@ static bool vm_has_pool_type(struct cfs_store *st, const struct cfs_res *vm, con
     }
     free(vols);
     return found;
+}
+
+int vmsnap_precond_create(struct cfs_store *st, const struct cfs_conf *conf,
+                          const struct cfs_res *vm, const struct cfs_kind *k, struct cfs_err *err)
+{
+    int64_t n = 0;
+    if (store_res_count(st, vm->id, k, &n, err) < 0)
+        return -1;
+    if (n >= conf->vm_snapshots)
+        return cfs_err_set(err, EDQUOT, "vm %s already holds %lld snapshots, the most "
+                           "vm-snapshots (cloudfs.conf) allows; delete one first", vm->name,
+                           (long long)n);
+    char *state = NULL;
+    int rc = 0;
+    if (vm_active(st, vm, &state) && vm_has_pool_type(st, vm, "dir") &&
+        vm_has_pool_type(st, vm, "rbd"))
+        rc = cfs_err_set(err, EOPNOTSUPP, "vm %s is %s with disks on both a dir and an rbd pool: "
+                         "libvirt snapshots a running domain's qcow2 disks only when every disk "
+                         "is qcow2; stop the VM first", vm->name, state);
+    free(state);
+    return rc;
+}
+
+int vmsnap_vm_fixed(struct cfs_store *st, const struct cfs_res *vm, const char *what,
+                    struct cfs_err *err)
+{
+    const struct cfs_kind *k = vmsnap_kind(st);
+    int64_t n = 0;
+    if (!k || strcmp(vm->kind->name, "vm"))
+        return 0;
+    if (store_res_count(st, vm->id, k, &n, err) < 0)
+        return -1;
+    if (n > 0)
+        return cfs_err_set(err, EBUSY, "vm %s has %lld whole-VM snapshots: %s is refused while "
+                           "they exist (a revert must find the same disks and NICs); delete them "
+                           "first", vm->name, (long long)n, what);
+    return 0;
 }
 
 int vmsnap_precond_attr(struct cfs_store *st, const struct cfs_res *r, const char *attr,

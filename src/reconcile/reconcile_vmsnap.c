@@ -48,7 +48,7 @@ struct disk {
     struct cfs_res vol;
     struct rc_pool *p;
     char obj[128];
-    bool rbd, claimed;
+    bool rbd, claimed, root;
 };
 
 struct disks {
@@ -113,6 +113,8 @@ static int disks_of_vm(struct reconciler *rc, const struct cfs_res *vm, struct d
                                    &vol, err) < 0 ||
                     disk_add(rc, ds, &vol, err) < 0))
         ret = -1;
+    else if (root[0])
+        ds->d[0].root = true;   /* vda */
     free(root);
     const struct cfs_link_def *l = layout_link(vm->kind, "volumes");
     void *a[3] = {rc, ds, err};
@@ -197,7 +199,9 @@ static void host_put(struct rc_host *h)
         pthread_rwlock_unlock(&h->rw);
 }
 
-/* Take the snapshot of every disk of the running (or paused) VM. */
+/* Take the snapshot of every disk of the running (or paused) VM: libvirt
+ * (9.0) takes a running domain's internal snapshot only of all its disks
+ * at once, qcow2 ones; a VM with disks on both pool kinds is refused. */
 static int take_live(struct reconciler *rc, const struct cfs_res *s, const struct cfs_res *vm,
                      struct disks *ds, const char *name, const char *vmstate, bool memory,
                      bool *frozen, bool *via_libvirt, struct cfs_err *err)
@@ -211,6 +215,10 @@ static int take_live(struct reconciler *rc, const struct cfs_res *s, const struc
         return cfs_err_set(err, EOPNOTSUPP, "vm %s has a disk on an rbd pool: its memory cannot "
                            "be kept with it (libvirt keeps memory in qcow2 disks only); write "
                            "memory off", vm->name);
+    if (qcow && rbd)
+        return cfs_err_set(err, EOPNOTSUPP, "vm %s runs with disks on both a dir and an rbd "
+                           "pool: libvirt snapshots a running domain's qcow2 disks only when "
+                           "every disk is qcow2; stop the VM", vm->name);
     struct rc_host *h = host_of(rc, vm, err);
     if (!h)
         return -1;
@@ -233,7 +241,7 @@ static int take_live(struct reconciler *rc, const struct cfs_res *s, const struc
             cfs_err_set(err, EOPNOTSUPP, "the host's driver has no domain snapshots");
             goto cleanup;
         }
-        if (drv->vm_snapshot_create(h->conn, vm->uuid, name, err) < 0)
+        if (drv->vm_snapshot_create(h->conn, vm->uuid, name, NULL, err) < 0)
             goto cleanup;
         *via_libvirt = true;
     }
