@@ -57,6 +57,14 @@ uuid_of() { sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='$1' AND name='
 vol_file() { cat "$C/volumes/$1/status/path"; }
 snap_name() { echo "cfs-snap-vm-$(uuid_of vm-snapshot "$1")"; }
 no_tombstones() { [ "$(sqlite3 "$DB" "select count(*) from resources where deleted = 1")" = 0 ]; }
+# tombs_gone SECONDS: every deletion is finished (else say what is left, why).
+tombs_gone() {
+  wait_until "$1" no_tombstones || {
+    sqlite3 "$DB" "SELECT r.kind, r.name, s.value FROM resources r LEFT JOIN status s
+                   ON s.res = r.id AND s.name = 'error' WHERE r.deleted = 1" >&2
+    return 1
+  }
+}
 rbd_url() { echo "rbd:$RPOOL/cfs-vol-$(uuid_of volume "$1"):conf=$CEPH_CONF"; }
 
 qcow_snaps() { qemu-img snapshot -U -l "$1" | awk 'NR > 2 { print $2 }' | sort; }
@@ -181,11 +189,11 @@ revert() {
   qread "$(rbd_url vrd2)" 0x52 -f raw
   # rmdir of the VM takes its snapshots; the volumes stay, without them.
   rmdir "$C/vms/vr1"
-  wait_until 120 no_tombstones
+  tombs_gone 120
   [ -z "$(rbd_snaps vrd1)" ]
   [ -z "$(rbd_snaps vrd2)" ]
   rm -r "$C/volumes/vrd1" "$C/volumes/vrd2"
-  wait_until 90 no_tombstones
+  tombs_gone 90
 }
 
 @test "while whole-VM snapshots exist the VM's disks and NICs stay: attach, detach, a new NIC refused with EBUSY" {
@@ -205,7 +213,7 @@ revert() {
   mkdir "$C/vms/vs1/snapshots/mm"
   reject "$E_OPNOTSUPP" "$C/vms/vs1/snapshots/mm/memory" on "rbd pool"
   rmdir "$C/vms/vs1/snapshots/mm"
-  wait_until 60 no_tombstones
+  tombs_gone 60
 }
 
 @test "at most vm-snapshots (5): the 6th is refused with EDQUOT; rmdir in any order leaves the others whole" {
@@ -224,7 +232,7 @@ revert() {
   rmdir "$C/vms/vs1/snapshots/q3"
   rmdir "$C/vms/vs1/snapshots/s1"
   rmdir "$C/vms/vs1/snapshots/q5"
-  wait_until 90 no_tombstones
+  tombs_gone 90
   [ "$(qcow_snaps "$(vol_file vs1-root)")" = "$(tree_snaps vs1)" ]
   [ "$(rbd_snaps vsd1)" = "$(tree_snaps vs1)" ]
   [ "$(echo "$(tree_snaps vs1)" | wc -l)" = 2 ]
@@ -239,11 +247,11 @@ revert() {
 @test "rmdir of the VM deletes its snapshots: the data volume keeps no RBD snapshot" {
   need_rbd
   rmdir "$C/vms/vs1"
-  wait_until 120 no_tombstones
+  tombs_gone 120
   [ "$(sqlite3 "$DB" "select count(*) from resources where kind in ('vm-snapshot','vm')")" = 0 ]
   [ -z "$(rbd_snaps vsd1)" ]
   rm -r "$C/volumes/vsd1"
-  wait_until 90 no_tombstones
+  tombs_gone 90
 }
 
 @test "running VM on a dir pool, memory on: libvirt keeps disks and memory; revert brings it back running" {
@@ -267,10 +275,10 @@ revert() {
   wait_until 60 file_is "$C/vms/vm1/status/state" running
   # Deleted from the running domain through libvirt.
   rmdir "$C/vms/vm1/snapshots/m"
-  wait_until 90 no_tombstones
+  tombs_gone 90
   [ -z "$(virsh_snaps vm1)" ]
   [ -z "$(qcow_snaps "$(vol_file vm1-root)")" ]
   vm_state vm1 stopped
   rmdir "$C/vms/vm1"
-  wait_until 90 no_tombstones
+  tombs_gone 90
 }

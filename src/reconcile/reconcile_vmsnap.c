@@ -497,6 +497,8 @@ static int teardown(struct reconciler *rc, const struct cfs_res *s)
     disks_close(&ds);
     if (rc_res_purge(rc, s, &err) < 0)
         result = fail(rc, s, "delete", &err);
+    else
+        rc_wake(rc, s->parent);     /* a VM being deleted waits for its snapshots */
 cleanup:
     disks_close(&ds);
     return result;
@@ -533,3 +535,18 @@ const struct rc_kind rc_kind_vmsnap = {
     .status_written = "state created size consistency memory disks error " CFS_ST_GEN " "
                       CFS_ST_VERB_SEQ " " ST_VOLS " " ST_LIBVIRT " " ST_REVERT,
 };
+
+int rc_vmsnaps_left(struct reconciler *rc, const struct cfs_res *vm)
+{
+    const struct cfs_kind *k = rc_layout_kind(rc, &rc_kind_vmsnap);
+    struct cfs_res *all = NULL;
+    size_t n = 0;
+    struct cfs_err ignore;
+    int left = 0;
+    if (!k || store_res_all(rc->st, k, &all, &n, &ignore) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        left += all[i].parent == vm->id;
+    free(all);
+    return left;
+}
