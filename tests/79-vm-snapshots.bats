@@ -44,7 +44,6 @@ teardown_file() {
       $VIRSH undefine "cfs-$u" --snapshots-metadata >/dev/null 2>&1 || true
     done
   fi
-  cp "$T/reconcile.log" /tmp/h17vmsnap-rc.log 2>/dev/null || true  # DEBUG
   compute_stop || true
   [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
     --yes-i-really-really-mean-it >/dev/null 2>&1 || true
