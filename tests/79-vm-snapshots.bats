@@ -44,9 +44,12 @@ teardown_file() {
       $VIRSH undefine "cfs-$u" --snapshots-metadata >/dev/null 2>&1 || true
     done
   fi
-  compute_stop || true
+  # The sanitizer's and the declaration checker's findings fail the file.
+  local ok=0
+  compute_stop || ok=1
   [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
     --yes-i-really-really-mean-it >/dev/null 2>&1 || true
+  return $ok
 }
 
 need_rbd() { [ -n "$RPOOL" ] || skip "no test Ceph cluster (scripts/ceph-up.sh)"; }
