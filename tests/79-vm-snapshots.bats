@@ -174,7 +174,7 @@ revert() {
   [ "$(cat "$C/vms/vr1/snapshots/l/status/disks")" = "$(printf 'vrd1\nvrd2')" ]
   # Resumed after; no libvirt snapshot (librbd took them).
   wait_until 30 domstate_is "$(vm_domain vr1)" running
-  [ "$(cat "$C/vms/vr1/status/state")" = running ]
+  wait_until 30 file_is "$C/vms/vr1/status/state" running
   [ -z "$(virsh_snaps vr1)" ]
   [ "$(rbd_snaps vrd1)" = "$(snap_name l)" ]
   [ "$(rbd_snaps vrd2)" = "$(snap_name l)" ]
