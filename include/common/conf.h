@@ -35,6 +35,7 @@ struct cfs_conf {
     int storage_timeout;    /* seconds before a stalled storage operation fails */
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
+    int vm_snapshots;       /* most whole-VM snapshots a VM may hold (the mount refuses more) */
     int vnc_validity;       /* seconds a VNC console password is valid */
     /* pools (pool_cap.h) */
     long long pool_ratio;   /* over-subscription, in hundredths (150: 1.5) */

@@ -189,6 +189,23 @@ struct cfs_compute_driver {
     int (*migrate)(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid,
                    cfs_migrate_progress_cb cb, void *arg, struct cfs_migration_stats *out,
                    struct cfs_err *err);
+    /* Whole-VM snapshots (reconcile_vmsnap.c).  Freeze (thaw false) or
+     * thaw the running guest's file systems through its agent. */
+    int (*fs_freeze)(struct cfs_conn *c, const char *uuid, bool thaw, struct cfs_err *err);
+    /* An internal snapshot of the running domain, memory and every disk,
+     * named name (plain [a-z0-9-]); taken already succeeds.  The disks
+     * whose targets skip lists (space-separated, as "sdb sdc") are left out
+     * (libvirt snapshots only qcow2 disks internally). */
+    int (*vm_snapshot_create)(struct cfs_conn *c, const char *uuid, const char *name,
+                              const char *skip, struct cfs_err *err);
+    /* 1 when the domain has snapshot name, 0 when not, -1 on error. */
+    int (*vm_snapshot_exists)(struct cfs_conn *c, const char *uuid, const char *name,
+                              struct cfs_err *err);
+    /* Delete it (gone succeeds); revert to it (memory too: runs after). */
+    int (*vm_snapshot_delete)(struct cfs_conn *c, const char *uuid, const char *name,
+                              struct cfs_err *err);
+    int (*vm_snapshot_revert)(struct cfs_conn *c, const char *uuid, const char *name,
+                              struct cfs_err *err);
 };
 
 extern const struct cfs_compute_driver cfs_libvirt_driver;

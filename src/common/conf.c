@@ -101,6 +101,7 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"metrics-interval", 5, 1, 3600, offsetof(struct cfs_conf, metrics_interval)},
         /* The seeds: at most 5 manual snapshots per disk, adjustable. */
         {"volume-snapshots", 5, 1, 128, offsetof(struct cfs_conf, volume_snapshots)},
+        {"vm-snapshots", 5, 1, 64, offsetof(struct cfs_conf, vm_snapshots)},
         /* The seeds: a console password is valid 300 s. */
         {"vnc-password-validity", 300, 10, 86400, offsetof(struct cfs_conf, vnc_validity)},
         /* Each open blocking reader may hold a FUSE worker thread: the

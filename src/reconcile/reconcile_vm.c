@@ -159,6 +159,10 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
     char *console = rc_status(rc, vm->id, "console");
     int result = 0;
     announce(rc, vm, "deleting");
+    if (rc_vmsnaps_left(rc, vm) > 0) {
+        result = 2000;      /* its whole-VM snapshots go first; each wakes it when gone */
+        goto cleanup;
+    }
     struct rc_host *h = rc_host_find_name(rc, vm->parent, placed);
     if (h && rc_host_untried(h)) {
         result = 500;       /* the host's first pass wakes this VM */
