@@ -9,6 +9,7 @@
 
 #include "offering.h"
 #include "precond_net.h"
+#include "precond_secgroup.h"
 #include "status_keys.h"
 #include "value.h"
 
@@ -774,6 +775,11 @@ static const struct {
     {"pool", "rbd-pool", ceph_name},
     {"pool", "ceph-user", ceph_name},
     {"snapshot", "ctl", snapshot_ctl},
+    {"sgrule", "ports", sg_rule_ports},
+    {"sgrule", "protocol", sg_rule_protocol},
+    {"sgrule", "remote", sg_rule_remote},
+    {"sgrule", "priority", sg_rule_priority},
+    {"nic", "security-groups", sg_nic_groups},
 };
 
 int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
@@ -869,6 +875,7 @@ static const struct {
     {"subnet", net_precond_delete},
     {"snapshot", snapshot_delete},
     {"host", host_delete},
+    {"secgroup", sg_delete},
 };
 
 int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)

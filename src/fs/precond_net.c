@@ -8,6 +8,7 @@
  * what is committed with the write.
  */
 #include "precond_net.h"
+#include "precond_secgroup.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -575,6 +576,8 @@ int net_delete_parts(struct cfs_store *st, const struct cfs_res *r, const struct
     struct cfs_res *nics = NULL;
     size_t n = 0;
     int rc = 0;
+    if (sg_delete_parts(st, r, actor, err) < 0)     /* a zone's groups, a group's rules */
+        return -1;
     if (!kn || kn->parent != r->kind)
         return 0;
     if (store_res_all(st, kn, &nics, &n, err) < 0)
@@ -591,6 +594,8 @@ int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_
 {
     if (!a && !strcmp(r->kind->name, "vm"))
         return vm_default_nic(st, r, actor, err);
+    if (!a && !strcmp(r->kind->name, "zone"))
+        return sg_zone_seed(st, r, actor, err);     /* its default security group */
     if (strcmp(r->kind->name, "nic"))
         return 0;
     if (a && strcmp(a->name, "subnet") && strcmp(a->name, "ip") && strcmp(a->name, "mac"))
