@@ -696,6 +696,7 @@ static int reconcile_nic(struct reconciler *rc, const struct cfs_res *nic)
 
 const struct rc_kind rc_kind_nic = {
     .name = "nic", .pass = reconcile_nic, .wakes = RC_WAKE_SELF,
+    .wakes_kinds = "secgroup",      /* its groups and address: the security groups' rules */
     .status_read = CFS_ST_SUBNET " " CFS_ST_SUBNET_WAS,
     .status_written = "state error " CFS_ST_SUBNET_WAS " " CFS_ST_GEN,
 };
