@@ -138,8 +138,9 @@ int sg_parse_remote(const char *s, uint32_t *net, int *prefix, struct cfs_err *e
     snprintf(addr, sizeof(addr), "%.*s", (int)(slash - s), s);
     if (netaddr_ipv4_parse(addr, &a, &ignore) < 0)
         return 0;       /* ZONE/GROUP */
-    if (netaddr_cidr_parse(s, &c, err) < 0)
-        return cfs_err_set(err, EINVAL, "remote '%.40s': not an IPv4 CIDR (%s)", s, err->msg);
+    struct cfs_err why;
+    if (netaddr_cidr_parse(s, &c, &why) < 0)
+        return cfs_err_set(err, EINVAL, "remote '%.40s': not an IPv4 CIDR (%s)", s, why.msg);
     *net = c.net;
     *prefix = c.prefix;
     return 1;
