@@ -20,11 +20,11 @@ static const struct cfs_kind *kind_of(struct cfs_store *st, const char *name)
  * cluster -> zone); 0 when not found. */
 static int64_t zone_of(struct cfs_store *st, const struct cfs_res *r)
 {
-    int up = !strcmp(r->kind->name, "sgrule") ? 2 : !strcmp(r->kind->name, "nic") ? 3 : 1;
+    const struct cfs_kind *kz = kind_of(st, "zone");
     struct cfs_res cur = *r;
     struct cfs_err ignore;
-    for (int i = 0; i < up; i++)
-        if (store_res_get(st, cur.parent, &cur, &ignore) < 0)
+    while (cur.kind != kz)
+        if (!cur.parent || store_res_get(st, cur.parent, &cur, &ignore) < 0)
             return 0;
     return cur.id;
 }
@@ -214,7 +214,7 @@ int sg_zone_seed(struct cfs_store *st, const struct cfs_res *z, const struct cfs
     const struct cfs_kind *kg = kind_of(st, "secgroup"), *kr = kind_of(st, "sgrule");
     struct cfs_res g, rule;
     struct cfs_err ignore;
-    if (!kg || !kr || strcmp(z->kind->name, "zone"))
+    if (!kg || !kr || kg->parent != z->kind)
         return 0;
     if (store_res_find(st, z->id, kg, "default", &g, &ignore) == 0)
         return 0;
@@ -243,7 +243,7 @@ static int delete_children(struct cfs_store *st, int64_t parent, const struct cf
         return k ? -1 : 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         if (all[i].parent == parent && !all[i].deleted) {
-            if (!strcmp(k->name, "secgroup"))
+            if (k == kind_of(st, "secgroup"))
                 rc = sg_delete(st, &all[i], err) < 0 ||
                      delete_children(st, all[i].id, kind_of(st, "sgrule"), actor, err) < 0
                          ? -1 : 0;
@@ -257,9 +257,10 @@ static int delete_children(struct cfs_store *st, int64_t parent, const struct cf
 int sg_delete_parts(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
                     struct cfs_err *err)
 {
-    if (!strcmp(r->kind->name, "zone"))
-        return delete_children(st, r->id, kind_of(st, "secgroup"), actor, err);
-    if (!strcmp(r->kind->name, "secgroup"))
-        return delete_children(st, r->id, kind_of(st, "sgrule"), actor, err);
+    /* A zone's groups, a group's rules: the kinds whose parent r is. */
+    const struct cfs_kind *kinds[] = {kind_of(st, "secgroup"), kind_of(st, "sgrule")};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kinds[i] && kinds[i]->parent == r->kind)
+            return delete_children(st, r->id, kinds[i], actor, err);
     return 0;
 }
