@@ -11,27 +11,11 @@ set -uo pipefail
 NICS=$(quick && echo 10 || echo 100)
 PER=10
 csv_init secgroups
-V="virsh -q -c qemu:///system"
-NETSTATE=/run/cloudfs/net
 FLOOR="cfs_sg_bench$$"
 
 cleanup() {
-  local u h
   nft delete table inet "$FLOOR" 2>/dev/null
-  if [ -n "${BT:-}" ] && [ -f "$BT/store.db" ]; then
-    vpcs=$(sqlite3 "$BT/store.db" "SELECT uuid FROM resources WHERE kind='vpc'")
-  fi
-  bench_cleanup
-  for u in ${vpcs:-}; do
-    h=${u//-/}
-    $V net-destroy "cfs-vpc-$u" >/dev/null 2>&1; $V net-undefine "cfs-vpc-$u" >/dev/null 2>&1
-    ip link del "cfsb${h:0:11}" 2>/dev/null; ip link del "cfsr${h:0:11}" 2>/dev/null
-    nft delete table netdev "cfs_vpc_$h" 2>/dev/null
-    nft delete table inet "cfs_sg_$h" 2>/dev/null
-    [ -f "$NETSTATE/$u/dnsmasq.pid" ] && kill "$(cat "$NETSTATE/$u/dnsmasq.pid")" 2>/dev/null
-    ip netns del "cfs-vpc-$u" 2>/dev/null
-    rm -rf "${NETSTATE:?}/$u" "$NETSTATE/$u.lock"
-  done
+  bench_cleanup     # the VPC's data plane and its security groups' table too
 }
 trap cleanup EXIT
 
