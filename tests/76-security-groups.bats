@@ -157,10 +157,15 @@ rule() {
   grep -q "in use by nic eth0 of vm g1" "$SG/web/status/error"
   run rmdir "$SG/default"
   [ "$status" -ne 0 ]
+  # NICs name their groups: a group in use keeps its name.
+  run mv "$SG/web" "$SG/web2"
+  [ "$status" -ne 0 ]
+  [ -d "$SG/web" ]
   echo default > "$C/vms/g1/nics/eth0/security-groups"
   wait_until 5 sh -c "! nft list table inet $(table) | grep -q 'tcp dport 80'"
-  rm -r "$SG/web"
-  [ ! -e "$SG/web" ]
+  mv "$SG/web" "$SG/web2"
+  rm -r "$SG/web2"
+  [ ! -e "$SG/web2" ]
   wait_until 30 sh -c "[ -z \"\$(sqlite3 '$DB' \"SELECT 1 FROM resources WHERE kind='secgroup' AND name LIKE '.deleted-%'\")\" ]"
   ! peer_tcp 80 || false
 }

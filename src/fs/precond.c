@@ -908,3 +908,19 @@ int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err
             return delete_rules[i].check(st, r, err);
     return 0;
 }
+
+/* Rename rules, by kind: references held as text the store cannot follow. */
+static const struct {
+    const char *kind;
+    int (*check)(struct cfs_store *, const struct cfs_res *, struct cfs_err *);
+} rename_rules[] = {
+    {"secgroup", sg_delete},
+};
+
+int precond_rename(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    for (size_t i = 0; i < sizeof(rename_rules) / sizeof(rename_rules[0]); i++)
+        if (!strcmp(rename_rules[i].kind, r->kind->name))
+            return rename_rules[i].check(st, r, err);
+    return 0;
+}
