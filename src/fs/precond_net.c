@@ -16,6 +16,7 @@
 
 #include "netaddr.h"
 #include "network.h"
+#include "precond_eip.h"
 #include "status_keys.h"
 
 struct subnet_info {
@@ -484,6 +485,9 @@ static const struct {
 int net_precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                      const char *value, struct cfs_err *err)
 {
+    int e = eip_precond_attr(st, r, a, value, err);
+    if (e <= 0)
+        return e;
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
         if (!strcmp(rules[i].kind, r->kind->name) && !strcmp(rules[i].attr, a->name))
             return rules[i].check(st, r, value, err);
@@ -591,6 +595,8 @@ int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_
 {
     if (!a && !strcmp(r->kind->name, "vm"))
         return vm_default_nic(st, r, actor, err);
+    if (!strcmp(r->kind->name, "eip"))
+        return eip_applied(st, r, a, actor, err);
     if (strcmp(r->kind->name, "nic"))
         return 0;
     if (a && strcmp(a->name, "subnet") && strcmp(a->name, "ip") && strcmp(a->name, "mac"))
