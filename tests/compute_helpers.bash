@@ -72,7 +72,7 @@ rc_cleanup_domains() {
 
 # vpc_dataplane_purge UUID...: remove what the reconciler made on this host for
 # each VPC (libvirt network, bridge, router veth and namespace, nft table, dnsmasq,
-# its state directory), for a teardown after the reconciler is gone: a VPC still in
+# its state directory, the EIP veth and NAT file), for a teardown after the reconciler is gone: a VPC still in
 # the store when the test ends would otherwise outlive the test run.
 vpc_dataplane_purge() {
   local u h pid st=${NETSTATE:-/run/cloudfs/net}
@@ -82,6 +82,8 @@ vpc_dataplane_purge() {
     $VIRSH net-undefine "cfs-vpc-$u" >/dev/null 2>&1 || true
     ip link del "cfsb${h:0:11}" 2>/dev/null || true
     ip link del "cfsr${h:0:11}" 2>/dev/null || true
+    ip link del "cfse${h:0:11}" 2>/dev/null || true     # its EIP side (eip_linux.c)
+    rm -f "$st/eip-$u.nft"
     nft delete table netdev "cfs_vpc_$h" 2>/dev/null || true
     pid=$(cat "$st/$u/dnsmasq.pid" 2>/dev/null || true)
     [ -z "$pid" ] || kill "$pid" 2>/dev/null || true

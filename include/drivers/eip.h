@@ -49,7 +49,8 @@ bool eip_router_present(const char *vpc_uuid);
 /* Bring the VPC's router to r: the veth eip0 (host side cfse + 11 hex of
  * the VPC's UUID, a port of the pool's bridge) with the public addresses,
  * the default route via the gateway, and the table cfs_eip replaced in one
- * nft transaction. */
-int eip_router_apply(const struct cfs_eip_router *r, struct cfs_err *err);
+ * nft transaction.  *repaired: a chain of the table had gone (deleted
+ * behind cloudfs's back) and is back. */
+int eip_router_apply(const struct cfs_eip_router *r, bool *repaired, struct cfs_err *err);
 
 #endif

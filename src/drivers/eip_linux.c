@@ -178,7 +178,7 @@ static int write_table(const struct cfs_eip_router *r, const char *path, struct 
         netaddr_ipv4_format(r->rules[i].private_ip, p);
         fprintf(f, "    oifname \"" CFS_EIP_ROUTER_IF "\" ip saddr %s snat to %s\n", p, a);
     }
-    fprintf(f, "  }\n  chain fwd {\n    type filter hook forward priority filter; "
+    fprintf(f, "  }\n  chain guard {\n    type filter hook forward priority filter; "
                "policy accept;\n");
     for (int i = 0; i < r->n; i++) {
         if (!r->rules[i].mbit)
@@ -324,9 +324,31 @@ static int router_clear(const char *ns, const char *host, const char *vpc, struc
     return ret;
 }
 
-int eip_router_apply(const struct cfs_eip_router *r, struct cfs_err *err)
+/* Whether the router had EIP rules made before (eip0 is there) and a chain
+ * of the table is missing now: changed behind cloudfs's back. */
+static bool drifted(const char *ns)
+{
+    static const char *const chains[] = {"pre", "post", "guard"};
+    struct nl_list links;
+    struct cfs_err ignore;
+    bool had = false, missing = false;
+    if (links_of(ns, &links, &ignore) < 0)
+        return false;
+    had = nl_link_named(&links, CFS_EIP_ROUTER_IF) != NULL;
+    nl_list_free(&links);
+    for (size_t i = 0; had && i < sizeof(chains) / sizeof(chains[0]); i++) {
+        struct nl_chain c;
+        if (nl_nft_chain(ns, NFPROTO_IPV4, CFS_EIP_TABLE, chains[i], &c, &ignore) == 0 &&
+            !c.exists)
+            missing = true;
+    }
+    return had && missing;
+}
+
+int eip_router_apply(const struct cfs_eip_router *r, bool *repaired, struct cfs_err *err)
 {
     char ns[64], host[16], path[128];
+    *repaired = false;
     if (hex11(r->vpc, "cfse", host) < 0)
         return cfs_err_set(err, EINVAL, "eip: bad VPC UUID");
     snprintf(ns, sizeof(ns), "cfs-vpc-%s", r->vpc);
@@ -334,6 +356,7 @@ int eip_router_apply(const struct cfs_eip_router *r, struct cfs_err *err)
         return cfs_err_set(err, ENOENT, "VPC %s has no router on this machine", r->vpc);
     if (r->n == 0)
         return router_clear(ns, host, r->vpc, err);
+    *repaired = drifted(ns);
     if (ensure_veth(r, ns, host, err) < 0 || sync_addrs(r, ns, err) < 0)
         return -1;
     if (r->gateway) {
@@ -352,5 +375,7 @@ int eip_router_apply(const struct cfs_eip_router *r, struct cfs_err *err)
     if (write_table(r, path, err) < 0)
         return -1;
     const char *nft[] = {"ip", "netns", "exec", ns, "nft", "-f", path, NULL};
-    return run(err, nft);
+    int ret = run(err, nft);
+    unlink(path);
+    return ret;
 }

@@ -237,7 +237,17 @@ static int eip_sync(struct reconciler *rc)
         if (vr[v].deleted || !eip_router_present(vr[v].uuid))
             continue;
         router_of(vr[v].uuid, eips, neips, rules, &r);
-        int ok = eip_router_apply(&r, &err);
+        bool repaired = false;
+        int ok = eip_router_apply(&r, &repaired, &err);
+        if (repaired) {
+            char now[32];
+            rc_iso_time(now, sizeof(now));
+            fprintf(stderr, "cloudfs reconcile: eip: the NAT table of VPC %s's router had been "
+                    "changed behind cloudfs's back: put back\n", vr[v].name);
+            for (size_t i = 0; i < neips; i++)
+                if (!strcmp(eips[i].vpc, vr[v].uuid))
+                    rc_set_status(rc, &eips[i].res, "repaired", now);
+        }
         for (size_t i = 0; i < neips; i++) {
             if (strcmp(eips[i].vpc, vr[v].uuid) || !strcmp(eips[i].state, "error"))
                 continue;
@@ -287,7 +297,7 @@ static int reconcile_eip_any(struct reconciler *rc, const struct cfs_res *r)
 #define EIP_READS "eip/pool eip/ip eip/nic eip/bandwidth eip-pool/cidr eip-pool/gateway " \
                   "eip-pool/range eip-pool/uplink"
 #define EIP_STATUS_READ "eip/ip nic/ip nic/" CFS_ST_SUBNET
-#define EIP_WRITES "eip/state eip/vm eip/nic eip/error eip/" CFS_ST_GEN " eip-pool/state " \
+#define EIP_WRITES "eip/repaired eip/state eip/vm eip/nic eip/error eip/" CFS_ST_GEN " eip-pool/state " \
                    "eip-pool/bridge eip-pool/free-ips eip-pool/error eip-pool/" CFS_ST_GEN
 
 const struct rc_kind rc_kind_eip_pool = {
