@@ -73,6 +73,7 @@ static void eip_resolve(struct reconciler *rc, struct eip *e, const struct pool 
     char *nic = rc_attr(rc, e->res.id, "nic");
     char *ip = rc_status(rc, e->res.id, "ip");
     char *bw = rc_attr(rc, e->res.id, "bandwidth");
+    char *mode = rc_attr(rc, e->res.id, "mode");
     struct cfs_err err;
     struct cfs_res n, vm, cluster, subnet, vpc;
     snprintf(e->state, sizeof(e->state), "unbound");
@@ -85,6 +86,10 @@ static void eip_resolve(struct reconciler *rc, struct eip *e, const struct pool 
     snprintf(e->state, sizeof(e->state), "error");
     if (!e->pool || !e->pool->ok || netaddr_ipv4_parse(ip, &e->ip, &err) < 0) {
         snprintf(e->error, sizeof(e->error), "pool %s gives it no address", pool);
+        goto cleanup;
+    }
+    if (strcmp(mode, "nat")) {     /* the layout offers nat only */
+        snprintf(e->error, sizeof(e->error), "mode %s: only nat is implemented", mode);
         goto cleanup;
     }
     if (store_ref_resolve(rc->st, &e->res, layout_attr(e->res.kind, "nic"), nic, &n, &err) < 0) {
@@ -110,6 +115,7 @@ cleanup:
     free(nic);
     free(ip);
     free(bw);
+    free(mode);
 }
 
 /* The bound EIPs of vpc into one router (rules: room for every EIP). */
@@ -294,7 +300,7 @@ static int reconcile_eip_any(struct reconciler *rc, const struct cfs_res *r)
     return result;
 }
 
-#define EIP_READS "eip/pool eip/ip eip/nic eip/bandwidth eip-pool/cidr eip-pool/gateway " \
+#define EIP_READS "eip/pool eip/ip eip/nic eip/mode eip/bandwidth eip-pool/cidr eip-pool/gateway " \
                   "eip-pool/range eip-pool/uplink"
 #define EIP_STATUS_READ "eip/ip nic/ip nic/" CFS_ST_SUBNET
 #define EIP_WRITES "eip/repaired eip/state eip/vm eip/nic eip/error eip/" CFS_ST_GEN " eip-pool/state " \
