@@ -14,14 +14,24 @@
 
 #define CFS_EIPS_PER_VM 50      /* the seeds' limit of IPv4 EIPs per VM */
 
-/* 0 when value may be written to attribute a of r (an eip-pool or eip);
- * 1 when r is of neither kind (not checked here). */
-int eip_precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
-                     const char *value, struct cfs_err *err);
-/* After a write of attribute a (NULL: after mkdir) of an eip: its status ip
- * follows pool and ip. */
-int eip_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
-                const struct cfs_actor *actor, struct cfs_err *err);
+/* 0 when value may be written to that attribute of r (precond_net.c's
+ * table of rules names them). */
+int eip_pool_cidr(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                  struct cfs_err *err);
+int eip_pool_gateway(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                     struct cfs_err *err);
+int eip_pool_range(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                   struct cfs_err *err);
+int eip_pool(struct cfs_store *st, const struct cfs_res *r, const char *value,
+             struct cfs_err *err);
+int eip_ip(struct cfs_store *st, const struct cfs_res *r, const char *value,
+           struct cfs_err *err);
+int eip_nic(struct cfs_store *st, const struct cfs_res *r, const char *value,
+            struct cfs_err *err);
+/* After a write of an eip's pool, ip or nic, or its mkdir: status ip
+ * follows pool and ip, status state unbound/pending follows nic. */
+int eip_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
+                struct cfs_err *err);
 
 /* The pool's range "FIRST-LAST" parsed; -1 with the reason when it is not
  * two addresses, FIRST <= LAST. */

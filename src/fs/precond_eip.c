@@ -207,7 +207,7 @@ static int vm_eips(struct cfs_store *st, const struct cfs_res *r, int64_t vm, in
     return 0;
 }
 
-static int eip_nic(struct cfs_store *st, const struct cfs_res *r, const char *value,
+int eip_nic(struct cfs_store *st, const struct cfs_res *r, const char *value,
                    struct cfs_err *err)
 {
     struct cfs_res nic;
@@ -228,7 +228,7 @@ static int eip_nic(struct cfs_store *st, const struct cfs_res *r, const char *va
     return 0;
 }
 
-static int eip_pool(struct cfs_store *st, const struct cfs_res *r, const char *value,
+int eip_pool(struct cfs_store *st, const struct cfs_res *r, const char *value,
                     struct cfs_err *err)
 {
     char *cur = store_attr_text(st, r->id, "pool");
@@ -249,7 +249,7 @@ static int eip_pool(struct cfs_store *st, const struct cfs_res *r, const char *v
     return rc;
 }
 
-static int eip_ip(struct cfs_store *st, const struct cfs_res *r, const char *value,
+int eip_ip(struct cfs_store *st, const struct cfs_res *r, const char *value,
                   struct cfs_err *err)
 {
     char *pool = store_attr_text(st, r->id, "pool");
@@ -292,20 +292,18 @@ static int pool_used(struct cfs_store *st, const struct cfs_res *p, char *who, s
     return found;
 }
 
-static int pool_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
+static int pool_attr(struct cfs_store *st, const struct cfs_res *r, const char *name,
                      const char *value, struct cfs_err *err)
 {
-    bool cidr = !strcmp(a->name, "cidr"), gw = !strcmp(a->name, "gateway"),
-         range = !strcmp(a->name, "range");
+    bool cidr = !strcmp(name, "cidr"), gw = !strcmp(name, "gateway"),
+         range = !strcmp(name, "range");
     struct pool_info p;
     char who[CFS_NAME_MAX + 1];
-    if (!cidr && !gw && !range)
-        return 0;
     if (pool_load(st, r->id, cidr ? value : NULL, gw ? value : NULL, range ? value : NULL, &p,
                   err) < 0)
         return -1;
     if (cidr || range) {
-        char *cur = store_attr_text(st, r->id, a->name);
+        char *cur = store_attr_text(st, r->id, name);
         bool same = !strcmp(cur, value);
         free(cur);
         int used = same ? 0 : pool_used(st, r, who, sizeof(who), err);
@@ -313,33 +311,32 @@ static int pool_attr(struct cfs_store *st, const struct cfs_res *r, const struct
             return -1;
         if (used)
             return cfs_err_set(err, EBUSY, "%s: eip %s takes its address from pool %s; fixed "
-                               "while EIPs use it", a->name, who, r->name);
+                               "while EIPs use it", name, who, r->name);
     }
     return 0;
 }
 
-int eip_precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
-                     const char *value, struct cfs_err *err)
+int eip_pool_cidr(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                  struct cfs_err *err)
 {
-    if (!strcmp(r->kind->name, "eip-pool"))
-        return pool_attr(st, r, a, value, err);
-    if (strcmp(r->kind->name, "eip"))
-        return 1;
-    if (!strcmp(a->name, "nic"))
-        return eip_nic(st, r, value, err);
-    if (!strcmp(a->name, "pool"))
-        return eip_pool(st, r, value, err);
-    if (!strcmp(a->name, "ip"))
-        return eip_ip(st, r, value, err);
-    return 0;
+    return pool_attr(st, r, "cidr", value, err);
 }
 
-int eip_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
-                const struct cfs_actor *actor, struct cfs_err *err)
+int eip_pool_gateway(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                     struct cfs_err *err)
 {
-    if (strcmp(r->kind->name, "eip") ||
-        (a && strcmp(a->name, "pool") && strcmp(a->name, "ip") && strcmp(a->name, "nic")))
-        return 0;
+    return pool_attr(st, r, "gateway", value, err);
+}
+
+int eip_pool_range(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                   struct cfs_err *err)
+{
+    return pool_attr(st, r, "range", value, err);
+}
+
+int eip_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
+                struct cfs_err *err)
+{
     char *pool = store_attr_text(st, r->id, "pool");
     char *ip = store_attr_text(st, r->id, "ip");
     char *keep = store_status_text(st, r->id, "ip");
