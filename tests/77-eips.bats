@@ -163,8 +163,10 @@ guest() {
   d1=$(vm_domain g1) d2=$(vm_domain g2)
   id1=$($VIRSH domid "$d1") id2=$($VIRSH domid "$d2")
   wait_until 30 answers g1
+  t0=$(date +%s%N)
   echo default/g2/eth0 > "$E/nic"
   wait_until 30 answers g2
+  echo "# the move: g2 answers at the EIP $(( ($(date +%s%N) - t0) / 1000000 )) ms after the write" >&3
   [ "$(cat "$E/status/vm")" = default/g2 ]
   nat_table | grep -q "dnat to $(cat "$C/vms/g2/nics/eth0/status/ip")"
   ! nat_table | grep -q "dnat to $(cat "$C/vms/g1/nics/eth0/status/ip")"
