@@ -28,5 +28,9 @@
 #define CFS_ST_SUBNET_WAS "_subnet_was"     /* nic: the subnet it left (the NIC pass wakes it to drop its DHCP entry) */
 #define CFS_ST_NICS "_nics"                 /* vm: the NICs of the domain as last defined (a change redefines and hot-plugs) */
 #define CFS_ST_HOSTS "_hosts"               /* vpc, subnet: hosts it was set up on, "URI" or "URI NETNS" a line (teardown) */
+#define CFS_ST_MIGRATING_TO "_migrating_to"   /* vm: the host a live migration is moving it to (the scheduler counts it there) */
+#define CFS_ST_MIG_FAILED "_mig_failed"     /* vm: "GEN REASON": the move asked by spec generation GEN failed (not retried until the next write) */
+#define CFS_ST_UNPINNED "_unpinned"         /* vm: changes seq of the reconciler's own `host` write that unpinned an evacuee (not a request to move) */
+#define CFS_ST_EVACUATED "_evacuated"       /* vm: why evacuating its host stopped it instead of moving it */
 
 #endif

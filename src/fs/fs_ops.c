@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "affinity.h"
 #include "audit.h"
 #include "events.h"
 #include "last_error.h"
@@ -27,6 +28,7 @@
 #include "pool_cap.h"
 #include "precond.h"
 #include "precond_net.h"
+#include "precond_vmsnap.h"
 #include "quota.h"
 #include "readers.h"
 #include "scratch.h"
@@ -455,6 +457,11 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
         if (pool_cap_status_text(fs->st, fs->conf, &n->res, n->status->name, &v, &err) != 0) {
             if (!v)
                 return -err.code;   /* a pool's allocated, allowed: counted now */
+            *out = with_newline(v, len);
+            t = store_now();
+        } else if (affinity_status_text(fs->st, &n->res, n->status->name, &v, &err) != 0) {
+            if (!v)
+                return -err.code;   /* a group's members, hosts, violations: counted now */
             *out = with_newline(v, len);
             t = store_now();
         } else if (!strcmp(n->res.kind->name, "quota") && strcmp(n->status->name, "error")) {
@@ -1005,7 +1012,7 @@ static int link_verb(const struct cfs_node *n, const char *name, const struct cf
     struct cfs_fs *fs = fs_self();
     const struct cfs_link_def *l = n->attr->link;
     if (n->attr->link_remove)
-        return store_link_del(fs->st, &n->res, l, name, actor, err);
+        return precond_unlink(fs->st, &n->res, l, err) < 0 ? -1 : store_link_del(fs->st, &n->res, l, name, actor, err);
     struct cfs_res target;
     if (store_res_find(fs->st, n->res.parent, l->kind, name, &target, err) < 0)
         return cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", n->attr->name,
@@ -1664,6 +1671,7 @@ static int cfs_rmdir(const char *path)
         }
         int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
                  net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
+                 vmsnap_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
                  store_res_delete(fs->st, &n.res, &a.actor, &err) < 0 ? -1 : 0;
         struct cfs_err end_err;
         if (rc < 0) {
@@ -1728,7 +1736,8 @@ static int cfs_unlink(const char *path)
         return scratch_remove(n.res.id, n.name);
     case NODE_LINK:
         actor_init(&a);
-        if (store_link_del(fs->st, &n.res, n.link, n.target.name, &a.actor, &err) < 0)
+        if (precond_unlink(fs->st, &n.res, n.link, &err) < 0 ||
+            store_link_del(fs->st, &n.res, n.link, n.target.name, &a.actor, &err) < 0)
             return refuse(&n.res, &err);
         return 0;
     case NODE_ATTR:
