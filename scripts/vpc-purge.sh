@@ -17,6 +17,8 @@ for u in "$@"; do
   $V net-undefine "cfs-vpc-$u" >/dev/null 2>&1
   ip link del "cfsb${h:0:11}" 2>/dev/null
   ip link del "cfsr${h:0:11}" 2>/dev/null
+  ip link del "cfse${h:0:11}" 2>/dev/null          # its EIP side (eip_linux.c)
+  rm -f "$st/eip-$u.nft"
   nft delete table netdev "cfs_vpc_$h" 2>/dev/null
   nft delete table inet "cfs_sg_$h" 2>/dev/null     # its security groups
   pid=$(cat "$st/$u/dnsmasq.pid" 2>/dev/null)

@@ -17,6 +17,7 @@
 
 #include "netaddr.h"
 #include "network.h"
+#include "precond_eip.h"
 #include "status_keys.h"
 
 struct subnet_info {
@@ -480,6 +481,12 @@ static const struct {
     {"nic", "subnet", nic_subnet},
     {"nic", "ip", nic_ip},
     {"nic", "mac", nic_mac},
+    {"eip-pool", "cidr", eip_pool_cidr},
+    {"eip-pool", "gateway", eip_pool_gateway},
+    {"eip-pool", "range", eip_pool_range},
+    {"eip", "pool", eip_pool},
+    {"eip", "ip", eip_ip},
+    {"eip", "nic", eip_nic},
 };
 
 int net_precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
@@ -648,6 +655,10 @@ static const struct {
     {"nic", "subnet", nic_applied},
     {"nic", "ip", nic_applied},
     {"nic", "mac", nic_applied},
+    {"eip", NULL, eip_applied},
+    {"eip", "pool", eip_applied},
+    {"eip", "ip", eip_applied},
+    {"eip", "nic", eip_applied},
 };
 
 int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
