@@ -35,6 +35,8 @@ struct cfs_conf {
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
     int vnc_validity;       /* seconds a VNC console password is valid */
+    bool recycle;           /* rmdir of a VM, volume or image moves it to /recycle */
+    int recycle_retention;  /* seconds a resource stays in /recycle before its expunge */
     /* pools (pool_cap.h) */
     long long pool_ratio;   /* over-subscription, in hundredths (150: 1.5) */
     long long pool_threshold;   /* real usage past which nothing new is allocated, hundredths */
