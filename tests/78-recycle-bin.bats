@@ -145,7 +145,6 @@ check_ours() {
 
 @test "a volume and an image in the bin; the retention ends: expunged, check clean" {
   mkdir "$C/volumes/r78v"
-  echo 1G > "$C/volumes/r78v/size"
   timeout 60 cat "$C/volumes/r78v/wait" >/dev/null
   vf=$(vol_file r78v)
   vu=$(uuid_of volume r78v)
@@ -201,7 +200,6 @@ check_ours() {
 @test "cloudfs check reports a recycled volume whose disk file is gone" {
   remount_with recycle-retention 3600
   mkdir "$C/volumes/r78w"
-  echo 1G > "$C/volumes/r78w/size"
   timeout 60 cat "$C/volumes/r78w/wait" >/dev/null
   vf=$(vol_file r78w)
   vu=$(uuid_of volume r78w)
@@ -217,7 +215,6 @@ check_ours() {
 @test "the bin switched off: rmdir deletes at once" {
   remount_with recycle false
   mkdir "$C/volumes/r78off"
-  echo 1G > "$C/volumes/r78off/size"
   timeout 60 cat "$C/volumes/r78off/wait" >/dev/null
   vf=$(vol_file r78off)
   vu=$(uuid_of volume r78off)
