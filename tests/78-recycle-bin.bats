@@ -9,6 +9,15 @@ load compute_helpers
 load checks
 
 setup_file() {
+  CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf 2>/dev/null)" || CEPH_CONF=""
+  RPOOL=""
+  if [ -n "$CEPH_CONF" ]; then
+    # A Ceph pool of this file's own, removed at the end.
+    RPOOL="cfsbin$$"
+    ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1 &&
+      rbd -c "$CEPH_CONF" pool init "$RPOOL" || RPOOL=""
+  fi
+  export CEPH_CONF RPOOL
   STOP_TIMEOUT=0 CFS_RECYCLE=true CFS_EXTRA_CONF="recycle-retention = 3600;" compute_start
   # KVM guests do not come up on this machine's nested KVM (tests/52).
   echo qemu > "$C/hosts/local/domain-type"
@@ -19,7 +28,15 @@ setup_file() {
   timeout 60 cat "$MNT/images/r78base/wait" >/dev/null
 }
 
-teardown_file() { compute_stop; }
+teardown_file() {
+  local rc=0
+  compute_stop || rc=1
+  [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
+    --yes-i-really-really-mean-it >/dev/null 2>&1 || true
+  return $rc
+}
+
+RBD() { rbd -c "$CEPH_CONF" "$@"; }
 
 uuid_of() { sqlite3 "$DB" "SELECT uuid FROM resources WHERE kind='$1' AND name='$2' AND deleted=0"; }
 # The /recycle entry of the resource with this UUID ("NAME.ID").
@@ -210,6 +227,33 @@ check_ours() {
   grep -q "in the recycle bin.*missing" <<<"$out"
   rmdir "$MNT/recycle/$(entry_of "$vu")"
   wait_until 30 no_row "$vu"
+}
+
+@test "an rbd volume in the bin keeps its RBD image; back and expunged" {
+  [ -n "$RPOOL" ] || skip "no test Ceph cluster (scripts/ceph-up.sh)"
+  mkdir "$C/pools/r78ceph"
+  echo rbd > "$C/pools/r78ceph/type"
+  echo "$CEPH_CONF" > "$C/pools/r78ceph/ceph-conf"
+  echo "$RPOOL" > "$C/pools/r78ceph/rbd-pool"
+  timeout 60 cat "$C/pools/r78ceph/wait" >/dev/null
+  mkdir "$C/volumes/r78r"
+  echo r78ceph > "$C/volumes/r78r/pool"
+  timeout 90 cat "$C/volumes/r78r/wait" >/dev/null
+  vu=$(uuid_of volume r78r)
+  RBD info "$RPOOL/cfs-vol-$vu" >/dev/null
+  rmdir "$C/volumes/r78r"
+  e=$(entry_of "$vu")
+  sleep 2
+  RBD info "$RPOOL/cfs-vol-$vu" >/dev/null
+  mv "$MNT/recycle/$e" "$C/volumes/r78r2"
+  [ "$(uuid_of volume r78r2)" = "$vu" ]
+  [ "$(cat "$C/volumes/r78r2/pool")" = r78ceph ]
+  timeout 60 cat "$C/volumes/r78r2/wait" >/dev/null
+  rmdir "$C/volumes/r78r2"
+  rmdir "$MNT/recycle/$(entry_of "$vu")"
+  wait_until 60 bash -c "! rbd -c '$CEPH_CONF' info '$RPOOL/cfs-vol-$vu' >/dev/null 2>&1"
+  wait_until 30 no_row "$vu"
+  rmdir "$C/pools/r78ceph"
 }
 
 @test "the bin switched off: rmdir deletes at once" {
