@@ -77,7 +77,10 @@ check_ours() {
   mkdir "$C/vms/r78a"
   echo tiny > "$C/vms/r78a/offering"
   echo r78base > "$C/vms/r78a/image"
+  mkdir "$C/volumes/r78d"
+  ln -s ../../../volumes/r78d "$C/vms/r78a/volumes/r78d"
   state_to r78a running
+  [ "$(cat "$C/volumes/r78d/status/state")" = attached ]
   state_to r78a stopped
   f=$(root_file r78a)
   qwrite "$f" 0x78
@@ -99,6 +102,8 @@ check_ours() {
   run write_value "$MNT/recycle/$e/origin" x
   [ "$status" -ne 0 ]
   wait_until 60 no_domain "$dom"
+  # Its bindings are not kept: the data volume is free again.
+  wait_until 60 file_is "$C/volumes/r78d/status/state" available
   qemu-img info "$f" >/dev/null
   qread "$f" 0x78
   # cloudfs check: the recycled VM and its kept disk are no orphans.
@@ -143,10 +148,13 @@ check_ours() {
   [ "$(cat "$C/vms/r78a/state")" = stopped ]
   [ "$(cat "$C/vms/r78a/image")" = r78base ]
   [ "$(root_file r78a)" = "$f" ]
+  [ -z "$(ls "$C/vms/r78a/volumes")" ]
   state_to r78a running
   domstate_is "$(vm_domain r78a)" running
   state_to r78a stopped
   qread "$f" 0x78
+  [ "$(cat "$C/volumes/r78d/status/state")" = available ]
+  rmdir "$C/volumes/r78d"
 }
 
 @test "rmdir /recycle/X expunges now: the domain and the disk are gone" {
@@ -214,14 +222,18 @@ check_ours() {
   [ -z "$(check_ours)" ] || { check_ours; false; }
 }
 
-@test "cloudfs check reports a recycled volume whose disk file is gone" {
+@test "a mount crash keeps the bin; check reports a recycled volume whose disk is gone" {
   remount_with recycle-retention 3600
   mkdir "$C/volumes/r78w"
   timeout 60 cat "$C/volumes/r78w/wait" >/dev/null
   vf=$(vol_file r78w)
   vu=$(uuid_of volume r78w)
   rmdir "$C/volumes/r78w"
-  entry_of "$vu"
+  # A kill -9 of the mount right after: the rmdir was one transaction.
+  cfs_crash
+  cfs_mount
+  [ -d "$MNT/recycle/$(entry_of "$vu")" ]
+  [ ! -e "$C/volumes/r78w" ]
   rm -f "$vf"
   out=$(check_ours)
   grep -q "in the recycle bin.*missing" <<<"$out"
@@ -264,7 +276,7 @@ check_ours() {
   vu=$(uuid_of volume r78off)
   rmdir "$C/volumes/r78off"
   [ -z "$(sqlite3 "$DB" "SELECT id FROM resources WHERE uuid='$vu' AND deleted=2")" ]
-  [ -z "$(ls "$MNT/recycle")" ]
+  ! ls "$MNT/recycle" | grep -q "^r78off\." || false
   wait_until 30 gone "$vf"
   wait_until 30 no_row "$vu"
 }
