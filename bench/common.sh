@@ -33,6 +33,7 @@ hypervisor = "$1";
 pool-path = "$BT/pool";
 console-dir = "$BT/console";
 image-dir = "$BT/images";
+seed-dir = "$BT/seed";
 sync = "normal";
 ${2:-}
 CONF
@@ -49,11 +50,23 @@ bench_reconciler() {
 
 bench_cleanup() {
   [ -n "${BT:-}" ] || return 0
+  # On the real libvirt: the domains and VPC data planes the run made.
+  local vms="" vpcs="" u
+  if grep -q 'qemu:///system' "$BT/cloudfs.conf" 2>/dev/null; then
+    vms=$(sqlite3 "$BT/store.db" "SELECT uuid FROM resources WHERE kind = 'vm'" 2>/dev/null)
+    vpcs=$(sqlite3 "$BT/store.db" "SELECT uuid FROM resources WHERE kind = 'vpc'" 2>/dev/null)
+  fi
   if [ -f "$BT/reconcile.pid" ]; then kill "$(cat "$BT/reconcile.pid")" 2>/dev/null; sleep 0.5; fi
   fusermount3 -u "$BT/mnt" 2>/dev/null || fusermount3 -uz "$BT/mnt" 2>/dev/null
   local pid; pid=$(cat "$BT/mount.pid" 2>/dev/null)
   [ -n "$pid" ] && { sleep 0.3; kill "$pid" 2>/dev/null; }
   mountpoint -q "$BT/tmpfs" 2>/dev/null && umount "$BT/tmpfs"
+  for u in $vms; do
+    virsh -q -c qemu:///system destroy "cfs-$u" >/dev/null 2>&1
+    virsh -q -c qemu:///system undefine "cfs-$u" >/dev/null 2>&1
+  done
+  # shellcheck disable=SC2086
+  [ -z "$vpcs" ] || "$REPO/scripts/vpc-purge.sh" $vpcs
   rm -rf "$BT"
 }
 

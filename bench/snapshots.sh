@@ -10,8 +10,7 @@
 #       + `rbd clone` of an equal snapshot;
 #   (d) dir pool: the same vs `qemu-img convert -l snapshot.name=S` (a full
 #       copy: a qcow2 internal snapshot cannot back another file).
-# Whole-VM clones do not exist yet: the volume made from a snapshot is the
-# clone measured here.  Each run takes a fresh snapshot and makes one volume
+# Whole-VM clones are measured by bench/clones.sh.  Each run takes a fresh snapshot and makes one volume
 # from it (so every run pays the protect on rbd, as the baseline does), then
 # removes both, untimed.  The order of ours and the baseline alternates.
 #   bench/snapshots.sh [RUNS]   (default 10; quick: 3)

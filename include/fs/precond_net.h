@@ -13,10 +13,11 @@
 /* 0 when value may be written to attribute a of r (a vpc, subnet or nic). */
 int net_precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                      const char *value, struct cfs_err *err);
-/* 0 when a resource of kind k may be made under parent (NICs per VM). */
+/* 0 when a NIC (kind k) may be made under VM parent: at most CFS_NICS_MAX.
+ * precond.c's create rules pick the kinds. */
 int net_precond_create(struct cfs_store *st, const struct cfs_res *parent,
                        const struct cfs_kind *k, struct cfs_err *err);
-/* 0 when r may be deleted (a subnet with NICs may not). */
+/* 0 when subnet r may be deleted (not while it has NICs). */
 int net_precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err);
 /* After a write of attribute a (NULL: after mkdir) of r: a NIC's status
  * ip, mac and _subnet follow its spec; a new VM in a zone with a default

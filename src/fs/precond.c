@@ -785,12 +785,33 @@ int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs
     return net_precond_attr(st, r, a, value, err);
 }
 
+static int nic_create(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *parent,
+                      const struct cfs_kind *k, struct cfs_err *err)
+{
+    (void)conf;
+    return net_precond_create(st, parent, k, err);
+}
+
+/* Create rules, by the new resource's kind and its parent's kind. */
+static const struct {
+    const char *parent, *kind;
+    int (*check)(struct cfs_store *, const struct cfs_conf *, const struct cfs_res *,
+                 const struct cfs_kind *, struct cfs_err *);
+} create_rules[] = {
+    {"volume", "snapshot", snapshot_create},
+    {"vm", "nic", nic_create},
+};
+
 int precond_create(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *parent,
                    const struct cfs_kind *k, struct cfs_err *err)
 {
-    if (parent && !strcmp(k->name, "snapshot") && !strcmp(parent->kind->name, "volume"))
-        return snapshot_create(st, conf, parent, k, err);
-    return net_precond_create(st, parent, k, err);
+    if (!parent)
+        return 0;
+    for (size_t i = 0; i < sizeof(create_rules) / sizeof(create_rules[0]); i++)
+        if (!strcmp(create_rules[i].kind, k->name) &&
+            !strcmp(create_rules[i].parent, parent->kind->name))
+            return create_rules[i].check(st, conf, parent, k, err);
+    return 0;
 }
 
 static int volume_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)

@@ -494,7 +494,7 @@ int net_precond_create(struct cfs_store *st, const struct cfs_res *parent,
                        const struct cfs_kind *k, struct cfs_err *err)
 {
     int64_t n = 0;
-    if (strcmp(k->name, "nic") || !parent)
+    if (!parent)
         return 0;
     if (store_res_count(st, parent->id, k, &n, err) < 0)
         return -1;
@@ -506,8 +506,6 @@ int net_precond_create(struct cfs_store *st, const struct cfs_res *parent,
 int net_precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
 {
     char one[2 * CFS_NAME_MAX + 16] = "";
-    if (strcmp(r->kind->name, "subnet"))
-        return 0;
     int n = subnet_nic_count(st, r, one, sizeof(one), err);
     if (n < 0)
         return -1;
@@ -586,15 +584,10 @@ int net_delete_parts(struct cfs_store *st, const struct cfs_res *r, const struct
     return rc;
 }
 
-int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
-                const struct cfs_actor *actor, struct cfs_err *err)
+/* A NIC's status ip, mac and _subnet follow its spec. */
+static int nic_applied(struct cfs_store *st, const struct cfs_res *r,
+                       const struct cfs_actor *actor, struct cfs_err *err)
 {
-    if (!a && !strcmp(r->kind->name, "vm"))
-        return vm_default_nic(st, r, actor, err);
-    if (strcmp(r->kind->name, "nic"))
-        return 0;
-    if (a && strcmp(a->name, "subnet") && strcmp(a->name, "ip") && strcmp(a->name, "mac"))
-        return 0;
     char *mac = store_attr_text(st, r->id, "mac");
     char *cur_mac = store_status_text(st, r->id, "mac");
     char *subnet = store_attr_text(st, r->id, "subnet");
@@ -638,4 +631,29 @@ int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_
     free(ip);
     free(keep);
     return rc < 0 ? -1 : 0;
+}
+
+/* What follows an accepted write, by kind and attribute (NULL: the mkdir). */
+static const struct {
+    const char *kind, *attr;
+    int (*apply)(struct cfs_store *, const struct cfs_res *, const struct cfs_actor *,
+                 struct cfs_err *);
+} applied_rules[] = {
+    {"vm", NULL, vm_default_nic},
+    {"nic", NULL, nic_applied},
+    {"nic", "subnet", nic_applied},
+    {"nic", "ip", nic_applied},
+    {"nic", "mac", nic_applied},
+};
+
+int net_applied(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
+                const struct cfs_actor *actor, struct cfs_err *err)
+{
+    const char *attr = a ? a->name : NULL;
+    for (size_t i = 0; i < sizeof(applied_rules) / sizeof(applied_rules[0]); i++)
+        if (!strcmp(applied_rules[i].kind, r->kind->name) &&
+            (attr && applied_rules[i].attr ? !strcmp(applied_rules[i].attr, attr)
+                                           : attr == applied_rules[i].attr))
+            return applied_rules[i].apply(st, r, actor, err);
+    return 0;
 }
