@@ -296,10 +296,8 @@ static void check_resources(struct check *c)
         } else if (r->recycled) {
             char want[CFS_NAME_MAX + 64];
             snprintf(want, sizeof(want), ".recycled-%lld", (long long)r->id);
-            if (strcmp(r->kind_name, "vm") && strcmp(r->kind_name, "volume") &&
-                strcmp(r->kind_name, "image"))
-                diff(c, r, "a %s in the recycle bin (only VMs, volumes and images go there)",
-                     r->kind_name);
+            if (!r->kind->recycle)
+                diff(c, r, "a %s in the recycle bin (its layout has no 'recycle')", r->kind_name);
             if (strcmp(r->name, want))
                 diff(c, r, "recycled resource not named %s", want);
         } else if (!value_res_name_ok(r->kind, r->name)) {

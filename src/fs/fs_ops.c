@@ -1941,7 +1941,7 @@ static int restore_recycled(const struct cfs_node *src, const struct cfs_node *d
     int rc = store_res_restore(fs->st, &src->res, leaf, &a.actor, &err);
     if (rc == 0)
         rc = store_res_get(fs->st, src->res.id, &back, &err);
-    if (rc == 0 && state && !strcmp(src->res.kind->name, "vm"))
+    if (rc == 0 && state)     /* a VM: back stopped */
         rc = store_attr_set(fs->st, &back, state, "stopped", &a.actor, &changed, &err);
     if (rc == 0)
         rc = net_applied(fs->st, &back, NULL, &a.actor, &err);

@@ -12,8 +12,7 @@ const char *const recycle_file_names[RECYCLE_NFILES] = {"origin", "kind", "expir
 
 bool recycle_applies(const struct cfs_conf *conf, const struct cfs_kind *k)
 {
-    return conf->recycle &&
-           (!strcmp(k->name, "vm") || !strcmp(k->name, "volume") || !strcmp(k->name, "image"));
+    return conf->recycle && k->recycle;
 }
 
 int recycle_res(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *r,
