@@ -126,6 +126,20 @@ check_ours() {
   wait_until 30 no_row "$u2"
 }
 
+@test "a cluster holding a recycled VM is not removed (ENOTEMPTY, in /recycle)" {
+  CL="$MNT/zones/default/clusters/r78cl"
+  mkdir "$CL" "$CL/vms/r78x"
+  u=$(uuid_of vm r78x)
+  rmdir "$CL/vms/r78x"
+  run rmdir "$CL"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"not empty"* ]]
+  grep -q "in /recycle" "$CL/status/error"
+  rmdir "$MNT/recycle/$(entry_of "$u")"
+  wait_until 30 no_row "$u"
+  rmdir "$CL"
+}
+
 @test "mv back restores it stopped; it starts and its data is there" {
   u=$(cat "$T/a.uuid")
   f=$(cat "$T/a.file")

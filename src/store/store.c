@@ -1183,14 +1183,18 @@ int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
     char who[160];
     if (txn_begin(st, err) < 0)
         return -1;
+    /* Resources in the recycle bin (deleted = 2) hold their parent too:
+     * they are restored into it. */
     sqlite3_stmt *s = query(st, err,
-        "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", "i", r->id);
+        "SELECT kind, name, deleted FROM resources WHERE parent = ? AND deleted != 1 LIMIT 1",
+        "i", r->id);
     if (!s)
         goto cleanup;
     if (sqlite3_step(s) == SQLITE_ROW) {
-        cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s", r->kind->name, r->name,
+        cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s%s", r->kind->name, r->name,
                     (const char *)sqlite3_column_text(s, 0),
-                    (const char *)sqlite3_column_text(s, 1));
+                    (const char *)sqlite3_column_text(s, 1),
+                    sqlite3_column_int(s, 2) == 2 ? " (in /recycle)" : "");
         sqlite3_reset(s);
         goto cleanup;
     }
