@@ -87,7 +87,11 @@ check_ours() {
   u=$(uuid_of vm r78a)
   dom=$(vm_domain r78a)
   domstate_is "$dom" "shut off"
+  echo r78tag=yes > "$C/vms/r78a/tags"
+  [ -e "$MNT/tags/r78tag/yes/vm:default:default:r78a" ]
   rmdir "$C/vms/r78a"
+  # Out of the /tags index while in the bin.
+  [ ! -e "$MNT/tags/r78tag" ]
   [ ! -e "$C/vms/r78a" ]
   e=$(entry_of "$u")
   [[ "$e" == r78a.* ]]
@@ -163,6 +167,8 @@ check_ours() {
   [ "$(cat "$C/vms/r78a/image")" = r78base ]
   [ "$(root_file r78a)" = "$f" ]
   [ -z "$(ls "$C/vms/r78a/volumes")" ]
+  [ "$(cat "$C/vms/r78a/tags")" = r78tag=yes ]
+  [ -e "$MNT/tags/r78tag/yes/vm:default:default:r78a" ]
   state_to r78a running
   domstate_is "$(vm_domain r78a)" running
   state_to r78a stopped

@@ -1231,6 +1231,28 @@ cleanup:
 
 /* ---- recycle bin ---- */
 
+static int kv_get_locked(struct cfs_store *st, const char *sql, int64_t res, const char *name,
+                         char **value, int64_t *mtime, struct cfs_err *err);
+
+/* The /tags rows of a restored resource, from its tags attributes. */
+static int retag_locked(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    for (size_t i = 0; i < r->kind->nattrs; i++) {
+        const struct cfs_attr_def *a = &r->kind->attrs[i];
+        char *tags = NULL;
+        if (a->type != CFS_T_TAGS)
+            continue;
+        if (kv_get_locked(st, "SELECT value, mtime FROM attrs WHERE res = ? AND name = ?",
+                          r->id, a->name, &tags, NULL, err) < 0)
+            return -1;
+        int bad = tags && tags_index_locked(st, r->id, tags, err) < 0;
+        free(tags);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
 int store_res_recycle(struct cfs_store *st, const struct cfs_res *r, int64_t expires,
                       const struct cfs_actor *actor, struct cfs_err *err)
 {
@@ -1263,7 +1285,8 @@ int store_res_recycle(struct cfs_store *st, const struct cfs_res *r, int64_t exp
         run(st, err, "recycle",
             "UPDATE resources SET deleted = 2, name = '.recycled-' || id, mtime = ? WHERE id = ?",
             "ii", store_now(), r->id) < 0 ||
-        run(st, err, "recycle", "DELETE FROM links WHERE res = ?", "i", r->id) < 0)
+        run(st, err, "recycle", "DELETE FROM links WHERE res = ?", "i", r->id) < 0 ||
+        run(st, err, "recycle", "DELETE FROM tags WHERE res = ?", "i", r->id) < 0)
         goto cleanup;
     const char *const names[] = {CFS_ST_RECYCLE_NAME, CFS_ST_RECYCLE_ORIGIN,
                                  CFS_ST_RECYCLE_EXPIRES};
@@ -1308,7 +1331,7 @@ int store_res_restore(struct cfs_store *st, const struct cfs_res *r, const char 
         goto cleanup;
     snprintf(back.name, sizeof(back.name), "%s", name);
     back.deleted = back.recycled = false;
-    if (touch_res_locked(st, r->parent, err) < 0 ||
+    if (retag_locked(st, &back, err) < 0 || touch_res_locked(st, r->parent, err) < 0 ||
         log_change(st, &back, "create", NULL, NULL, back.uuid, actor, err) < 0)
         goto cleanup;
     ret = 0;
