@@ -31,6 +31,7 @@ setup_file() {
 teardown_file() {
   local rc=0
   compute_stop || rc=1
+  userdel cfs-k78 >/dev/null 2>&1 || true
   [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
     --yes-i-really-really-mean-it >/dev/null 2>&1 || true
   return $rc
@@ -286,6 +287,42 @@ check_ours() {
   wait_until 60 bash -c "! rbd -c '$CEPH_CONF' info '$RPOOL/cfs-vol-$vu' >/dev/null 2>&1"
   wait_until 30 no_row "$vu"
   rmdir "$C/pools/r78ceph"
+}
+
+@test "a tenant sees and restores only their own entries; a restore counts against the quota" {
+  id cfs-k78 >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh cfs-k78
+  chmod 755 "$T"
+  as_k() { runuser -u cfs-k78 -- "$@"; }
+  mkdir "$MNT/quotas/cfs-k78"
+  echo 1 > "$MNT/quotas/cfs-k78/vms"
+  as_k mkdir "$C/vms/r78t1"
+  u=$(uuid_of vm r78t1)
+  as_k rmdir "$C/vms/r78t1"
+  e=$(entry_of "$u")
+  [ "$(stat -c %U "$MNT/recycle/$e")" = cfs-k78 ]
+  # root's entries are not the tenant's to see
+  mkdir "$C/vms/r78root"
+  ru=$(uuid_of vm r78root)
+  rmdir "$C/vms/r78root"
+  re=$(entry_of "$ru")
+  [ "$(as_k ls "$MNT/recycle")" = "$e" ]
+  run as_k rmdir "$MNT/recycle/$re"
+  [ "$status" -ne 0 ]
+  [ -d "$MNT/recycle/$re" ]
+  # the name taken again fills the quota: the restore is refused (EDQUOT)
+  as_k mkdir "$C/vms/r78t2"
+  run as_k mv "$MNT/recycle/$e" "$C/vms/r78t1"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"quota"* ]] || { echo "$output" >&2; false; }
+  [ -d "$MNT/recycle/$e" ]
+  as_k rmdir "$C/vms/r78t2"
+  as_k rmdir "$MNT/recycle/$(entry_of "$(sqlite3 "$DB" "SELECT uuid FROM resources r JOIN status s ON s.res=r.id AND s.name='_recycle_name' WHERE r.deleted=2 AND s.value='r78t2'")")"
+  as_k mv "$MNT/recycle/$e" "$C/vms/r78t1"
+  [ "$(uuid_of vm r78t1)" = "$u" ]
+  as_k rmdir "$C/vms/r78t1"
+  as_k rmdir "$MNT/recycle/$(entry_of "$u")"
+  rmdir "$MNT/recycle/$re"
+  rmdir "$MNT/quotas/cfs-k78"
 }
 
 @test "the bin switched off: rmdir deletes at once" {

@@ -617,7 +617,9 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
         dir_stat(s, 01777, 2, NULL, 0);
         break;
     case NODE_RECYCLED:
-        dir_stat(s, observed_mode(&n->res, 0555), 2, &n->res, n->res.mtime);
+        /* Owner-writable: the kernel asks for it to move a directory to
+         * another parent (mv back); nothing can be made inside. */
+        dir_stat(s, observed_mode(&n->res, 0755), 2, &n->res, n->res.mtime);
         break;
     case NODE_RECYCLEFILE:
         rc = node_content(n, &content, &len, &mtime);
@@ -1938,7 +1940,13 @@ static int restore_recycled(const struct cfs_node *src, const struct cfs_node *d
         return refuse(NULL, &err);
     const struct cfs_attr_def *state = layout_attr(src->res.kind, "state");
     bool changed = false;
-    int rc = store_res_restore(fs->st, &src->res, leaf, &a.actor, &err);
+    /* Back in its collection it counts again: a tenant's quota holds
+     * for a restore as for a mkdir. */
+    int rc = caller_is_operator()
+                 ? 0
+                 : quota_check_create(fs->st, fuse_get_context()->uid, src->res.kind, &err);
+    if (rc == 0)
+        rc = store_res_restore(fs->st, &src->res, leaf, &a.actor, &err);
     if (rc == 0)
         rc = store_res_get(fs->st, src->res.id, &back, &err);
     if (rc == 0 && state)     /* a VM: back stopped */
