@@ -9,6 +9,14 @@
  * fits yet but an enabled host has not been tried since start-up. */
 int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
                     long long memory, char *host, size_t len, struct cfs_err *err);
+/* May vm run on host (a name of its cluster) under its affinity group's
+ * hard rule (affinity.h)?  1 yes, 0 no with the reason in why ("vm a on
+ * host h1 would break hard anti-affinity group g (vm b is on h1)"), -1
+ * error.  scheduler_place applies it to every host it considers; moves
+ * that choose their target otherwise (a live migration to a named host,
+ * evacuation, HA restarts) call it before they move the VM. */
+int scheduler_may_run(struct reconciler *rc, const struct cfs_res *vm, const char *host, char *why,
+                      size_t len, struct cfs_err *err);
 /* Capacity of one host for the status files. */
 struct sched_capacity {
     long long cpus_total, cpus_used;        /* vCPUs placeable after overcommit */

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "affinity.h"
 #include "audit.h"
 #include "events.h"
 #include "last_error.h"
@@ -465,6 +466,11 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
         if (pool_cap_status_text(fs->st, fs->conf, &n->res, n->status->name, &v, &err) != 0) {
             if (!v)
                 return -err.code;   /* a pool's allocated, allowed: counted now */
+            *out = with_newline(v, len);
+            t = store_now();
+        } else if (affinity_status_text(fs->st, &n->res, n->status->name, &v, &err) != 0) {
+            if (!v)
+                return -err.code;   /* a group's members, hosts, violations: counted now */
             *out = with_newline(v, len);
             t = store_now();
         } else if (!strcmp(n->res.kind->name, "quota") && strcmp(n->status->name, "error")) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "offering.h"
+#include "precond_affinity.h"
 #include "precond_net.h"
 #include "status_keys.h"
 #include "value.h"
@@ -779,6 +780,8 @@ static const struct {
 int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                  const char *value, struct cfs_err *err)
 {
+    if (affinity_precond_attr(st, r, a, value, err) < 0)
+        return -1;
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
         if (!strcmp(rules[i].kind, r->kind->name) && !strcmp(rules[i].attr, a->name))
             return rules[i].check(st, r, value, err);

@@ -11,6 +11,8 @@
  * moves every host's capacity and may let waiting VMs be placed. */
 const struct rc_kind rc_kind_cluster = {.name = "cluster", .wakes = RC_WAKE_RESYNC};
 const struct rc_kind rc_kind_offering = {.name = "offering", .wakes = RC_WAKE_RESYNC};
+/* A group's rule decides where its members may be placed (scheduler.c). */
+const struct rc_kind rc_kind_affinity_group = {.name = "affinity-group", .wakes = RC_WAKE_RESYNC};
 
 /* In resync order: hosts first (VMs need their connections), pools before
  * the volumes and images that live in them, VMs after their disks. */
@@ -28,6 +30,7 @@ const struct rc_kind *const rc_kinds[] = {
     &rc_kind_alarm,
     &rc_kind_cluster,
     &rc_kind_offering,
+    &rc_kind_affinity_group,
 };
 const size_t rc_nkinds = sizeof(rc_kinds) / sizeof(rc_kinds[0]);
 

@@ -1050,7 +1050,8 @@ const struct rc_kind rc_kind_vm = {
                   "cmdline "
                   "description ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state "
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
-                  "image/os volume/size nic/model host/uri host/netns host/vtep",
+                  "image/os volume/size nic/model host/uri host/netns host/vtep "
+                  "affinity-group affinity-group/policy affinity-group/enforcement",
     .attrs_written = "state volume/size volume/image volume/pool volume/snapshot",
     .status_read = CFS_ST_RECYCLE_EXPIRES " state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_CLONE " "

@@ -4,12 +4,15 @@
  * host threads x the cluster's cpu-overcommit; placeable memory is (host
  * memory - reserved-memory) x memory-overcommit.  Among enabled, connected
  * hosts with room, the least loaded by memory share wins (balanced spread),
- * then the one with fewer VMs, then the name.
+ * then the one with fewer VMs, then the name.  A VM in an affinity group
+ * (affinity.h) is placed only where the group's hard rule holds, and among
+ * those first where its soft rule holds best.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "affinity.h"
 #include "offering.h"
 #include "rc_store.h"
 #include "scheduler.h"
@@ -73,6 +76,7 @@ int scheduler_capacity(struct reconciler *rc, const struct cfs_res *host, struct
 
 struct candidate {
     char name[CFS_NAME_MAX + 1];
+    int affinity;               /* affinity_cost: lower keeps the group's rule better */
     long long mem_permille;     /* memory share after placing the VM */
     int vms;
 };
@@ -85,8 +89,15 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
     struct candidate best = {.name = ""};
     int seen = 0, usable = 0, untried = 0;
     char why[160] = "";
-    if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_host), &hosts, &n, err) < 0)
+    struct affinity_view group;
+    char forbid[320] = "";
+    int forbidden = 0;
+    if (affinity_view_of_vm(rc->st, vm, &group, err) < 0)
         return -1;
+    if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_host), &hosts, &n, err) < 0) {
+        affinity_view_free(&group);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         const struct cfs_res *h = &hosts[i];
         if (h->deleted || h->parent != vm->parent)
@@ -107,6 +118,13 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
         if (!enabled || !connected)
             continue;
         usable++;
+        char one[160];
+        if (group.rule.hard && !affinity_keeps(&group, h->name, one, sizeof(one))) {
+            size_t used = strlen(forbid);
+            snprintf(forbid + used, sizeof(forbid) - used, "%s%s", used ? ", " : "", one);
+            forbidden++;
+            continue;
+        }
         struct sched_capacity cap;
         if (scheduler_capacity(rc, h, rh, vm->id, &cap, err) < 0)
             continue;
@@ -115,14 +133,20 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
                      cap.cpus_total - cap.cpus_used, (cap.mem_total - cap.mem_used) >> 20);
             continue;
         }
-        struct candidate c = {.vms = cap.vms};
+        struct candidate c = {.vms = cap.vms, .affinity = affinity_cost(&group, h->name)};
         snprintf(c.name, sizeof(c.name), "%s", h->name);
         c.mem_permille = cap.mem_total ? (cap.mem_used + memory) * 1000 / cap.mem_total : 1000;
-        if (!best.name[0] || c.mem_permille < best.mem_permille ||
-            (c.mem_permille == best.mem_permille && c.vms < best.vms))
+        if (!best.name[0] || c.affinity < best.affinity ||
+            (c.affinity == best.affinity && c.mem_permille < best.mem_permille) ||
+            (c.affinity == best.affinity && c.mem_permille == best.mem_permille &&
+             c.vms < best.vms))
             best = c;
     }
     free(hosts);
+    bool hard_anti = group.rule.anti;  /* anti-affinity (the rule of a hard group) */
+    char gname[sizeof(group.rule.group)];
+    snprintf(gname, sizeof(gname), "%s", group.rule.group);
+    affinity_view_free(&group);
     if (!best.name[0]) {
         /* Hosts not yet tried since start-up may have room: not a failure. */
         if (untried > 0)
@@ -131,9 +155,22 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
             return cfs_err_set(err, ENOSPC, "no host in this cluster");
         if (usable == 0)
             return cfs_err_set(err, ENOSPC, "no enabled, connected host in this cluster");
+        if (forbidden == usable)
+            return cfs_err_set(err, ENOSPC, "no host keeps hard %s group %s (%s)",
+                               hard_anti ? "anti-affinity" : "affinity", gname, forbid);
+        if (forbidden > 0)
+            return cfs_err_set(err, ENOSPC, "no host has room for %d vCPUs and %lld MiB (%s) "
+                               "but %d that would break hard %s group %s", vcpus, memory >> 20,
+                               why, forbidden, hard_anti ? "anti-affinity" : "affinity", gname);
         return cfs_err_set(err, ENOSPC, "no host has room for %d vCPUs and %lld MiB (%s)", vcpus,
                            memory >> 20, why);
     }
     snprintf(out, len, "%s", best.name);
     return 0;
+}
+
+int scheduler_may_run(struct reconciler *rc, const struct cfs_res *vm, const char *host, char *why,
+                      size_t len, struct cfs_err *err)
+{
+    return affinity_may_run(rc->st, vm, host, why, len, err);
 }
