@@ -10,14 +10,16 @@ load checks
 
 setup_file() {
   CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf 2>/dev/null)" || CEPH_CONF=""
-  RPOOL=""
+  RPOOL="" RPOOL_NAME=""
   if [ -n "$CEPH_CONF" ]; then
-    # A Ceph pool of this file's own, removed at the end.
-    RPOOL="cfsbin$$"
+    # A Ceph pool of this file's own, removed at the end (even when its
+    # creation seemed to fail: the monitor may have made it all the same).
+    RPOOL_NAME="cfsbin$$"
+    RPOOL="$RPOOL_NAME"
     ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1 &&
       rbd -c "$CEPH_CONF" pool init "$RPOOL" || RPOOL=""
   fi
-  export CEPH_CONF RPOOL
+  export CEPH_CONF RPOOL RPOOL_NAME
   STOP_TIMEOUT=0 CFS_RECYCLE=true CFS_EXTRA_CONF="recycle-retention = 3600;" compute_start
   # KVM guests do not come up on this machine's nested KVM (tests/52).
   echo qemu > "$C/hosts/local/domain-type"
@@ -32,8 +34,15 @@ teardown_file() {
   local rc=0
   compute_stop || rc=1
   userdel cfs-k78 >/dev/null 2>&1 || true
-  [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
-    --yes-i-really-really-mean-it >/dev/null 2>&1 || true
+  # The monitor refuses a command now and then: retry, the pool must go.
+  local i pools
+  for i in 1 2 3 4 5; do
+    [ -n "${RPOOL_NAME:-}" ] || break
+    pools=$(ceph -c "$CEPH_CONF" osd pool ls 2>/dev/null) && ! grep -qxF "$RPOOL_NAME" <<<"$pools" && break
+    ceph -c "$CEPH_CONF" osd pool delete "$RPOOL_NAME" "$RPOOL_NAME" \
+      --yes-i-really-really-mean-it >/dev/null 2>&1 && break
+    sleep 2
+  done
   return $rc
 }
 
