@@ -7,7 +7,7 @@
 # rig's shared directory. Rows: the wall time of `virsh migrate` and the downtime
 # libvirt reports (domjobinfo --completed on the target), medians.
 # These are the baselines for cloudfs's own migration (writing `host` of a running
-# VM): its column says n/a until that exists.
+# VM with disks): its column says n/a; bench/migration.sh measures diskless moves.
 #   bench/migrate.sh [RUNS]     (default 10; quick: 3); starts scripts/ceph-up.sh
 set -uo pipefail
 . "$(dirname "$0")/common.sh"

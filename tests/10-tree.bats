@@ -88,7 +88,7 @@ LIST
   [ "$(stat -c %a "$C/vms/web1/ctl")" = 200 ]
   [ "$(stat -c %a "$C/vms/web1/status")" = 555 ]
   [ "$(stat -c %a "$C/vms/web1/status/state")" = 444 ]
-  [ "$(stat -c %h "$C/vms/web1")" = 5 ]   # . .. status volumes nics
+  [ "$(stat -c %h "$C/vms/web1")" = 6 ]   # . .. status volumes nics snapshots
   n=$(ls "$C/vms" | wc -l)
   [ "$(stat -c %h "$C/vms")" = $((n + 2)) ]
 }
@@ -121,7 +121,7 @@ LIST
   [ "$(ls -f "$C/vms" | grep -c '^big')" = 3000 ]
   [ "$(ls -f "$C/vms" | grep '^big' | sort -u | wc -l)" = 3000 ]
   # ls -l takes each entry's attributes from the directory read itself.
-  [ "$(ls -l "$C/vms" | awk '$NF ~ /^big/ && $1 == "drwxr-xr-x" && $2 == 5' | wc -l)" = 3000 ]
+  [ "$(ls -l "$C/vms" | awk '$NF ~ /^big/ && $1 == "drwxr-xr-x" && $2 == 6' | wc -l)" = 3000 ]
   # telldir/seekdir in the middle of the listing return the same entries.
   perl -e 'opendir(my $d, $ARGV[0]) or die; my @a; push @a, scalar readdir($d) for 1..1500;
            my $pos = telldir($d); my @rest1 = readdir($d); seekdir($d, $pos); my @rest2 = readdir($d);

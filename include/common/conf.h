@@ -25,6 +25,7 @@ struct cfs_conf {
     int stop_timeout;       /* seconds of graceful ACPI shutdown before a forced stop */
     long long reserved_memory;  /* bytes kept back on every host */
     int hotplug_factor;     /* max vCPUs/memory of a running VM = factor x value at start */
+    int migrations_per_host;    /* live migrations at a time out of a host being evacuated */
     char *console_dir;      /* serial console logs of the VMs */
     char *image_dir;        /* the image catalogue's imported copies */
     char *seed_dir;         /* the VMs' cloud-init NoCloud seed ISOs */
@@ -34,6 +35,7 @@ struct cfs_conf {
     int storage_timeout;    /* seconds before a stalled storage operation fails */
     int metrics_interval;   /* seconds between publications of the reconciler's metrics */
     int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
+    int vm_snapshots;       /* most whole-VM snapshots a VM may hold (the mount refuses more) */
     int vnc_validity;       /* seconds a VNC console password is valid */
     bool recycle;           /* rmdir of a VM, volume or image moves it to /recycle */
     int recycle_retention;  /* seconds a resource stays in /recycle before its expunge */

@@ -96,6 +96,17 @@ struct cfs_domain_info {
     char vnc_listen[64];
 };
 
+/* A live migration's progress, and when done its outcome; -1 where the
+ * host gave nothing.  Bytes and milliseconds. */
+struct cfs_migration_stats {
+    long long memory_total, memory_remaining, memory_processed;
+    long long elapsed_ms, downtime_ms;
+};
+
+/* Called about every 500 ms while a migration runs, in the thread that
+ * called migrate; returning true aborts the migration. */
+typedef bool (*cfs_migrate_progress_cb)(const struct cfs_migration_stats *s, void *arg);
+
 /* Called from the driver's event thread when a domain changes state. */
 typedef void (*cfs_domain_event_cb)(const char *uuid, enum cfs_power power, void *arg);
 /* Called from the event thread when a connection is lost. */
@@ -171,6 +182,30 @@ struct cfs_compute_driver {
      * stats); cb runs once per domain, in the caller's thread. */
     int (*all_stats)(struct cfs_conn *c, void (*cb)(const struct cfs_domain_stats *s, void *arg),
                      void *arg, struct cfs_err *err);
+    /* Live-migrate the running (or paused) domain from c to dst: live,
+     * persistent on dst, undefined on c.  Blocks until it ends; cb (may be
+     * NULL) sees its progress.  0 with the completed stats in out (elapsed
+     * and downtime), or -1 with err and the domain still running on c. */
+    int (*migrate)(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid,
+                   cfs_migrate_progress_cb cb, void *arg, struct cfs_migration_stats *out,
+                   struct cfs_err *err);
+    /* Whole-VM snapshots (reconcile_vmsnap.c).  Freeze (thaw false) or
+     * thaw the running guest's file systems through its agent. */
+    int (*fs_freeze)(struct cfs_conn *c, const char *uuid, bool thaw, struct cfs_err *err);
+    /* An internal snapshot of the running domain, memory and every disk,
+     * named name (plain [a-z0-9-]); taken already succeeds.  The disks
+     * whose targets skip lists (space-separated, as "sdb sdc") are left out
+     * (libvirt snapshots only qcow2 disks internally). */
+    int (*vm_snapshot_create)(struct cfs_conn *c, const char *uuid, const char *name,
+                              const char *skip, struct cfs_err *err);
+    /* 1 when the domain has snapshot name, 0 when not, -1 on error. */
+    int (*vm_snapshot_exists)(struct cfs_conn *c, const char *uuid, const char *name,
+                              struct cfs_err *err);
+    /* Delete it (gone succeeds); revert to it (memory too: runs after). */
+    int (*vm_snapshot_delete)(struct cfs_conn *c, const char *uuid, const char *name,
+                              struct cfs_err *err);
+    int (*vm_snapshot_revert)(struct cfs_conn *c, const char *uuid, const char *name,
+                              struct cfs_err *err);
 };
 
 extern const struct cfs_compute_driver cfs_libvirt_driver;

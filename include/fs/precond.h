@@ -19,6 +19,9 @@ int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs
 /* 0 when a resource of kind k may be made under parent (NULL: the root)
  * now.  Called inside a store write batch with the creation, so that
  * counts it checks hold for the creation too. */
+/* Removing a link (rm of vms/X/volumes/V, detach). */
+int precond_unlink(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                   struct cfs_err *err);
 int precond_create(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *parent,
                    const struct cfs_kind *k, struct cfs_err *err);
 /* 0 when r may be deleted now. */

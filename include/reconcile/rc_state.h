@@ -23,6 +23,10 @@ struct rc_host {
     int64_t next_try;       /* monotonic ns of the next reconnect attempt */
     bool tried;             /* a connection was attempted since the daemon started */
     struct reconciler *rc;
+    /* host_failure.c, on the host's pass only */
+    bool hf_seen;           /* connected (or lost) since the daemon started */
+    int hf_probes_failed;   /* reconnect probes failed since the connection went */
+    int64_t hf_down_since;  /* monotonic ns the connection was first seen gone, or 0 */
 };
 
 /* What the reconciler remembers about a VM between passes. */

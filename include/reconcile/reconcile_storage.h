@@ -46,5 +46,8 @@ void rc_wake_volume_users(struct reconciler *rc, const struct cfs_res *vol);
  * (reconcile_snapshot.c). */
 int rc_snapshots_delete(struct reconciler *rc, const struct cfs_res *vol, struct cfs_err *err);
 int rc_snapshots_left(struct reconciler *rc, const struct cfs_res *vol);
+/* Whole-VM snapshots of vm not purged yet (reconcile_vmsnap.c): a VM
+ * being deleted waits for them. */
+int rc_vmsnaps_left(struct reconciler *rc, const struct cfs_res *vm);
 
 #endif

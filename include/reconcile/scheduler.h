@@ -17,6 +17,10 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
  * evacuation, HA restarts) call it before they move the VM. */
 int scheduler_may_run(struct reconciler *rc, const struct cfs_res *vm, const char *host, char *why,
                       size_t len, struct cfs_err *err);
+/* The same, leaving out the host named except (a migration's source). */
+int scheduler_place_except(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
+                           long long memory, const char *except, char *host, size_t len,
+                           struct cfs_err *err);
 /* Capacity of one host for the status files. */
 struct sched_capacity {
     long long cpus_total, cpus_used;        /* vCPUs placeable after overcommit */

@@ -31,5 +31,9 @@
 #define CFS_ST_RECYCLE_ORIGIN "_recycle_origin"   /* the same: its path before, shown in /recycle/X/origin */
 #define CFS_ST_RECYCLE_EXPIRES "_recycle_expires" /* the same: epoch seconds when the reconciler expunges it */
 #define CFS_ST_HOSTS "_hosts"               /* vpc, subnet: hosts it was set up on, "URI" or "URI NETNS" a line (teardown) */
+#define CFS_ST_MIGRATING_TO "_migrating_to"   /* vm: the host a live migration is moving it to (the scheduler counts it there) */
+#define CFS_ST_MIG_FAILED "_mig_failed"     /* vm: "GEN REASON": the move asked by spec generation GEN failed (not retried until the next write) */
+#define CFS_ST_UNPINNED "_unpinned"         /* vm: changes seq of the reconciler's own `host` write that unpinned an evacuee (not a request to move) */
+#define CFS_ST_EVACUATED "_evacuated"       /* vm: why evacuating its host stopped it instead of moving it */
 
 #endif

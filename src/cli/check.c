@@ -774,6 +774,21 @@ static const struct chk_res *vm_by_uuid(struct check *c, const char *uuid)
 static const struct cfs_compute_driver *const drv = &cfs_libvirt_driver;
 static const struct cfs_network_driver *const net = &cfs_network_linux;
 
+/* A host the reconciler found lost (host_failure.c) is not asked: it may be
+ * frozen (a connection would hang); said in a note, with its fencing. */
+static bool host_lost(struct check *c, const struct chk_res *host)
+{
+    char *conn = row_value(c, "status", host->id, "connection");
+    char *fenced = row_value(c, "status", host->id, "fenced");
+    bool lost = conn && !strcmp(conn, "lost");
+    if (lost)
+        note(c, host, "lost (fenced: %s): its domains and networks are not compared",
+             fenced && fenced[0] ? fenced : "no");
+    free(conn);
+    free(fenced);
+    return lost;
+}
+
 /* Each VM placed on the host has its domain cfs-UUID in the state its spec
  * asks for, and every cfs- domain there belongs to a VM placed there. */
 static int check_host_domains(struct check *c, const struct chk_res *host)
@@ -789,6 +804,10 @@ static int check_host_domains(struct check *c, const struct chk_res *host)
     if (!strncmp(uri, "test:", 5)) {
         /* libvirt's test driver lives inside the process that opened it. */
         note(c, host, "%s is a simulated host private to the reconciler: domains not compared", uri);
+        ret = 0;
+        goto cleanup;
+    }
+    if (host_lost(c, host)) {
         ret = 0;
         goto cleanup;
     }
@@ -1187,13 +1206,24 @@ static bool first_with_uri(struct check *c, const struct chk_res *host, const ch
 static int check_host_network(struct check *c, const struct chk_res *host)
 {
     char *uri = row_value(c, "attrs", host->id, "uri");
+    char *netns = NULL;
     struct cfs_net_host *h = NULL;
     struct net_items found = {0};
     struct cfs_err err;
     int ret = 0;
-    if (!strncmp(uri, "test:", 5) || !uri[0] || !first_with_uri(c, host, uri))
-        goto cleanup;       /* simulated hosts have no network */
+    if (!strncmp(uri, "test:", 5) || !uri[0] || !first_with_uri(c, host, uri) ||
+        host_lost(c, host))
+        goto cleanup;       /* simulated hosts have no network; lost ones answer no one */
     struct cfs_net_host_def def = {.libvirt_uri = uri};
+    /* A host simulated in a network namespace (test-only netns), as the
+     * reconciler's host_open() opens it. */
+    char state_dir[128];
+    netns = row_value(c, "attrs", host->id, "netns");
+    if (netns && netns[0]) {
+        snprintf(state_dir, sizeof(state_dir), CFS_NET_STATE_DIR "/ns-%s", netns);
+        def.netns = netns;
+        def.state_dir = state_dir;
+    }
     if (net->open(&def, &h, &err) < 0 || net->list(h, net_found, &found, &err) < 0) {
         diff(c, host, "cannot list the networks of %s: %s", uri, err.msg);
         goto cleanup;
@@ -1238,6 +1268,7 @@ cleanup:
         net->close(h);
     free(found.v);
     free(uri);
+    free(netns);
     return ret;
 }
 

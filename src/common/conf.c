@@ -90,6 +90,8 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"resync-interval", 30, 1, 86400, offsetof(struct cfs_conf, resync_interval)},
         {"stop-timeout", 60, 0, 3600, offsetof(struct cfs_conf, stop_timeout)},
         {"hotplug-factor", 2, 1, 16, offsetof(struct cfs_conf, hotplug_factor)},
+        /* ZStack evacuates a host 2 VMs at a time. */
+        {"migrations-per-host", 2, 1, 16, offsetof(struct cfs_conf, migrations_per_host)},
         {"task-retention", 86400, 0, 31536000, offsetof(struct cfs_conf, task_retention)},
         /* The seeds keep operation logs 6 months (180 days). */
         {"changes-retention", 15552000, 0, 315360000,
@@ -99,6 +101,7 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"metrics-interval", 5, 1, 3600, offsetof(struct cfs_conf, metrics_interval)},
         /* The seeds: at most 5 manual snapshots per disk, adjustable. */
         {"volume-snapshots", 5, 1, 128, offsetof(struct cfs_conf, volume_snapshots)},
+        {"vm-snapshots", 5, 1, 64, offsetof(struct cfs_conf, vm_snapshots)},
         /* The seeds: a console password is valid 300 s. */
         {"vnc-password-validity", 300, 10, 86400, offsetof(struct cfs_conf, vnc_validity)},
         /* The seeds' Delay deletion policy: expunged after 86,400 s. */

@@ -227,7 +227,7 @@ char *domain_xml_build(const struct cfs_domain_spec *s, const char *name, const 
         if (is_set(s->console_path)) {
             xbuf_raw(&b, "    <serial type='file'><source path='");
             xbuf_text(&b, s->console_path);
-            xbuf_raw(&b, "'/><target port='0'/></serial>\n"
+            xbuf_raw(&b, "' append='on'/><target port='0'/></serial>\n"
                          "    <console type='file'><source path='");
             xbuf_text(&b, s->console_path);
             xbuf_raw(&b, "'/><target type='serial' port='0'/></console>\n");

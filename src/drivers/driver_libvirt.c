@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "domain_xml.h"
+#include "driver_libvirt_migrate.h"
 #include "nic_xml.h"
 #include "xml.h"
 
@@ -1339,6 +1340,163 @@ static int libvirt_all_stats(struct cfs_conn *c,
     return 0;
 }
 
+/* ---- whole-VM snapshots (reconcile_vmsnap.c) ---- */
+
+/* Freeze (thaw false) or thaw the guest's file systems through its agent. */
+static int libvirt_fs_freeze(struct cfs_conn *c, const char *uuid, bool thaw, struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    int ret = -1;
+    if (domain_get(c, uuid, thaw ? "fs thaw" : "fs freeze", &dom, err) < 0)
+        goto cleanup;
+    if ((thaw ? virDomainFSThaw(dom, NULL, 0, 0) : virDomainFSFreeze(dom, NULL, 0, 0)) < 0) {
+        lv_fail(err, thaw ? "fs thaw" : "fs freeze", uuid);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
+/* The domain's snapshot named name: 0 and *snap, 1 when there is none. */
+static int snap_find(struct cfs_conn *c, const char *uuid, const char *name, const char *what,
+                     virDomainPtr *dom, virDomainSnapshotPtr *snap, struct cfs_err *err)
+{
+    *snap = NULL;
+    int r = domain_find(c, uuid, what, dom, err);
+    if (r != 0)
+        return r;
+    *snap = virDomainSnapshotLookupByName(*dom, name, 0);
+    if (*snap)
+        return 0;
+    if (last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT)) {
+        virResetLastError();
+        return 1;
+    }
+    return lv_fail(err, what, name);
+}
+
+/* An internal snapshot of the running domain with its memory, named name
+ * (the caller's plain [a-z0-9-] name, also every qcow2 disk's tag); the
+ * disks whose targets skip lists (space-separated) are left out. */
+static int libvirt_vm_snapshot_create(struct cfs_conn *c, const char *uuid, const char *name,
+                                      const char *skip, struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    virDomainSnapshotPtr snap = NULL;
+    char xml[2048], disks[1536] = "";
+    int ret = -1;
+    int r = snap_find(c, uuid, name, "snapshot", &dom, &snap, err);
+    if (r < 0)
+        goto cleanup;
+    if (r == 0 && snap) {
+        ret = 0;    /* taken already */
+        goto cleanup;
+    }
+    if (!dom) {
+        cfs_err_set(err, ENOENT, "snapshot %s: no such domain on this host", uuid);
+        goto cleanup;
+    }
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) {
+            cfs_err_set(err, EINVAL, "snapshot name '%s' is not plain", name);
+            goto cleanup;
+        }
+    for (const char *p = skip ? skip : ""; *(p += strspn(p, " "));) {
+        size_t n = strcspn(p, " ");
+        if (n > 8 || strspn(p, "abcdefghijklmnopqrstuvwxyz") < n) {
+            cfs_err_set(err, EINVAL, "bad disk target '%.*s'", (int)(n > 8 ? 8 : n), p);
+            goto cleanup;
+        }
+        size_t len = strlen(disks);
+        snprintf(disks + len, sizeof(disks) - len, "<disk name='%.*s' snapshot='no'/>", (int)n, p);
+        p += n;
+    }
+    snprintf(xml, sizeof(xml), "<domainsnapshot><name>%s</name>"
+             "<memory snapshot='internal'/><disks>%s</disks></domainsnapshot>", name, disks);
+    snap = virDomainSnapshotCreateXML(dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+    if (!snap) {
+        lv_fail(err, "snapshot", uuid);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (snap)
+        virDomainSnapshotFree(snap);
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
+/* 1 when the domain has snapshot name, 0 when not (or no domain). */
+static int libvirt_vm_snapshot_exists(struct cfs_conn *c, const char *uuid, const char *name,
+                                      struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    virDomainSnapshotPtr snap = NULL;
+    int r = snap_find(c, uuid, name, "snapshot", &dom, &snap, err);
+    if (snap)
+        virDomainSnapshotFree(snap);
+    if (dom)
+        virDomainFree(dom);
+    return r < 0 ? -1 : r == 0;
+}
+
+/* Delete snapshot name (its internal snapshots in the disks and libvirt's
+ * record of it); one that is gone succeeds. */
+static int libvirt_vm_snapshot_delete(struct cfs_conn *c, const char *uuid, const char *name,
+                                      struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    virDomainSnapshotPtr snap = NULL;
+    int ret = -1;
+    int r = snap_find(c, uuid, name, "delete snapshot", &dom, &snap, err);
+    if (r != 0) {
+        ret = r > 0 ? 0 : -1;
+        goto cleanup;
+    }
+    if (virDomainSnapshotDelete(snap, 0) < 0) {
+        lv_fail(err, "delete snapshot", name);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (snap)
+        virDomainSnapshotFree(snap);
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
+/* Revert the domain to snapshot name, memory and disks: it runs after. */
+static int libvirt_vm_snapshot_revert(struct cfs_conn *c, const char *uuid, const char *name,
+                                      struct cfs_err *err)
+{
+    virDomainPtr dom = NULL;
+    virDomainSnapshotPtr snap = NULL;
+    int ret = -1;
+    int r = snap_find(c, uuid, name, "revert", &dom, &snap, err);
+    if (r != 0) {
+        if (r > 0)
+            cfs_err_set(err, ENOENT, "revert: the domain has no snapshot %s", name);
+        goto cleanup;
+    }
+    if (virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
+                                        VIR_DOMAIN_SNAPSHOT_REVERT_FORCE) < 0) {
+        lv_fail(err, "revert to snapshot", name);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (snap)
+        virDomainSnapshotFree(snap);
+    if (dom)
+        virDomainFree(dom);
+    return ret;
+}
+
 const struct cfs_compute_driver cfs_libvirt_driver = {
     .name = "libvirt",
     .init = libvirt_init,
@@ -1372,4 +1530,15 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .attach_nic = libvirt_attach_nic,
     .detach_nic = libvirt_detach_nic,
     .all_stats = libvirt_all_stats,
+    .migrate = libvirt_migrate,     /* driver_libvirt_migrate.c */
+    .fs_freeze = libvirt_fs_freeze,
+    .vm_snapshot_create = libvirt_vm_snapshot_create,
+    .vm_snapshot_exists = libvirt_vm_snapshot_exists,
+    .vm_snapshot_delete = libvirt_vm_snapshot_delete,
+    .vm_snapshot_revert = libvirt_vm_snapshot_revert,
 };
+
+virConnectPtr libvirt_conn_vc(struct cfs_conn *c)
+{
+    return c->vc;
+}

@@ -28,6 +28,7 @@
 #include "pool_cap.h"
 #include "precond.h"
 #include "precond_net.h"
+#include "precond_vmsnap.h"
 #include "quota.h"
 #include "readers.h"
 #include "recycle.h"
@@ -1067,7 +1068,7 @@ static int link_verb(const struct cfs_node *n, const char *name, const struct cf
     struct cfs_fs *fs = fs_self();
     const struct cfs_link_def *l = n->attr->link;
     if (n->attr->link_remove)
-        return store_link_del(fs->st, &n->res, l, name, actor, err);
+        return precond_unlink(fs->st, &n->res, l, err) < 0 ? -1 : store_link_del(fs->st, &n->res, l, name, actor, err);
     struct cfs_res target;
     if (store_res_find(fs->st, n->res.parent, l->kind, name, &target, err) < 0)
         return cfs_err_set(err, ENOENT, "%s: no %s '%s' in this cluster", n->attr->name,
@@ -1731,7 +1732,8 @@ static int cfs_rmdir(const char *path)
         int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
                  net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
                  (bin ? recycle_res(fs->st, fs->conf, &n.res, &a.actor, &err)
-                      : store_res_delete(fs->st, &n.res, &a.actor, &err)) < 0 ? -1 : 0;
+                      : vmsnap_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
+                            store_res_delete(fs->st, &n.res, &a.actor, &err)) < 0 ? -1 : 0;
         struct cfs_err end_err;
         if (rc < 0) {
             /* The NICs' deletion is undone with the refusal. */
@@ -1802,7 +1804,8 @@ static int cfs_unlink(const char *path)
         return scratch_remove(n.res.id, n.name);
     case NODE_LINK:
         actor_init(&a);
-        if (store_link_del(fs->st, &n.res, n.link, n.target.name, &a.actor, &err) < 0)
+        if (precond_unlink(fs->st, &n.res, n.link, &err) < 0 ||
+            store_link_del(fs->st, &n.res, n.link, n.target.name, &a.actor, &err) < 0)
             return refuse(&n.res, &err);
         return 0;
     case NODE_ATTR:

@@ -10,6 +10,7 @@
 #include "offering.h"
 #include "precond_affinity.h"
 #include "precond_net.h"
+#include "precond_vmsnap.h"
 #include "status_keys.h"
 #include "value.h"
 
@@ -23,14 +24,17 @@ static bool is_active(const char *state)
     return false;
 }
 
-/* vm.host: a running VM is not moved (live migration is not available). */
+/* vm.host: a running or paused VM moves live (vm_migrate.c), a stopped one
+ * offline; one between states (starting, migrating, ...) waits. */
 static int vm_host(struct cfs_store *st, const struct cfs_res *r, const char *value,
                    struct cfs_err *err)
 {
     char *state = store_status_text(st, r->id, "state");
     char *placed = store_status_text(st, r->id, "host");
     int rc = 0;
-    if (value[0] && placed[0] && strcmp(value, placed) && is_active(state))
+    bool settled = !strcmp(state, "running") || !strcmp(state, "paused");
+    if (placed[0] && strcmp(value, placed) && (is_active(state) || !strcmp(state, "migrating")) &&
+        !settled)
         rc = cfs_err_set(err, EBUSY, "vm %s is %s on host %s; stop it before moving it to %s",
                          r->name, state, placed, value);
     free(state);
@@ -136,22 +140,8 @@ static int placed_vm(struct cfs_store *st, const struct cfs_res *h, bool any_sta
     return found;
 }
 
-/* host.state = maintenance: only an empty host (evacuation is not available). */
-static int host_state(struct cfs_store *st, const struct cfs_res *r, const char *value,
-                      struct cfs_err *err)
-{
-    char vm[CFS_NAME_MAX + 32];
-    if (strcmp(value, "maintenance"))
-        return 0;
-    int found = placed_vm(st, r, false, vm, sizeof(vm), err);
-    if (found < 0)
-        return -1;
-    if (found)
-        return cfs_err_set(err, EBUSY,
-                           "host %s still runs vm %s; stop or move its VMs before maintenance",
-                           r->name, vm);
-    return 0;
-}
+/* host.state: maintenance is always taken; the reconciler evacuates the
+ * host (host_maintenance.c) and stops, with the reason, what cannot move. */
 
 /* ---- storage ---- */
 
@@ -762,7 +752,6 @@ static const struct {
     {"vm", "image", vm_image},
     {"vm", "root-size", vm_root_size},
     {"vm", "from", vm_from},
-    {"host", "state", host_state},
     {"volume", "size", volume_size},
     {"volume", "pool", volume_made},
     {"volume", "image", volume_image},
@@ -780,7 +769,8 @@ static const struct {
 int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
                  const char *value, struct cfs_err *err)
 {
-    if (affinity_precond_attr(st, r, a, value, err) < 0)
+    if (affinity_precond_attr(st, r, a, value, err) < 0 ||
+        vmsnap_precond_attr(st, r, a->name, value, err) < 0)
         return -1;
     for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
         if (!strcmp(rules[i].kind, r->kind->name) && !strcmp(rules[i].attr, a->name))
@@ -792,6 +782,8 @@ static int nic_create(struct cfs_store *st, const struct cfs_conf *conf, const s
                       const struct cfs_kind *k, struct cfs_err *err)
 {
     (void)conf;
+    if (vmsnap_vm_fixed(st, parent, "a new NIC", err) < 0)
+        return -1;
     return net_precond_create(st, parent, k, err);
 }
 
@@ -803,6 +795,7 @@ static const struct {
 } create_rules[] = {
     {"volume", "snapshot", snapshot_create},
     {"vm", "nic", nic_create},
+    {"vm", "vm-snapshot", vmsnap_precond_create},
 };
 
 int precond_create(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *parent,
@@ -864,7 +857,8 @@ static const struct {
 int precond_link(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
                  const struct cfs_res *target, struct cfs_err *err)
 {
-    (void)r;
+    if (vmsnap_vm_fixed(st, r, "attaching a volume", err) < 0)
+        return -1;
     for (size_t i = 0; i < sizeof(link_rules) / sizeof(link_rules[0]); i++)
         if (!strcmp(link_rules[i].kind, l->kind_name))
             return link_rules[i].check(st, target, err);
@@ -883,6 +877,15 @@ static int host_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs
     return 0;
 }
 
+/* A NIC removed from a VM that has whole-VM snapshots (precond_vmsnap.c). */
+static int nic_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    struct cfs_res vm;
+    if (store_res_get(st, r->parent, &vm, err) < 0)
+        return -1;
+    return vmsnap_vm_fixed(st, &vm, "removing a NIC", err);
+}
+
 /* Delete rules, by kind. */
 static const struct {
     const char *kind;
@@ -893,6 +896,8 @@ static const struct {
     {"subnet", net_precond_delete},
     {"snapshot", snapshot_delete},
     {"host", host_delete},
+    {"vm-snapshot", vmsnap_precond_delete},
+    {"nic", nic_delete},
 };
 
 int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
@@ -903,4 +908,11 @@ int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err
         if (!strcmp(delete_rules[i].kind, r->kind->name))
             return delete_rules[i].check(st, r, err);
     return 0;
+}
+
+int precond_unlink(struct cfs_store *st, const struct cfs_res *r, const struct cfs_link_def *l,
+                   struct cfs_err *err)
+{
+    (void)l;
+    return vmsnap_vm_fixed(st, r, "detaching a volume", err);
 }

@@ -26,6 +26,7 @@ const struct rc_kind *const rc_kinds[] = {
     &rc_kind_volume,
     &rc_kind_snapshot,
     &rc_kind_vm,
+    &rc_kind_vmsnap,
     &rc_kind_task,
     &rc_kind_alarm,
     &rc_kind_cluster,

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_failure.h"
+#include "host_maintenance.h"
 #include "rc_state.h"
 #include "reconcile_network.h"
 #include "rc_store.h"
@@ -143,11 +145,19 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
     pthread_rwlock_unlock(&h->rw);
 
     int64_t now = workq_now();
+    int lost = host_failure_pass(rc, host, h, was_connected);
+    if (lost > 0) {
+        free(uri);
+        return lost;
+    }
     if (!was_connected && h->next_try > now) {
         free(uri);
         return (int)((h->next_try - now) / 1000000LL) + 1;
     }
-    if (host_connect(rc, h, uri, &err) < 0) {
+    /* Connected to the same URI: no reconnect, and no write lock that
+     * would wait behind a VM pass stuck on a frozen host (host_failure.c). */
+    bool same = was_connected && !strcmp(h->uri, uri);
+    if (!same && host_connect(rc, h, uri, &err) < 0) {
         int delay = rc_backoff_ms(++h->failures);
         h->next_try = now + (int64_t)delay * 1000000LL;
         /* The reason with the state (one transaction): a reader who sees
@@ -159,6 +169,10 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
     }
     free(uri);
     h->failures = 0;
+    if (host_failure_back(rc, host, h, &err) < 0) {
+        rc_set_status(rc, host, "error", err.msg);
+        return 5000;
+    }
     rc_set_status(rc, host, "connection", "connected");
     observe(rc, host, h);
     rc_set_status(rc, host, "error", "");
@@ -176,15 +190,16 @@ static int reconcile_host(struct reconciler *rc, const struct cfs_res *host)
                 rc_wake(rc, vms[i].id);
         free(vms);
     }
-    return 0;
+    return host_maintenance(rc, host, gen);
 }
 
 const struct rc_kind rc_kind_host = {
     .name = "host", .pass = reconcile_host, .wakes = RC_WAKE_SELF,
     .wakes_kinds = "vpc subnet",    /* vtep, netns, uri, a host added or removed: VXLAN peers */
-    .attrs_read = "uri domain-type cluster/cpu-overcommit cluster/memory-overcommit "
+    .attrs_read = "uri state domain-type fence-address pool/type pool/ceph-conf pool/ceph-user "
+                  "cluster/cpu-overcommit cluster/memory-overcommit "
                   "vm/offering offering/cpus offering/memory",
-    .status_read = "vm/host",
+    .status_read = "vm/host vm/state vm/" CFS_ST_EVACUATED " vm/" CFS_ST_MIGRATING_TO " connection fenced",
     .status_written = "connection error cpus memory arch cpu-model domain-type free-cpus "
-                      "free-memory vm-count allocated-cpus allocated-memory orphans " CFS_ST_GEN,
+                      "free-memory vm-count allocated-cpus allocated-memory orphans fenced state " CFS_ST_GEN,
 };

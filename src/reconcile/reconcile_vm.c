@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host_failure.h"
 #include "pwhash.h"
 #include "rc_state.h"
 #include "rc_store.h"
@@ -28,6 +29,7 @@
 #include "scheduler.h"
 #include "status_keys.h"
 #include "value.h"
+#include "vm_migrate.h"
 #include "vm_seed.h"
 
 #define VERB_MAX_AGE_NS (600LL * 1000000000LL)
@@ -158,6 +160,10 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
     char *console = rc_status(rc, vm->id, "console");
     int result = 0;
     announce(rc, vm, "deleting");
+    if (rc_vmsnaps_left(rc, vm) > 0) {
+        result = 2000;      /* its whole-VM snapshots go first; each wakes it when gone */
+        goto cleanup;
+    }
     struct rc_host *h = rc_host_find_name(rc, vm->parent, placed);
     if (h && rc_host_untried(h)) {
         result = 500;       /* the host's first pass wakes this VM */
@@ -400,7 +406,11 @@ static enum step vm_place(struct vm_pass *p)
     char *cur = rc_status(rc, vm->id, "host");
     enum step ret = STEP_DONE;
     snprintf(p->placed, sizeof(p->placed), "%s", cur);
-    if (s->pin[0] && strcmp(s->pin, cur)) {
+    enum vm_migrate_outcome mig = vm_migrate_step(rc, vm, s->state, s->pin, p->acted, p->gen,
+                                                  p->placed, sizeof(p->placed), &p->result);
+    if (mig == VM_MIGRATE_DONE)
+        goto cleanup;
+    if (mig == VM_MIGRATE_NONE && s->pin[0] && strcmp(s->pin, cur)) {
         struct rc_host *old = rc_host_find_name(rc, vm->parent, cur);
         if (old) {
             struct cfs_domain_info info = {.power = CFS_POWER_NONE};
@@ -468,6 +478,11 @@ static enum step vm_host(struct vm_pass *p)
     }
     pthread_rwlock_rdlock(&p->h->rw);
     p->conn = p->h->conn;
+    int lost = host_failure_vm(p->rc, p->vm, p->h, !strcmp(p->s.ha, "on"), p->s.state, p->s.pin);
+    if (lost >= 0) {
+        p->result = lost;
+        return STEP_DONE;
+    }
     if (!p->conn && !p->h->tried) {
         p->result = 500;    /* the host's first pass wakes this VM */
         return STEP_DONE;
@@ -1035,6 +1050,7 @@ static int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
     vm_observe(&p, powered, &err);
     vm_vnc(&p);
     vm_nics_status(&p);
+    vm_migrate_report(rc, vm, p.acted, p.gen);
 cleanup:
     if (p.h)
         pthread_rwlock_unlock(&p.h->rw);
@@ -1050,19 +1066,22 @@ const struct rc_kind rc_kind_vm = {
                   "cmdline "
                   "description ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state "
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
-                  "image/os volume/size nic/model host/uri host/netns host/vtep "
+                  "image/os volume/size nic/model host/uri host/netns host/vtep volume/pool pool/type "
                   "affinity-group affinity-group/policy affinity-group/enforcement",
-    .attrs_written = "state volume/size volume/image volume/pool volume/snapshot",
+    .attrs_written = "state host volume/size volume/image volume/pool volume/snapshot",
     .status_read = CFS_ST_RECYCLE_EXPIRES " state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_CLONE " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
-                   " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET,
+                   " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET
+                   " host/connection host/fenced migration " CFS_ST_MIGRATING_TO " " CFS_ST_MIG_FAILED
+                   " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED,
     .status_written = "state since error host vnc vnc-password vnc-valid-to agent ips cpu-time memory cpus uptime "
                       "domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                       CFS_ST_STARTED " " CFS_ST_MAX_VCPUS " " CFS_ST_MAX_MEMORY " volume/state "
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
                       " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF
-                      " " CFS_ST_NICS " nic/state nic/target",
+                      " " CFS_ST_NICS " nic/state nic/target migration " CFS_ST_MIGRATING_TO
+                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED,
 };

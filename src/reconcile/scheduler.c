@@ -16,6 +16,7 @@
 #include "offering.h"
 #include "rc_store.h"
 #include "scheduler.h"
+#include "status_keys.h"
 #include "value.h"
 
 int scheduler_vm_size(struct reconciler *rc, const struct cfs_res *vm, int *vcpus,
@@ -71,6 +72,22 @@ int scheduler_capacity(struct reconciler *rc, const struct cfs_res *host, struct
         }
     }
     free(vms);
+    /* VMs migrating here count from the moment their move is decided. */
+    vms = NULL;
+    n = 0;
+    if (store_res_by_status(rc->st, rc_layout_kind(rc, &rc_kind_vm), host->parent,
+                            CFS_ST_MIGRATING_TO, host->name, &vms, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int c = 0;
+        long long m = 0;
+        struct cfs_err ignore;
+        if (vms[i].id != exclude_vm && scheduler_vm_size(rc, &vms[i], &c, &m, &ignore) == 0) {
+            cap->cpus_used += c;
+            cap->mem_used += m;
+        }
+    }
+    free(vms);
     return 0;
 }
 
@@ -83,6 +100,13 @@ struct candidate {
 
 int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
                     long long memory, char *out, size_t len, struct cfs_err *err)
+{
+    return scheduler_place_except(rc, vm, vcpus, memory, NULL, out, len, err);
+}
+
+int scheduler_place_except(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
+                           long long memory, const char *except, char *out, size_t len,
+                           struct cfs_err *err)
 {
     struct cfs_res *hosts = NULL;
     size_t n = 0;
@@ -100,7 +124,7 @@ int scheduler_place(struct reconciler *rc, const struct cfs_res *vm, int vcpus,
     }
     for (size_t i = 0; i < n; i++) {
         const struct cfs_res *h = &hosts[i];
-        if (h->deleted || h->parent != vm->parent)
+        if (h->deleted || h->parent != vm->parent || (except && !strcmp(h->name, except)))
             continue;
         seen++;
         char *state = rc_attr(rc, h->id, "state");
