@@ -1731,9 +1731,9 @@ static int cfs_rmdir(const char *path)
         bool bin = recycle_applies(fs->conf, n.res.kind);
         int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
                  net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
-                 (bin ? recycle_res(fs->st, fs->conf, &n.res, &a.actor, &err)
+                 (bin ? recycle_res(fs->st, fs->conf, &n.res, &a.actor, &err) < 0
                       : vmsnap_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
-                            store_res_delete(fs->st, &n.res, &a.actor, &err)) < 0 ? -1 : 0;
+                            store_res_delete(fs->st, &n.res, &a.actor, &err) < 0) ? -1 : 0;
         struct cfs_err end_err;
         if (rc < 0) {
             /* The NICs' deletion is undone with the refusal. */
