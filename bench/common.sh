@@ -56,7 +56,12 @@ bench_cleanup() {
     vms=$(sqlite3 "$BT/store.db" "SELECT uuid FROM resources WHERE kind = 'vm'" 2>/dev/null)
     vpcs=$(sqlite3 "$BT/store.db" "SELECT uuid FROM resources WHERE kind = 'vpc'" 2>/dev/null)
   fi
-  if [ -f "$BT/reconcile.pid" ]; then kill "$(cat "$BT/reconcile.pid")" 2>/dev/null; sleep 0.5; fi
+  if [ -f "$BT/reconcile.pid" ]; then
+    local rpid; rpid=$(cat "$BT/reconcile.pid")
+    kill "$rpid" 2>/dev/null
+    # Until it is gone (bounded): a pass still running could remake what is purged below.
+    for _ in $(seq 1 100); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+  fi
   fusermount3 -u "$BT/mnt" 2>/dev/null || fusermount3 -uz "$BT/mnt" 2>/dev/null
   local pid; pid=$(cat "$BT/mount.pid" 2>/dev/null)
   [ -n "$pid" ] && { sleep 0.3; kill "$pid" 2>/dev/null; }

@@ -18,6 +18,7 @@ for u in "$@"; do
   ip link del "cfsb${h:0:11}" 2>/dev/null
   ip link del "cfsr${h:0:11}" 2>/dev/null
   nft delete table netdev "cfs_vpc_$h" 2>/dev/null
+  nft delete table inet "cfs_sg_$h" 2>/dev/null     # its security groups
   pid=$(cat "$st/$u/dnsmasq.pid" 2>/dev/null)
   [ -z "$pid" ] || kill "$pid" 2>/dev/null
   ip netns pids "cfs-vpc-$u" 2>/dev/null | xargs -r kill 2>/dev/null

@@ -181,6 +181,9 @@ hosts_has() { grep -qi "$3" "$NETSTATE/$(vpc_uuid "$1")/hosts/$(subnet_uuid "$1"
   echo "$ipa" > "$C/vms/gc/nics/eth0/ip"
   echo v2/s1 > "$C/vms/gc/nics/eth0/subnet"
   [ "$(cat "$C/vms/gc/nics/eth0/status/ip")" = "$ipa" ]
+  # The zone's default security group lets in ICMP and SSH only: 7777 too, here.
+  mkdir "$Z/security-groups/default/rules/t7777"
+  echo 7777 > "$Z/security-groups/default/rules/t7777/ports"
   steps ga "dhcp:eth0,listen:7777,ping:10.0.1.11:180,connect:10.0.1.11:7777:60,dns:gb,dhcp:eth1:600,ping:10.0.2.1"
   steps gb "dhcp:eth0,listen:7777,ping:$ipa:180,connect:$ipa:7777:60"
   steps gc "dhcp:eth0,ping:10.0.1.1,ping:10.0.1.11:15,connect:10.0.1.11:7777:10,dns:gb"

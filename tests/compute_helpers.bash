@@ -71,7 +71,7 @@ rc_cleanup_domains() {
 }
 
 # vpc_dataplane_purge UUID...: remove what the reconciler made on this host for
-# each VPC (libvirt network, bridge, router veth and namespace, nft table, dnsmasq,
+# each VPC (libvirt network, bridge, router veth and namespace, nft tables, dnsmasq,
 # its state directory), for a teardown after the reconciler is gone: a VPC still in
 # the store when the test ends would otherwise outlive the test run.
 vpc_dataplane_purge() {
@@ -83,6 +83,7 @@ vpc_dataplane_purge() {
     ip link del "cfsb${h:0:11}" 2>/dev/null || true
     ip link del "cfsr${h:0:11}" 2>/dev/null || true
     nft delete table netdev "cfs_vpc_$h" 2>/dev/null || true
+    nft delete table inet "cfs_sg_$h" 2>/dev/null || true     # its security groups
     pid=$(cat "$st/$u/dnsmasq.pid" 2>/dev/null || true)
     [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
     ip netns pids "cfs-vpc-$u" 2>/dev/null | xargs -r kill 2>/dev/null || true

@@ -24,6 +24,9 @@ int precond_unlink(struct cfs_store *st, const struct cfs_res *r, const struct c
                    struct cfs_err *err);
 int precond_create(struct cfs_store *st, const struct cfs_conf *conf, const struct cfs_res *parent,
                    const struct cfs_kind *k, struct cfs_err *err);
+/* 0 when r may be renamed now (what refers to it by a name the store does
+ * not know of: a NIC's security-groups, a rule's remote). */
+int precond_rename(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err);
 /* 0 when r may be deleted now. */
 int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err);
 

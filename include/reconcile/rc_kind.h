@@ -59,6 +59,7 @@ extern const struct rc_kind rc_kind_host, rc_kind_pool, rc_kind_image, rc_kind_v
 extern const struct rc_kind rc_kind_alarm;
 extern const struct rc_kind rc_kind_snapshot;
 extern const struct rc_kind rc_kind_vmsnap;
+extern const struct rc_kind rc_kind_secgroup, rc_kind_sgrule;
 extern const struct rc_kind rc_kind_affinity_group;
 
 /* The table, in resync order (hosts first: VMs need their connections). */

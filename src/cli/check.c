@@ -26,6 +26,8 @@
 #include "conf.h"
 #include "netaddr.h"
 #include "netlink.h"
+#include "precond_secgroup.h"
+#include "secgroup_nft.h"
 #include "network.h"
 #include "status_keys.h"
 #include "storage.h"
@@ -1272,6 +1274,187 @@ cleanup:
     return ret;
 }
 
+/* ---- security groups: each host's nftables tables (secgroup_nft.c) ---- */
+
+static int64_t chk_up(const struct check *c, int64_t id, int up)
+{
+    const struct chk_res *r = res_by_id(c, id);
+    for (int i = 0; r && i < up; i++)
+        r = r->deleted ? NULL : res_by_id(c, r->parent);
+    return r && !r->deleted ? r->id : 0;
+}
+
+static const struct chk_res *chk_group(const struct check *c, int64_t zone, const char *ref)
+{
+    const char *slash = strchr(ref, '/');
+    for (size_t i = 0; i < c->nres; i++)
+        if (!c->res[i].deleted && !strcmp(c->res[i].kind_name, "secgroup") &&
+            c->res[i].parent == zone && !strcmp(c->res[i].name, slash ? slash + 1 : ref))
+            return &c->res[i];
+    return NULL;
+}
+
+/* A live NIC with an address; *zone and *vpc set. */
+static bool chk_sg_nic(struct check *c, const struct chk_res *n, int64_t *zone, int64_t *vpc,
+                       char ip[CFS_IPV4_LEN])
+{
+    if (n->deleted || strcmp(n->kind_name, "nic") || !(*zone = chk_up(c, n->id, 3)))
+        return false;
+    char *sub = row_value(c, "status", n->id, CFS_ST_SUBNET);
+    char *addr = row_value(c, "status", n->id, "ip");
+    const struct chk_res *s = sub[0] ? res_by_kind_uuid(c, "subnet", sub) : NULL;
+    const struct chk_res *v = s ? res_by_id(c, s->parent) : NULL;
+    bool ok = v && !v->deleted && !s->deleted && addr[0] && strlen(addr) < CFS_IPV4_LEN;
+    if (ok) {
+        *vpc = v->id;
+        snprintf(ip, CFS_IPV4_LEN, "%s", addr);
+    }
+    free(sub);
+    free(addr);
+    return ok;
+}
+
+static bool chk_sg_member(struct check *c, const struct chk_res *g)
+{
+    for (size_t i = 0; i < c->nres; i++) {
+        int64_t zone, vpc;
+        char ip[CFS_IPV4_LEN], buf[512];
+        const char *names[SG_MAX_PER_NIC + 1];
+        if (!chk_sg_nic(c, &c->res[i], &zone, &vpc, ip) || zone != g->parent)
+            continue;
+        char *list = row_value(c, "attrs", c->res[i].id, "security-groups");
+        int k = sg_split_names(list, buf, sizeof(buf), names, SG_MAX_PER_NIC);
+        free(list);
+        for (int j = 0; j < k && j < SG_MAX_PER_NIC; j++)
+            if (chk_group(c, zone, names[j]) == g)
+                return true;
+    }
+    return false;
+}
+
+/* How many in and out rules NIC n's chains should hold. */
+static void chk_sg_counts(struct check *c, const struct chk_res *n, int64_t zone, int *in,
+                          int *out)
+{
+    char buf[512];
+    const char *names[SG_MAX_PER_NIC + 1];
+    char *list = row_value(c, "attrs", n->id, "security-groups");
+    int k = sg_split_names(list, buf, sizeof(buf), names, SG_MAX_PER_NIC);
+    free(list);
+    *in = *out = 0;
+    for (int j = 0; j < k && j < SG_MAX_PER_NIC; j++) {
+        const struct chk_res *g = chk_group(c, zone, names[j]);
+        for (size_t i = 0; g && i < c->nres; i++) {
+            const struct chk_res *r = &c->res[i];
+            if (r->deleted || r->parent != g->id || strcmp(r->kind_name, "sgrule"))
+                continue;
+            char *dir = row_value(c, "attrs", r->id, "direction");
+            char *remote = row_value(c, "attrs", r->id, "remote");
+            uint32_t net;
+            int prefix;
+            struct cfs_err e;
+            int kind = sg_parse_remote(remote[0] ? remote : "0.0.0.0/0", &net, &prefix, &e);
+            const struct chk_res *rg = kind == 0 ? chk_group(c, zone, remote) : NULL;
+            if (kind == 1 || (rg && chk_sg_member(c, rg)))
+                (*(strcmp(dir, "out") ? in : out))++;
+            free(dir);
+            free(remote);
+        }
+    }
+}
+
+/* The rules of chain NAME in a table's listing. */
+static int chk_chain_rules(const char *table, const char *name)
+{
+    char head[64];
+    snprintf(head, sizeof(head), "\tchain %s {\n", name);
+    const char *p = table ? strstr(table, head) : NULL;
+    if (!p)
+        return -1;
+    int n = 0;
+    for (p += strlen(head); *p && strncmp(p, "\t}", 2); p = strchr(p, '\n') + 1) {
+        if (!strchr(p, '\n'))
+            break;
+        n += p[strspn(p, "\t ")] != '\n';
+    }
+    return n;
+}
+
+static void chk_hex(const char *uuid, char hex[33])
+{
+    int j = 0;
+    for (int i = 0; uuid[i] && j < 32; i++)
+        if (uuid[i] != '-')
+            hex[j++] = uuid[i];
+    hex[j] = '\0';
+}
+
+/* Each VPC with NICs has its table, each NIC its chains with as many rules
+ * as its groups give; a table of a VPC the store lacks is an orphan. */
+static int check_host_secgroups(struct check *c, const struct chk_res *host)
+{
+    static const char *const list_args[] = {"list", "ruleset", "inet", NULL};
+    char *uri = row_value(c, "attrs", host->id, "uri");
+    char *netns = row_value(c, "attrs", host->id, "netns");
+    char *listing = NULL;
+    struct cfs_err err;
+    if (!strncmp(uri, "test:", 5) || !uri[0] || netns[0] || strstr(uri, "+ssh") ||
+        !first_with_uri(c, host, uri))
+        goto cleanup;
+    if (sg_nft_run("", list_args, NULL, &listing, &err) < 0) {
+        diff(c, host, "cannot list the nftables rules: %s", err.msg);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < c->nres; i++) {
+        const struct chk_res *n = &c->res[i];
+        int64_t zone, vpc;
+        char ip[CFS_IPV4_LEN], vhex[33], nhex[33], name[96], line[160];
+        if (!chk_sg_nic(c, n, &zone, &vpc, ip))
+            continue;
+        chk_hex(res_by_id(c, vpc)->uuid, vhex);
+        chk_hex(n->uuid, nhex);
+        snprintf(name, sizeof(name), SG_TABLE_PREFIX "%s", vhex);
+        char *table = sg_nft_table_text(listing, name);
+        int in, out;
+        chk_sg_counts(c, n, zone, &in, &out);
+        snprintf(line, sizeof(line), "ip daddr %s jump i_%s\n", ip, nhex);
+        snprintf(name, sizeof(name), "i_%s", nhex);
+        int kin = chk_chain_rules(table, name);
+        snprintf(name, sizeof(name), "o_%s", nhex);
+        int kout = chk_chain_rules(table, name);
+        if (!table)
+            diff(c, n, "no nftables table inet " SG_TABLE_PREFIX "%s on host %s: its security "
+                 "groups are not enforced", vhex, host->name);
+        else if (!strstr(table, line))
+            diff(c, n, "table inet " SG_TABLE_PREFIX "%s on host %s does not send %s to the "
+                 "NIC's rules", vhex, host->name, ip);
+        else if (kin != in + 4 || kout != out + 1)
+            diff(c, n, "its nftables chains on host %s hold %d in and %d out rules; its "
+                 "security groups give %d and %d", host->name, kin - 4, kout - 1, in, out);
+        free(table);
+    }
+    for (const char *p = strstr(listing, "table inet " SG_TABLE_PREFIX); p;
+         p = strstr(p + 1, "table inet " SG_TABLE_PREFIX)) {
+        const char *h = p + strlen("table inet " SG_TABLE_PREFIX);
+        bool known = false;
+        for (size_t i = 0; i < c->nres && !known; i++) {
+            char hex[33];
+            if (strcmp(c->res[i].kind_name, "vpc"))
+                continue;
+            chk_hex(c->res[i].uuid, hex);
+            known = !strncmp(h, hex, 32);
+        }
+        if (!known)
+            note(c, host, "nftables table inet " SG_TABLE_PREFIX "%.32s: of no VPC of this "
+                 "store (another store's, or left behind)", h);
+    }
+cleanup:
+    free(listing);
+    free(uri);
+    free(netns);
+    return 0;
+}
+
 /* What each kind is compared with outside the store.  One function per kind
  * that owns something real; pools gain theirs (volumes against the pool's
  * backend) here. */
@@ -1281,6 +1464,7 @@ static const struct {
 } reality_checks[] = {
     {"host", check_host_domains},
     {"host", check_host_network},
+    {"host", check_host_secgroups},
     {"pool", check_pool_objects},
 };
 

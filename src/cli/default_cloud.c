@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "netaddr.h"
+#include "precond_secgroup.h"
 
 /* The offering catalogue of the reference platforms: 2 GiB per vCPU. */
 static const struct {
@@ -79,6 +80,7 @@ int default_cloud_seed(struct cfs_store *st, const struct cfs_conf *conf, struct
     struct cfs_res zone, cluster, host, pool, off;
     bool created;
     if (ensure(st, 0, "zone", "default", &zone, &created, err) < 0 ||
+        sg_zone_seed(st, &zone, &init_actor, err) < 0 ||    /* its default security group */
         ensure(st, zone.id, "cluster", "default", &cluster, &created, err) < 0 ||
         ensure(st, cluster.id, "host", "local", &host, &created, err) < 0 ||
         (created && set(st, &host, "uri", conf->hypervisor, err) < 0) ||

@@ -2007,6 +2007,8 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
                         src.res.kind->name, src.res.name, src.res.kind->collection);
             return refuse(&src.res, &err);
         }
+        if (strcmp(leaf, src.res.name) && precond_rename(fs->st, &src.res, &err) < 0)
+            return refuse(&src.res, &err);
         char *tags = res_tags(&src.res);
         if (store_res_rename(fs->st, &src.res, leaf, &a.actor, &err) < 0) {
             free(tags);

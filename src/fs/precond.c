@@ -11,6 +11,7 @@
 #include "precond_affinity.h"
 #include "precond_net.h"
 #include "precond_vmsnap.h"
+#include "precond_secgroup.h"
 #include "status_keys.h"
 #include "value.h"
 
@@ -764,6 +765,11 @@ static const struct {
     {"pool", "rbd-pool", ceph_name},
     {"pool", "ceph-user", ceph_name},
     {"snapshot", "ctl", snapshot_ctl},
+    {"sgrule", "ports", sg_rule_ports},
+    {"sgrule", "protocol", sg_rule_protocol},
+    {"sgrule", "remote", sg_rule_remote},
+    {"sgrule", "priority", sg_rule_priority},
+    {"nic", "security-groups", sg_nic_groups},
 };
 
 int precond_attr(struct cfs_store *st, const struct cfs_res *r, const struct cfs_attr_def *a,
@@ -898,6 +904,7 @@ static const struct {
     {"host", host_delete},
     {"vm-snapshot", vmsnap_precond_delete},
     {"nic", nic_delete},
+    {"secgroup", sg_delete},
 };
 
 int precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
@@ -915,4 +922,20 @@ int precond_unlink(struct cfs_store *st, const struct cfs_res *r, const struct c
 {
     (void)l;
     return vmsnap_vm_fixed(st, r, "detaching a volume", err);
+}
+
+/* Rename rules, by kind: references held as text the store cannot follow. */
+static const struct {
+    const char *kind;
+    int (*check)(struct cfs_store *, const struct cfs_res *, struct cfs_err *);
+} rename_rules[] = {
+    {"secgroup", sg_delete},
+};
+
+int precond_rename(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    for (size_t i = 0; i < sizeof(rename_rules) / sizeof(rename_rules[0]); i++)
+        if (!strcmp(rename_rules[i].kind, r->kind->name))
+            return rename_rules[i].check(st, r, err);
+    return 0;
 }

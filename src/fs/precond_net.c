@@ -8,6 +8,7 @@
  * what is committed with the write.
  */
 #include "precond_net.h"
+#include "precond_secgroup.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -573,6 +574,8 @@ int net_delete_parts(struct cfs_store *st, const struct cfs_res *r, const struct
     struct cfs_res *nics = NULL;
     size_t n = 0;
     int rc = 0;
+    if (sg_delete_parts(st, r, actor, err) < 0)     /* a zone's groups, a group's rules */
+        return -1;
     if (!kn || kn->parent != r->kind)
         return 0;
     if (store_res_all(st, kn, &nics, &n, err) < 0)
@@ -640,6 +643,7 @@ static const struct {
                  struct cfs_err *);
 } applied_rules[] = {
     {"vm", NULL, vm_default_nic},
+    {"zone", NULL, sg_zone_seed},       /* its default security group (precond_secgroup.c) */
     {"nic", NULL, nic_applied},
     {"nic", "subnet", nic_applied},
     {"nic", "ip", nic_applied},

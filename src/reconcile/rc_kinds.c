@@ -21,6 +21,7 @@ const struct rc_kind *const rc_kinds[] = {
     &rc_kind_vpc,
     &rc_kind_subnet,
     &rc_kind_nic,
+    &rc_kind_secgroup, &rc_kind_sgrule,
     &rc_kind_pool,
     &rc_kind_image,
     &rc_kind_volume,

@@ -321,8 +321,29 @@ static int vpc_leave_gone(struct reconciler *rc, const struct cfs_res *vpc, stru
     return ret;
 }
 
+/* Whether a subnet of the VPC (a tombstone too) is still there: its
+ * teardown needs the VPC's data plane, so the VPC waits for it. */
+static bool vpc_has_subnets(struct reconciler *rc, const struct cfs_res *vpc)
+{
+    struct cfs_res *all = NULL;
+    size_t n = 0;
+    struct cfs_err ignore;
+    bool found = false;
+    if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_subnet), &all, &n, &ignore) < 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (all[i].parent == vpc->id) {
+            rc_wake(rc, all[i].id);
+            found = true;
+        }
+    free(all);
+    return found;
+}
+
 static int vpc_teardown(struct reconciler *rc, const struct cfs_res *vpc)
 {
+    if (vpc_has_subnets(rc, vpc))
+        return 500;
     struct hosts *u = calloc(1, sizeof(*u));
     struct cfs_err err;
     int result = 0;
@@ -696,6 +717,7 @@ static int reconcile_nic(struct reconciler *rc, const struct cfs_res *nic)
 
 const struct rc_kind rc_kind_nic = {
     .name = "nic", .pass = reconcile_nic, .wakes = RC_WAKE_SELF,
+    .wakes_kinds = "secgroup",      /* its groups and address: the security groups' rules */
     .status_read = CFS_ST_SUBNET " " CFS_ST_SUBNET_WAS,
     .status_written = "state error " CFS_ST_SUBNET_WAS " " CFS_ST_GEN,
 };
