@@ -6,10 +6,10 @@ load helpers
 setup_file() { cfs_start; }
 teardown_file() { cfs_stop; }
 
-@test "root lists README, version, audit, metrics, last-error, tags and the top-level collections (not events)" {
+@test "root lists README, version, audit, metrics, last-error, tags, recycle and the top-level collections (not events)" {
   run ls "$MNT"
   [ "$status" -eq 0 ]
-  [ "$output" = "$(printf 'README\nalarms\naudit\nimages\nlast-error\nmetrics\nnotifications\nofferings\nquotas\ntags\ntasks\nversion\nzones')" ]
+  [ "$output" = "$(printf 'README\nalarms\naudit\nimages\nlast-error\nmetrics\nnotifications\nofferings\nquotas\nrecycle\ntags\ntasks\nversion\nzones')" ]
   grep -q "cloudfs" "$MNT/README"
   [ "$(cat "$MNT/version")" = "cloudfs $("$CLOUDFS_BIN" --version | cut -d' ' -f2)" ]
 }

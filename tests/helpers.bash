@@ -10,7 +10,9 @@ CLOUDFS_BIN="${CLOUDFS_BIN:-$REPO/build/cloudfs}"
 # default cluster path inside the mount).  No default network (a VPC with
 # real bridges on qemu:///system) unless CFS_DEFAULT_SUBNET gives its CIDR.
 # The suites use libvirt's test driver, which production refuses:
-# allow-test-uri is on unless CFS_ALLOW_TEST_URI=false.
+# allow-test-uri is on unless CFS_ALLOW_TEST_URI=false.  The recycle bin
+# (on by default) is off unless CFS_RECYCLE=true: the suites check that
+# rmdir deletes (tests/78-recycle-bin.bats tests the bin).
 cfs_start() {
   T="$(mktemp -d /tmp/cfs-test.XXXXXX)"
   MNT="$T/mnt"
@@ -26,6 +28,7 @@ default-subnet = "${CFS_DEFAULT_SUBNET:-}";
 allow-test-uri = ${CFS_ALLOW_TEST_URI:-true};
 pool-over-subscription = ${CFS_POOL_RATIO:-1000.0};
 pool-store-warning = ${CFS_POOL_STORE_WARNING:-false};
+recycle = ${CFS_RECYCLE:-false};
 ${CFS_EXTRA_CONF//@T@/$T}
 CONF
   export T MNT DB CONF

@@ -37,6 +37,8 @@ struct cfs_conf {
     int volume_snapshots;   /* most snapshots a volume may hold (the mount refuses more) */
     int vm_snapshots;       /* most whole-VM snapshots a VM may hold (the mount refuses more) */
     int vnc_validity;       /* seconds a VNC console password is valid */
+    bool recycle;           /* rmdir of a VM, volume or image moves it to /recycle */
+    int recycle_retention;  /* seconds a resource stays in /recycle before its expunge */
     /* pools (pool_cap.h) */
     long long pool_ratio;   /* over-subscription, in hundredths (150: 1.5) */
     long long pool_threshold;   /* real usage past which nothing new is allocated, hundredths */

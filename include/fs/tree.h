@@ -29,6 +29,9 @@ enum cfs_node_type {
     NODE_TAGKEY,      /* /tags/KEY */
     NODE_TAGVAL,      /* /tags/KEY/VALUE */
     NODE_TAGLINK,     /* /tags/KEY/VALUE/vm:zone:cluster:web1: res is the resource */
+    NODE_RECYCLE,     /* /recycle (recycle.h) */
+    NODE_RECYCLED,    /* /recycle/web1.17: res is the recycled resource */
+    NODE_RECYCLEFILE, /* /recycle/web1.17/origin: name is the file */
 };
 
 enum cfs_rootfile {

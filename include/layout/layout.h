@@ -120,6 +120,7 @@ struct cfs_kind {
     const struct cfs_kind *parent;
     int order;              /* position in listings and the man page */
     bool teardown;          /* deletion leaves a tombstone for the reconciler */
+    bool recycle;           /* rmdir moves it into /recycle (recycle.h); needs teardown */
     bool reconciled;        /* the reconciler converges it: the resource has a wait file */
     bool system;            /* made by the reconciler only (tasks): users cannot mkdir,
                              * rmdir or write; its status files sit in the resource

@@ -24,5 +24,7 @@ int vm_disks_sync(struct reconciler *rc, const struct cfs_res *vm, struct cfs_co
 /* After the domain is gone: data volumes are free again, the root volume
  * goes with the VM. */
 void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm);
+/* Every volume plugged into the VM is marked free (the recycle bin). */
+void vm_disks_unplug(struct reconciler *rc, const struct cfs_res *vm);
 
 #endif

@@ -27,6 +27,9 @@
 #define CFS_ST_SUBNET "_subnet"             /* nic: UUID of the subnet its status/ip is in, set with it by the mount */
 #define CFS_ST_SUBNET_WAS "_subnet_was"     /* nic: the subnet it left (the NIC pass wakes it to drop its DHCP entry) */
 #define CFS_ST_NICS "_nics"                 /* vm: the NICs of the domain as last defined (a change redefines and hot-plugs) */
+#define CFS_ST_RECYCLE_NAME "_recycle_name"       /* vm, volume, image in /recycle: its name before (store_res_recycle) */
+#define CFS_ST_RECYCLE_ORIGIN "_recycle_origin"   /* the same: its path before, shown in /recycle/X/origin */
+#define CFS_ST_RECYCLE_EXPIRES "_recycle_expires" /* the same: epoch seconds when the reconciler expunges it */
 #define CFS_ST_HOSTS "_hosts"               /* vpc, subnet: hosts it was set up on, "URI" or "URI NETNS" a line (teardown) */
 #define CFS_ST_MIGRATING_TO "_migrating_to"   /* vm: the host a live migration is moving it to (the scheduler counts it there) */
 #define CFS_ST_MIG_FAILED "_mig_failed"     /* vm: "GEN REASON": the move asked by spec generation GEN failed (not retried until the next write) */

@@ -40,6 +40,7 @@ struct cfs_res {
     int64_t ctime;          /* nanoseconds since the epoch */
     int64_t mtime;
     bool deleted;           /* tombstone waiting for the reconciler's teardown */
+    bool recycled;          /* in /recycle (store_res_recycle): hidden, kept, restorable */
 };
 
 struct cfs_change {
@@ -138,6 +139,24 @@ int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
 /* Remove a tombstone for good, once its teardown is done. */
 int store_res_purge(struct cfs_store *st, const struct cfs_res *r, const struct cfs_actor *actor,
                     struct cfs_err *err);
+/* The recycle bin.  A recycled resource keeps its row, attributes, status
+ * and children under a hidden name ('.recycled-<id>'), so that its name is
+ * free at once; it leaves every listing, count and quota as a tombstone
+ * does, and its links (bindings) go.  Internal statuses remember its name
+ * (_recycle_name), where it was (_recycle_origin) and when the reconciler
+ * expunges it (_recycle_expires, seconds since the epoch).  Refused as
+ * store_res_delete refuses (children, users). */
+int store_res_recycle(struct cfs_store *st, const struct cfs_res *r, int64_t expires,
+                      const struct cfs_actor *actor, struct cfs_err *err);
+/* Back into its collection as name (EEXIST when taken), live again. */
+int store_res_restore(struct cfs_store *st, const struct cfs_res *r, const char *name,
+                      const struct cfs_actor *actor, struct cfs_err *err);
+/* A recycled resource becomes a tombstone (the reconciler tears it down);
+ * a no-op for one that is not recycled. */
+int store_res_expunge(struct cfs_store *st, const struct cfs_res *r,
+                      const struct cfs_actor *actor, struct cfs_err *err);
+/* Every recycled resource, by id. */
+int store_recycled_list(struct cfs_store *st, store_res_cb cb, void *arg, struct cfs_err *err);
 /* Every resource of a kind, tombstones included (*list malloc'd). */
 int store_res_all(struct cfs_store *st, const struct cfs_kind *k, struct cfs_res **list,
                   size_t *n, struct cfs_err *err);

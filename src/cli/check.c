@@ -46,6 +46,7 @@ struct chk_res {
     char name[CFS_NAME_MAX + 64];
     char uuid[40];
     bool deleted;
+    bool recycled;      /* in /recycle: kept, hidden (store_res_recycle) */
 };
 
 struct check {
@@ -244,7 +245,8 @@ static int load_resources(struct check *c)
         r->kind = layout_kind(c->layout, r->kind_name);
         snprintf(r->name, sizeof(r->name), "%s", col(s, 3));
         snprintf(r->uuid, sizeof(r->uuid), "%s", col(s, 4));
-        r->deleted = sqlite3_column_int(s, 5) != 0;
+        r->deleted = sqlite3_column_int(s, 5) == 1;
+        r->recycled = sqlite3_column_int(s, 5) == 2;
     }
     sqlite3_finalize(s);
     return rc < 0 ? -1 : 0;
@@ -293,6 +295,13 @@ static void check_resources(struct check *c)
                 diff(c, r, "tombstone of a kind that has no teardown");
             if (strcmp(r->name, want))
                 diff(c, r, "tombstone not named %s", want);
+        } else if (r->recycled) {
+            char want[CFS_NAME_MAX + 64];
+            snprintf(want, sizeof(want), ".recycled-%lld", (long long)r->id);
+            if (!r->kind->recycle)
+                diff(c, r, "a %s in the recycle bin (its layout has no 'recycle')", r->kind_name);
+            if (strcmp(r->name, want))
+                diff(c, r, "recycled resource not named %s", want);
         } else if (!value_res_name_ok(r->kind, r->name)) {
             printable(r->name, shown, sizeof(shown));
             diff(c, r, "name '%s' is not a valid name", shown);
@@ -871,6 +880,10 @@ static int check_host_domains(struct check *c, const struct chk_res *host)
             note(c, host, "domain %s of a deleted VM awaits its teardown", name);
             continue;
         }
+        if (vm->recycled) {
+            note(c, host, "domain %s of a recycled VM awaits its undefinition", name);
+            continue;
+        }
         char *placed = row_value(c, "status", vm->id, "host");
         bool here = placed && vm->parent == host->parent && !strcmp(placed, host->name);
         if (!here && placed && placed[0]) {
@@ -992,8 +1005,8 @@ static int check_pool_objects(struct check *c, const struct chk_res *pool)
             for (size_t j = 0; j < objs.n && !found; j++)
                 found = !strcmp(objs.name[j], want);
             if (!found)
-                diff(c, r, "is %s but its object %s is missing in pool %s", state, want,
-                     pool->name);
+                diff(c, r, "is %s%s but its object %s is missing in pool %s", state,
+                     r->recycled ? " (in the recycle bin)" : "", want, pool->name);
         }
         free(made);
         free(state);

@@ -104,6 +104,8 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
         {"vm-snapshots", 5, 1, 64, offsetof(struct cfs_conf, vm_snapshots)},
         /* The seeds: a console password is valid 300 s. */
         {"vnc-password-validity", 300, 10, 86400, offsetof(struct cfs_conf, vnc_validity)},
+        /* The seeds' Delay deletion policy: expunged after 86,400 s. */
+        {"recycle-retention", 86400, 1, 315360000, offsetof(struct cfs_conf, recycle_retention)},
         /* Each open blocking reader may hold a FUSE worker thread: the
          * mount's cap stays below the loop's thread limit (fs_mount). */
         {"user-readers", 64, 1, 4096, offsetof(struct cfs_conf, user_readers)},
@@ -128,6 +130,9 @@ int conf_load(struct cfs_conf *conf, const char *path, struct cfs_err *err)
     int warn = 1;
     config_lookup_bool(&conf->cfg, "pool-store-warning", &warn);
     conf->pool_store_warning = warn;
+    int recycle = 1;
+    config_lookup_bool(&conf->cfg, "recycle", &recycle);
+    conf->recycle = recycle;
     const char *reserved = "1G";
     config_lookup_string(&conf->cfg, "reserved-memory", &reserved);
     if (value_parse_size(reserved, &conf->reserved_memory) < 0)

@@ -31,7 +31,9 @@
 #include "precond_vmsnap.h"
 #include "quota.h"
 #include "readers.h"
+#include "recycle.h"
 #include "scratch.h"
+#include "status_keys.h"
 #include "store.h"
 #include "tree.h"
 #include "uri_policy.h"
@@ -310,6 +312,10 @@ static int resolve(const char *path, struct cfs_node *n)
         if (!seen)
             return -ENOENT;
     }
+    /* The bin shows each owner their own resources, the operator all. */
+    if ((n->type == NODE_RECYCLED || n->type == NODE_RECYCLEFILE) && !caller_is_operator() &&
+        fuse_get_context()->uid != n->res.uid)
+        return -ENOENT;
     return 0;
 }
 
@@ -431,6 +437,10 @@ static int node_content(const struct cfs_node *n, char **out, size_t *len, int64
         return rootfile_ops[n->rootfile].render(out, len);
     case NODE_EVENTLOG:
         return events_recent(fs->st, n->res.id, out, len);
+    case NODE_RECYCLEFILE:
+        if (mtime)
+            *mtime = n->res.mtime;
+        return recycle_file_text(fs->st, n, out, len);
     case NODE_ATTR:
         t = n->res.mtime;
         if (n->attr->type == CFS_T_SECRET || n->attr->type == CFS_T_VERB) {
@@ -606,7 +616,24 @@ static int node_stat(const struct cfs_node *n, struct stat *s)
     int rc = 0;
     switch (n->type) {
     case NODE_ROOT:
-        dir_stat(s, 0755, (nlink_t)(3 + fs->layout->nroots), NULL, 0);   /* and tags/ */
+        dir_stat(s, 0755, (nlink_t)(4 + fs->layout->nroots), NULL, 0);   /* tags/, recycle/ */
+        break;
+    case NODE_RECYCLE:
+        /* Sticky, as /tmp: the kernel lets only an entry's owner (or the
+         * operator) restore or expunge it. */
+        dir_stat(s, 01777, 2, NULL, 0);
+        break;
+    case NODE_RECYCLED:
+        /* Owner-writable: the kernel asks for it to move a directory to
+         * another parent (mv back); nothing can be made inside. */
+        dir_stat(s, observed_mode(&n->res, 0755), 2, &n->res, n->res.mtime);
+        break;
+    case NODE_RECYCLEFILE:
+        rc = node_content(n, &content, &len, &mtime);
+        if (rc < 0)
+            return rc;
+        file_stat(s, observed_mode(&n->res, 0444), len, &n->res, mtime);
+        free(content);
         break;
     case NODE_TAGS:
     case NODE_TAGKEY:
@@ -775,6 +802,21 @@ static int fill_child(struct dir_fill *d, const char *name, const struct cfs_nod
     return d->filler(d->buf, name, &s, 0, FUSE_FILL_DIR_PLUS) ? 1 : 0;
 }
 
+/* An entry of /recycle the caller owns (the operator: every entry). */
+static int fill_recycled(const struct cfs_res *r, void *arg)
+{
+    struct dir_fill *d = arg;
+    char name[NAME_MAX + 1];
+    if (!caller_is_operator() && fuse_get_context()->uid != r->uid)
+        return 0;
+    struct cfs_node c = d->parent;
+    c.type = NODE_RECYCLED;
+    c.res = *r;
+    c.kind = r->kind;
+    recycle_entry_name(fs_self()->st, r, name, sizeof(name));
+    return fill_child(d, name, &c);
+}
+
 /* Hand every entry of the directory at path, with its attributes, to
  * filler, in listing order. */
 static int dir_list(const char *path, void *buf, fuse_fill_dir_t filler)
@@ -808,6 +850,20 @@ static int dir_list(const char *path, void *buf, fuse_fill_dir_t filler)
         struct cfs_node c = n;
         c.type = NODE_TAGS;
         fill_child(&d, TREE_TAGS_DIR, &c);
+        c.type = NODE_RECYCLE;
+        fill_child(&d, RECYCLE_DIR, &c);
+        break;
+    case NODE_RECYCLE:
+        if (store_recycled_list(fs->st, fill_recycled, &d, &err) < 0)
+            return -err.code;
+        break;
+    case NODE_RECYCLED:
+        for (int i = 0; i < RECYCLE_NFILES; i++) {
+            struct cfs_node f = n;
+            f.type = NODE_RECYCLEFILE;
+            snprintf(f.name, sizeof(f.name), "%s", recycle_file_names[i]);
+            fill_child(&d, f.name, &f);
+        }
         break;
     case NODE_TAGS:
     case NODE_TAGKEY:
@@ -1293,6 +1349,7 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
     case NODE_ROOTFILE:
     case NODE_STATUS:
     case NODE_EVENTLOG:
+    case NODE_RECYCLEFILE:
         if (write) {
             /* Root passes the mode bits: say no here, and keep a record. */
             audit_fs(fs->st, "open", path, NULL, 0, false, -EACCES);
@@ -1669,10 +1726,14 @@ static int cfs_rmdir(const char *path)
             free(tags);
             return refuse(&n.res, &err);
         }
+        /* Into the bin (recycle.h) or gone; the NICs go either way (their
+         * addresses are free again). */
+        bool bin = recycle_applies(fs->conf, n.res.kind);
         int rc = precond_delete(fs->st, &n.res, &err) < 0 ||
                  net_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
-                 vmsnap_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
-                 store_res_delete(fs->st, &n.res, &a.actor, &err) < 0 ? -1 : 0;
+                 (bin ? recycle_res(fs->st, fs->conf, &n.res, &a.actor, &err) < 0
+                      : vmsnap_delete_parts(fs->st, &n.res, &a.actor, &err) < 0 ||
+                            store_res_delete(fs->st, &n.res, &a.actor, &err) < 0) ? -1 : 0;
         struct cfs_err end_err;
         if (rc < 0) {
             /* The NICs' deletion is undone with the refusal. */
@@ -1712,7 +1773,14 @@ static int cfs_rmdir(const char *path)
     case NODE_STATUSDIR:
     case NODE_BACKDIR:
         return 0;
+    case NODE_RECYCLED:
+        /* Expunged now: the reconciler deletes its data. */
+        actor_init(&a);
+        if (store_res_expunge(fs->st, &n.res, &a.actor, &err) < 0)
+            return refuse(NULL, &err);
+        return 0;
     case NODE_ROOT:
+    case NODE_RECYCLE:
         return -EBUSY;
     default:
         return -ENOTDIR;
@@ -1749,6 +1817,7 @@ static int cfs_unlink(const char *path)
         return 0;
     case NODE_ROOTFILE:
     case NODE_BACKLINK:
+    case NODE_RECYCLEFILE:
         return -EACCES;     /* observed, not removable */
     default:
         return -EISDIR;
@@ -1857,6 +1926,51 @@ static int cfs_readlink(const char *path, char *buf, size_t size)
     return 0;
 }
 
+/* mv /recycle/NAME.ID <its collection>/NAME: back, stopped (a VM), with a
+ * default NIC as a new VM gets (its old NICs went with the rmdir). */
+static int restore_recycled(const struct cfs_node *src, const struct cfs_node *dparent,
+                            const char *leaf)
+{
+    struct cfs_fs *fs = fs_self();
+    struct cfs_err err, end_err;
+    struct actor_buf a;
+    struct cfs_res back = src->res;
+    cfs_err_clear(&err);
+    if (dparent->type != NODE_COLL || dparent->kind != src->res.kind ||
+        dparent->res.id != src->res.parent) {
+        char *origin = store_status_text(fs->st, src->res.id, CFS_ST_RECYCLE_ORIGIN);
+        cfs_err_set(&err, EPERM, "%s %s can only be restored into the %s/ it came from (%s)",
+                    src->res.kind->name, src->name, src->res.kind->collection, origin);
+        free(origin);
+        return refuse(NULL, &err);
+    }
+    actor_init(&a);
+    if (store_write_begin(fs->st, &err) < 0)
+        return refuse(NULL, &err);
+    const struct cfs_attr_def *state = layout_attr(src->res.kind, "state");
+    bool changed = false;
+    /* Back in its collection it counts again: a tenant's quota holds
+     * for a restore as for a mkdir. */
+    int rc = caller_is_operator()
+                 ? 0
+                 : quota_check_create(fs->st, fuse_get_context()->uid, src->res.kind, &err);
+    if (rc == 0)
+        rc = store_res_restore(fs->st, &src->res, leaf, &a.actor, &err);
+    if (rc == 0)
+        rc = store_res_get(fs->st, src->res.id, &back, &err);
+    if (rc == 0 && state)     /* a VM: back stopped */
+        rc = store_attr_set(fs->st, &back, state, "stopped", &a.actor, &changed, &err);
+    if (rc == 0)
+        rc = net_applied(fs->st, &back, NULL, &a.actor, &err);
+    if (rc < 0) {
+        store_write_abort(fs->st);
+        return refuse(NULL, &err);
+    }
+    if (store_write_end(fs->st, &end_err) < 0)
+        return refuse(NULL, &end_err);
+    return 0;
+}
+
 static int cfs_rename(const char *from, const char *to, unsigned int flags)
 {
     if (in_tags(from) || in_tags(to))
@@ -1876,6 +1990,8 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
         return -err.code;
     actor_init(&a);
 
+    if (src.type == NODE_RECYCLED)
+        return restore_recycled(&src, &dparent, leaf);
     if (src.type == NODE_RES && src.res.kind->system) {
         cfs_err_set(&err, EPERM, "%s/ is written by the reconciler only", src.res.kind->collection);
         return refuse(NULL, &err);

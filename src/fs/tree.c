@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "recycle.h"
 #include "resolve_cache.h"
 #include "scratch.h"
 #include "tags_index.h"
@@ -58,6 +59,10 @@ static int step(struct cfs_store *st, uint64_t gen, struct cfs_node *cur, const 
         }
         if (!strcmp(name, TREE_TAGS_DIR)) {
             cur->type = NODE_TAGS;
+            return 0;
+        }
+        if (!strcmp(name, RECYCLE_DIR)) {
+            cur->type = NODE_RECYCLE;
             return 0;
         }
         k = layout_child_by_collection(l, NULL, name);
@@ -157,6 +162,9 @@ static int step(struct cfs_store *st, uint64_t gen, struct cfs_node *cur, const 
             return -1;
         cur->type = NODE_TAGLINK;
         return 0;
+    case NODE_RECYCLE:
+    case NODE_RECYCLED:
+        return recycle_step(st, cur, name, err);
     case NODE_LINKDIR:
         if (store_link_find(st, &cur->res, cur->link, name, &cur->target, err) < 0)
             return -1;

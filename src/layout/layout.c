@@ -188,6 +188,12 @@ static int parse_kind(config_t *cfg, struct cfs_kind *k, const char *file, struc
     int flag = 0;
     if (config_setting_lookup_bool(root, "teardown", &flag))
         k->teardown = flag;
+    /* Its expunge is a deletion the reconciler tears down. */
+    flag = 0;
+    config_setting_lookup_bool(root, "recycle", &flag);
+    if (flag && !k->teardown)
+        return cfs_err_set(err, EINVAL, "%s: 'recycle' needs 'teardown'", file);
+    k->recycle = flag;
     if (config_setting_lookup_bool(root, "reconciled", &flag))
         k->reconciled = flag;
     if (config_setting_lookup_bool(root, "system", &flag))

@@ -16,6 +16,7 @@
 
 #include "image_probe.h"
 #include "rc_store.h"
+#include "reconcile_recycle.h"
 #include "reconcile_storage.h"
 #include "status_keys.h"
 #include "task.h"
@@ -327,6 +328,8 @@ static int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
 {
     if (img->deleted)
         return teardown(rc, img);
+    if (img->recycled)
+        return rc_recycled_pass(rc, img);
     int64_t gen = store_spec_generation(rc->st, img->id);
     char *source = rc_attr(rc, img->id, "source");
     char *vm = rc_attr(rc, img->id, "vm");
@@ -368,6 +371,6 @@ static int reconcile_image(struct reconciler *rc, const struct cfs_res *img)
 const struct rc_kind rc_kind_image = {
     .name = "image", .pass = reconcile_image, .wakes = RC_WAKE_SELF,
     .attrs_read = "source vm volume/image vm/image vm/state",
-    .status_read = "state " CFS_ST_SOURCE " vm/state vm/root-volume volume/pool",
+    .status_read = CFS_ST_RECYCLE_EXPIRES " state " CFS_ST_SOURCE " vm/state vm/root-volume volume/pool",
     .status_written = "state error format size virtual-size sha256 " CFS_ST_SOURCE " " CFS_ST_GEN,
 };

@@ -23,6 +23,7 @@
 #include "rc_state.h"
 #include "rc_store.h"
 #include "reconcile_network.h"
+#include "reconcile_recycle.h"
 #include "reconcile_storage.h"
 #include "reconcile_vm_disks.h"
 #include "scheduler.h"
@@ -1035,6 +1036,8 @@ static int reconcile_vm(struct reconciler *rc, const struct cfs_res *vm)
     struct cfs_err err;
     if (vm->deleted)
         return teardown(rc, vm);
+    if (vm->recycled)
+        return rc_recycled_vm_pass(rc, vm);
     cfs_err_clear(&err);
     if (vm_read_spec(&p) == STEP_DONE || vm_root_disk(&p) == STEP_DONE ||
         vm_place(&p) == STEP_DONE || vm_host(&p) == STEP_DONE)
@@ -1066,7 +1069,7 @@ const struct rc_kind rc_kind_vm = {
                   "image/os volume/size nic/model host/uri host/netns host/vtep volume/pool pool/type "
                   "affinity-group affinity-group/policy affinity-group/enforcement",
     .attrs_written = "state host volume/size volume/image volume/pool volume/snapshot",
-    .status_read = "state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
+    .status_read = CFS_ST_RECYCLE_EXPIRES " state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_CLONE " "
                    CFS_ST_STARTED " image/state image/format volume/state volume/pool "
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET

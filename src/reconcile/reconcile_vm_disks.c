@@ -459,3 +459,22 @@ void vm_disks_release(struct reconciler *rc, const struct cfs_res *vm)
     free(root);
     clone_snapshot_release(rc, vm);
 }
+
+/* A VM going into the recycle bin: every volume plugged into it (its root
+ * volume too) is free again; the root volume stays its (restored, the VM
+ * plugs it again), data volumes' links are gone with the bindings. */
+void vm_disks_unplug(struct reconciler *rc, const struct cfs_res *vm)
+{
+    const struct cfs_kind *k_volume = rc_layout_kind(rc, &rc_kind_volume);
+    struct cfs_res *held = NULL;
+    size_t n = 0;
+    struct cfs_err err;
+    if (store_res_by_status(rc->st, k_volume, vm->parent, CFS_ST_ATTACHED, vm->uuid, &held, &n,
+                            &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        mark(rc, vm, &held[i], NULL);
+        rc_wake(rc, held[i].id);
+    }
+    free(held);
+}

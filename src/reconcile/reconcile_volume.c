@@ -14,6 +14,7 @@
 #include "pool_cap.h"
 #include "rc_state.h"
 #include "rc_store.h"
+#include "reconcile_recycle.h"
 #include "reconcile_storage.h"
 #include "status_keys.h"
 #include "value.h"
@@ -252,6 +253,8 @@ static int volume_pass(struct reconciler *rc, const struct cfs_res *vol)
 
     if (vol->deleted)
         return teardown(rc, vol);
+    if (vol->recycled)
+        return rc_recycled_pass(rc, vol);
     cfs_err_clear(&err);
     int64_t gen = store_spec_generation(rc->st, vol->id);   /* before the spec: see reconcile_vm */
     char *size_s = rc_attr(rc, vol->id, "size");
@@ -406,7 +409,7 @@ static int reconcile_volume(struct reconciler *rc, const struct cfs_res *vol)
 const struct rc_kind rc_kind_volume = {
     .name = "volume", .pass = reconcile_volume, .wakes = RC_WAKE_SELF,
     .attrs_read = "size pool image snapshot",
-    .status_read = "state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
+    .status_read = CFS_ST_RECYCLE_EXPIRES " state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
                    CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available pool/capacity "
                    "pool/allocation image/state image/format image/virtual-size vm/host "
                    "snapshot/state snapshot/size " CFS_ST_SNAPSHOT,

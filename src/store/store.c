@@ -1,5 +1,6 @@
 /* store.c: the SQLite store (see store.h for the contract). */
 #include "store.h"
+#include "status_keys.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -679,7 +680,8 @@ static int row_to_res(struct cfs_store *st, sqlite3_stmt *s, struct cfs_res *r)
     r->gid = (gid_t)sqlite3_column_int64(s, 6);
     r->ctime = sqlite3_column_int64(s, 7);
     r->mtime = sqlite3_column_int64(s, 8);
-    r->deleted = sqlite3_column_count(s) > 9 && sqlite3_column_int(s, 9) != 0;
+    r->deleted = sqlite3_column_count(s) > 9 && sqlite3_column_int(s, 9) == 1;
+    r->recycled = sqlite3_column_count(s) > 9 && sqlite3_column_int(s, 9) == 2;
     r->mode = sqlite3_column_count(s) > 10 ? (mode_t)sqlite3_column_int(s, 10) & 0777 : 0755;
     return r->kind ? 0 : -1;
 }
@@ -1181,14 +1183,18 @@ int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
     char who[160];
     if (txn_begin(st, err) < 0)
         return -1;
+    /* Resources in the recycle bin (deleted = 2) hold their parent too:
+     * they are restored into it. */
     sqlite3_stmt *s = query(st, err,
-        "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", "i", r->id);
+        "SELECT kind, name, deleted FROM resources WHERE parent = ? AND deleted != 1 LIMIT 1",
+        "i", r->id);
     if (!s)
         goto cleanup;
     if (sqlite3_step(s) == SQLITE_ROW) {
-        cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s", r->kind->name, r->name,
+        cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s%s", r->kind->name, r->name,
                     (const char *)sqlite3_column_text(s, 0),
-                    (const char *)sqlite3_column_text(s, 1));
+                    (const char *)sqlite3_column_text(s, 1),
+                    sqlite3_column_int(s, 2) == 2 ? " (in /recycle)" : "");
         sqlite3_reset(s);
         goto cleanup;
     }
@@ -1221,6 +1227,145 @@ int store_res_purge(struct cfs_store *st, const struct cfs_res *r, const struct 
     ret = 0;
 cleanup:
     return txn_end(st, ret, err);
+}
+
+/* ---- recycle bin ---- */
+
+static int kv_get_locked(struct cfs_store *st, const char *sql, int64_t res, const char *name,
+                         char **value, int64_t *mtime, struct cfs_err *err);
+
+/* The /tags rows of a restored resource, from its tags attributes. */
+static int retag_locked(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)
+{
+    for (size_t i = 0; i < r->kind->nattrs; i++) {
+        const struct cfs_attr_def *a = &r->kind->attrs[i];
+        char *tags = NULL;
+        if (a->type != CFS_T_TAGS)
+            continue;
+        if (kv_get_locked(st, "SELECT value, mtime FROM attrs WHERE res = ? AND name = ?",
+                          r->id, a->name, &tags, NULL, err) < 0)
+            return -1;
+        int bad = tags && tags_index_locked(st, r->id, tags, err) < 0;
+        free(tags);
+        if (bad)
+            return -1;
+    }
+    return 0;
+}
+
+int store_res_recycle(struct cfs_store *st, const struct cfs_res *r, int64_t expires,
+                      const struct cfs_actor *actor, struct cfs_err *err)
+{
+    int ret = -1;
+    char who[160], path[1024], when[32];
+    if (txn_begin(st, err) < 0)
+        return -1;
+    sqlite3_stmt *s = query(st, err,
+        "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", "i", r->id);
+    if (!s)
+        goto cleanup;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s", r->kind->name, r->name,
+                    (const char *)sqlite3_column_text(s, 0),
+                    (const char *)sqlite3_column_text(s, 1));
+        sqlite3_reset(s);
+        goto cleanup;
+    }
+    sqlite3_reset(s);
+    int used = find_user_locked(st, r, true, who, sizeof(who), err);
+    if (used < 0)
+        goto cleanup;
+    if (used == 0) {
+        cfs_err_set(err, EBUSY, "%s %s is in use by %s", r->kind->name, r->name, who);
+        goto cleanup;
+    }
+    snprintf(when, sizeof(when), "%lld", (long long)expires);
+    if (res_path_locked(st, r, path, sizeof(path), err) < 0 ||
+        log_change(st, r, "delete", NULL, r->uuid, NULL, actor, err) < 0 ||
+        run(st, err, "recycle",
+            "UPDATE resources SET deleted = 2, name = '.recycled-' || id, mtime = ? WHERE id = ?",
+            "ii", store_now(), r->id) < 0 ||
+        run(st, err, "recycle", "DELETE FROM links WHERE res = ?", "i", r->id) < 0 ||
+        run(st, err, "recycle", "DELETE FROM tags WHERE res = ?", "i", r->id) < 0)
+        goto cleanup;
+    const char *const names[] = {CFS_ST_RECYCLE_NAME, CFS_ST_RECYCLE_ORIGIN,
+                                 CFS_ST_RECYCLE_EXPIRES};
+    const char *const values[] = {r->name, path, when};
+    for (size_t i = 0; i < 3; i++)
+        if (run(st, err, "recycle",
+                "INSERT OR REPLACE INTO status(res, name, value, mtime) VALUES(?, ?, ?, ?)", "issi",
+                r->id, names[i], values[i], store_now()) < 0)
+            goto cleanup;
+    if (touch_res_locked(st, r->parent, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
+}
+
+int store_res_restore(struct cfs_store *st, const struct cfs_res *r, const char *name,
+                      const struct cfs_actor *actor, struct cfs_err *err)
+{
+    int ret = -1;
+    struct cfs_res other, back = *r;
+    struct cfs_err ignore;
+    if (!value_res_name_ok(r->kind, name))
+        return cfs_err_set(err, EINVAL, "'%.64s' is not a valid name", name);
+    if (txn_begin(st, err) < 0)
+        return -1;
+    if (res_get_locked(st, r->id, &back, err) < 0)
+        goto cleanup;
+    if (!back.recycled) {
+        cfs_err_set(err, ENOENT, "%s %s is not in the recycle bin", r->kind->name, r->name);
+        goto cleanup;
+    }
+    if (res_find_locked(st, r->parent, r->kind, name, &other, &ignore) == 0) {
+        cfs_err_set(err, EEXIST, "%s '%s' already exists", r->kind->name, name);
+        goto cleanup;
+    }
+    if (run(st, err, "restore",
+            "UPDATE resources SET deleted = 0, name = ?, mtime = ? WHERE id = ?", "sii", name,
+            store_now(), r->id) < 0 ||
+        run(st, err, "restore", "DELETE FROM status WHERE res = ? AND name GLOB '_recycle_*'",
+            "i", r->id) < 0)
+        goto cleanup;
+    snprintf(back.name, sizeof(back.name), "%s", name);
+    back.deleted = back.recycled = false;
+    if (retag_locked(st, &back, err) < 0 || touch_res_locked(st, r->parent, err) < 0 ||
+        log_change(st, &back, "create", NULL, NULL, back.uuid, actor, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
+}
+
+int store_res_expunge(struct cfs_store *st, const struct cfs_res *r,
+                      const struct cfs_actor *actor, struct cfs_err *err)
+{
+    int ret = -1;
+    struct cfs_res cur;
+    if (txn_begin(st, err) < 0)
+        return -1;
+    if (res_get_locked(st, r->id, &cur, err) < 0)
+        goto cleanup;
+    if (!cur.recycled) {
+        ret = 1;    /* expunged already, or restored */
+        goto cleanup;
+    }
+    if (log_change(st, &cur, "delete", NULL, cur.uuid, NULL, actor, err) < 0 ||
+        run_each(st, cur.kind->teardown ? tombstone_sql : delete_rows_sql, cur.id, err) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    return txn_end(st, ret, err);
+}
+
+int store_recycled_list(struct cfs_store *st, store_res_cb cb, void *arg, struct cfs_err *err)
+{
+    lock(st);
+    sqlite3_stmt *s = query(st, err,
+        "SELECT " RES_COLS " FROM resources WHERE deleted = 2 ORDER BY id", "");
+    return each_res_unlock(st, s, cb, arg, err, "recycled");
 }
 
 int store_res_all(struct cfs_store *st, const struct cfs_kind *k, struct cfs_res **list,
