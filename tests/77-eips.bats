@@ -17,6 +17,10 @@ setup_file() {
   echo qemu > "$C/hosts/local/domain-type"
   make_tiny_offering small 128M
   export Z="$MNT/zones/default"
+  # The zone's default security group lets in ICMP and SSH only: the guests'
+  # port 80 too, here.
+  mkdir "$Z/security-groups/default/rules/http"
+  echo 80 > "$Z/security-groups/default/rules/http/ports"
   export OUT="eipout-$TAG" UP="e77u$$"
   # The outside: its router 203.0.113.1 and a client 203.0.113.200, one veth away.
   ip netns add "$OUT"
