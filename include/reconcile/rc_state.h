@@ -45,6 +45,10 @@ struct rc_host *rc_host_find_name(struct reconciler *rc, int64_t cluster, const 
  * that needs it waits for the host's first pass (which wakes the VMs placed
  * there) instead of reporting the host as down. */
 bool rc_host_untried(struct rc_host *h);
+/* Destroy and undefine the domain uuid on h (gone already succeeds);
+ * EHOSTDOWN when h is not connected. */
+int rc_domain_remove(struct reconciler *rc, struct rc_host *h, const char *uuid,
+                     struct cfs_err *err);
 /* Close every connection and free the table (after the workers stopped). */
 void rc_hosts_close(struct reconciler *rc);
 

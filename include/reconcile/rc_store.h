@@ -29,6 +29,15 @@ char *rc_status(struct reconciler *rc, int64_t res, const char *name);
  * itself (CFS_ST_RC_ERROR), the user's next accepted write the rest. */
 void rc_set_status(struct reconciler *rc, const struct cfs_res *r, const char *name,
                    const char *value);
+/* The verbs written to r's ctl since the last pass saw them (their change
+ * sequence is recorded, so each is acted on once): 1 when there were any,
+ * *asked telling whether one of them was verb, written in the last 10
+ * minutes (a verb older than that, from while the reconciler was down, is
+ * dropped; several in a row are one); 0 when none; -1 with err. */
+int rc_verbs_new(struct reconciler *rc, const struct cfs_res *r, const char *verb, bool *asked,
+                 struct cfs_err *err);
+/* status/state of vm, with status/since when it changes. */
+void rc_set_state(struct reconciler *rc, const struct cfs_res *vm, const char *state);
 /* status/error of r: "WHAT: the error's message" (WHAT NULL: the message). */
 void rc_set_error(struct reconciler *rc, const struct cfs_res *r, const char *what,
                   const struct cfs_err *err);

@@ -1445,20 +1445,26 @@ static int libvirt_vm_snapshot_exists(struct cfs_conn *c, const char *uuid, cons
 }
 
 /* Delete snapshot name (its internal snapshots in the disks and libvirt's
- * record of it); one that is gone succeeds. */
-static int libvirt_vm_snapshot_delete(struct cfs_conn *c, const char *uuid, const char *name,
-                                      struct cfs_err *err)
+ * record of it; one that is gone succeeds), or revert the domain to it,
+ * memory and disks (it runs after; one that is gone is ENOENT). */
+static int snapshot_apply(struct cfs_conn *c, const char *uuid, const char *name, bool revert,
+                          struct cfs_err *err)
 {
     virDomainPtr dom = NULL;
     virDomainSnapshotPtr snap = NULL;
     int ret = -1;
-    int r = snap_find(c, uuid, name, "delete snapshot", &dom, &snap, err);
-    if (r != 0) {
-        ret = r > 0 ? 0 : -1;
+    const char *what = revert ? "revert to snapshot" : "delete snapshot";
+    int r = snap_find(c, uuid, name, revert ? "revert" : what, &dom, &snap, err);
+    if (r > 0 && revert)
+        cfs_err_set(err, ENOENT, "revert: the domain has no snapshot %s", name);
+    else if (r > 0)
+        ret = 0;
+    if (r != 0)
         goto cleanup;
-    }
-    if (virDomainSnapshotDelete(snap, 0) < 0) {
-        lv_fail(err, "delete snapshot", name);
+    if ((revert ? virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
+                                                      VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+                : virDomainSnapshotDelete(snap, 0)) < 0) {
+        lv_fail(err, what, name);
         goto cleanup;
     }
     ret = 0;
@@ -1470,31 +1476,16 @@ cleanup:
     return ret;
 }
 
-/* Revert the domain to snapshot name, memory and disks: it runs after. */
+static int libvirt_vm_snapshot_delete(struct cfs_conn *c, const char *uuid, const char *name,
+                                      struct cfs_err *err)
+{
+    return snapshot_apply(c, uuid, name, false, err);
+}
+
 static int libvirt_vm_snapshot_revert(struct cfs_conn *c, const char *uuid, const char *name,
                                       struct cfs_err *err)
 {
-    virDomainPtr dom = NULL;
-    virDomainSnapshotPtr snap = NULL;
-    int ret = -1;
-    int r = snap_find(c, uuid, name, "revert", &dom, &snap, err);
-    if (r != 0) {
-        if (r > 0)
-            cfs_err_set(err, ENOENT, "revert: the domain has no snapshot %s", name);
-        goto cleanup;
-    }
-    if (virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
-                                        VIR_DOMAIN_SNAPSHOT_REVERT_FORCE) < 0) {
-        lv_fail(err, "revert to snapshot", name);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (snap)
-        virDomainSnapshotFree(snap);
-    if (dom)
-        virDomainFree(dom);
-    return ret;
+    return snapshot_apply(c, uuid, name, true, err);
 }
 
 const struct cfs_compute_driver cfs_libvirt_driver = {

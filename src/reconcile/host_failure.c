@@ -586,18 +586,6 @@ cleanup:
     return shared;
 }
 
-static void vm_state(struct reconciler *rc, const struct cfs_res *vm, const char *state)
-{
-    char *old = rc_status(rc, vm->id, "state");
-    if (strcmp(old, state)) {
-        char since[32];
-        rc_iso_time(since, sizeof(since));
-        rc_set_status(rc, vm, "state", state);
-        rc_set_status(rc, vm, "since", since);
-    }
-    free(old);
-}
-
 int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *h, bool ha,
                     const char *want, const char *pin)
 {
@@ -629,13 +617,13 @@ int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_h
         snprintf(msg, sizeof(msg), "host %s was lost and fenced: restarting on another host",
                  h->name);
         rc_set_status(rc, vm, "error", msg);
-        vm_state(rc, vm, "unknown");
+        rc_set_state(rc, vm, "unknown");
         rc_set_status(rc, vm, "host", "");
         rc_flush(rc);
         result = 1;
         goto cleanup;
     }
-    vm_state(rc, vm, "unknown");
+    rc_set_state(rc, vm, "unknown");
     rc_set_status(rc, vm, "error", msg);
 cleanup:
     free(conn);

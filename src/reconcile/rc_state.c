@@ -2,6 +2,9 @@
 #include "rc_state.h"
 
 #include "rc_store.h"
+#include "reconcile.h"
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,18 @@ bool rc_host_untried(struct rc_host *h)
     bool untried = !h->tried;
     pthread_rwlock_unlock(&h->rw);
     return untried;
+}
+
+int rc_domain_remove(struct reconciler *rc, struct rc_host *h, const char *uuid,
+                     struct cfs_err *err)
+{
+    pthread_rwlock_rdlock(&h->rw);
+    int ok = h->conn && rc->drv->destroy(h->conn, uuid, err) == 0 &&
+             rc->drv->undefine(h->conn, uuid, err) == 0;
+    if (!h->conn)
+        cfs_err_set(err, EHOSTDOWN, "host %s is not connected", h->name);
+    pthread_rwlock_unlock(&h->rw);
+    return ok ? 0 : -1;
 }
 
 void rc_hosts_close(struct reconciler *rc)

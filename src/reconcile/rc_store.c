@@ -171,6 +171,52 @@ void rc_set_error(struct reconciler *rc, const struct cfs_res *r, const char *wh
     rc_set_status(rc, r, "error", msg);
 }
 
+#define VERB_MAX_AGE_NS (600LL * 1000000000LL)
+
+struct verb_scan {
+    int64_t last;
+    const char *verb;
+    bool asked;
+};
+
+static int verb_scan_cb(const struct cfs_change *c, void *arg)
+{
+    struct verb_scan *v = arg;
+    v->last = c->seq;
+    if (c->new_value && !strcmp(c->new_value, v->verb) && store_now() - c->time <= VERB_MAX_AGE_NS)
+        v->asked = true;
+    return 0;
+}
+
+int rc_verbs_new(struct reconciler *rc, const struct cfs_res *r, const char *verb, bool *asked,
+                 struct cfs_err *err)
+{
+    char *last = rc_status(rc, r->id, CFS_ST_VERB_SEQ);
+    struct verb_scan v = {.last = atoll(last), .verb = verb};
+    int64_t before = v.last;
+    free(last);
+    *asked = false;
+    if (store_res_changes(rc->st, r->id, "verb", v.last, verb_scan_cb, &v, err) < 0)
+        return -1;
+    if (v.last == before)
+        return 0;
+    rc_set_status_int(rc, r, CFS_ST_VERB_SEQ, v.last);
+    *asked = v.asked;
+    return 1;
+}
+
+void rc_set_state(struct reconciler *rc, const struct cfs_res *vm, const char *state)
+{
+    char *old = rc_status(rc, vm->id, "state");
+    if (strcmp(old, state)) {
+        char since[32];
+        rc_iso_time(since, sizeof(since));
+        rc_set_status(rc, vm, "state", state);
+        rc_set_status(rc, vm, "since", since);
+    }
+    free(old);
+}
+
 void rc_set_status_int(struct reconciler *rc, const struct cfs_res *r, const char *name,
                        long long v)
 {

@@ -67,13 +67,7 @@ int rc_recycled_vm_pass(struct reconciler *rc, const struct cfs_res *vm)
         goto cleanup;
     }
     if (h) {
-        pthread_rwlock_rdlock(&h->rw);
-        int ok = h->conn && rc->drv->destroy(h->conn, vm->uuid, &err) == 0 &&
-                 rc->drv->undefine(h->conn, vm->uuid, &err) == 0;
-        if (!h->conn)
-            cfs_err_set(&err, EHOSTDOWN, "host %s is not connected", h->name);
-        pthread_rwlock_unlock(&h->rw);
-        if (!ok) {
+        if (rc_domain_remove(rc, h, vm->uuid, &err) < 0) {
             fprintf(stderr, "cloudfs reconcile: recycled vm %s: %s\n", vm->name, err.msg);
             result = 5000;
             goto cleanup;

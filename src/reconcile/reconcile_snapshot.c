@@ -22,8 +22,6 @@
 #define RETRY_MS 5000
 #define WAIT_MS 2000
 #define BUSY_MS 300
-/* A revert asked for while the reconciler was down for longer is dropped. */
-#define VERB_MAX_AGE_NS (600LL * 1000000000LL)
 
 void rc_snap_object(const struct cfs_res *snap, char *buf, size_t len)
 {
@@ -137,36 +135,17 @@ static int volume_in_use(struct reconciler *rc, const struct cfs_res *vol, char 
     return busy;
 }
 
-struct verbs {
-    int64_t last;
-    bool revert;
-};
-
-static int verb_cb(const struct cfs_change *c, void *arg)
-{
-    struct verbs *v = arg;
-    v->last = c->seq;
-    if (c->new_value && !strcmp(c->new_value, "revert") && store_now() - c->time <= VERB_MAX_AGE_NS)
-        v->revert = true;   /* several reverts in a row are one */
-    return 0;
-}
-
 /* Run the revert asked for since the last pass, once (recorded first). */
 static int revert(struct reconciler *rc, const struct cfs_res *snap, const struct cfs_res *vol,
                   struct rc_pool *p, const char *obj, const char *name)
 {
     struct cfs_err err;
-    char *last = rc_status(rc, snap->id, CFS_ST_VERB_SEQ);
-    struct verbs v = {.last = atoll(last)};
-    int64_t before = v.last;
     char vm[CFS_NAME_MAX + 1];
-    free(last);
+    bool asked;
     cfs_err_clear(&err);
-    if (store_res_changes(rc->st, snap->id, "verb", v.last, verb_cb, &v, &err) < 0 ||
-        v.last == before)
+    if (rc_verbs_new(rc, snap, "revert", &asked, &err) <= 0)
         return 0;
-    rc_set_status_int(rc, snap, CFS_ST_VERB_SEQ, v.last);
-    if (!v.revert) {
+    if (!asked) {
         rc_flush(rc);
         return 0;
     }

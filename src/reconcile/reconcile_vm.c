@@ -78,23 +78,10 @@ static const char *power_name(enum cfs_power p)
     }
 }
 
-/* status/state, with status/since when it changes. */
-static void set_state(struct reconciler *rc, const struct cfs_res *vm, const char *state)
-{
-    char *old = rc_status(rc, vm->id, "state");
-    if (strcmp(old, state)) {
-        char since[32];
-        rc_iso_time(since, sizeof(since));
-        rc_set_status(rc, vm, "state", state);
-        rc_set_status(rc, vm, "since", since);
-    }
-    free(old);
-}
-
 /* A transitional state, shown at once: the step after it takes a while. */
 static void announce(struct reconciler *rc, const struct cfs_res *vm, const char *state)
 {
-    set_state(rc, vm, state);
+    rc_set_state(rc, vm, state);
     rc_flush(rc);
 }
 
@@ -108,7 +95,7 @@ static int fail(struct reconciler *rc, const struct cfs_res *vm, const char *msg
     pthread_mutex_unlock(&rc->vms_lock);
     rc_set_status(rc, vm, "error", msg);
     if (failures >= 5)
-        set_state(rc, vm, "error");
+        rc_set_state(rc, vm, "error");
     return rc_backoff_ms(failures);
 }
 
@@ -170,13 +157,7 @@ static int teardown(struct reconciler *rc, const struct cfs_res *vm)
         goto cleanup;
     }
     if (h) {
-        pthread_rwlock_rdlock(&h->rw);
-        int ok = h->conn && rc->drv->destroy(h->conn, vm->uuid, &err) == 0 &&
-                 rc->drv->undefine(h->conn, vm->uuid, &err) == 0;
-        if (!h->conn)
-            cfs_err_set(&err, EHOSTDOWN, "host %s is not connected", h->name);
-        pthread_rwlock_unlock(&h->rw);
-        if (!ok) {
+        if (rc_domain_remove(rc, h, vm->uuid, &err) < 0) {
             result = fail(rc, vm, err.msg);
             goto cleanup;
         }
@@ -434,7 +415,7 @@ static enum step vm_place(struct vm_pass *p)
     }
     if (!p->placed[0]) {
         if (!strcmp(s->state, "stopped")) {
-            set_state(rc, vm, "stopped");
+            rc_set_state(rc, vm, "stopped");
             converged(rc, vm, p->gen);
             p->result = 0;
             goto cleanup;
@@ -453,7 +434,7 @@ static enum step vm_place(struct vm_pass *p)
         }
         if (!ok) {
             rc_set_status(rc, vm, "error", err.msg);
-            set_state(rc, vm, "stopped");
+            rc_set_state(rc, vm, "stopped");
             p->result = 15000;
             goto cleanup;
         }
@@ -899,7 +880,7 @@ static void observe(struct vm_pass *p)
     const struct cfs_res *vm = p->vm;
     const struct cfs_domain_info *info = &p->info;
     char buf[96];
-    set_state(rc, vm, power_name(info->power));
+    rc_set_state(rc, vm, power_name(info->power));
     rc_set_status(rc, vm, "host", p->h->name);
     if (info->power == CFS_POWER_RUNNING || info->power == CFS_POWER_PAUSED) {
         if (info->vnc_port > 0)

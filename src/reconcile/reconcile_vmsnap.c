@@ -34,7 +34,6 @@
 #define WAIT_MS 1000
 #define BUSY_MS 300
 #define SETTLE_NS (1000LL * 1000000LL)
-#define VERB_MAX_AGE_NS (600LL * 1000000000LL)
 #define VMSNAP_PREFIX CFS_SNAP_PREFIX "vm-"   /* what the dir driver lets through */
 /* Internal status: the disks' volume UUIDs (space-separated), "1" when
  * libvirt took it (a running VM with qcow2 disks), "1" while a revert
@@ -344,20 +343,6 @@ cleanup:
     return result;
 }
 
-struct verbs {
-    int64_t last;
-    bool revert;
-};
-
-static int verb_cb(const struct cfs_change *c, void *arg)
-{
-    struct verbs *v = arg;
-    v->last = c->seq;
-    if (c->new_value && !strcmp(c->new_value, "revert") && store_now() - c->time <= VERB_MAX_AGE_NS)
-        v->revert = true;
-    return 0;
-}
-
 /* Roll every recorded disk back (the VM is stopped). */
 static int revert_disks(struct reconciler *rc, const struct cfs_res *s, const char *name,
                         struct cfs_err *err)
@@ -390,18 +375,13 @@ static int revert(struct reconciler *rc, const struct cfs_res *s, const struct c
     char name[128];
     int result = 0;
     cfs_err_clear(&err);
-    char *last = rc_status(rc, s->id, CFS_ST_VERB_SEQ);
-    struct verbs v = {.last = atoll(last)};
-    int64_t before = v.last;
-    free(last);
-    if (store_res_changes(rc->st, s->id, "verb", v.last, verb_cb, &v, &err) < 0)
+    bool asked;
+    int verbs = rc_verbs_new(rc, s, "revert", &asked, &err);
+    if (verbs < 0)
         return fail(rc, s, "ctl revert", &err);
-    if (v.last != before) {
-        rc_set_status_int(rc, s, CFS_ST_VERB_SEQ, v.last);
-        if (v.revert) {
-            rc_set_status(rc, s, ST_REVERT, "1");
-            rc_set_status(rc, s, "error", "");
-        }
+    if (verbs > 0 && asked) {
+        rc_set_status(rc, s, ST_REVERT, "1");
+        rc_set_status(rc, s, "error", "");
     }
     char *pending = rc_status(rc, s->id, ST_REVERT);
     char *vmstate = rc_status(rc, vm->id, "state");
