@@ -200,6 +200,33 @@ refused() {
   rmdir "$A/affinity-groups/anti"
 }
 
+@test "maintenance of a host holding a hard anti-affinity member: it cannot move, is stopped, and both say why" {
+  mkgroup evac anti-affinity hard
+  for v in e1 e2 e3; do mkvm "$v" evac; done
+  for v in e1 e2 e3; do wait_until 120 file_is "$A/vms/$v/status/state" running; done
+  h=$(cat "$A/vms/e1/status/host")
+  [ -n "$h" ]
+  [ "$(host_of e1)" = "$h" ]
+  # Each other host holds a member: no room without breaking the rule.
+  echo maintenance > "$A/hosts/$h/state"
+  wait_until 120 file_is "$A/hosts/$h/status/state" maintenance
+  [ "$(cat "$A/vms/e1/status/state")" = stopped ]
+  grep -q "cannot move" "$A/vms/e1/status/error"
+  grep -q "anti-affinity group evac" "$A/vms/e1/status/error"
+  grep -q "e1 (" "$A/hosts/$h/status/error"
+  [ -z "$(host_of e1)" ]
+  # The others run where they were.
+  for v in e2 e3; do
+    [ "$(cat "$A/vms/$v/status/state")" = running ]
+    o=$(host_of "$v")
+    [ -n "$o" ] && [ "$o" != "$h" ]
+  done
+  echo enabled > "$A/hosts/$h/state"
+  wait_until 60 file_is "$A/hosts/$h/status/state" enabled
+  rmvms e1 e2 e3
+  rmdir "$A/affinity-groups/evac"
+}
+
 @test "hard affinity keeps two VMs on one host; a move away is refused with EBUSY" {
   mkgroup together affinity hard
   mkvm b1 together
