@@ -23,20 +23,12 @@ set -uo pipefail
 RUNS="${1:-$(quick && echo 3 || echo 10)}"
 RBD_WRITE="${RBD_WRITE:-$(quick && echo 256M || echo 1G)}"
 csv_init clones
-RPOOL="cfsbclone$$"
-started_ceph=""
 cleanup() {
   bench_cleanup
-  [ -n "${CEPH_CONF:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
-    --yes-i-really-really-mean-it >/dev/null 2>&1
-  [ -n "$started_ceph" ] && "$REPO/scripts/ceph-down.sh"
+  bench_ceph_down
 }
 trap cleanup EXIT
-
-started_ceph="$("$REPO/scripts/ceph-up.sh")" || exit 1
-CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf)" || exit 1
-ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1
-rbd -c "$CEPH_CONF" pool init "$RPOOL" || exit 1
+bench_ceph_up cfsbclone || exit 1
 bench_mount "qemu:///system" "stop-timeout = 0;"
 bench_reconciler
 for _ in $(seq 1 100); do [ "$(cat "$BC/hosts/local/status/connection")" = connected ] && break; sleep 0.1; done

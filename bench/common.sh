@@ -43,6 +43,23 @@ CONF
   BC="$BT/mnt/zones/default/clusters/default"
 }
 
+# bench_ceph_up NAME: the tests' throwaway Ceph cluster (started here when it
+# was not running; bench_ceph_down stops it then) and an rbd pool of this
+# bench's own, NAME plus the PID; sets CEPH_CONF and RPOOL.
+bench_ceph_up() {
+  RPOOL="$1$$"
+  started_ceph="$("$REPO/scripts/ceph-up.sh")" || return 1
+  CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf)" || return 1
+  ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1
+  rbd -c "$CEPH_CONF" pool init "$RPOOL"
+}
+
+bench_ceph_down() {
+  [ -n "${CEPH_CONF:-}" ] && [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete \
+    "$RPOOL" "$RPOOL" --yes-i-really-really-mean-it >/dev/null 2>&1
+  [ -n "${started_ceph:-}" ] && "$REPO/scripts/ceph-down.sh"
+}
+
 bench_reconciler() {
   "$CLOUDFS_BIN" -c "$BT/cloudfs.conf" reconcile -f >"$BT/reconcile.log" 2>&1 &
   echo $! > "$BT/reconcile.pid"

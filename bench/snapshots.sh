@@ -21,21 +21,12 @@ set -uo pipefail
 RUNS="${1:-$(quick && echo 3 || echo 10)}"
 RBD_WRITE="${RBD_WRITE:-$(quick && echo 256M || echo 1G)}"
 csv_init snapshots
-RPOOL="cfsbsnap$$"
-started_ceph=""
 cleanup() {
   bench_cleanup
-  [ -n "${CEPH_CONF:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
-    --yes-i-really-really-mean-it >/dev/null 2>&1
-  [ -n "$started_ceph" ] && "$REPO/scripts/ceph-down.sh"
+  bench_ceph_down
 }
 trap cleanup EXIT
-
-# The throwaway cluster of the tests; stopped at the end if started here.
-started_ceph="$("$REPO/scripts/ceph-up.sh")" || exit 1
-CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf)" || exit 1
-ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1
-rbd -c "$CEPH_CONF" pool init "$RPOOL" || exit 1
+bench_ceph_up cfsbsnap || exit 1
 bench_mount "test:///default"
 bench_reconciler
 RBD() { rbd -c "$CEPH_CONF" "$@"; }
@@ -111,6 +102,8 @@ mkdir "$BC/pools/ceph"
 echo rbd > "$BC/pools/ceph/type"
 echo "$CEPH_CONF" > "$BC/pools/ceph/ceph-conf"
 echo "$RPOOL" > "$BC/pools/ceph/rbd-pool"
+# Thin provisioning: the test cluster's OSD is a 2 GiB RAM store.
+echo 100 > "$BC/pools/ceph/over-subscription"
 timeout 180 cat "$BC/pools/ceph/wait" >/dev/null
 make_vol dv local
 make_vol rv ceph
