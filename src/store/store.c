@@ -1176,36 +1176,44 @@ static const char *const tombstone_sql[] = {
     NULL,
 };
 
-int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
-                     const struct cfs_actor *actor, struct cfs_err *err)
+/* 0 when r holds no child (live ones, and recycled ones when
+ * recycled_hold) and nothing refers to it; -1 with ENOTEMPTY or EBUSY and
+ * the reason.  Inside a write transaction. */
+static int removable_locked(struct cfs_store *st, const struct cfs_res *r, bool recycled_hold,
+                            struct cfs_err *err)
 {
-    int ret = -1;
     char who[160];
-    if (txn_begin(st, err) < 0)
-        return -1;
-    /* Resources in the recycle bin (deleted = 2) hold their parent too:
-     * they are restored into it. */
-    sqlite3_stmt *s = query(st, err,
-        "SELECT kind, name, deleted FROM resources WHERE parent = ? AND deleted != 1 LIMIT 1",
+    sqlite3_stmt *s = query(st, err, recycled_hold
+        ? "SELECT kind, name, deleted FROM resources WHERE parent = ? AND deleted != 1 LIMIT 1"
+        : "SELECT kind, name, deleted FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1",
         "i", r->id);
     if (!s)
-        goto cleanup;
+        return -1;
     if (sqlite3_step(s) == SQLITE_ROW) {
         cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s%s", r->kind->name, r->name,
                     (const char *)sqlite3_column_text(s, 0),
                     (const char *)sqlite3_column_text(s, 1),
                     sqlite3_column_int(s, 2) == 2 ? " (in /recycle)" : "");
         sqlite3_reset(s);
-        goto cleanup;
+        return -1;
     }
     sqlite3_reset(s);
     int used = find_user_locked(st, r, true, who, sizeof(who), err);
-    if (used < 0)
-        goto cleanup;
-    if (used == 0) {
+    if (used == 0)
         cfs_err_set(err, EBUSY, "%s %s is in use by %s", r->kind->name, r->name, who);
+    return used <= 0 ? -1 : 0;
+}
+
+int store_res_delete(struct cfs_store *st, const struct cfs_res *r,
+                     const struct cfs_actor *actor, struct cfs_err *err)
+{
+    int ret = -1;
+    if (txn_begin(st, err) < 0)
+        return -1;
+    /* Resources in the recycle bin hold their parent too: they are
+     * restored into it. */
+    if (removable_locked(st, r, true, err) < 0)
         goto cleanup;
-    }
     if (log_change(st, r, "delete", NULL, r->uuid, NULL, actor, err) < 0 ||
         run_each(st, r->kind->teardown ? tombstone_sql : delete_rows_sql, r->id, err) < 0 ||
         touch_res_locked(st, r->parent, err) < 0)
@@ -1257,28 +1265,11 @@ int store_res_recycle(struct cfs_store *st, const struct cfs_res *r, int64_t exp
                       const struct cfs_actor *actor, struct cfs_err *err)
 {
     int ret = -1;
-    char who[160], path[1024], when[32];
+    char path[1024], when[32];
     if (txn_begin(st, err) < 0)
         return -1;
-    sqlite3_stmt *s = query(st, err,
-        "SELECT kind, name FROM resources WHERE parent = ? AND deleted = 0 LIMIT 1", "i", r->id);
-    if (!s)
+    if (removable_locked(st, r, false, err) < 0)
         goto cleanup;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        cfs_err_set(err, ENOTEMPTY, "%s %s still holds %s %s", r->kind->name, r->name,
-                    (const char *)sqlite3_column_text(s, 0),
-                    (const char *)sqlite3_column_text(s, 1));
-        sqlite3_reset(s);
-        goto cleanup;
-    }
-    sqlite3_reset(s);
-    int used = find_user_locked(st, r, true, who, sizeof(who), err);
-    if (used < 0)
-        goto cleanup;
-    if (used == 0) {
-        cfs_err_set(err, EBUSY, "%s %s is in use by %s", r->kind->name, r->name, who);
-        goto cleanup;
-    }
     snprintf(when, sizeof(when), "%lld", (long long)expires);
     if (res_path_locked(st, r, path, sizeof(path), err) < 0 ||
         log_change(st, r, "delete", NULL, r->uuid, NULL, actor, err) < 0 ||
