@@ -193,11 +193,10 @@ struct cfs_compute_driver {
      * thaw the running guest's file systems through its agent. */
     int (*fs_freeze)(struct cfs_conn *c, const char *uuid, bool thaw, struct cfs_err *err);
     /* An internal snapshot of the running domain, memory and every disk,
-     * named name (plain [a-z0-9-]); taken already succeeds.  The disks
-     * whose targets skip lists (space-separated, as "sdb sdc") are left out
-     * (libvirt snapshots only qcow2 disks internally). */
+     * named name (plain [a-z0-9-]); taken already succeeds (libvirt
+     * snapshots only qcow2 disks internally: the caller refuses others). */
     int (*vm_snapshot_create)(struct cfs_conn *c, const char *uuid, const char *name,
-                              const char *skip, struct cfs_err *err);
+                              struct cfs_err *err);
     /* 1 when the domain has snapshot name, 0 when not, -1 on error. */
     int (*vm_snapshot_exists)(struct cfs_conn *c, const char *uuid, const char *name,
                               struct cfs_err *err);

@@ -1378,15 +1378,15 @@ static int snap_find(struct cfs_conn *c, const char *uuid, const char *name, con
     return lv_fail(err, what, name);
 }
 
-/* An internal snapshot of the running domain with its memory, named name
- * (the caller's plain [a-z0-9-] name, also every qcow2 disk's tag); the
- * disks whose targets skip lists (space-separated) are left out. */
+/* An internal snapshot of the running domain with its memory and every
+ * disk, named name (the caller's plain [a-z0-9-] name, also every qcow2
+ * disk's tag). */
 static int libvirt_vm_snapshot_create(struct cfs_conn *c, const char *uuid, const char *name,
-                                      const char *skip, struct cfs_err *err)
+                                      struct cfs_err *err)
 {
     virDomainPtr dom = NULL;
     virDomainSnapshotPtr snap = NULL;
-    char xml[2048], disks[1536] = "";
+    char xml[512];
     int ret = -1;
     int r = snap_find(c, uuid, name, "snapshot", &dom, &snap, err);
     if (r < 0)
@@ -1404,18 +1404,11 @@ static int libvirt_vm_snapshot_create(struct cfs_conn *c, const char *uuid, cons
             cfs_err_set(err, EINVAL, "snapshot name '%s' is not plain", name);
             goto cleanup;
         }
-    for (const char *p = skip ? skip : ""; *(p += strspn(p, " "));) {
-        size_t n = strcspn(p, " ");
-        if (n > 8 || strspn(p, "abcdefghijklmnopqrstuvwxyz") < n) {
-            cfs_err_set(err, EINVAL, "bad disk target '%.*s'", (int)(n > 8 ? 8 : n), p);
-            goto cleanup;
-        }
-        size_t len = strlen(disks);
-        snprintf(disks + len, sizeof(disks) - len, "<disk name='%.*s' snapshot='no'/>", (int)n, p);
-        p += n;
+    if (snprintf(xml, sizeof(xml), "<domainsnapshot><name>%s</name>"
+                 "<memory snapshot='internal'/></domainsnapshot>", name) >= (int)sizeof(xml)) {
+        cfs_err_set(err, ENAMETOOLONG, "snapshot name '%.64s...' is too long", name);
+        goto cleanup;
     }
-    snprintf(xml, sizeof(xml), "<domainsnapshot><name>%s</name>"
-             "<memory snapshot='internal'/><disks>%s</disks></domainsnapshot>", name, disks);
     snap = virDomainSnapshotCreateXML(dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
     if (!snap) {
         lv_fail(err, "snapshot", uuid);

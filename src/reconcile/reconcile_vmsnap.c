@@ -240,7 +240,7 @@ static int take_live(struct reconciler *rc, const struct cfs_res *s, const struc
             cfs_err_set(err, EOPNOTSUPP, "the host's driver has no domain snapshots");
             goto cleanup;
         }
-        if (drv->vm_snapshot_create(h->conn, vm->uuid, name, NULL, err) < 0)
+        if (drv->vm_snapshot_create(h->conn, vm->uuid, name, err) < 0)
             goto cleanup;
         *via_libvirt = true;
     }
