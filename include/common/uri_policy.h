@@ -18,5 +18,9 @@
  * (the test rigs' own libvirtd) only with allow_test (cloudfs.conf
  * allow-test-uri).  Else -1 with EPERM and the reason. */
 int uri_policy_check(const char *uri, bool allow_test, struct cfs_err *err);
+/* Whether uri names another machine ("qemu+ssh://host/system"), not this
+ * one (no host, localhost or 127.0.0.1): what lives there cannot be built
+ * from here. */
+bool uri_is_remote(const char *uri);
 
 #endif

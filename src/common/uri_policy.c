@@ -71,3 +71,14 @@ int uri_policy_check(const char *uri, bool allow_test, struct cfs_err *err)
     }
     return 0;
 }
+
+bool uri_is_remote(const char *uri)
+{
+    const char *p = strstr(uri, "://");
+    if (!p)
+        return false;
+    p += 3;
+    size_t n = strcspn(p, "/?");
+    return n > 0 && !(n == 9 && !strncmp(p, "localhost", 9)) &&
+           !(n == 9 && !strncmp(p, "127.0.0.1", 9));
+}

@@ -148,19 +148,6 @@ static void record_hosts(struct reconciler *rc, const struct cfs_res *r, const s
     rc_set_status(rc, r, CFS_ST_HOSTS, buf);
 }
 
-/* Whether uri names another machine ("qemu+ssh://host/system"): its
- * network cannot be built from here. */
-static bool uri_remote(const char *uri)
-{
-    const char *p = strstr(uri, "://");
-    if (!p)
-        return false;
-    p += 3;
-    size_t n = strcspn(p, "/?");
-    return n > 0 && !(n == 9 && !strncmp(p, "localhost", 9)) &&
-           !(n == 9 && !strncmp(p, "127.0.0.1", 9));
-}
-
 /* The network side of host x; the URI passes the same allow-list as the
  * host's own connection (uri_policy.h), a netns only with allow-test-uri.
  * The driver works on this machine (or a namespace of it): a remote host's
@@ -180,7 +167,7 @@ static int host_open(struct reconciler *rc, const struct net_host *x, struct cfs
         /* Each simulated host keeps its dnsmasq files apart. */
         snprintf(state, sizeof(state), CFS_NET_STATE_DIR "/ns-%s", x->netns);
         def.state_dir = state;
-    } else if (uri_remote(x->uri)) {
+    } else if (uri_is_remote(x->uri)) {
         return cfs_err_set(err, EOPNOTSUPP, "a remote host: its VPC bridges, VXLAN and "
                            "routers cannot be built from here (only on the machine the "
                            "reconciler runs on)");

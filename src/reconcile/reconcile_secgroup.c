@@ -340,17 +340,6 @@ static void vpc_model_free(struct sg_vpc *v)
 
 /* ---- hosts ---- */
 
-static bool uri_remote(const char *uri)
-{
-    const char *p = strstr(uri, "://");
-    if (!p)
-        return false;
-    p += 3;
-    size_t n = strcspn(p, "/?");
-    return n > 0 && !(n == 9 && !strncmp(p, "localhost", 9)) &&
-           !(n == 9 && !strncmp(p, "127.0.0.1", 9));
-}
-
 /* The distinct namespaces ("": this machine) of the live hosts whose VPC
  * bridges are here. */
 static int local_hosts(struct reconciler *rc, char out[][64], int max)
@@ -366,7 +355,7 @@ static int local_hosts(struct reconciler *rc, char out[][64], int max)
             continue;
         char *uri = rc_attr(rc, all[i].id, "uri");
         char *ns = rc_attr(rc, all[i].id, "netns");
-        bool ok = uri[0] && strncmp(uri, "test:", 5) && !uri_remote(uri) &&
+        bool ok = uri[0] && strncmp(uri, "test:", 5) && !uri_is_remote(uri) &&
                   uri_policy_check(uri, rc->conf->allow_test_uri, &ignore) == 0 &&
                   (!ns[0] || rc->conf->allow_test_uri) && strlen(ns) < 64;
         for (int j = 0; ok && j < k; j++)
