@@ -4,16 +4,6 @@
 
 load compute_helpers
 
-node_xml() {
-  cat > "$1" <<XML
-<node>
-  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
-  <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
-  <memory>4194304</memory>
-</node>
-XML
-}
-
 setup_file() {
   CFS_EXTRA_CONF='reserved-memory = "0";' CFS_TEST_URI="test:///default" compute_start
   S="$MNT/zones/default/clusters/sim"

@@ -21,18 +21,6 @@ machine_libvirtd() {
   echo "$pid $(start_ticks "$pid")"
 }
 
-# ceph_retry ARGS...: the ceph CLI, tried 5 times: now and then a command fails with
-# EPERM "problem getting command descriptions" on a busy monitor (see ceph-up.sh).
-ceph_retry() {
-  local try
-  for try in 1 2 3 4 5; do
-    timeout 30 ceph -c "$CEPH_CONF" "$@" >/dev/null 2>&1 && return 0
-    sleep 1
-  done
-  echo "ceph $* failed 5 times" >&2
-  return 1
-}
-
 setup_file() {
   "$REPO/scripts/tiny-guest.sh" "$GUEST" >/dev/null
   CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf)"

@@ -267,16 +267,7 @@ refused() {
   rmdir "$A/affinity-groups/spread"
 }
 
-# Six simulated hosts (libvirt's test driver): scale only; the proofs above are real.
-node_xml() {
-  cat > "$1" <<XML
-<node>
-  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
-  <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
-  <memory>4194304</memory>
-</node>
-XML
-}
+# Six simulated hosts (libvirt's test driver, node_xml): scale only; the proofs above are real.
 
 @test "test:/// scale: six hosts take six members of a hard anti-affinity group, a seventh waits" {
   S="$MNT/zones/default/clusters/affsim"

@@ -11,16 +11,6 @@ load compute_helpers
 
 GUEST=/var/cache/cloudfs-test/tinyguest-counter
 
-ceph_retry() {
-  local i
-  for i in 1 2 3 4 5; do
-    timeout 30 ceph -c "$CEPH_CONF" "$@" >/dev/null 2>&1 && return 0
-    sleep 1
-  done
-  echo "ceph $* failed 5 times" >&2
-  return 1
-}
-
 setup_file() {
   CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf)"
   export CEPH_CONF

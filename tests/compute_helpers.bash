@@ -70,6 +70,31 @@ rc_cleanup_domains() {
   done
 }
 
+# node_xml FILE: a libvirt test:/// host file of one 4-CPU, 4 GiB node (the
+# simulated hosts of placement tests).
+node_xml() {
+  cat > "$1" <<XML
+<node>
+  <cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads>
+  <active>4</active><mhz>2000</mhz><model>i686</model></cpu>
+  <memory>4194304</memory>
+</node>
+XML
+}
+
+# ceph_retry ARGS...: the ceph CLI on $CEPH_CONF, tried 5 times: now and then a
+# command fails with EPERM "problem getting command descriptions" on a busy
+# monitor (see ceph-up.sh).
+ceph_retry() {
+  local try
+  for try in 1 2 3 4 5; do
+    timeout 30 ceph -c "$CEPH_CONF" "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  echo "ceph $* failed 5 times" >&2
+  return 1
+}
+
 # vpc_dataplane_purge UUID...: remove what the reconciler made on this host for
 # each VPC (scripts/vpc-purge.sh: libvirt network, bridge, router veth and
 # namespace, nft tables, dnsmasq, its state directory, the EIP veth and NAT
