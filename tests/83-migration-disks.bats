@@ -199,7 +199,7 @@ why_not() { local vm; for vm in "$@"; do echo "$vm: $(cat "$C/vms/$vm/status/sta
   wait_until 30 file_is "$C/hosts/h1/status/state" enabled
 }
 
-@test "CPU: every rig host reports the same cpu-signature, libvirt's model and vendor; TCG refuses host-passthrough" {
+@test "CPU: every rig host reports the same cpu-signature, libvirt's model and vendor" {
   s1=$(cat "$C/hosts/h1/status/cpu-signature")
   [ -n "$s1" ]
   [ "$(cat "$C/hosts/h2/status/cpu-signature")" = "$s1" ]
@@ -209,4 +209,51 @@ why_not() { local vm; for vm in "$@"; do echo "$vm: $(cat "$C/vms/$vm/status/sta
   vendor=$(sed -n 's:.*<vendor>\(.*\)</vendor>.*:\1:p' <<<"$caps" | head -n1)
   echo "# cpu-signature: $s1" >&3
   [[ "$s1" == "x86_64 $vendor $model "* ]]
+}
+
+@test "CPU rule through the tree: a host-passthrough VM on the test-driver host is not moved to a rig host (another CPU), by name or by the scheduler; another VM is let through" {
+  # Host local (test:///default) describes an i686 CPU with no model: not the rig's.
+  echo enabled > "$C/hosts/local/state"
+  sl=$(cat "$C/hosts/local/status/cpu-signature")
+  [[ "$sl" == "i686 - - "* ]]
+  for vm in dkp dka; do
+    mkdir "$C/vms/$vm"
+    echo dk83 > "$C/vms/$vm/offering"
+    echo local > "$C/vms/$vm/host"
+  done
+  echo host-passthrough > "$C/vms/dkp/cpu-mode"
+  for vm in dkp dka; do echo running > "$C/vms/$vm/state"; done
+  for vm in dkp dka; do wait_until 60 placed_on $vm local || { why_not $vm; false; }; done
+  echo h1 > "$C/vms/dkp/host"
+  wait_until 60 grep -q "migration to h1 failed: host h1 has another CPU (x86_64 .*) than the host-passthrough VM's (i686 - - " "$C/vms/dkp/status/error" ||
+    { why_not dkp; false; }
+  cat "$C/vms/dkp/status/error" >&3
+  [ "$(cat "$C/vms/dkp/status/host")" = local ]
+  file_is "$C/vms/dkp/status/state" running
+  absent_on h1 dkp
+  # The same move of a VM that is not host-passthrough passes the filter and reaches
+  # libvirt (which cannot migrate out of its test driver).
+  echo h1 > "$C/vms/dka/host"
+  wait_until 60 grep -q "migration to h1 failed: " "$C/vms/dka/status/error" || { why_not dka; false; }
+  ! grep -q "another CPU" "$C/vms/dka/status/error" || false
+  # Left to the scheduler: no host has that CPU.
+  echo "" > "$C/vms/dkp/host"
+  wait_until 60 grep -q "no host has the CPU of this host-passthrough VM (host h[123] has another CPU" "$C/vms/dkp/status/error" ||
+    { why_not dkp; false; }
+  [ "$(cat "$C/vms/dkp/status/host")" = local ]
+  echo disabled > "$C/hosts/local/state"
+}
+
+@test "TCG cannot run host-passthrough: such a VM on a rig host fails to start with libvirt's reason" {
+  mkdir "$C/vms/dkt"
+  echo dk83 > "$C/vms/dkt/offering"
+  echo host-passthrough > "$C/vms/dkt/cpu-mode"
+  echo "$GUEST/vmlinuz" > "$C/vms/dkt/kernel"
+  echo "$GUEST/initrd.gz" > "$C/vms/dkt/initrd"
+  echo h2 > "$C/vms/dkt/host"
+  echo running > "$C/vms/dkt/state"
+  wait_until 60 grep -qi "host-passthrough.*not supported" "$C/vms/dkt/status/error" || { why_not dkt; false; }
+  cat "$C/vms/dkt/status/error" >&3
+  ! on_host h2 dkt running || false
+  echo stopped > "$C/vms/dkt/state"
 }
