@@ -132,7 +132,7 @@ measure rbd "rbd:$RPOOL/disk" || rc=1
 measure shared-dir "file:$RIG_SHARED/disk.qcow2" --unsafe || rc=1
 
 # --- cloudfs: the same guests, with root disks in the tree's pools ---
-bench_mount test:///default "allow-test-uri = true; default-subnet = \"\"; resync-interval = 5; seed-dir = \"$W/seed\";"
+bench_mount test:///default "allow-test-uri = true; default-subnet = \"\"; resync-interval = 5;"
 bench_reconciler
 echo disabled > "$BC/hosts/local/state"
 for h in h1 h2; do
