@@ -10,7 +10,9 @@
  * that fails leaves the VM running where it was (libvirt's guarantee) with
  * the reason in status/error; one that evacuates a host in maintenance
  * stops the VM instead, as the reference platforms do with VMs that cannot
- * move.
+ * move.  Disks do not travel and a host-passthrough VM keeps its CPU: the
+ * rules of vm_move_rules.h refuse a VM with a disk on a dir pool that is
+ * not shared, and targets with another CPU.
  */
 #include <errno.h>
 #include <stdio.h>
