@@ -178,8 +178,8 @@ why_not() { local vm; for vm in "$@"; do echo "$vm: $(cat "$C/vms/$vm/status/sta
   echo h1 > "$C/vms/dkl/host"
   echo running > "$C/vms/dkl/state"
   echo h1 > "$C/vms/dkr/host"
-  wait_until 90 placed_on dkr h1 || { why_not dkr; false; }
-  wait_until 90 on_host h1 dkl running || { why_not dkl; false; }
+  wait_until 150 placed_on dkr h1 || { why_not dkr; false; }
+  wait_until 150 on_host h1 dkl running || { why_not dkl; false; }
   n0=$(disk_count dkr)
   echo maintenance > "$C/hosts/h1/state"
   # (hosts/h1/wait fails with EIO once status/error names a stopped VM)
@@ -193,7 +193,7 @@ why_not() { local vm; for vm in "$@"; do echo "$vm: $(cat "$C/vms/$vm/status/sta
   h=$(cat "$C/vms/dkr/status/host")
   [ "$h" = h2 ] || [ "$h" = h3 ]
   on_host "$h" dkr running
-  wait_until 60 disk_count_above dkr $((n0 + 3))
+  wait_until 120 disk_count_above dkr $((n0 + 3))
   [ "$(v h1 list --name | grep -c .)" = 0 ]
   echo enabled > "$C/hosts/h1/state"
   wait_until 30 file_is "$C/hosts/h1/status/state" enabled
@@ -214,6 +214,8 @@ why_not() { local vm; for vm in "$@"; do echo "$vm: $(cat "$C/vms/$vm/status/sta
 @test "CPU rule through the tree: a host-passthrough VM on the test-driver host is not moved to a rig host (another CPU), by name or by the scheduler; another VM is let through" {
   # Host local (test:///default) describes an i686 CPU with no model: not the rig's.
   echo enabled > "$C/hosts/local/state"
+  echo enabled > "$C/hosts/h1/state"        # (whatever the test before left)
+  wait_until 30 file_is "$C/hosts/h1/status/state" enabled
   sl=$(cat "$C/hosts/local/status/cpu-signature")
   [[ "$sl" == "i686 - - "* ]]
   for vm in dkp dka; do
