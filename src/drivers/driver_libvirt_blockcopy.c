@@ -6,9 +6,13 @@
  * target pool), a full copy (the backing chain folded in); the job is
  * polled with virDomainGetBlockJobInfo until it is ready (cur == end, the
  * mirror in sync), then virDomainBlockJobAbort(PIVOT) switches the guest
- * to the copy without stopping it.  libvirt 9.0 with -blockdev copies
- * persistent domains (no transient job flag needed).  Any failure before
- * the pivot aborts the job: the guest goes on from the source.
+ * to the copy without stopping it.  Any failure before the pivot aborts
+ * the job: the guest goes on from the source.  libvirt 9.0 refuses a block
+ * copy of a persistent domain ("domain is not transient") unless the job
+ * is transient (VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB: it would not survive
+ * a libvirtd restart), and the pivot changes only the live definition:
+ * the persistent one is given the new disk after the pivot
+ * (virDomainUpdateDeviceFlags on the config).
  */
 #include "driver_libvirt_blockcopy.h"
 
@@ -66,7 +70,10 @@ int libvirt_block_copy(struct cfs_conn *c, const char *uuid, const struct cfs_di
         cfs_err_set(err, ENOMEM, "block copy of %s: out of memory", d->target);
         goto cleanup;
     }
-    if (virDomainBlockCopy(dom, d->target, xml, NULL, 0, VIR_DOMAIN_BLOCK_COPY_REUSE_EXT) < 0) {
+    unsigned flags = VIR_DOMAIN_BLOCK_COPY_REUSE_EXT;
+    if (virDomainIsPersistent(dom) == 1)
+        flags |= VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB;
+    if (virDomainBlockCopy(dom, d->target, xml, NULL, 0, flags) < 0) {
         fail(err, EIO, "start", d->target);
         goto cleanup;
     }
@@ -118,22 +125,13 @@ int libvirt_block_copy(struct cfs_conn *c, const char *uuid, const struct cfs_di
         sleep_ms(POLL_MS);
     }
     started = false;
-    /* The pivot completes asynchronously: wait for the job to go. */
-    until = now_ms() + 30000;
-    for (;;) {
-        virDomainBlockJobInfo info;
-        int r = virDomainGetBlockJobInfo(dom, d->target, &info, 0);
-        if (r == 0)
-            break;
-        if (r < 0 || now_ms() > until) {
-            if (r < 0)
-                fail(err, EIO, "pivot", d->target);
-            else
-                cfs_err_set(err, ETIMEDOUT, "block copy of %s: pivot did not end", d->target);
-            goto cleanup;
-        }
-        sleep_ms(POLL_MS);
-    }
+    /* Without VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC the call returns once the
+     * guest runs on the copy: from here the move has happened, whatever
+     * follows.  The definition follows too, so that the next start uses
+     * the copy (else the VM's next define sees to it). */
+    if (virDomainIsPersistent(dom) == 1 &&
+        virDomainUpdateDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_CONFIG) < 0)
+        virResetLastError();
     if (cb)
         cb(100, arg);
     ret = 0;

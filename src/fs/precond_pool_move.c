@@ -87,7 +87,7 @@ int pool_move_check(struct cfs_store *st, const struct cfs_conf *conf, const str
     const struct cfs_kind *kp = layout_kind(l, "pool"), *ks = layout_kind(l, "snapshot");
     char *made = store_status_text(st, vol.id, "pool");
     char *used = store_status_text(st, vol.id, CFS_ST_USED);
-    char *state = NULL, *pstate = NULL, *size = NULL;
+    char *state = NULL, *pstate = NULL;
     char what[CFS_NAME_MAX + 64];
     int64_t n = 0;
     int rc = 0;
@@ -96,8 +96,8 @@ int pool_move_check(struct cfs_store *st, const struct cfs_conf *conf, const str
         goto cleanup;
     snprintf(what, sizeof(what), "moving volume %s", vol.name);
     state = store_status_text(st, vol.id, "state");
-    size = store_status_text(st, vol.id, "size");
-    long long bytes = status_num(st, vol.id, "size");
+    /* What the copy really writes: the bytes the volume holds (thin). */
+    long long bytes = status_num(st, vol.id, "allocation");
     if (!kp || store_res_find(st, vol.parent, kp, value, &pool, err) < 0) {
         rc = cfs_err_set(err, ENOENT, "pool '%s' does not exist in this cluster", value);
         goto cleanup;
@@ -128,18 +128,16 @@ int pool_move_check(struct cfs_store *st, const struct cfs_conf *conf, const str
                          pstate[0] ? pstate : "not observed yet");
         goto cleanup;
     }
-    /* The seeds' 90 % rule: what the target really holds, plus the whole
-     * volume, stays within pool-usage-threshold of its capacity. */
+    /* The seeds' 90 % rule: what the target really holds, plus what the
+     * volume really holds, stays within pool-usage-threshold of its
+     * capacity. */
     if (cap <= 0 ||
         (long double)(alloc + bytes) * 100.0L > (long double)cap * conf->pool_threshold) {
-        char c[32], u[32];
-        value_format_size(cap, c, sizeof(c));
-        value_format_size(alloc, u, sizeof(u));
-        rc = cfs_err_set(err, ENOSPC, "pool %s (%s used of %s) would be %lld%% used after "
-                         "moving volume %s (%s) there, above the %lld%% usage threshold",
-                         value, u, c,
+        rc = cfs_err_set(err, ENOSPC, "pool %s (%lld of %lld bytes used) would be %lld%% used "
+                         "after moving volume %s (%lld bytes held) there, above the %lld%% "
+                         "usage threshold", value, alloc, cap,
                          cap > 0 ? (long long)((long double)(alloc + bytes) * 100.0L / cap) : 100,
-                         vol.name, size, conf->pool_threshold);
+                         vol.name, bytes, conf->pool_threshold);
         goto cleanup;
     }
     /* Over-subscription as for any volume placed there (pool_cap.h). */
@@ -153,7 +151,6 @@ cleanup:
     free(used);
     free(state);
     free(pstate);
-    free(size);
     return rc;
 }
 

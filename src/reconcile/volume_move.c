@@ -15,7 +15,8 @@
  * next write.  Checked here again, as at the write (precond_pool_move.c):
  * the target exists and is available, no snapshots (a copy would lose
  * them), and the seeds' 90 % rule (pool-usage-threshold): the target's
- * real usage plus the volume's size stays within the threshold.
+ * real usage plus what the volume really holds (status allocation; thin
+ * volumes hold far less than their size) stays within the threshold.
  */
 #include "volume_move.h"
 
@@ -227,10 +228,8 @@ static int move_allowed(struct reconciler *rc, const struct cfs_res *vol, const 
     char *state = rc_status(rc, dst->id, "state");
     long long cap = status_ll(rc, dst->id, "capacity");
     long long used = status_ll(rc, dst->id, "allocation");
-    char *vsize = rc_status(rc, vol->id, "size");
-    long long size = 0;
+    long long size = status_ll(rc, vol->id, "allocation");   /* what the copy writes */
     int ret = 0;
-    value_parse_size(vsize, &size);
     if (rc_snapshots_left(rc, vol) > 0)
         ret = cfs_err_set(err, EBUSY, "volume %s has snapshots, which a copy would lose; "
                           "delete them first", vol->name);
@@ -239,12 +238,11 @@ static int move_allowed(struct reconciler *rc, const struct cfs_res *vol, const 
                           state[0] ? state : "not observed yet");
     else if (cap <= 0 ||
              (long double)(used + size) * 100.0L > (long double)cap * rc->conf->pool_threshold)
-        ret = cfs_err_set(err, ENOSPC, "pool %s would be %lld%% used after the move (%s more), "
-                          "above the %lld%% usage threshold", dst->name,
+        ret = cfs_err_set(err, ENOSPC, "pool %s would be %lld%% used after the move (%lld "
+                          "bytes more), above the %lld%% usage threshold", dst->name,
                           cap > 0 ? (long long)((long double)(used + size) * 100.0L / cap) : 100,
-                          vsize, rc->conf->pool_threshold);
+                          size, rc->conf->pool_threshold);
     free(state);
-    free(vsize);
     return ret;
 }
 
