@@ -33,6 +33,10 @@ setup_file() {
   echo rbd > "$C/pools/smceph/type"
   echo "$CEPH_CONF" > "$C/pools/smceph/ceph-conf"
   echo "$RPOOL" > "$C/pools/smceph/rbd-pool"
+  # A 16M tmpfs for the 90 % rule, mounted before any guest starts: QEMU
+  # runs in a mount namespace of its own, made at its start.
+  mkdir -p "$T/small"
+  mount -t tmpfs -o size=16M smtmpfs "$T/small"
   wait_until 60 file_is "$C/pools/local/status/state" available
   wait_until 60 file_is "$C/pools/sm2/status/state" available
   wait_until 180 file_is "$C/pools/smceph/status/state" available
@@ -113,7 +117,8 @@ moved() {
 @test "live: a running VM's root disk moves by block copy, the domain keeps running" {
   echo running > "$C/vms/smvm/state"
   wait_until 180 file_is "$C/vms/smvm/status/state" running ||
-    { echo "smvm: $(cat "$C/vms/smvm/status/error")" >&2; false; }
+    { echo "smvm: $(cat "$C/vms/smvm/status/state") $(cat "$C/vms/smvm/status/error")" >&2
+      tail -n 30 "$T/reconcile.log" >&2; false; }
   dom=$(vm_domain smvm)
   # The data volume moved while stopped: the definition followed at the start.
   $VIRSH domblklist "$dom" | grep -q "^ *sdb *$RPOOL/cfs-vol-$(uuid_of volume smd)\$"
@@ -147,8 +152,6 @@ moved() {
   # A 16M tmpfs pool (over-subscription 1000: 16G may be promised there, so
   # the 10G volume fits that rule) holding a 14.5M file: that plus the
   # volume's 1M of data (the root volume's few hundred KiB) is above 90 % of 16M.
-  mkdir -p "$T/small"
-  mount -t tmpfs -o size=16M smtmpfs "$T/small"
   dd if=/dev/zero of="$T/small/filler" bs=512K count=29 status=none
   mkdir "$C/pools/smsmall"
   echo 1000 > "$C/pools/smsmall/over-subscription"
