@@ -128,7 +128,7 @@ moved() {
   echo sm2 > "$C/vms/smvm/pool"
   # The root volume's pool follows the VM's.
   [ "$(cat "$C/volumes/smvm-root/pool")" = sm2 ]
-  moved smvm-root sm2 120
+  moved smvm-root sm2 240
   new="$T/pool2/cfs-vol-$(uuid_of volume smvm-root).qcow2"
   [ "$(cat "$C/volumes/smvm-root/status/path")" = "$new" ]
   [[ "$(cat "$C/volumes/smvm-root/status/migration")" == "done: live copy from local to sm2"* ]]
@@ -170,7 +170,7 @@ moved() {
   id=$($VIRSH domid "$dom")
   obj="cfs-vol-$(uuid_of volume smd)"
   echo smsmall > "$C/volumes/smd/pool"
-  moved smd smsmall 120
+  moved smd smsmall 240
   [[ "$(cat "$C/volumes/smd/status/migration")" == "done: live copy from smceph to smsmall"* ]]
   $VIRSH domblklist "$dom" | grep -q "^ *sdb *$T/small/$obj.qcow2\$"
   [ "$($VIRSH domid "$dom")" = "$id" ]

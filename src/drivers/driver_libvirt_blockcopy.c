@@ -106,9 +106,11 @@ int libvirt_block_copy(struct cfs_conn *c, const char *uuid, const struct cfs_di
         }
         if (info.end > 0 && info.cur == info.end)
             break;
-        if (timeout > 0 && now_ms() - last_move > (long long)timeout * 1000) {
+        /* A guest starved of CPU (TCG on a loaded host) copies in bursts:
+         * a stall is only given up on after 120 s at least. */
+        if (timeout > 0 && now_ms() - last_move > (long long)(timeout < 120 ? 120 : timeout) * 1000) {
             cfs_err_set(err, ETIMEDOUT, "block copy of %s: no progress for %d s", d->target,
-                        timeout);
+                        timeout < 120 ? 120 : timeout);
             goto cleanup;
         }
         sleep_ms(POLL_MS);
