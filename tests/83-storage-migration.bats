@@ -208,3 +208,8 @@ moved() {
   echo sm2 > "$C/vms/smvm/pool"
   wait_until 30 bash -c "[ -z \"\$(cat '$C/volumes/smvm-root/status/error')\" ]"
 }
+
+@test "logs: no sanitizer report, no read or write a pass did not declare" {
+  rc_check_log
+  cfs_check_log
+}
