@@ -14,7 +14,7 @@ setup_file() {
   CEPH_CONF="$("$REPO/scripts/ceph-up.sh" --print-conf)"
   # A Ceph pool of this file's own, removed at the end.
   RPOOL="cfsmove$$"
-  ceph -c "$CEPH_CONF" osd pool create "$RPOOL" 8 >/dev/null 2>&1
+  ceph_retry osd pool create "$RPOOL" 8
   rbd -c "$CEPH_CONF" pool init "$RPOOL"
   export CEPH_CONF RPOOL
   STOP_TIMEOUT=0 CFS_EXTRA_CONF="storage-timeout = 30;" compute_start
@@ -45,8 +45,8 @@ setup_file() {
 teardown_file() {
   compute_stop || true
   umount "$T/small" 2>/dev/null || true
-  [ -n "${RPOOL:-}" ] && ceph -c "$CEPH_CONF" osd pool delete "$RPOOL" "$RPOOL" \
-    --yes-i-really-really-mean-it >/dev/null 2>&1 || true
+  [ -n "${RPOOL:-}" ] && ceph_retry osd pool delete "$RPOOL" "$RPOOL" \
+    --yes-i-really-really-mean-it || true
 }
 
 RBD() { rbd -c "$CEPH_CONF" "$@"; }
