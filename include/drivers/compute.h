@@ -209,7 +209,7 @@ struct cfs_compute_driver {
      * a blank volume of its size made by the caller: copied live, then the
      * guest switched to it (pivot).  Blocks until then; cb (may be NULL)
      * sees the percentage and may cancel; no progress for timeout seconds
-     * fails.  On failure the guest goes on from its old disk. */
+     * (120 at least) fails.  On failure the guest goes on from its old disk. */
     int (*block_copy)(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
                       int timeout, cfs_progress_cb cb, void *arg, struct cfs_err *err);
 };

@@ -431,7 +431,7 @@ const struct rc_kind rc_kind_volume = {
     .status_read = CFS_ST_RECYCLE_EXPIRES " state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
                    CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available pool/capacity "
                    "pool/allocation image/state image/format image/virtual-size vm/host "
-                   "snapshot/state snapshot/size " CFS_ST_SNAPSHOT " " CFS_ST_MOVE_FAILED " "
+                   "snapshot/state snapshot/size " CFS_ST_SNAPSHOT " vm/state " CFS_ST_MOVE_FAILED " "
                    CFS_ST_MOVE_ERROR,
     .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_SNAPSHOT
                       " " CFS_ST_GEN " migration " CFS_ST_MOVE_FAILED " " CFS_ST_MOVE_ERROR,

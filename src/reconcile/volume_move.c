@@ -277,6 +277,18 @@ int volume_move(struct reconciler *rc, const struct cfs_res *vol, const char *fr
     bool has_vm = holder_vm(rc, vol, &vm);
     h = has_vm ? running_on(rc, &vm) : NULL;
     live = h != NULL;
+    if (has_vm && !live) {
+        /* No running domain seen: copied offline only when the VM is
+         * known to be stopped, never under a guest on a host out of reach. */
+        char *vstate = rc_status(rc, vm.id, "state");
+        bool stopped = !vstate[0] || !strcmp(vstate, "stopped") || !strcmp(vstate, "error");
+        if (!stopped)
+            cfs_err_set(&err, EBUSY, "vm %s is %s but its domain cannot be reached", vm.name,
+                        vstate);
+        free(vstate);
+        if (!stopped)
+            goto fail;
+    }
     snprintf(m.head, sizeof(m.head), "%s copy from %.63s to %.63s", live ? "live" : "offline",
              from, to);
     rc_set_status(rc, vol, "state", "migrating");
