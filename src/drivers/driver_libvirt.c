@@ -26,6 +26,7 @@
 
 #include "domain_xml.h"
 #include "driver_libvirt_migrate.h"
+#include "driver_libvirt_blockcopy.h"
 #include "nic_xml.h"
 #include "xml.h"
 
@@ -1520,6 +1521,7 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .vm_snapshot_exists = libvirt_vm_snapshot_exists,
     .vm_snapshot_delete = libvirt_vm_snapshot_delete,
     .vm_snapshot_revert = libvirt_vm_snapshot_revert,
+    .block_copy = libvirt_block_copy,   /* driver_libvirt_blockcopy.c */
 };
 
 virConnectPtr libvirt_conn_vc(struct cfs_conn *c)

@@ -28,6 +28,7 @@
 #include "host_failure.h"
 #include "rc_store.h"
 #include "status_keys.h"
+#include "vm_move_rules.h"
 
 #define HF_PROBE_MS 2000        /* one reconnect attempt */
 #define HF_CONFIRM_MS 2000      /* the connection gone at least this long */
@@ -558,32 +559,12 @@ cleanup:
 
 /* ---- a VM's pass ---- */
 
-/* Whether the VM's root disk is on storage every host reaches (rbd); else
- * why not, in why. */
+/* Whether the VM's disks are on storage every host reaches (rbd, shared
+ * dir pools: vm_move_rules.h); else why not, in why. */
 static bool disks_shared(struct reconciler *rc, const struct cfs_res *vm, char *why, size_t len)
 {
-    struct cfs_res vol, pool;
-    struct cfs_err err;
-    bool shared = true;
-    char *root = rc_status(rc, vm->id, "root-volume");
-    char *pname = NULL, *type = NULL;
-    if (!root[0] || store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume),
-                                   root, &vol, &err) < 0)
-        goto cleanup;
-    pname = rc_attr(rc, vol.id, "pool");
-    if (!pname[0] || store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_pool), pname,
-                                    &pool, &err) < 0)
-        goto cleanup;
-    type = rc_attr(rc, pool.id, "type");
-    if (strcmp(type, "rbd")) {
-        shared = false;
-        snprintf(why, len, "its root disk is on the %.16s pool %.64s, which is not shared", type, pname);
-    }
-cleanup:
-    free(root);
-    free(pname);
-    free(type);
-    return shared;
+    bool files = false;
+    return vm_move_storage(rc, vm, &files, why, len) == 0;
 }
 
 int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *h, bool ha,
@@ -618,6 +599,7 @@ int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_h
                  h->name);
         rc_set_status(rc, vm, "error", msg);
         rc_set_state(rc, vm, "unknown");
+        vm_move_cpu_remember(rc, vm, h->id);    /* host-passthrough: the same CPU again */
         rc_set_status(rc, vm, "host", "");
         rc_flush(rc);
         result = 1;
