@@ -1154,26 +1154,15 @@ static char *res_tags(const struct cfs_res *r)
 
 /* Validate and store data as the new value of attribute n->attr; the
  * request is audited whatever its result. */
-static int commit_attr_audited(const struct cfs_node *n, const char *data, size_t len)
+static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
 {
     int rc = commit_attr_checked(n, data, len);
     audit_attr(n, data, len, rc);
-    return rc;
-}
-
-/* The same through a handle of the file: what the kernel caches of it
- * (cached_open) is dropped before the writer is answered, so that no read
- * after the write returned sees the old value or the old size.  (A rename
- * onto the value commits with commit_attr_audited: there the path still
- * names the inode being replaced, whose invalidation would make a stat
- * racing the rename ask for it and get ESTALE; the kernel swaps the
- * entries itself and the change entry makes opens invalidate.) */
-static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
-{
-    int rc = commit_attr_audited(n, data, len);
-    char path[PATH_MAX + NAME_MAX + 2];
-    node_path(n, n->attr->name, path, sizeof(path));
-    forget_stat(path);
+    /* Readers keep values in the page cache (cacheable): the change
+     * entry just logged makes every open invalidate the file until the
+     * feed has (cached_open).  Not dropped here: inside a rename onto
+     * the value the path still names the inode being replaced, and a
+     * stat racing the rename would then ask for it and get ESTALE. */
     return rc;
 }
 
@@ -2168,7 +2157,7 @@ static int cfs_rename(const char *from, const char *to, unsigned int flags)
             struct cfs_node dst = dparent;
             dst.type = NODE_ATTR;
             dst.attr = dattr;
-            rc = commit_attr_audited(&dst, data, len);
+            rc = commit_attr(&dst, data, len);
             free(data);
             if (rc == 0) {
                 scratch_remove(src.res.id, src.name);
