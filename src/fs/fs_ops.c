@@ -1158,11 +1158,12 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
 {
     int rc = commit_attr_checked(n, data, len);
     audit_attr(n, data, len, rc);
-    /* Readers keep values in the page cache (cacheable): the change
-     * entry just logged makes every open invalidate the file until the
-     * feed has (cached_open).  Not dropped here: inside a rename onto
-     * the value the path still names the inode being replaced, and a
-     * stat racing the rename would then ask for it and get ESTALE. */
+    /* Readers keep values in the page cache (cacheable): drop this one
+     * before the writer is answered, so that no read after the write
+     * returned can see the old value. */
+    char path[PATH_MAX + NAME_MAX + 2];
+    node_path(n, n->attr->name, path, sizeof(path));
+    forget_stat(path);
     return rc;
 }
 
