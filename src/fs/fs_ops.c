@@ -13,7 +13,6 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +77,6 @@ struct cfs_fh {
     uid_t reader_uid;
     bool self;              /* opened by the notifier to raise events: no effect */
     bool cached;            /* read-only, kept in the page cache: each READ reads the store */
-    pid_t opener;           /* writable attribute: who opened it (writers_truncate) */
-    struct cfs_fh *next_writer;
     bool writable;
     bool append;            /* BLOB opened with O_APPEND: writes extend the value */
     bool dirty;             /* BLOB bytes written and not yet committed */
@@ -1286,54 +1283,6 @@ static int fh_reserve(struct cfs_fh *fh, size_t need)
     return 0;
 }
 
-/* Open writable attribute files.  Without atomic O_TRUNC (cfs_init) the
- * kernel truncates at open(O_TRUNC) with a SETATTR that names no handle;
- * it must reach the handle its opener has just made, as O_TRUNC did. */
-static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cfs_fh *writers;
-
-static void writers_add(struct cfs_fh *fh)
-{
-    fh->opener = fuse_get_context()->pid;
-    pthread_mutex_lock(&writers_lock);
-    fh->next_writer = writers;
-    writers = fh;
-    pthread_mutex_unlock(&writers_lock);
-}
-
-static void writers_remove(struct cfs_fh *fh)
-{
-    pthread_mutex_lock(&writers_lock);
-    for (struct cfs_fh **p = &writers; *p; p = &(*p)->next_writer) {
-        if (*p == fh) {
-            *p = fh->next_writer;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&writers_lock);
-}
-
-static void fh_truncate(struct cfs_fh *fh, off_t size)
-{
-    if ((size_t)size < fh->wlen)
-        fh->wlen = (size_t)size;
-    if (size == 0)
-        fh->truncated = true;
-}
-
-/* A truncation of n by path: the caller's own handles of it that have
- * written nothing yet take it (the open(O_TRUNC) just made). */
-static void writers_truncate(const struct cfs_node *n, off_t size)
-{
-    pid_t pid = fuse_get_context()->pid;
-    pthread_mutex_lock(&writers_lock);
-    for (struct cfs_fh *w = writers; w; w = w->next_writer)
-        if (w->opener == pid && w->node.res.id == n->res.id && w->node.attr == n->attr &&
-            !w->wlen && !w->dirty && !w->committed)
-            fh_truncate(w, size);
-    pthread_mutex_unlock(&writers_lock);
-}
-
 static int fh_new(const struct cfs_node *n, struct fuse_file_info *fi, bool load)
 {
     struct cfs_fh *fh = calloc(1, sizeof(*fh));
@@ -1362,11 +1311,8 @@ static int fh_new(const struct cfs_node *n, struct fuse_file_info *fi, bool load
     }
     fi->fh = (uint64_t)(uintptr_t)fh;
     /* Values change behind the page cache's back (other writers, the
-     * reconciler): always ask us.  Read-only opens of values that the
-     * change feed invalidates are cached instead (cached_open). */
+     * reconciler): always ask us. */
     fi->direct_io = n->type != NODE_SCRATCH;
-    if (fh->writable && n->type == NODE_ATTR)
-        writers_add(fh);
     fh = NULL;
 cleanup:
     free(cur);
@@ -1684,8 +1630,6 @@ static int cfs_release(const char *path, struct fuse_file_info *fi)
     if (fh) {
         /* "> user-data" with nothing written empties a multi-line value.
          * Single values follow sysfs: truncation alone changes nothing. */
-        if (fh->writable && fh->node.type == NODE_ATTR)
-            writers_remove(fh);
         if (!fh->self && fh->node.type == NODE_ATTR && fh->truncated && !fh->committed &&
             !fh->error && whole_on_close(fh->node.attr))
             commit_attr(&fh->node, "", 0);
@@ -1727,10 +1671,12 @@ static int cfs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     case NODE_ATTR:
         /* Truncation only empties the pending value; the value written
          * next (or the empty value at close) is what gets committed. */
-        if (fh && fh->writable)
-            fh_truncate(fh, size);
-        else if (!fh)
-            writers_truncate(&n, size);
+        if (fh && fh->writable) {
+            if ((size_t)size < fh->wlen)
+                fh->wlen = (size_t)size;
+            if (size == 0)
+                fh->truncated = true;
+        }
         return 0;
     case NODE_STATUS:
     case NODE_ROOTFILE:
