@@ -53,14 +53,6 @@ int notify_fs_getattr(struct notify_fs *nf, const char *path, struct stat *s);
 /* The notifier's mkdir/symlink of path succeeded: look it up normally. */
 void notify_fs_created(struct notify_fs *nf);
 
-/* True when every change the store has logged so far has been turned into
- * invalidations of what the kernel caches (its page cache of attribute
- * files opened with keep_cache, their attributes): a file opened now may
- * be served from the page cache.  False when some are still on their way
- * (a reconciler's or another mount's commit the thread has not handled
- * yet, or no thread): the opener must invalidate the file itself. */
-bool notify_fs_caught_up(struct notify_fs *nf);
-
 /* The change feed.  gen counts batches of the changes log seen; wait
  * returns when it differs from seen or after timeout_ms.  commits counts
  * the store's commits seen (the notify file touched), those that log

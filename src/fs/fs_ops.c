@@ -76,7 +76,6 @@ struct cfs_fh {
     bool reader;            /* holds a blocking-reader slot of reader_uid (readers.h) */
     uid_t reader_uid;
     bool self;              /* opened by the notifier to raise events: no effect */
-    bool cached;            /* read-only, kept in the page cache: each READ reads the store */
     bool writable;
     bool append;            /* BLOB opened with O_APPEND: writes extend the value */
     bool dirty;             /* BLOB bytes written and not yet committed */
@@ -1155,12 +1154,6 @@ static int commit_attr(const struct cfs_node *n, const char *data, size_t len)
 {
     int rc = commit_attr_checked(n, data, len);
     audit_attr(n, data, len, rc);
-    /* Readers keep values in the page cache (cacheable): drop this one
-     * before the writer is answered, so that no read after the write
-     * returned can see the old value. */
-    char path[PATH_MAX + NAME_MAX + 2];
-    node_path(n, n->attr->name, path, sizeof(path));
-    forget_stat(path);
     return rc;
 }
 
@@ -1324,51 +1317,6 @@ cleanup:
     return rc;
 }
 
-/* Files whose reads may be served from the kernel's page cache (keep_cache):
- * values the store holds and logs a change for at each write, so that the
- * change feed invalidates them (notify_fs_caught_up).  Not the blocking
- * streams (/events, wait), nor texts made at each read (root files, event
- * logs, a quota's usage, a pool's allocation, an affinity group's members:
- * the same names pool_cap_status_text and affinity_status_text answer),
- * nor write-only values, nor a volatile counter (written without a change
- * entry), nor large multi-line values (user-data). */
-static bool cacheable(const struct cfs_node *n)
-{
-    if (n->type == NODE_ATTR)
-        return n->attr->type != CFS_T_SECRET && n->attr->type != CFS_T_VERB &&
-               n->attr->type != CFS_T_BLOB;
-    if (n->type != NODE_STATUS || n->status->volatile_value)
-        return false;
-    const char *k = n->res.kind->name, *s = n->status->name;
-    if (!strcmp(k, "quota"))
-        return !strcmp(s, "error");
-    if (!strcmp(k, "pool"))
-        return strcmp(s, "allocated") && strcmp(s, "over-subscription") && strcmp(s, "allowed");
-    if (!strcmp(k, "affinity-group"))
-        return strcmp(s, "members") && strcmp(s, "hosts") && strcmp(s, "violations");
-    return true;
-}
-
-/* A read-only open of a cacheable file: no snapshot (each READ reads the
- * value then, so a READ the kernel sends after an invalidation never fills
- * the cache with an older value), no FLUSH at close.  When the change feed
- * is behind the store (a commit by the reconciler or another mount not
- * handled yet), what the kernel holds for the file is dropped first. */
-static int cached_open(const char *path, const struct cfs_node *n, struct fuse_file_info *fi)
-{
-    int rc = fh_new(n, fi, false);
-    if (rc < 0)
-        return rc;
-    struct cfs_fh *fh = (struct cfs_fh *)(uintptr_t)fi->fh;
-    fh->cached = true;
-    fi->direct_io = 0;
-    fi->keep_cache = 1;
-    fi->noflush = 1;
-    if (!notify_fs_caught_up(fs_self()->nf))
-        forget_stat(path);
-    return 0;
-}
-
 /* The notifier opening a file to raise IN_MODIFY/IN_CLOSE_WRITE on it. */
 static int self_open(struct fuse_file_info *fi)
 {
@@ -1454,8 +1402,6 @@ static int cfs_open(const char *path, struct fuse_file_info *fi)
     default:
         return -EISDIR;
     }
-    if (acc == O_RDONLY && !(fi->flags & O_TRUNC) && cacheable(&n))
-        return cached_open(path, &n, fi);
     if (n.type == NODE_SCRATCH && (fi->flags & O_TRUNC)) {
         struct cfs_err ignore;  /* shrinking: no cap to reach */
         scratch_truncate(n.res.id, n.name, 0, &ignore);
@@ -1522,13 +1468,6 @@ static int cfs_read(const char *path, char *buf, size_t size, off_t off,
     if (fh->events)
         return events_read(fh->events, buf, size, (fi->flags & O_NONBLOCK) != 0,
                            wait_interrupted);
-    if (fh->cached) {
-        free(fh->content);
-        fh->content = NULL;
-        int rc = node_content(&fh->node, &fh->content, &fh->len, NULL);
-        if (rc < 0)
-            return rc;
-    }
     if (fh->node.type == NODE_WAIT && !fh->content) {
         /* Blocks this worker thread; the loop runs others meanwhile and
          * an interrupted reader (Ctrl-C, timeout) frees it. */
@@ -2254,12 +2193,8 @@ static void *cfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->negative_timeout = 0;
     cfg->hard_remove = 1;       /* no .fuse_hidden renames */
     cfg->use_ino = 0;
-    /* No atomic O_TRUNC: with it the kernel sets the file's size to 0 at
-     * open(O_TRUNC), and a reader served from the page cache (cached_open)
-     * would read an empty value until the write.  Without it the kernel
-     * sends a truncating SETATTR, whose answer keeps the value's size
-     * (truncation alone changes nothing: cfs_truncate). */
-    conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     /* Every directory read carries the attributes (readdir fills them
      * anyway).  In auto mode the kernel sends plain reads after the first
      * buffer, and ls -l of a 20,000-VM collection then cost one LOOKUP

@@ -55,7 +55,6 @@ struct notify_fs {
     pthread_mutex_t fuse_lock;  /* held around notify calls on the session's fd */
     int64_t seq;                /* last change handled (thread only) */
     int64_t marked;             /* when seq was last recorded for retention (thread only) */
-    _Atomic int64_t applied;    /* changes up to this one have been invalidated in the kernel */
 
     pthread_mutex_t lock;       /* everything below */
     pthread_cond_t cond;        /* broadcast when gen or commits moves */
@@ -370,14 +369,8 @@ static int collect(const struct cfs_change *c, void *arg)
             backlink_moves(b, c, k);
         return 0;
     }
-    if (own) {
-        /* The kernel saw the operation and raised its events; a value it
-         * may hold in its page cache (notify_fs_caught_up) changed all the
-         * same, and a write can change other files than its own. */
-        if ((!strcmp(op, "set") || !strcmp(op, "verb")) && c->attr)
-            batch_add(b, NF_INVAL, "/%s/%s", c->path, c->attr);
-        return 0;
-    }
+    if (own)
+        return 0;   /* the kernel saw the operation and raised its events */
     char parent[PATH_MAX];
     if (!strcmp(op, "set") || !strcmp(op, "verb")) {
         if (c->attr)
@@ -638,10 +631,6 @@ static void drain(struct notify_fs *nf)
             free(b.items[i].path);
         }
         free(b.items);
-        /* A batch cut short by lack of memory dropped invalidations: never
-         * claim it applied (the mount then invalidates at each open). */
-        if (!b.oom)
-            atomic_store(&nf->applied, nf->seq);
         if (!more)
             break;
     }
@@ -743,7 +732,6 @@ int notify_fs_start(struct cfs_store *st, const char *store_path, struct fuse *f
     pthread_cond_init(&nf->cond, &attr);
     pthread_condattr_destroy(&attr);
     nf->seq = store_last_seq(st);
-    atomic_store(&nf->applied, nf->seq);
     sa->nf = nf;
     sa->ifd = -1;
     nf->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -794,14 +782,6 @@ void notify_fs_stop(struct notify_fs *nf)
     pthread_mutex_destroy(&nf->fuse_lock);
     free(nf->mountpoint);
     free(nf);
-}
-
-bool notify_fs_caught_up(struct notify_fs *nf)
-{
-    if (!nf || nf->stopping)
-        return false;
-    int64_t applied = atomic_load(&nf->applied);
-    return store_last_seq(nf->st) <= applied;
 }
 
 void notify_fs_quiesce(struct notify_fs *nf)
