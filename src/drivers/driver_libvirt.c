@@ -1131,122 +1131,138 @@ static void disk_find_cb(const char *serial, const char *target, void *arg)
         f->found = true;
 }
 
-/* Is the disk in the live domain (inactive = false) or its definition? */
-static int disk_present(struct cfs_conn *c, const char *uuid, const char *serial, bool inactive,
-                        struct cfs_err *err)
-{
-    struct disk_find f = {.serial = serial};
-    char *xml = xml_flags(c, uuid, inactive ? VIR_DOMAIN_XML_INACTIVE : 0, err);
-    if (!xml)
-        return -1;
-    domain_xml_disks(xml, disk_find_cb, &f);
-    free(xml);
-    return f.found;
-}
+/* A device that can be plugged in and out of a domain: how its XML is made
+ * and found in a view of the domain (by the disk's serial, the NIC's MAC). */
+struct device_kind {
+    const char *attach, *detach;    /* what errors say */
+    bool config;                    /* the definition too, not only the live domain */
+    int (*build)(struct xbuf *b, const void *dev, struct cfs_err *err);
+    bool (*present)(const char *xml, const void *dev);
+    const char *(*subject)(const void *dev);
+};
 
-/* Plug (attach) or unplug a disk in each view of the domain (live, when it
- * runs, and its definition) that does not have it as wanted yet: a
- * definition updated earlier must not make the live change fail. */
-static int disk_change(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
-                       bool attach, struct cfs_err *err)
+/* Plug (attach) or unplug dev in each view of the domain (live, when it
+ * runs, and its definition when kind->config) that does not have it as
+ * wanted yet: a definition updated earlier must not make the live change
+ * fail. */
+static int device_change(struct cfs_conn *c, const char *uuid, const struct device_kind *kind,
+                         const void *dev, bool attach, struct cfs_err *err)
 {
     int ret = -1;
     virDomainPtr dom = NULL;
     struct xbuf b = {0};
-    char *xml = NULL;
-    const char *what = attach ? "attach" : "detach";
-    if (domain_get(c, uuid, what, &dom, err) < 0)
+    char *xml = NULL, *view = NULL;
+    const char *what = attach ? kind->attach : kind->detach;
+    unsigned flags = 0;
+    if (domain_get(c, uuid, what, &dom, err) < 0 || kind->build(&b, dev, err) < 0)
         goto cleanup;
-    domain_xml_disk(&b, d);
     if (!(xml = xbuf_steal(&b))) {
         cfs_err_set(err, ENOMEM, "%s %s: out of memory", what, uuid);
         goto cleanup;
     }
     int active = virDomainIsActive(dom);
-    int in_config = disk_present(c, uuid, d->serial, true, err);
-    int in_live = active == 1 ? disk_present(c, uuid, d->serial, false, err) : 0;
-    if (active < 0 || in_config < 0 || in_live < 0)
+    if (active < 0 && kind->config) {
+        lv_fail(err, what, uuid);
         goto cleanup;
-    unsigned flags = 0;
-    if (active == 1 && in_live != attach)
-        flags |= VIR_DOMAIN_AFFECT_LIVE;
-    if (in_config != attach)
-        flags |= VIR_DOMAIN_AFFECT_CONFIG;
+    }
+    const struct {
+        bool wanted;
+        unsigned xml_flags, affect;
+    } views[] = {
+        {active == 1, 0, VIR_DOMAIN_AFFECT_LIVE},
+        {kind->config, VIR_DOMAIN_XML_INACTIVE, VIR_DOMAIN_AFFECT_CONFIG},
+    };
+    for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++) {
+        if (!views[i].wanted)
+            continue;
+        if (!(view = virDomainGetXMLDesc(dom, views[i].xml_flags))) {
+            lv_fail(err, what, kind->subject(dev));
+            goto cleanup;
+        }
+        if (kind->present(view, dev) != attach)
+            flags |= views[i].affect;
+        free(view);
+        view = NULL;
+    }
     if (flags && (attach ? virDomainAttachDeviceFlags(dom, xml, flags)
                          : virDomainDetachDeviceFlags(dom, xml, flags)) < 0) {
-        lv_fail(err, what, d->target);
+        lv_fail(err, what, kind->subject(dev));
         goto cleanup;
     }
     ret = 0;
 cleanup:
     if (dom)
         virDomainFree(dom);
+    xbuf_free(&b);
     free(xml);
+    free(view);
     return ret;
 }
+
+static int disk_build(struct xbuf *b, const void *dev, struct cfs_err *err)
+{
+    (void)err;
+    domain_xml_disk(b, dev);
+    return 0;
+}
+
+static bool disk_in(const char *xml, const void *dev)
+{
+    struct disk_find f = {.serial = ((const struct cfs_disk *)dev)->serial};
+    domain_xml_disks(xml, disk_find_cb, &f);
+    return f.found;
+}
+
+static const char *disk_target(const void *dev)
+{
+    return ((const struct cfs_disk *)dev)->target;
+}
+
+/* Disks: live and in the definition, found by serial. */
+static const struct device_kind disk_kind = {"attach", "detach", true, disk_build, disk_in,
+                                             disk_target};
+
+static int nic_build(struct xbuf *b, const void *dev, struct cfs_err *err)
+{
+    return nic_xml_interface(b, dev, err);
+}
+
+static bool nic_in(const char *xml, const void *dev)
+{
+    return domain_xml_has_mac(xml, ((const struct cfs_nic *)dev)->mac);
+}
+
+static const char *nic_mac(const void *dev)
+{
+    return ((const struct cfs_nic *)dev)->mac;
+}
+
+/* NICs: in the live domain only, found by MAC. */
+static const struct device_kind nic_kind = {"attach nic", "detach nic", false, nic_build, nic_in,
+                                            nic_mac};
 
 static int libvirt_attach_disk(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
                                struct cfs_err *err)
 {
-    return disk_change(c, uuid, d, true, err);
+    return device_change(c, uuid, &disk_kind, d, true, err);
 }
 
 static int libvirt_detach_disk(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
                                struct cfs_err *err)
 {
-    return disk_change(c, uuid, d, false, err);
-}
-
-/* Live plug or unplug of a NIC, found in the live XML by its MAC. */
-static int nic_change(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
-                      bool attach, struct cfs_err *err)
-{
-    int ret = -1;
-    virDomainPtr dom = NULL;
-    struct xbuf b = {0};
-    char *xml = NULL, *live = NULL;
-    const char *what = attach ? "attach nic" : "detach nic";
-    if (domain_get(c, uuid, what, &dom, err) < 0)
-        goto cleanup;
-    if (nic_xml_interface(&b, nic, err) < 0)
-        goto cleanup;
-    if (!(xml = xbuf_steal(&b))) {
-        cfs_err_set(err, ENOMEM, "%s %s: out of memory", what, uuid);
-        goto cleanup;
-    }
-    if (virDomainIsActive(dom) != 1) {
-        ret = 0;
-        goto cleanup;
-    }
-    if (!(live = virDomainGetXMLDesc(dom, 0))) {
-        lv_fail(err, what, nic->mac);
-        goto cleanup;
-    }
-    if (domain_xml_has_mac(live, nic->mac) != attach &&
-        (attach ? virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)
-                : virDomainDetachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)) < 0) {
-        lv_fail(err, what, nic->mac);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    free(xml);
-    free(live);
-    return ret;
+    return device_change(c, uuid, &disk_kind, d, false, err);
 }
 
 static int libvirt_attach_nic(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
                               struct cfs_err *err)
 {
-    return nic_change(c, uuid, nic, true, err);
+    return device_change(c, uuid, &nic_kind, nic, true, err);
 }
 
 static int libvirt_detach_nic(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
                               struct cfs_err *err)
 {
-    return nic_change(c, uuid, nic, false, err);
+    return device_change(c, uuid, &nic_kind, nic, false, err);
 }
 
 static int libvirt_block_resize(struct cfs_conn *c, const char *uuid, const char *target,
