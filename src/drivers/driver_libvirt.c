@@ -541,6 +541,18 @@ static int domain_get(struct cfs_conn *c, const char *uuid, const char *what, vi
     return r;
 }
 
+/* The end of one libvirt call rc on dom (from domain_get): its failure
+ * reported as "what subject", dom freed (after: freeing resets the
+ * thread's libvirt error).  0 or -1. */
+static int call_done(virDomainPtr dom, int rc, const char *what, const char *subject,
+                     struct cfs_err *err)
+{
+    if (rc < 0)
+        lv_fail(err, what, subject);
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
 static bool is_set(const char *s)
 {
     return s && s[0];
@@ -945,19 +957,11 @@ static int libvirt_set_password(struct cfs_conn *c, const char *uuid, const char
                                 const char *hash, struct cfs_err *err)
 {
     virDomainPtr dom = NULL;
-    int ret = -1;
     if (domain_get(c, uuid, "set password", &dom, err) < 0)
-        goto cleanup;
-    if (virDomainSetUserPassword(dom, user, hash, VIR_DOMAIN_PASSWORD_ENCRYPTED) < 0) {
-        /* libvirt's message names the agent's failure, never the hash. */
-        lv_fail(err, "set password", uuid);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    return ret;
+        return -1;
+    /* libvirt's message names the agent's failure, never the hash. */
+    return call_done(dom, virDomainSetUserPassword(dom, user, hash, VIR_DOMAIN_PASSWORD_ENCRYPTED),
+                     "set password", uuid, err);
 }
 
 /* Insert iso into the CD-ROM drive of the domain (NULL/"": eject), live
@@ -1268,20 +1272,12 @@ static int libvirt_detach_nic(struct cfs_conn *c, const char *uuid, const struct
 static int libvirt_block_resize(struct cfs_conn *c, const char *uuid, const char *target,
                                 long long bytes, struct cfs_err *err)
 {
-    int ret = -1;
     virDomainPtr dom = NULL;
     if (domain_get(c, uuid, "resize", &dom, err) < 0)
-        goto cleanup;
-    if (virDomainBlockResize(dom, target, (unsigned long long)bytes,
-                             VIR_DOMAIN_BLOCK_RESIZE_BYTES) < 0) {
-        lv_fail(err, "resize", target);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    return ret;
+        return -1;
+    return call_done(dom, virDomainBlockResize(dom, target, (unsigned long long)bytes,
+                                               VIR_DOMAIN_BLOCK_RESIZE_BYTES),
+                     "resize", target, err);
 }
 
 /* ---- bulk statistics ---- */
@@ -1362,30 +1358,31 @@ static int libvirt_all_stats(struct cfs_conn *c,
 static int libvirt_fs_freeze(struct cfs_conn *c, const char *uuid, bool thaw, struct cfs_err *err)
 {
     virDomainPtr dom = NULL;
-    int ret = -1;
-    if (domain_get(c, uuid, thaw ? "fs thaw" : "fs freeze", &dom, err) < 0)
-        goto cleanup;
-    if ((thaw ? virDomainFSThaw(dom, NULL, 0, 0) : virDomainFSFreeze(dom, NULL, 0, 0)) < 0) {
-        lv_fail(err, thaw ? "fs thaw" : "fs freeze", uuid);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    return ret;
+    const char *what = thaw ? "fs thaw" : "fs freeze";
+    if (domain_get(c, uuid, what, &dom, err) < 0)
+        return -1;
+    int rc = thaw ? virDomainFSThaw(dom, NULL, 0, 0) : virDomainFSFreeze(dom, NULL, 0, 0);
+    return call_done(dom, rc, what, uuid, err);
 }
 
-/* The domain's snapshot named name: 0 and *snap, 1 when there is none. */
+/* A domain and one of its snapshots, as snap_find leaves them. */
+struct snap_ref {
+    virDomainPtr dom;
+    virDomainSnapshotPtr snap;
+};
+
+/* The domain's snapshot named name into *ref: 0 found, 1 when there is
+ * none (ref->dom is NULL when there is no domain either), -1 error.
+ * snap_release frees what it found in every case. */
 static int snap_find(struct cfs_conn *c, const char *uuid, const char *name, const char *what,
-                     virDomainPtr *dom, virDomainSnapshotPtr *snap, struct cfs_err *err)
+                     struct snap_ref *ref, struct cfs_err *err)
 {
-    *snap = NULL;
-    int r = domain_find(c, uuid, what, dom, err);
+    *ref = (struct snap_ref){0};
+    int r = domain_find(c, uuid, what, &ref->dom, err);
     if (r != 0)
         return r;
-    *snap = virDomainSnapshotLookupByName(*dom, name, 0);
-    if (*snap)
+    ref->snap = virDomainSnapshotLookupByName(ref->dom, name, 0);
+    if (ref->snap)
         return 0;
     if (last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT)) {
         virResetLastError();
@@ -1394,24 +1391,31 @@ static int snap_find(struct cfs_conn *c, const char *uuid, const char *name, con
     return lv_fail(err, what, name);
 }
 
+static void snap_release(struct snap_ref *ref)
+{
+    if (ref->snap)
+        virDomainSnapshotFree(ref->snap);
+    if (ref->dom)
+        virDomainFree(ref->dom);
+}
+
 /* An internal snapshot of the running domain with its memory and every
  * disk, named name (the caller's plain [a-z0-9-] name, also every qcow2
  * disk's tag). */
 static int libvirt_vm_snapshot_create(struct cfs_conn *c, const char *uuid, const char *name,
                                       struct cfs_err *err)
 {
-    virDomainPtr dom = NULL;
-    virDomainSnapshotPtr snap = NULL;
+    struct snap_ref ref;
     char xml[512];
     int ret = -1;
-    int r = snap_find(c, uuid, name, "snapshot", &dom, &snap, err);
+    int r = snap_find(c, uuid, name, "snapshot", &ref, err);
     if (r < 0)
         goto cleanup;
-    if (r == 0 && snap) {
+    if (r == 0) {
         ret = 0;    /* taken already */
         goto cleanup;
     }
-    if (!dom) {
+    if (!ref.dom) {
         cfs_err_set(err, ENOENT, "snapshot %s: no such domain on this host", uuid);
         goto cleanup;
     }
@@ -1425,17 +1429,14 @@ static int libvirt_vm_snapshot_create(struct cfs_conn *c, const char *uuid, cons
         cfs_err_set(err, ENAMETOOLONG, "snapshot name '%.64s...' is too long", name);
         goto cleanup;
     }
-    snap = virDomainSnapshotCreateXML(dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
-    if (!snap) {
+    ref.snap = virDomainSnapshotCreateXML(ref.dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+    if (!ref.snap) {
         lv_fail(err, "snapshot", uuid);
         goto cleanup;
     }
     ret = 0;
 cleanup:
-    if (snap)
-        virDomainSnapshotFree(snap);
-    if (dom)
-        virDomainFree(dom);
+    snap_release(&ref);
     return ret;
 }
 
@@ -1443,13 +1444,9 @@ cleanup:
 static int libvirt_vm_snapshot_exists(struct cfs_conn *c, const char *uuid, const char *name,
                                       struct cfs_err *err)
 {
-    virDomainPtr dom = NULL;
-    virDomainSnapshotPtr snap = NULL;
-    int r = snap_find(c, uuid, name, "snapshot", &dom, &snap, err);
-    if (snap)
-        virDomainSnapshotFree(snap);
-    if (dom)
-        virDomainFree(dom);
+    struct snap_ref ref;
+    int r = snap_find(c, uuid, name, "snapshot", &ref, err);
+    snap_release(&ref);
     return r < 0 ? -1 : r == 0;
 }
 
@@ -1459,29 +1456,25 @@ static int libvirt_vm_snapshot_exists(struct cfs_conn *c, const char *uuid, cons
 static int snapshot_apply(struct cfs_conn *c, const char *uuid, const char *name, bool revert,
                           struct cfs_err *err)
 {
-    virDomainPtr dom = NULL;
-    virDomainSnapshotPtr snap = NULL;
+    struct snap_ref ref;
     int ret = -1;
     const char *what = revert ? "revert to snapshot" : "delete snapshot";
-    int r = snap_find(c, uuid, name, revert ? "revert" : what, &dom, &snap, err);
+    int r = snap_find(c, uuid, name, revert ? "revert" : what, &ref, err);
     if (r > 0 && revert)
         cfs_err_set(err, ENOENT, "revert: the domain has no snapshot %s", name);
     else if (r > 0)
         ret = 0;
     if (r != 0)
         goto cleanup;
-    if ((revert ? virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
-                                                      VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
-                : virDomainSnapshotDelete(snap, 0)) < 0) {
+    if ((revert ? virDomainRevertToSnapshot(ref.snap, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
+                                                          VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+                : virDomainSnapshotDelete(ref.snap, 0)) < 0) {
         lv_fail(err, what, name);
         goto cleanup;
     }
     ret = 0;
 cleanup:
-    if (snap)
-        virDomainSnapshotFree(snap);
-    if (dom)
-        virDomainFree(dom);
+    snap_release(&ref);
     return ret;
 }
 
