@@ -309,6 +309,40 @@ static void check_resources(struct check *c)
     }
 }
 
+/* The values of table ("attrs" or "status") called name, on live resources
+ * of kind k, that name no live resource of kind target: among the
+ * resource's siblings (sibling) or at the top.  One difference each. */
+static int dangling_names(struct check *c, const char *table, const struct cfs_kind *k,
+                          const char *name, const struct cfs_kind *target, bool sibling)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT r.id, v.value FROM %s v JOIN resources r ON r.id = v.res"
+             " WHERE r.kind = ?1 AND v.name = ?2 AND v.value != '' AND r.deleted = 0"
+             " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
+             "   AND t.name = v.value AND t.deleted = 0"
+             "   AND t.parent = CASE WHEN ?4 THEN r.parent ELSE 0 END)", table);
+    sqlite3_stmt *s = prep(c, sql);
+    int rc;
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, k->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, target->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, sibling);
+    while ((rc = next(c, s)) == 1) {
+        char shown[160];
+        const struct chk_res *r = res_by_id(c, sqlite3_column_int64(s, 0));
+        printable(col(s, 1), shown, sizeof(shown));
+        if (!strcmp(table, "status"))
+            diff(c, r, "status/%s names %s '%s', which does not exist", name, target->name, shown);
+        else
+            diff(c, r, "%s: %s '%s' does not exist", name, target->name, shown);
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
 static int check_attrs(struct check *c)
 {
     sqlite3_stmt *s = prep(c, "SELECT res, name, value FROM attrs ORDER BY res, name");
@@ -365,25 +399,8 @@ static int check_attrs(struct check *c)
             const struct cfs_attr_def *a = &k->attrs[j];
             if (a->type != CFS_T_REF || !a->ref_kind || a->ref_depth > 1)
                 continue;   /* path references: the NICs' by check_nics */
-            s = prep(c, "SELECT a.res, a.value FROM attrs a JOIN resources r ON r.id = a.res"
-                        " WHERE r.kind = ?1 AND a.name = ?2 AND a.value != '' AND r.deleted = 0"
-                        " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
-                        "   AND t.name = a.value AND t.deleted = 0"
-                        "   AND t.parent = CASE WHEN ?4 THEN r.parent ELSE 0 END)");
-            if (!s)
-                return -1;
-            sqlite3_bind_text(s, 1, k->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, a->ref_kind->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int(s, 4, a->ref_kind->parent != NULL);
-            while ((rc = next(c, s)) == 1) {
-                char shown[160];
-                printable(col(s, 1), shown, sizeof(shown));
-                diff(c, res_by_id(c, sqlite3_column_int64(s, 0)), "%s: %s '%s' does not exist",
-                     a->name, a->ref_kind->name, shown);
-            }
-            sqlite3_finalize(s);
-            if (rc < 0)
+            if (dangling_names(c, "attrs", k, a->name, a->ref_kind,
+                               a->ref_kind->parent != NULL) < 0)
                 return -1;
         }
     }
@@ -414,23 +431,7 @@ static int check_status(struct check *c)
         const struct cfs_kind *k = &c->layout->kinds[i];
         for (size_t j = 0; j < k->nbacklinks; j++) {
             const struct cfs_backlink_def *b = &k->backlinks[j];
-            s = prep(c, "SELECT r.id, s.value FROM status s JOIN resources r ON r.id = s.res"
-                        " WHERE r.kind = ?1 AND s.name = ?2 AND s.value != '' AND r.deleted = 0"
-                        " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
-                        "   AND t.name = s.value AND t.parent = r.parent AND t.deleted = 0)");
-            if (!s)
-                return -1;
-            sqlite3_bind_text(s, 1, b->kind->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, b->via, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, k->name, -1, SQLITE_STATIC);
-            while ((rc = next(c, s)) == 1) {
-                char shown[160];
-                printable(col(s, 1), shown, sizeof(shown));
-                diff(c, res_by_id(c, sqlite3_column_int64(s, 0)),
-                     "status/%s names %s '%s', which does not exist", b->via, k->name, shown);
-            }
-            sqlite3_finalize(s);
-            if (rc < 0)
+            if (dangling_names(c, "status", b->kind, b->via, k, true) < 0)
                 return -1;
         }
     }
