@@ -111,38 +111,40 @@ static void printable(const char *v, char *buf, size_t len)
     buf[o < len ? o : len - 1] = '\0';
 }
 
-/* One difference: "PATH: message", or "store: message" without a resource. */
-__attribute__((format(printf, 3, 4)))
-static void diff(struct check *c, const struct chk_res *r, const char *fmt, ...)
+/* "PREFIXPATH: message" on out, or "PREFIXstore: message" without a resource. */
+__attribute__((format(printf, 5, 0)))
+static void report(struct check *c, FILE *out, const char *prefix, const struct chk_res *r,
+                   const char *fmt, va_list ap)
 {
     char path[1024], msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (r)
         res_path(c, r, path, sizeof(path));
     else
         snprintf(path, sizeof(path), "store");
-    fprintf(c->out, "%s: %s\n", path, msg);
+    fprintf(out, "%s%s: %s\n", prefix, path, msg);
+}
+
+/* One difference: "PATH: message", or "store: message" without a resource. */
+__attribute__((format(printf, 3, 4)))
+static void diff(struct check *c, const struct chk_res *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report(c, c->out, "", r, fmt, ap);
+    va_end(ap);
     c->diffs++;
 }
 
 __attribute__((format(printf, 3, 4)))
 static void note(struct check *c, const struct chk_res *r, const char *fmt, ...)
 {
-    char path[1024], msg[1024];
     va_list ap;
     if (!c->notes)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    report(c, c->notes, "note: ", r, fmt, ap);
     va_end(ap);
-    if (r)
-        res_path(c, r, path, sizeof(path));
-    else
-        snprintf(path, sizeof(path), "store");
-    fprintf(c->notes, "note: %s: %s\n", path, msg);
 }
 
 /* ---- SQL helpers ---- */
@@ -343,6 +345,18 @@ static int dangling_names(struct check *c, const char *table, const struct cfs_k
     return rc < 0 ? -1 : 0;
 }
 
+/* The resource a row of attrs, status or links (res, name, ...) belongs to,
+ * or NULL, reported, when there is none; "what NAME of resource ID". */
+static const struct chk_res *row_owner(struct check *c, sqlite3_stmt *s, const char *what)
+{
+    int64_t id = sqlite3_column_int64(s, 0);
+    const struct chk_res *r = res_by_id(c, id);
+    if (!r)
+        diff(c, NULL, "%s %s of resource %lld, which does not exist", what, col(s, 1),
+             (long long)id);
+    return r;
+}
+
 static int check_attrs(struct check *c)
 {
     sqlite3_stmt *s = prep(c, "SELECT res, name, value FROM attrs ORDER BY res, name");
@@ -350,18 +364,12 @@ static int check_attrs(struct check *c)
     if (!s)
         return -1;
     while ((rc = next(c, s)) == 1) {
-        int64_t id = sqlite3_column_int64(s, 0);
         const char *name = col(s, 1);
         const char *value = col(s, 2);
-        const struct chk_res *r = res_by_id(c, id);
+        const struct chk_res *r = row_owner(c, s, "attribute");
         char shown[160];
-        if (!r) {
-            diff(c, NULL, "attribute %s of resource %lld, which does not exist", name,
-                 (long long)id);
-            continue;
-        }
-        if (!r->kind)
-            continue;   /* reported with the resource */
+        if (!r || !r->kind)
+            continue;   /* no kind: reported with the resource */
         const struct cfs_attr_def *a = layout_attr(r->kind, name);
         if (!a) {
             diff(c, r, "attribute '%s' is not in the layout of a %s", name, r->kind->name);
@@ -388,11 +396,30 @@ static int check_attrs(struct check *c)
         free(norm);
     }
     sqlite3_finalize(s);
-    if (rc < 0)
-        return -1;
+    return rc < 0 ? -1 : 0;
+}
 
-    /* References by name: top-level targets anywhere, others among siblings
-     * (the rule store_attr_set enforces). */
+static int check_status(struct check *c)
+{
+    sqlite3_stmt *s = prep(c, "SELECT res, name FROM status ORDER BY res, name");
+    int rc;
+    if (!s)
+        return -1;
+    while ((rc = next(c, s)) == 1) {
+        const char *name = col(s, 1);
+        const struct chk_res *r = row_owner(c, s, "status");
+        if (r && r->kind && name[0] != '_' && !layout_status(r->kind, name))
+            diff(c, r, "status '%s' is not in the layout of a %s", name, r->kind->name);
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Names held as values, kind by kind: references by name (top-level
+ * targets anywhere, others among siblings: the rule store_attr_set
+ * enforces) and status that names a sibling (a VM's status/host). */
+static int check_names(struct check *c)
+{
     for (size_t i = 0; i < c->layout->nkinds; i++) {
         const struct cfs_kind *k = &c->layout->kinds[i];
         for (size_t j = 0; j < k->nattrs; j++) {
@@ -403,32 +430,6 @@ static int check_attrs(struct check *c)
                                a->ref_kind->parent != NULL) < 0)
                 return -1;
         }
-    }
-    return 0;
-}
-
-static int check_status(struct check *c)
-{
-    sqlite3_stmt *s = prep(c, "SELECT res, name FROM status ORDER BY res, name");
-    int rc;
-    if (!s)
-        return -1;
-    while ((rc = next(c, s)) == 1) {
-        int64_t id = sqlite3_column_int64(s, 0);
-        const char *name = col(s, 1);
-        const struct chk_res *r = res_by_id(c, id);
-        if (!r)
-            diff(c, NULL, "status %s of resource %lld, which does not exist", name, (long long)id);
-        else if (r->kind && name[0] != '_' && !layout_status(r->kind, name))
-            diff(c, r, "status '%s' is not in the layout of a %s", name, r->kind->name);
-    }
-    sqlite3_finalize(s);
-    if (rc < 0)
-        return -1;
-
-    /* Status that names a sibling (a VM's status/host): the sibling exists. */
-    for (size_t i = 0; i < c->layout->nkinds; i++) {
-        const struct cfs_kind *k = &c->layout->kinds[i];
         for (size_t j = 0; j < k->nbacklinks; j++) {
             const struct cfs_backlink_def *b = &k->backlinks[j];
             if (dangling_names(c, "status", b->kind, b->via, k, true) < 0)
@@ -451,12 +452,8 @@ static int check_links(struct check *c)
         int64_t id = sqlite3_column_int64(s, 0), tid = sqlite3_column_int64(s, 2);
         const char *name = col(s, 1);
         long long count = sqlite3_column_int64(s, 3);
-        const struct chk_res *r = res_by_id(c, id), *t = res_by_id(c, tid);
-        if (!r) {
-            diff(c, NULL, "link %s of resource %lld, which does not exist", name, (long long)id);
-            continue;
-        }
-        if (!r->kind)
+        const struct chk_res *r = row_owner(c, s, "link"), *t = res_by_id(c, tid);
+        if (!r || !r->kind)
             continue;
         const struct cfs_link_def *l = layout_link(r->kind, name);
         if (!l) {
@@ -1515,9 +1512,9 @@ long check_run(const struct cfs_conf *conf, const struct cfs_layout *layout,
     if (check_integrity(&c) < 0 || load_resources(&c) < 0)
         goto cleanup;
     check_resources(&c);
-    if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_links(&c) < 0 ||
-        check_changes(&c) < 0 || check_tombstones(&c) < 0 || check_counts(&c) < 0 ||
-        check_nics(&c) < 0 || check_tags(&c) < 0)
+    if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_names(&c) < 0 ||
+        check_links(&c) < 0 || check_changes(&c) < 0 || check_tombstones(&c) < 0 ||
+        check_counts(&c) < 0 || check_nics(&c) < 0 || check_tags(&c) < 0)
         goto cleanup;
     if (opts->reality && check_reality(&c) < 0)
         goto cleanup;
