@@ -8,8 +8,9 @@
  * never returns).  The host is then "lost" (status/connection) and fenced
  * before anything of it starts elsewhere: each Ceph cluster of its
  * cluster's rbd pools blocklists the host's fence-address (fence_rbd.c),
- * recorded in status/fenced.  Its VMs show "unknown"; those with ha on are
- * unplaced and the scheduler starts them on another host.  A lost host
+ * recorded in status/fenced.  Its VMs show "unknown"; those with ha on or
+ * never-stop whose root disk and data volumes are all on rbd are unplaced
+ * and the scheduler starts them on another host.  A lost host
  * that answers again stays fenced until its stale domains (VMs now placed
  * elsewhere) are destroyed; then it is unfenced and connected. */
 #include <dirent.h>
@@ -28,6 +29,7 @@
 #include "host_failure.h"
 #include "rc_store.h"
 #include "status_keys.h"
+#include "vm_ha.h"
 
 #define HF_PROBE_MS 2000        /* one reconnect attempt */
 #define HF_CONFIRM_MS 2000      /* the connection gone at least this long */
@@ -558,32 +560,72 @@ cleanup:
 
 /* ---- a VM's pass ---- */
 
-/* Whether the VM's root disk is on storage every host reaches (rbd); else
- * why not, in why. */
-static bool disks_shared(struct reconciler *rc, const struct cfs_res *vm, char *why, size_t len)
+/* Whether volume vol (what: "root disk" or "data volume NAME") is on a
+ * pool every host reaches (rbd); else why not, in why. */
+static bool volume_shared(struct reconciler *rc, const struct cfs_res *vm,
+                          const struct cfs_res *vol, const char *what, char *why, size_t len)
 {
-    struct cfs_res vol, pool;
+    struct cfs_res pool;
     struct cfs_err err;
     bool shared = true;
-    char *root = rc_status(rc, vm->id, "root-volume");
-    char *pname = NULL, *type = NULL;
-    if (!root[0] || store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume),
-                                   root, &vol, &err) < 0)
-        goto cleanup;
-    pname = rc_attr(rc, vol.id, "pool");
+    char *type = NULL;
+    char *pname = rc_status(rc, vol->id, "pool");     /* where it was made */
+    if (!pname[0]) {
+        free(pname);
+        pname = rc_attr(rc, vol->id, "pool");
+    }
     if (!pname[0] || store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_pool), pname,
                                     &pool, &err) < 0)
         goto cleanup;
     type = rc_attr(rc, pool.id, "type");
     if (strcmp(type, "rbd")) {
         shared = false;
-        snprintf(why, len, "its root disk is on the %.16s pool %.64s, which is not shared", type, pname);
+        snprintf(why, len, "its %.80s is on the %.16s pool %.64s, which is not shared", what, type,
+                 pname);
     }
 cleanup:
-    free(root);
     free(pname);
     free(type);
     return shared;
+}
+
+struct data_scan {
+    struct reconciler *rc;
+    const struct cfs_res *vm;
+    bool shared;
+    char *why;
+    size_t len;
+};
+
+static int data_volume_cb(const struct cfs_res *vol, void *arg)
+{
+    struct data_scan *d = arg;
+    char what[CFS_NAME_MAX + 16];
+    snprintf(what, sizeof(what), "data volume %s", vol->name);
+    if (d->shared)
+        d->shared = volume_shared(d->rc, d->vm, vol, what, d->why, d->len);
+    return 0;
+}
+
+/* Whether the VM's root disk and data volumes (its volumes/ links) are on
+ * storage every host reaches (rbd); else why not, in why. */
+static bool disks_shared(struct reconciler *rc, const struct cfs_res *vm, char *why, size_t len)
+{
+    struct cfs_res vol;
+    struct cfs_err err;
+    bool shared = true;
+    char *root = rc_status(rc, vm->id, "root-volume");
+    if (root[0] && store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), root,
+                                  &vol, &err) == 0)
+        shared = volume_shared(rc, vm, &vol, "root disk", why, len);
+    const struct cfs_link_def *l = layout_link(vm->kind, "volumes");
+    struct data_scan d = {.rc = rc, .vm = vm, .shared = shared, .why = why, .len = len};
+    if (shared && l && store_link_list(rc->st, vm, l, data_volume_cb, &d, &err) < 0) {
+        d.shared = false;
+        snprintf(why, len, "its data volumes cannot be listed: %.200s", err.msg);
+    }
+    free(root);
+    return d.shared;
 }
 
 int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *h, bool ha,
@@ -617,6 +659,9 @@ int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_h
         snprintf(msg, sizeof(msg), "host %s was lost and fenced: restarting on another host",
                  h->name);
         rc_set_status(rc, vm, "error", msg);
+        snprintf(why, sizeof(why), "host %.64s was lost and fenced; started on another host",
+                 h->name);
+        vm_ha_record(rc, vm, why);
         rc_set_state(rc, vm, "unknown");
         rc_set_status(rc, vm, "host", "");
         rc_flush(rc);
