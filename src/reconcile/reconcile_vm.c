@@ -1088,5 +1088,5 @@ const struct rc_kind rc_kind_vm = {
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
                       " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF
                       " " CFS_ST_NICS " nic/state nic/target migration " CFS_ST_MIGRATING_TO
-                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED,
+                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED " ha-restart",
 };
