@@ -426,6 +426,9 @@ static enum step vm_place(struct vm_pass *p)
         if (ok) {
             rc_set_status(rc, vm, "host", p->placed);
             rc_flush(rc);
+            p->drift = false;   /* its start there is the spec's (an HA restart elsewhere
+                                 * is recorded by host_failure.c), not a restart of a
+                                 * domain stopped behind cloudfs's back */
         }
         pthread_mutex_unlock(&rc->place_lock);
         if (!ok && err.code == EAGAIN) {
