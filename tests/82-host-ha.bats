@@ -97,6 +97,7 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   # Data volumes: ha1's on rbd (it goes along), hadir's on a dir pool in the rig's
   # shared directory (every host reaches the file, but cloudfs does not count a dir
   # pool as shared: hadir is not restarted elsewhere).
+  mkdir -p "$RIG_SHARED/hapool"
   mkdir "$C/pools/hashared"
   echo "$RIG_SHARED/hapool" > "$C/pools/hashared/path"
   timeout 60 cat "$C/pools/hashared/wait"
