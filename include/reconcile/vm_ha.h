@@ -21,6 +21,9 @@ const char *vm_ha_name(enum vm_ha l);
  * reached spec wants it running is started again at level l, on its host.
  * why gets the cause in words either way ("the guest powered off", ...). */
 bool vm_ha_restarts(enum vm_ha l, enum cfs_power power, int reason, char *why, size_t len);
+/* Whether a start of a domain found so is worth recording as a restart:
+ * not one merely defined and never started (libvirt reason unknown). */
+bool vm_ha_noteworthy(enum cfs_power power, int reason);
 /* Record a restart done by ha in status/ha-restart: when, then why (which
  * says where). */
 void vm_ha_record(struct reconciler *rc, const struct cfs_res *vm, const char *why);

@@ -844,7 +844,7 @@ static int vm_power(struct vm_pass *p, struct cfs_err *err)
             announce(rc, vm, "resuming");
             return rc->drv->resume(p->conn, vm->uuid, err);
         } else if (off) {
-            if (p->drift) {
+            if (p->drift && vm_ha_noteworthy(pw, p->info.reason)) {
                 char rec[300];
                 snprintf(rec, sizeof(rec), "%s; started again on host %s (ha %s)", why, p->placed,
                          p->s.ha);

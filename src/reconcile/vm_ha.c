@@ -31,6 +31,11 @@ const char *vm_ha_name(enum vm_ha l)
     return l == VM_HA_NEVER_STOP ? "never-stop" : l == VM_HA_ON ? "on" : "off";
 }
 
+bool vm_ha_noteworthy(enum cfs_power power, int reason)
+{
+    return power != CFS_POWER_SHUTOFF || reason != VIR_DOMAIN_SHUTOFF_UNKNOWN;
+}
+
 bool vm_ha_restarts(enum vm_ha l, enum cfs_power power, int reason, char *why, size_t len)
 {
     bool guest = false;     /* the guest's own doing */
@@ -47,6 +52,10 @@ bool vm_ha_restarts(enum vm_ha l, enum cfs_power power, int reason, char *why, s
         guest = true;
     } else if (reason == VIR_DOMAIN_SHUTOFF_DESTROYED) {
         snprintf(why, len, "its domain was destroyed outside cloudfs");
+    } else if (reason == VIR_DOMAIN_SHUTOFF_UNKNOWN) {
+        /* Defined and not started yet (a start that did not happen, the
+         * host restarted): started as before, not recorded (vm_ha_record). */
+        snprintf(why, len, "its domain has not run since it was defined");
     } else {
         snprintf(why, len, "its domain stopped outside cloudfs (libvirt reason %d)", reason);
     }
