@@ -94,9 +94,8 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   mkdir "$MNT/images/habase"
   echo "$IMG/base.qcow2" > "$MNT/images/habase/source"
   timeout 60 cat "$MNT/images/habase/wait"
-  # hadir's data volume is on a dir pool in the rig's shared directory (every host
-  # reaches the file, but cloudfs does not count a dir pool as shared: hadir is not
-  # restarted elsewhere).
+  # hadir's data volume is on a dir pool in the rig's shared directory whose shared
+  # attribute is off: hadir is not restarted elsewhere.
   mkdir -p "$RIG_SHARED/hapool"
   mkdir "$C/pools/hashared"
   echo "$RIG_SHARED/hapool" > "$C/pools/hashared/path"
@@ -160,7 +159,7 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   done
   # hadir (ha on) is not restarted: its data volume is on a dir pool.
   wait_until 20 status_is "$C/vms/hadir/status/state" unknown
-  grep -q "host h2 is lost: not restarted elsewhere, its data volume hadirdata is on the dir pool hashared, which is not shared" "$C/vms/hadir/status/error"
+  grep -q "host h2 is lost: not restarted elsewhere, volume hadirdata is on the dir pool hashared, which is not shared" "$C/vms/hadir/status/error"
   [ "$(cat "$C/vms/hadir/status/host")" = h2 ]
   [ -z "$(cat "$C/vms/hadir/status/ha-restart")" ]
   ! v h1 list --name | grep -q "$(vm_domain hadir)" || false

@@ -38,6 +38,7 @@ struct cfs_host_info {
     char arch[32];              /* x86_64 */
     char cpu_model[64];
     char cpu_vendor[16];        /* AMD, Intel, ... ("" when libvirt does not say) */
+    char cpu_sig[160];          /* "ARCH VENDOR MODEL HASH" (domain_xml_caps): identical CPUs only */
     char domain_type[16];       /* best type the host offers: kvm, else qemu, else test */
 };
 
@@ -105,6 +106,9 @@ struct cfs_migration_stats {
 
 /* Called about every 500 ms while a migration runs, in the thread that
  * called migrate; returning true aborts the migration. */
+/* migrate flags: some disk is a file on storage every host shares, which
+ * the hypervisor cannot tell (VIR_MIGRATE_UNSAFE skips libvirt's check). */
+#define CFS_MIGRATE_SHARED_FILES 1u
 typedef bool (*cfs_migrate_progress_cb)(const struct cfs_migration_stats *s, void *arg);
 
 /* Called from the driver's event thread when a domain changes state. */
@@ -185,8 +189,9 @@ struct cfs_compute_driver {
     /* Live-migrate the running (or paused) domain from c to dst: live,
      * persistent on dst, undefined on c.  Blocks until it ends; cb (may be
      * NULL) sees its progress.  0 with the completed stats in out (elapsed
-     * and downtime), or -1 with err and the domain still running on c. */
-    int (*migrate)(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid,
+     * and downtime), or -1 with err and the domain still running on c.
+     * flags: CFS_MIGRATE_SHARED_FILES. */
+    int (*migrate)(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid, unsigned flags,
                    cfs_migrate_progress_cb cb, void *arg, struct cfs_migration_stats *out,
                    struct cfs_err *err);
     /* Whole-VM snapshots (reconcile_vmsnap.c).  Freeze (thaw false) or

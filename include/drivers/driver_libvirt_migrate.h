@@ -10,7 +10,7 @@
 /* The libvirt connection behind c (driver_libvirt.c). */
 virConnectPtr libvirt_conn_vc(struct cfs_conn *c);
 
-int libvirt_migrate(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid,
+int libvirt_migrate(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid, unsigned flags,
                     cfs_migrate_progress_cb cb, void *arg, struct cfs_migration_stats *out,
                     struct cfs_err *err);
 

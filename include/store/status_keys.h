@@ -35,5 +35,6 @@
 #define CFS_ST_MIG_FAILED "_mig_failed"     /* vm: "GEN REASON": the move asked by spec generation GEN failed (not retried until the next write) */
 #define CFS_ST_UNPINNED "_unpinned"         /* vm: changes seq of the reconciler's own `host` write that unpinned an evacuee (not a request to move) */
 #define CFS_ST_EVACUATED "_evacuated"       /* vm: why evacuating its host stopped it instead of moving it */
+#define CFS_ST_CPU_FROM "_cpu_from"         /* vm: cpu-signature of the host it ran on when that host was lost (a host-passthrough VM restarts only on an identical CPU) */
 
 #endif

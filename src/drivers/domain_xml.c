@@ -4,6 +4,7 @@
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,57 @@ static bool text_of(xmlDocPtr doc, xmlNodePtr node, const char *expr, char *dst,
     return found;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "ARCH VENDOR MODEL HASH" of the host CPU libvirt describes (- for what
+ * it does not say): HASH is FNV-1a of the sorted feature names, so two
+ * hosts have the same signature only when libvirt sees the same CPU. */
+static void cpu_signature(xmlDocPtr doc, struct cfs_host_info *out)
+{
+    static const char *const exprs[] = {"/capabilities/host/cpu/feature/@name",
+                                        "/capabilities/host/cpu/features/*"};
+    xmlChar **names = NULL;
+    size_t n = 0, cap = 0;
+    uint32_t hash = 2166136261u;
+    for (size_t e = 0; e < sizeof(exprs) / sizeof(exprs[0]); e++) {
+        xmlXPathObjectPtr obj = select_nodes(doc, NULL, exprs[e]);
+        for (int i = 0; obj && i < obj->nodesetval->nodeNr; i++) {
+            xmlNodePtr node = obj->nodesetval->nodeTab[i];
+            xmlChar *v = node->type == XML_ELEMENT_NODE ? xmlStrdup(node->name)
+                                                         : xmlNodeGetContent(node);
+            if (!v)
+                continue;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                xmlChar **grown = realloc(names, ncap * sizeof(*grown));
+                if (!grown) {
+                    xmlFree(v);
+                    break;
+                }
+                names = grown;
+                cap = ncap;
+            }
+            names[n++] = v;
+        }
+        xmlXPathFreeObject(obj);
+    }
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_names);
+    for (size_t i = 0; i < n; i++) {
+        for (const xmlChar *c = names[i]; *c; c++)
+            hash = (hash ^ *c) * 16777619u;
+        hash = (hash ^ '\n') * 16777619u;
+        xmlFree(names[i]);
+    }
+    free(names);
+    snprintf(out->cpu_sig, sizeof(out->cpu_sig), "%s %s %s %08x", out->arch[0] ? out->arch : "-",
+             out->cpu_vendor[0] ? out->cpu_vendor : "-", out->cpu_model[0] ? out->cpu_model : "-",
+             hash);
+}
+
 void domain_xml_caps(const char *caps, struct cfs_host_info *out)
 {
     xmlDocPtr doc = parse(caps);
@@ -297,6 +349,7 @@ void domain_xml_caps(const char *caps, struct cfs_host_info *out)
     text_of(doc, NULL, "/capabilities/host/cpu/arch", out->arch, sizeof(out->arch));
     text_of(doc, NULL, "/capabilities/host/cpu/model", out->cpu_model, sizeof(out->cpu_model));
     text_of(doc, NULL, "/capabilities/host/cpu/vendor", out->cpu_vendor, sizeof(out->cpu_vendor));
+    cpu_signature(doc, out);
     static const char *const best[] = {"kvm", "qemu"};
     bool found = false;
     for (size_t i = 0; i < sizeof(best) / sizeof(best[0]) && !found; i++) {

@@ -8,7 +8,8 @@
  * ends, so it runs on a thread of its own while the caller's thread reads
  * the job's progress (virDomainGetJobStats) every 500 ms and may abort it
  * (virDomainAbortJob).  On failure libvirt leaves the domain running on the
- * source.
+ * source.  Disks stay where they are: RBD images, or files on storage that
+ * every host shares (the caller's flag); nothing is copied.
  */
 #include "driver_libvirt_migrate.h"
 
@@ -76,7 +77,7 @@ static int job_stats(virDomainPtr dom, unsigned flags, struct cfs_migration_stat
     return 0;
 }
 
-int libvirt_migrate(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid,
+int libvirt_migrate(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid, unsigned flags,
                     cfs_migrate_progress_cb cb, void *arg, struct cfs_migration_stats *out,
                     struct cfs_err *err)
 {
@@ -109,6 +110,10 @@ int libvirt_migrate(struct cfs_conn *c, struct cfs_conn *dst, const char *uuid,
         goto cleanup;
     }
     r.flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE;
+    /* libvirt calls a file disk shared only on NFS, CephFS, GFS2 and the
+     * like; the caller knows the pool is shared (RBD disks pass as they are). */
+    if (flags & CFS_MIGRATE_SHARED_FILES)
+        r.flags |= VIR_MIGRATE_UNSAFE;
     if (pthread_create(&thread, NULL, mig_thread, &r) != 0) {
         cfs_err_set(err, EAGAIN, "migrate %s: no thread for the migration", uuid);
         goto cleanup;

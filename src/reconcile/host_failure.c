@@ -9,8 +9,8 @@
  * before anything of it starts elsewhere: each Ceph cluster of its
  * cluster's rbd pools blocklists the host's fence-address (fence_rbd.c),
  * recorded in status/fenced.  Its VMs show "unknown"; those with ha on or
- * never-stop whose root disk and data volumes are all on rbd are unplaced
- * and the scheduler starts them on another host.  A lost host
+ * never-stop whose disks every host reaches are unplaced and the scheduler
+ * starts them on another host.  A lost host
  * that answers again stays fenced until its stale domains (VMs now placed
  * elsewhere) are destroyed; then it is unfenced and connected. */
 #include <dirent.h>
@@ -30,6 +30,7 @@
 #include "rc_store.h"
 #include "status_keys.h"
 #include "vm_ha.h"
+#include "vm_move_rules.h"
 
 #define HF_PROBE_MS 2000        /* one reconnect attempt */
 #define HF_CONFIRM_MS 2000      /* the connection gone at least this long */
@@ -579,72 +580,12 @@ cleanup:
 
 /* ---- a VM's pass ---- */
 
-/* Whether volume vol (what: "root disk" or "data volume NAME") is on a
- * pool every host reaches (rbd); else why not, in why. */
-static bool volume_shared(struct reconciler *rc, const struct cfs_res *vm,
-                          const struct cfs_res *vol, const char *what, char *why, size_t len)
-{
-    struct cfs_res pool;
-    struct cfs_err err;
-    bool shared = true;
-    char *type = NULL;
-    char *pname = rc_status(rc, vol->id, "pool");     /* where it was made */
-    if (!pname[0]) {
-        free(pname);
-        pname = rc_attr(rc, vol->id, "pool");
-    }
-    if (!pname[0] || store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_pool), pname,
-                                    &pool, &err) < 0)
-        goto cleanup;
-    type = rc_attr(rc, pool.id, "type");
-    if (strcmp(type, "rbd")) {
-        shared = false;
-        snprintf(why, len, "its %.80s is on the %.16s pool %.64s, which is not shared", what, type,
-                 pname);
-    }
-cleanup:
-    free(pname);
-    free(type);
-    return shared;
-}
-
-struct data_scan {
-    struct reconciler *rc;
-    const struct cfs_res *vm;
-    bool shared;
-    char *why;
-    size_t len;
-};
-
-static int data_volume_cb(const struct cfs_res *vol, void *arg)
-{
-    struct data_scan *d = arg;
-    char what[CFS_NAME_MAX + 16];
-    snprintf(what, sizeof(what), "data volume %s", vol->name);
-    if (d->shared)
-        d->shared = volume_shared(d->rc, d->vm, vol, what, d->why, d->len);
-    return 0;
-}
-
-/* Whether the VM's root disk and data volumes (its volumes/ links) are on
- * storage every host reaches (rbd); else why not, in why. */
+/* Whether the VM's disks are on storage every host reaches (rbd, shared
+ * dir pools: vm_move_rules.h); else why not, in why. */
 static bool disks_shared(struct reconciler *rc, const struct cfs_res *vm, char *why, size_t len)
 {
-    struct cfs_res vol;
-    struct cfs_err err;
-    bool shared = true;
-    char *root = rc_status(rc, vm->id, "root-volume");
-    if (root[0] && store_res_find(rc->st, vm->parent, rc_layout_kind(rc, &rc_kind_volume), root,
-                                  &vol, &err) == 0)
-        shared = volume_shared(rc, vm, &vol, "root disk", why, len);
-    const struct cfs_link_def *l = layout_link(vm->kind, "volumes");
-    struct data_scan d = {.rc = rc, .vm = vm, .shared = shared, .why = why, .len = len};
-    if (shared && l && store_link_list(rc->st, vm, l, data_volume_cb, &d, &err) < 0) {
-        d.shared = false;
-        snprintf(why, len, "its data volumes cannot be listed: %.200s", err.msg);
-    }
-    free(root);
-    return d.shared;
+    bool files = false;
+    return vm_move_storage(rc, vm, &files, why, len) == 0;
 }
 
 int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *h, bool ha,
@@ -682,6 +623,7 @@ int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_h
                  h->name);
         vm_ha_record(rc, vm, why);
         rc_set_state(rc, vm, "unknown");
+        vm_move_cpu_remember(rc, vm, h->id);    /* host-passthrough: the same CPU again */
         rc_set_status(rc, vm, "host", "");
         rc_flush(rc);
         result = 1;

@@ -105,6 +105,7 @@ static void observe(struct reconciler *rc, const struct cfs_res *host, struct rc
     rc_set_status_size(rc, host, "memory", info.memory_kib * 1024LL);
     rc_set_status(rc, host, "arch", info.arch);
     rc_set_status(rc, host, "cpu-model", info.cpu_model);
+    rc_set_status(rc, host, "cpu-signature", info.cpu_sig);
     char *dtype = rc_attr(rc, host->id, "domain-type");
     rc_set_status(rc, host, "domain-type",
                   strcmp(dtype, "auto") && dtype[0] ? dtype : info.domain_type);
@@ -200,6 +201,6 @@ const struct rc_kind rc_kind_host = {
                   "cluster/cpu-overcommit cluster/memory-overcommit "
                   "vm/offering offering/cpus offering/memory",
     .status_read = "vm/host vm/state vm/" CFS_ST_EVACUATED " vm/" CFS_ST_MIGRATING_TO " connection fenced",
-    .status_written = "connection error cpus memory arch cpu-model domain-type free-cpus "
+    .status_written = "connection error cpus memory arch cpu-model cpu-signature domain-type free-cpus "
                       "free-memory vm-count allocated-cpus allocated-memory orphans fenced state " CFS_ST_GEN,
 };

@@ -31,6 +31,7 @@
 #include "value.h"
 #include "vm_ha.h"
 #include "vm_migrate.h"
+#include "vm_move_rules.h"
 #include "vm_seed.h"
 
 #define VERB_MAX_AGE_NS (600LL * 1000000000LL)
@@ -392,6 +393,13 @@ static enum step vm_place(struct vm_pass *p)
     if (mig == VM_MIGRATE_DONE)
         goto cleanup;
     if (mig == VM_MIGRATE_NONE && s->pin[0] && strcmp(s->pin, cur)) {
+        char local[512], msg[600];
+        bool files = false;
+        if (cur[0] && vm_move_storage(rc, vm, &files, local, sizeof(local)) < 0) {
+            snprintf(msg, sizeof(msg), "cannot move to %s: %s", s->pin, local);
+            ret = stop(p, msg);     /* stays defined on its host, with its disk */
+            goto cleanup;
+        }
         struct rc_host *old = rc_host_find_name(rc, vm->parent, cur);
         if (old) {
             struct cfs_domain_info info = {.power = CFS_POWER_NONE};
@@ -1075,7 +1083,7 @@ const struct rc_kind rc_kind_vm = {
                   "description ctl " VM_SEED_ATTRS " offering/cpus offering/memory host/state "
                   "host/domain-type cluster/cpu-overcommit cluster/memory-overcommit cluster/ha "
                   "image/os volume/size nic/model host/uri host/netns host/vtep volume/pool pool/type "
-                  "affinity-group affinity-group/policy affinity-group/enforcement",
+                  "affinity-group affinity-group/policy affinity-group/enforcement pool/shared",
     .attrs_written = "state host volume/size volume/image volume/pool volume/snapshot",
     .status_read = CFS_ST_RECYCLE_EXPIRES " state host console cdrom root-volume vnc-password vnc-valid-to " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
                    CFS_ST_CLONE " "
@@ -1083,7 +1091,7 @@ const struct rc_kind rc_kind_vm = {
                    "volume/error volume/" CFS_ST_GEN " volume/" CFS_ST_TARGET
                    " volume/" CFS_ST_ROOT_OF " " CFS_ST_NICS " nic/mac nic/" CFS_ST_SUBNET
                    " host/connection host/fenced migration " CFS_ST_MIGRATING_TO " " CFS_ST_MIG_FAILED
-                   " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED,
+                   " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED " host/cpu-signature " CFS_ST_CPU_FROM,
     .status_written = "state since error host vnc vnc-password vnc-valid-to agent ips cpu-time memory cpus uptime "
                       "domain console "
                       "cdrom domain.xml root-volume " CFS_ST_GEN " " CFS_ST_VERB_SEQ " "
@@ -1091,5 +1099,5 @@ const struct rc_kind rc_kind_vm = {
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
                       " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF
                       " " CFS_ST_NICS " nic/state nic/target migration " CFS_ST_MIGRATING_TO
-                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED " ha-restart",
+                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED " " CFS_ST_CPU_FROM " ha-restart",
 };

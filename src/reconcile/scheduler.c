@@ -18,6 +18,7 @@
 #include "scheduler.h"
 #include "status_keys.h"
 #include "value.h"
+#include "vm_move_rules.h"
 
 int scheduler_vm_size(struct reconciler *rc, const struct cfs_res *vm, int *vcpus,
                       long long *memory, struct cfs_err *err)
@@ -116,12 +117,15 @@ int scheduler_place_except(struct reconciler *rc, const struct cfs_res *vm, int 
     struct affinity_view group;
     char forbid[320] = "";
     int forbidden = 0;
+    char cpu_why[320] = "";
+    int cpu_refused = 0;
     if (affinity_view_of_vm(rc->st, vm, &group, err) < 0)
         return -1;
     if (store_res_all(rc->st, rc_layout_kind(rc, &rc_kind_host), &hosts, &n, err) < 0) {
         affinity_view_free(&group);
         return -1;
     }
+    char *origin = vm_move_cpu_origin(rc, vm);   /* a host-passthrough VM's CPU */
     for (size_t i = 0; i < n; i++) {
         const struct cfs_res *h = &hosts[i];
         if (h->deleted || h->parent != vm->parent || (except && !strcmp(h->name, except)))
@@ -149,6 +153,10 @@ int scheduler_place_except(struct reconciler *rc, const struct cfs_res *vm, int 
             forbidden++;
             continue;
         }
+        if (!vm_move_cpu_fits(rc, origin, h, cpu_why, sizeof(cpu_why))) {
+            cpu_refused++;
+            continue;
+        }
         struct sched_capacity cap;
         if (scheduler_capacity(rc, h, rh, vm->id, &cap, err) < 0)
             continue;
@@ -167,6 +175,7 @@ int scheduler_place_except(struct reconciler *rc, const struct cfs_res *vm, int 
             best = c;
     }
     free(hosts);
+    free(origin);
     bool hard_anti = group.rule.anti;  /* anti-affinity (the rule of a hard group) */
     char gname[sizeof(group.rule.group)];
     snprintf(gname, sizeof(gname), "%s", group.rule.group);
@@ -179,6 +188,9 @@ int scheduler_place_except(struct reconciler *rc, const struct cfs_res *vm, int 
             return cfs_err_set(err, ENOSPC, "no host in this cluster");
         if (usable == 0)
             return cfs_err_set(err, ENOSPC, "no enabled, connected host in this cluster");
+        if (cpu_refused > 0 && cpu_refused + forbidden == usable)
+            return cfs_err_set(err, ENOSPC, "no host has the CPU of this host-passthrough VM "
+                               "(%s)", cpu_why);
         if (forbidden == usable)
             return cfs_err_set(err, ENOSPC, "no host keeps hard %s group %s (%s)",
                                hard_anti ? "anti-affinity" : "affinity", gname, forbid);

@@ -10,7 +10,9 @@
  * that fails leaves the VM running where it was (libvirt's guarantee) with
  * the reason in status/error; one that evacuates a host in maintenance
  * stops the VM instead, as the reference platforms do with VMs that cannot
- * move.
+ * move.  Disks do not travel and a host-passthrough VM keeps its CPU: the
+ * rules of vm_move_rules.h refuse a VM with a disk on a dir pool that is
+ * not shared, and targets with another CPU.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include "scheduler.h"
 #include "status_keys.h"
 #include "vm_migrate.h"
+#include "vm_move_rules.h"
 
 /* Why this VM should move, if it should. */
 enum why { WHY_NONE, WHY_ASKED, WHY_REHOME, WHY_EVACUATE };
@@ -95,6 +98,11 @@ static int target_fits(struct reconciler *rc, const struct cfs_res *vm, const ch
     }
     if (!connected)
         return cfs_err_set(err, EHOSTDOWN, "host %s is not connected", name);
+    char *origin = vm_move_cpu_origin(rc, vm), why[320];
+    bool cpu_fits = vm_move_cpu_fits(rc, origin, &host, why, sizeof(why));
+    free(origin);
+    if (!cpu_fits)
+        return cfs_err_set(err, EXDEV, "%s", why);
     if (scheduler_vm_size(rc, vm, &vcpus, &memory, err) < 0 ||
         scheduler_capacity(rc, &host, h, vm->id, &cap, err) < 0)
         return -1;
@@ -164,7 +172,7 @@ cleanup:
 
 /* Move vm from src to dst, both hosts' connections read-locked. */
 static int move(struct reconciler *rc, const struct cfs_res *vm, struct rc_host *src,
-                struct rc_host *dst, struct progress *prog, struct cfs_migration_stats *stats,
+                struct rc_host *dst, unsigned flags, struct progress *prog, struct cfs_migration_stats *stats,
                 struct cfs_err *err)
 {
     struct rc_host *first = src->id < dst->id ? src : dst;
@@ -179,7 +187,7 @@ static int move(struct reconciler *rc, const struct cfs_res *vm, struct rc_host 
     else if (!rc->drv->migrate)
         cfs_err_set(err, ENOTSUP, "the compute driver cannot migrate");
     else
-        ret = rc->drv->migrate(src->conn, dst->conn, vm->uuid, on_progress, prog, stats, err);
+        ret = rc->drv->migrate(src->conn, dst->conn, vm->uuid, flags, on_progress, prog, stats, err);
     pthread_rwlock_unlock(&second->rw);
     pthread_rwlock_unlock(&first->rw);
     return ret;
@@ -251,7 +259,12 @@ enum vm_migrate_outcome vm_migrate_step(struct reconciler *rc, const struct cfs_
         out = VM_MIGRATE_STAY;
         goto cleanup;
     }
-    int decided = decide(rc, vm, why, pin, placed, target, sizeof(target), &err);
+    /* Disks on storage the target does not reach: the VM stays. */
+    bool shared_files = false;
+    char local[512];
+    int decided = vm_move_storage(rc, vm, &shared_files, local, sizeof(local)) < 0
+                      ? cfs_err_set(&err, EXDEV, "%s", local)
+                      : decide(rc, vm, why, pin, placed, target, sizeof(target), &err);
     if (decided == 1 || (decided < 0 && err.code == EAGAIN)) {
         *result = 1000;     /* a slot frees when one of the moves ends */
         out = VM_MIGRATE_DONE;
@@ -262,7 +275,7 @@ enum vm_migrate_outcome vm_migrate_step(struct reconciler *rc, const struct cfs_
         decided = cfs_err_set(&err, ENOENT, "host %s does not exist", target);
     struct cfs_migration_stats stats;
     struct progress prog = {.rc = rc, .vm = vm, .host_id = host.id, .evacuate = evacuate};
-    if (decided == 0 && move(rc, vm, src, dst, &prog, &stats, &err) == 0) {
+    if (decided == 0 && move(rc, vm, src, dst, shared_files ? CFS_MIGRATE_SHARED_FILES : 0, &prog, &stats, &err) == 0) {
         char text[160];
         snprintf(text, sizeof(text), "done: %s to %s in %.2f s, downtime %lld ms", placed,
                  target, stats.elapsed_ms >= 0 ? (double)stats.elapsed_ms / 1000.0 : 0.0,

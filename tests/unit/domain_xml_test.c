@@ -45,6 +45,38 @@ int main(void)
     expect(!strcmp(hi.cpu_model, "EPYC-Rome"), "caps model (not secmodel's)");
     expect(!strcmp(hi.cpu_vendor, "AMD"), "caps vendor");
     expect(!strcmp(hi.domain_type, "kvm"), "caps prefers kvm");
+    /* The CPU signature: arch, vendor, model and a hash of the features,
+     * in any order; one feature more or another model is another CPU. */
+    struct cfs_host_info c1, c2, c3, c4;
+    memset(&c1, 0, sizeof(c1));
+    memset(&c2, 0, sizeof(c2));
+    memset(&c3, 0, sizeof(c3));
+    memset(&c4, 0, sizeof(c4));
+    domain_xml_caps("<capabilities><host><cpu><arch>x86_64</arch><model>EPYC-Rome</model>"
+                    "<vendor>AMD</vendor><feature name='x2apic'/><feature name='svm'/></cpu>"
+                    "</host></capabilities>", &c1);
+    domain_xml_caps("<capabilities><host><cpu><arch>x86_64</arch><model>EPYC-Rome</model>"
+                    "<vendor>AMD</vendor><feature name='svm'/><feature name='x2apic'/></cpu>"
+                    "</host></capabilities>", &c2);
+    domain_xml_caps("<capabilities><host><cpu><arch>x86_64</arch><model>EPYC-Rome</model>"
+                    "<vendor>AMD</vendor><feature name='svm'/><feature name='x2apic'/>"
+                    "<feature name='avx512f'/></cpu></host></capabilities>", &c3);
+    domain_xml_caps("<capabilities><host><cpu><arch>x86_64</arch><model>EPYC-Milan</model>"
+                    "<vendor>AMD</vendor><feature name='svm'/><feature name='x2apic'/></cpu>"
+                    "</host></capabilities>", &c4);
+    expect(!strncmp(c1.cpu_sig, "x86_64 AMD EPYC-Rome ", 21) && strlen(c1.cpu_sig) == 29,
+           "cpu signature: arch vendor model hash");
+    expect(!strcmp(c1.cpu_sig, c2.cpu_sig), "cpu signature: feature order does not matter");
+    expect(strcmp(c1.cpu_sig, c3.cpu_sig), "cpu signature: one feature more differs");
+    expect(strcmp(c1.cpu_sig, c4.cpu_sig), "cpu signature: another model differs");
+    memset(&c1, 0, sizeof(c1));
+    domain_xml_caps("<capabilities><host><cpu><arch>i686</arch><features><pae/><nonpae/>"
+                    "</features></cpu></host></capabilities>", &c1);
+    memset(&c2, 0, sizeof(c2));
+    domain_xml_caps("<capabilities><host><cpu><arch>i686</arch><features><pae/></features>"
+                    "</cpu></host></capabilities>", &c2);
+    expect(!strncmp(c1.cpu_sig, "i686 - - ", 9), "cpu signature: - for what libvirt does not say");
+    expect(strcmp(c1.cpu_sig, c2.cpu_sig), "cpu signature: the <features> flags count too");
     memset(&hi, 0, sizeof(hi));
     domain_xml_caps("<capabilities><guest><arch><domain type='test'/></arch></guest>"
                     "</capabilities>", &hi);
