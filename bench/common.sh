@@ -23,11 +23,15 @@ csv_init() {
 # Resident memory of a process in kB.
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# bench_mount URI [extra conf]: private store + mount under $BT.
+# bench_mount URI [extra conf]: private store + mount under $BT.  A setting
+# of the extra conf replaces the default one (a setting twice is refused).
 bench_mount() {
   BT="$(mktemp -d /tmp/cfs-bench.XXXXXX)"
   mkdir -p "$BT/mnt"
-  cat > "$BT/cloudfs.conf" <<CONF
+  local extra="${2:-}" line
+  while IFS= read -r line; do
+    [[ "$extra" =~ (^|[[:space:]\;])"${line%% =*}"[[:space:]]*= ]] || echo "$line"
+  done > "$BT/cloudfs.conf" <<CONF
 store = "$BT/store.db";
 hypervisor = "$1";
 pool-path = "$BT/pool";
@@ -35,8 +39,8 @@ console-dir = "$BT/console";
 image-dir = "$BT/images";
 seed-dir = "$BT/seed";
 sync = "normal";
-${2:-}
 CONF
+  echo "$extra" >> "$BT/cloudfs.conf"
   "$CLOUDFS_BIN" -c "$BT/cloudfs.conf" mount -f "$BT/mnt" >"$BT/mount.log" 2>&1 &
   echo $! > "$BT/mount.pid"
   for _ in $(seq 1 100); do [ -e "$BT/mnt/version" ] && break; sleep 0.05; done

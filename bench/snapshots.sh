@@ -49,7 +49,9 @@ gone() {
     [ "$(sqlite3 "$DB" "SELECT count(*) FROM resources WHERE deleted = 1")" = 0 ] && return 0
     sleep 0.2
   done
-  die "removals through the tree did not finish"
+  die "removals through the tree did not finish: $(sqlite3 "$DB" "SELECT r.kind || ' ' || r.name ||
+        ': ' || coalesce((SELECT value FROM status WHERE res = r.id AND name = 'error'), '')
+        FROM resources r WHERE r.deleted = 1" | tr '\n' ';')"
 }
 
 # make_vol NAME POOL: a 20G volume, ready.

@@ -38,6 +38,7 @@ CC_FLAGS=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g)
      -o "$BATS_TEST_TMPDIR/driver_test" "$REPO/tests/unit/driver_test.c" \
      "$REPO/src/drivers/driver_libvirt.c" "$REPO/src/drivers/domain_xml.c" "$REPO/src/drivers/xml.c" \
      "$REPO/src/drivers/nic_xml.c" "$REPO/src/drivers/driver_libvirt_migrate.c" \
+     "$REPO/src/drivers/driver_libvirt_blockcopy.c" \
      "$REPO/src/common/error.c" "$REPO/src/common/netaddr.c" \
      $(pkg-config --cflags --libs libvirt libxml-2.0) -lpthread
   run timeout 900 "$BATS_TEST_TMPDIR/driver_test" test:///default qemu:///system

@@ -210,6 +210,13 @@ struct cfs_compute_driver {
                               struct cfs_err *err);
     int (*vm_snapshot_revert)(struct cfs_conn *c, const char *uuid, const char *name,
                               struct cfs_err *err);
+    /* Storage migration of a running domain's disk d->target into d->src,
+     * a blank volume of its size made by the caller: copied live, then the
+     * guest switched to it (pivot).  Blocks until then; cb (may be NULL)
+     * sees the percentage and may cancel; no progress for timeout seconds
+     * (120 at least) fails.  On failure the guest goes on from its old disk. */
+    int (*block_copy)(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
+                      int timeout, cfs_progress_cb cb, void *arg, struct cfs_err *err);
 };
 
 extern const struct cfs_compute_driver cfs_libvirt_driver;

@@ -65,6 +65,9 @@ int rc_attr_set(struct reconciler *rc, const struct cfs_res *r, const char *name
                 const char *value, struct cfs_err *err);
 int rc_res_delete(struct reconciler *rc, const struct cfs_res *r, struct cfs_err *err);
 int rc_res_purge(struct reconciler *rc, const struct cfs_res *r, struct cfs_err *err);
+/* How many resources of row's kind parent still has, deleted or not (0 when
+ * the store cannot tell or the layout has no such kind). */
+int rc_children_left(struct reconciler *rc, const struct rc_kind *row, int64_t parent);
 
 /* The worker's brackets around one pass of row over r. */
 void rc_pass_begin(struct reconciler *rc, const struct rc_kind *row);

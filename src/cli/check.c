@@ -111,38 +111,40 @@ static void printable(const char *v, char *buf, size_t len)
     buf[o < len ? o : len - 1] = '\0';
 }
 
-/* One difference: "PATH: message", or "store: message" without a resource. */
-__attribute__((format(printf, 3, 4)))
-static void diff(struct check *c, const struct chk_res *r, const char *fmt, ...)
+/* "PREFIXPATH: message" on out, or "PREFIXstore: message" without a resource. */
+__attribute__((format(printf, 5, 0)))
+static void report(struct check *c, FILE *out, const char *prefix, const struct chk_res *r,
+                   const char *fmt, va_list ap)
 {
     char path[1024], msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (r)
         res_path(c, r, path, sizeof(path));
     else
         snprintf(path, sizeof(path), "store");
-    fprintf(c->out, "%s: %s\n", path, msg);
+    fprintf(out, "%s%s: %s\n", prefix, path, msg);
+}
+
+/* One difference: "PATH: message", or "store: message" without a resource. */
+__attribute__((format(printf, 3, 4)))
+static void diff(struct check *c, const struct chk_res *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report(c, c->out, "", r, fmt, ap);
+    va_end(ap);
     c->diffs++;
 }
 
 __attribute__((format(printf, 3, 4)))
 static void note(struct check *c, const struct chk_res *r, const char *fmt, ...)
 {
-    char path[1024], msg[1024];
     va_list ap;
     if (!c->notes)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    report(c, c->notes, "note: ", r, fmt, ap);
     va_end(ap);
-    if (r)
-        res_path(c, r, path, sizeof(path));
-    else
-        snprintf(path, sizeof(path), "store");
-    fprintf(c->notes, "note: %s: %s\n", path, msg);
 }
 
 /* ---- SQL helpers ---- */
@@ -309,6 +311,52 @@ static void check_resources(struct check *c)
     }
 }
 
+/* The values of table ("attrs" or "status") called name, on live resources
+ * of kind k, that name no live resource of kind target: among the
+ * resource's siblings (sibling) or at the top.  One difference each. */
+static int dangling_names(struct check *c, const char *table, const struct cfs_kind *k,
+                          const char *name, const struct cfs_kind *target, bool sibling)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT r.id, v.value FROM %s v JOIN resources r ON r.id = v.res"
+             " WHERE r.kind = ?1 AND v.name = ?2 AND v.value != '' AND r.deleted = 0"
+             " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
+             "   AND t.name = v.value AND t.deleted = 0"
+             "   AND t.parent = CASE WHEN ?4 THEN r.parent ELSE 0 END)", table);
+    sqlite3_stmt *s = prep(c, sql);
+    int rc;
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, k->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, target->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, sibling);
+    while ((rc = next(c, s)) == 1) {
+        char shown[160];
+        const struct chk_res *r = res_by_id(c, sqlite3_column_int64(s, 0));
+        printable(col(s, 1), shown, sizeof(shown));
+        if (!strcmp(table, "status"))
+            diff(c, r, "status/%s names %s '%s', which does not exist", name, target->name, shown);
+        else
+            diff(c, r, "%s: %s '%s' does not exist", name, target->name, shown);
+    }
+    sqlite3_finalize(s);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The resource a row of attrs, status or links (res, name, ...) belongs to,
+ * or NULL, reported, when there is none; "what NAME of resource ID". */
+static const struct chk_res *row_owner(struct check *c, sqlite3_stmt *s, const char *what)
+{
+    int64_t id = sqlite3_column_int64(s, 0);
+    const struct chk_res *r = res_by_id(c, id);
+    if (!r)
+        diff(c, NULL, "%s %s of resource %lld, which does not exist", what, col(s, 1),
+             (long long)id);
+    return r;
+}
+
 static int check_attrs(struct check *c)
 {
     sqlite3_stmt *s = prep(c, "SELECT res, name, value FROM attrs ORDER BY res, name");
@@ -316,18 +364,12 @@ static int check_attrs(struct check *c)
     if (!s)
         return -1;
     while ((rc = next(c, s)) == 1) {
-        int64_t id = sqlite3_column_int64(s, 0);
         const char *name = col(s, 1);
         const char *value = col(s, 2);
-        const struct chk_res *r = res_by_id(c, id);
+        const struct chk_res *r = row_owner(c, s, "attribute");
         char shown[160];
-        if (!r) {
-            diff(c, NULL, "attribute %s of resource %lld, which does not exist", name,
-                 (long long)id);
-            continue;
-        }
-        if (!r->kind)
-            continue;   /* reported with the resource */
+        if (!r || !r->kind)
+            continue;   /* no kind: reported with the resource */
         const struct cfs_attr_def *a = layout_attr(r->kind, name);
         if (!a) {
             diff(c, r, "attribute '%s' is not in the layout of a %s", name, r->kind->name);
@@ -354,40 +396,7 @@ static int check_attrs(struct check *c)
         free(norm);
     }
     sqlite3_finalize(s);
-    if (rc < 0)
-        return -1;
-
-    /* References by name: top-level targets anywhere, others among siblings
-     * (the rule store_attr_set enforces). */
-    for (size_t i = 0; i < c->layout->nkinds; i++) {
-        const struct cfs_kind *k = &c->layout->kinds[i];
-        for (size_t j = 0; j < k->nattrs; j++) {
-            const struct cfs_attr_def *a = &k->attrs[j];
-            if (a->type != CFS_T_REF || !a->ref_kind || a->ref_depth > 1)
-                continue;   /* path references: the NICs' by check_nics */
-            s = prep(c, "SELECT a.res, a.value FROM attrs a JOIN resources r ON r.id = a.res"
-                        " WHERE r.kind = ?1 AND a.name = ?2 AND a.value != '' AND r.deleted = 0"
-                        " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
-                        "   AND t.name = a.value AND t.deleted = 0"
-                        "   AND t.parent = CASE WHEN ?4 THEN r.parent ELSE 0 END)");
-            if (!s)
-                return -1;
-            sqlite3_bind_text(s, 1, k->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, a->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, a->ref_kind->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int(s, 4, a->ref_kind->parent != NULL);
-            while ((rc = next(c, s)) == 1) {
-                char shown[160];
-                printable(col(s, 1), shown, sizeof(shown));
-                diff(c, res_by_id(c, sqlite3_column_int64(s, 0)), "%s: %s '%s' does not exist",
-                     a->name, a->ref_kind->name, shown);
-            }
-            sqlite3_finalize(s);
-            if (rc < 0)
-                return -1;
-        }
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static int check_status(struct check *c)
@@ -397,40 +406,33 @@ static int check_status(struct check *c)
     if (!s)
         return -1;
     while ((rc = next(c, s)) == 1) {
-        int64_t id = sqlite3_column_int64(s, 0);
         const char *name = col(s, 1);
-        const struct chk_res *r = res_by_id(c, id);
-        if (!r)
-            diff(c, NULL, "status %s of resource %lld, which does not exist", name, (long long)id);
-        else if (r->kind && name[0] != '_' && !layout_status(r->kind, name))
+        const struct chk_res *r = row_owner(c, s, "status");
+        if (r && r->kind && name[0] != '_' && !layout_status(r->kind, name))
             diff(c, r, "status '%s' is not in the layout of a %s", name, r->kind->name);
     }
     sqlite3_finalize(s);
-    if (rc < 0)
-        return -1;
+    return rc < 0 ? -1 : 0;
+}
 
-    /* Status that names a sibling (a VM's status/host): the sibling exists. */
+/* Names held as values, kind by kind: references by name (top-level
+ * targets anywhere, others among siblings: the rule store_attr_set
+ * enforces) and status that names a sibling (a VM's status/host). */
+static int check_names(struct check *c)
+{
     for (size_t i = 0; i < c->layout->nkinds; i++) {
         const struct cfs_kind *k = &c->layout->kinds[i];
+        for (size_t j = 0; j < k->nattrs; j++) {
+            const struct cfs_attr_def *a = &k->attrs[j];
+            if (a->type != CFS_T_REF || !a->ref_kind || a->ref_depth > 1)
+                continue;   /* path references: the NICs' by check_nics */
+            if (dangling_names(c, "attrs", k, a->name, a->ref_kind,
+                               a->ref_kind->parent != NULL) < 0)
+                return -1;
+        }
         for (size_t j = 0; j < k->nbacklinks; j++) {
             const struct cfs_backlink_def *b = &k->backlinks[j];
-            s = prep(c, "SELECT r.id, s.value FROM status s JOIN resources r ON r.id = s.res"
-                        " WHERE r.kind = ?1 AND s.name = ?2 AND s.value != '' AND r.deleted = 0"
-                        " AND NOT EXISTS (SELECT 1 FROM resources t WHERE t.kind = ?3"
-                        "   AND t.name = s.value AND t.parent = r.parent AND t.deleted = 0)");
-            if (!s)
-                return -1;
-            sqlite3_bind_text(s, 1, b->kind->name, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 2, b->via, -1, SQLITE_STATIC);
-            sqlite3_bind_text(s, 3, k->name, -1, SQLITE_STATIC);
-            while ((rc = next(c, s)) == 1) {
-                char shown[160];
-                printable(col(s, 1), shown, sizeof(shown));
-                diff(c, res_by_id(c, sqlite3_column_int64(s, 0)),
-                     "status/%s names %s '%s', which does not exist", b->via, k->name, shown);
-            }
-            sqlite3_finalize(s);
-            if (rc < 0)
+            if (dangling_names(c, "status", b->kind, b->via, k, true) < 0)
                 return -1;
         }
     }
@@ -450,12 +452,8 @@ static int check_links(struct check *c)
         int64_t id = sqlite3_column_int64(s, 0), tid = sqlite3_column_int64(s, 2);
         const char *name = col(s, 1);
         long long count = sqlite3_column_int64(s, 3);
-        const struct chk_res *r = res_by_id(c, id), *t = res_by_id(c, tid);
-        if (!r) {
-            diff(c, NULL, "link %s of resource %lld, which does not exist", name, (long long)id);
-            continue;
-        }
-        if (!r->kind)
+        const struct chk_res *r = row_owner(c, s, "link"), *t = res_by_id(c, tid);
+        if (!r || !r->kind)
             continue;
         const struct cfs_link_def *l = layout_link(r->kind, name);
         if (!l) {
@@ -1514,9 +1512,9 @@ long check_run(const struct cfs_conf *conf, const struct cfs_layout *layout,
     if (check_integrity(&c) < 0 || load_resources(&c) < 0)
         goto cleanup;
     check_resources(&c);
-    if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_links(&c) < 0 ||
-        check_changes(&c) < 0 || check_tombstones(&c) < 0 || check_counts(&c) < 0 ||
-        check_nics(&c) < 0 || check_tags(&c) < 0)
+    if (check_attrs(&c) < 0 || check_status(&c) < 0 || check_names(&c) < 0 ||
+        check_links(&c) < 0 || check_changes(&c) < 0 || check_tombstones(&c) < 0 ||
+        check_counts(&c) < 0 || check_nics(&c) < 0 || check_tags(&c) < 0)
         goto cleanup;
     if (opts->reality && check_reality(&c) < 0)
         goto cleanup;

@@ -26,6 +26,7 @@
 
 #include "domain_xml.h"
 #include "driver_libvirt_migrate.h"
+#include "driver_libvirt_blockcopy.h"
 #include "nic_xml.h"
 #include "xml.h"
 
@@ -541,6 +542,18 @@ static int domain_get(struct cfs_conn *c, const char *uuid, const char *what, vi
     return r;
 }
 
+/* The end of one libvirt call rc on dom (from domain_get): its failure
+ * reported as "what subject", dom freed (after: freeing resets the
+ * thread's libvirt error).  0 or -1. */
+static int call_done(virDomainPtr dom, int rc, const char *what, const char *subject,
+                     struct cfs_err *err)
+{
+    if (rc < 0)
+        lv_fail(err, what, subject);
+    virDomainFree(dom);
+    return rc < 0 ? -1 : 0;
+}
+
 static bool is_set(const char *s)
 {
     return s && s[0];
@@ -945,19 +958,11 @@ static int libvirt_set_password(struct cfs_conn *c, const char *uuid, const char
                                 const char *hash, struct cfs_err *err)
 {
     virDomainPtr dom = NULL;
-    int ret = -1;
     if (domain_get(c, uuid, "set password", &dom, err) < 0)
-        goto cleanup;
-    if (virDomainSetUserPassword(dom, user, hash, VIR_DOMAIN_PASSWORD_ENCRYPTED) < 0) {
-        /* libvirt's message names the agent's failure, never the hash. */
-        lv_fail(err, "set password", uuid);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    return ret;
+        return -1;
+    /* libvirt's message names the agent's failure, never the hash. */
+    return call_done(dom, virDomainSetUserPassword(dom, user, hash, VIR_DOMAIN_PASSWORD_ENCRYPTED),
+                     "set password", uuid, err);
 }
 
 /* Insert iso into the CD-ROM drive of the domain (NULL/"": eject), live
@@ -1131,141 +1136,149 @@ static void disk_find_cb(const char *serial, const char *target, void *arg)
         f->found = true;
 }
 
-/* Is the disk in the live domain (inactive = false) or its definition? */
-static int disk_present(struct cfs_conn *c, const char *uuid, const char *serial, bool inactive,
-                        struct cfs_err *err)
-{
-    struct disk_find f = {.serial = serial};
-    char *xml = xml_flags(c, uuid, inactive ? VIR_DOMAIN_XML_INACTIVE : 0, err);
-    if (!xml)
-        return -1;
-    domain_xml_disks(xml, disk_find_cb, &f);
-    free(xml);
-    return f.found;
-}
+/* A device that can be plugged in and out of a domain: how its XML is made
+ * and found in a view of the domain (by the disk's serial, the NIC's MAC). */
+struct device_kind {
+    const char *attach, *detach;    /* what errors say */
+    bool config;                    /* the definition too, not only the live domain */
+    int (*build)(struct xbuf *b, const void *dev, struct cfs_err *err);
+    bool (*present)(const char *xml, const void *dev);
+    const char *(*subject)(const void *dev);
+};
 
-/* Plug (attach) or unplug a disk in each view of the domain (live, when it
- * runs, and its definition) that does not have it as wanted yet: a
- * definition updated earlier must not make the live change fail. */
-static int disk_change(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
-                       bool attach, struct cfs_err *err)
+/* Plug (attach) or unplug dev in each view of the domain (live, when it
+ * runs, and its definition when kind->config) that does not have it as
+ * wanted yet: a definition updated earlier must not make the live change
+ * fail. */
+static int device_change(struct cfs_conn *c, const char *uuid, const struct device_kind *kind,
+                         const void *dev, bool attach, struct cfs_err *err)
 {
     int ret = -1;
     virDomainPtr dom = NULL;
     struct xbuf b = {0};
-    char *xml = NULL;
-    const char *what = attach ? "attach" : "detach";
-    if (domain_get(c, uuid, what, &dom, err) < 0)
+    char *xml = NULL, *view = NULL;
+    const char *what = attach ? kind->attach : kind->detach;
+    unsigned flags = 0;
+    if (domain_get(c, uuid, what, &dom, err) < 0 || kind->build(&b, dev, err) < 0)
         goto cleanup;
-    domain_xml_disk(&b, d);
     if (!(xml = xbuf_steal(&b))) {
         cfs_err_set(err, ENOMEM, "%s %s: out of memory", what, uuid);
         goto cleanup;
     }
     int active = virDomainIsActive(dom);
-    int in_config = disk_present(c, uuid, d->serial, true, err);
-    int in_live = active == 1 ? disk_present(c, uuid, d->serial, false, err) : 0;
-    if (active < 0 || in_config < 0 || in_live < 0)
+    if (active < 0 && kind->config) {
+        lv_fail(err, what, uuid);
         goto cleanup;
-    unsigned flags = 0;
-    if (active == 1 && in_live != attach)
-        flags |= VIR_DOMAIN_AFFECT_LIVE;
-    if (in_config != attach)
-        flags |= VIR_DOMAIN_AFFECT_CONFIG;
+    }
+    const struct {
+        bool wanted;
+        unsigned xml_flags, affect;
+    } views[] = {
+        {active == 1, 0, VIR_DOMAIN_AFFECT_LIVE},
+        {kind->config, VIR_DOMAIN_XML_INACTIVE, VIR_DOMAIN_AFFECT_CONFIG},
+    };
+    for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++) {
+        if (!views[i].wanted)
+            continue;
+        if (!(view = virDomainGetXMLDesc(dom, views[i].xml_flags))) {
+            lv_fail(err, what, kind->subject(dev));
+            goto cleanup;
+        }
+        if (kind->present(view, dev) != attach)
+            flags |= views[i].affect;
+        free(view);
+        view = NULL;
+    }
     if (flags && (attach ? virDomainAttachDeviceFlags(dom, xml, flags)
                          : virDomainDetachDeviceFlags(dom, xml, flags)) < 0) {
-        lv_fail(err, what, d->target);
+        lv_fail(err, what, kind->subject(dev));
         goto cleanup;
     }
     ret = 0;
 cleanup:
     if (dom)
         virDomainFree(dom);
+    xbuf_free(&b);
     free(xml);
+    free(view);
     return ret;
 }
+
+static int disk_build(struct xbuf *b, const void *dev, struct cfs_err *err)
+{
+    (void)err;
+    domain_xml_disk(b, dev);
+    return 0;
+}
+
+static bool disk_in(const char *xml, const void *dev)
+{
+    struct disk_find f = {.serial = ((const struct cfs_disk *)dev)->serial};
+    domain_xml_disks(xml, disk_find_cb, &f);
+    return f.found;
+}
+
+static const char *disk_target(const void *dev)
+{
+    return ((const struct cfs_disk *)dev)->target;
+}
+
+/* Disks: live and in the definition, found by serial. */
+static const struct device_kind disk_kind = {"attach", "detach", true, disk_build, disk_in,
+                                             disk_target};
+
+static int nic_build(struct xbuf *b, const void *dev, struct cfs_err *err)
+{
+    return nic_xml_interface(b, dev, err);
+}
+
+static bool nic_in(const char *xml, const void *dev)
+{
+    return domain_xml_has_mac(xml, ((const struct cfs_nic *)dev)->mac);
+}
+
+static const char *nic_mac(const void *dev)
+{
+    return ((const struct cfs_nic *)dev)->mac;
+}
+
+/* NICs: in the live domain only, found by MAC. */
+static const struct device_kind nic_kind = {"attach nic", "detach nic", false, nic_build, nic_in,
+                                            nic_mac};
 
 static int libvirt_attach_disk(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
                                struct cfs_err *err)
 {
-    return disk_change(c, uuid, d, true, err);
+    return device_change(c, uuid, &disk_kind, d, true, err);
 }
 
 static int libvirt_detach_disk(struct cfs_conn *c, const char *uuid, const struct cfs_disk *d,
                                struct cfs_err *err)
 {
-    return disk_change(c, uuid, d, false, err);
-}
-
-/* Live plug or unplug of a NIC, found in the live XML by its MAC. */
-static int nic_change(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
-                      bool attach, struct cfs_err *err)
-{
-    int ret = -1;
-    virDomainPtr dom = NULL;
-    struct xbuf b = {0};
-    char *xml = NULL, *live = NULL;
-    const char *what = attach ? "attach nic" : "detach nic";
-    if (domain_get(c, uuid, what, &dom, err) < 0)
-        goto cleanup;
-    if (nic_xml_interface(&b, nic, err) < 0)
-        goto cleanup;
-    if (!(xml = xbuf_steal(&b))) {
-        cfs_err_set(err, ENOMEM, "%s %s: out of memory", what, uuid);
-        goto cleanup;
-    }
-    if (virDomainIsActive(dom) != 1) {
-        ret = 0;
-        goto cleanup;
-    }
-    if (!(live = virDomainGetXMLDesc(dom, 0))) {
-        lv_fail(err, what, nic->mac);
-        goto cleanup;
-    }
-    if (domain_xml_has_mac(live, nic->mac) != attach &&
-        (attach ? virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)
-                : virDomainDetachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE)) < 0) {
-        lv_fail(err, what, nic->mac);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    free(xml);
-    free(live);
-    return ret;
+    return device_change(c, uuid, &disk_kind, d, false, err);
 }
 
 static int libvirt_attach_nic(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
                               struct cfs_err *err)
 {
-    return nic_change(c, uuid, nic, true, err);
+    return device_change(c, uuid, &nic_kind, nic, true, err);
 }
 
 static int libvirt_detach_nic(struct cfs_conn *c, const char *uuid, const struct cfs_nic *nic,
                               struct cfs_err *err)
 {
-    return nic_change(c, uuid, nic, false, err);
+    return device_change(c, uuid, &nic_kind, nic, false, err);
 }
 
 static int libvirt_block_resize(struct cfs_conn *c, const char *uuid, const char *target,
                                 long long bytes, struct cfs_err *err)
 {
-    int ret = -1;
     virDomainPtr dom = NULL;
     if (domain_get(c, uuid, "resize", &dom, err) < 0)
-        goto cleanup;
-    if (virDomainBlockResize(dom, target, (unsigned long long)bytes,
-                             VIR_DOMAIN_BLOCK_RESIZE_BYTES) < 0) {
-        lv_fail(err, "resize", target);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    return ret;
+        return -1;
+    return call_done(dom, virDomainBlockResize(dom, target, (unsigned long long)bytes,
+                                               VIR_DOMAIN_BLOCK_RESIZE_BYTES),
+                     "resize", target, err);
 }
 
 /* ---- bulk statistics ---- */
@@ -1346,30 +1359,31 @@ static int libvirt_all_stats(struct cfs_conn *c,
 static int libvirt_fs_freeze(struct cfs_conn *c, const char *uuid, bool thaw, struct cfs_err *err)
 {
     virDomainPtr dom = NULL;
-    int ret = -1;
-    if (domain_get(c, uuid, thaw ? "fs thaw" : "fs freeze", &dom, err) < 0)
-        goto cleanup;
-    if ((thaw ? virDomainFSThaw(dom, NULL, 0, 0) : virDomainFSFreeze(dom, NULL, 0, 0)) < 0) {
-        lv_fail(err, thaw ? "fs thaw" : "fs freeze", uuid);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (dom)
-        virDomainFree(dom);
-    return ret;
+    const char *what = thaw ? "fs thaw" : "fs freeze";
+    if (domain_get(c, uuid, what, &dom, err) < 0)
+        return -1;
+    int rc = thaw ? virDomainFSThaw(dom, NULL, 0, 0) : virDomainFSFreeze(dom, NULL, 0, 0);
+    return call_done(dom, rc, what, uuid, err);
 }
 
-/* The domain's snapshot named name: 0 and *snap, 1 when there is none. */
+/* A domain and one of its snapshots, as snap_find leaves them. */
+struct snap_ref {
+    virDomainPtr dom;
+    virDomainSnapshotPtr snap;
+};
+
+/* The domain's snapshot named name into *ref: 0 found, 1 when there is
+ * none (ref->dom is NULL when there is no domain either), -1 error.
+ * snap_release frees what it found in every case. */
 static int snap_find(struct cfs_conn *c, const char *uuid, const char *name, const char *what,
-                     virDomainPtr *dom, virDomainSnapshotPtr *snap, struct cfs_err *err)
+                     struct snap_ref *ref, struct cfs_err *err)
 {
-    *snap = NULL;
-    int r = domain_find(c, uuid, what, dom, err);
+    *ref = (struct snap_ref){0};
+    int r = domain_find(c, uuid, what, &ref->dom, err);
     if (r != 0)
         return r;
-    *snap = virDomainSnapshotLookupByName(*dom, name, 0);
-    if (*snap)
+    ref->snap = virDomainSnapshotLookupByName(ref->dom, name, 0);
+    if (ref->snap)
         return 0;
     if (last_error_is(VIR_ERR_NO_DOMAIN_SNAPSHOT)) {
         virResetLastError();
@@ -1378,24 +1392,31 @@ static int snap_find(struct cfs_conn *c, const char *uuid, const char *name, con
     return lv_fail(err, what, name);
 }
 
+static void snap_release(struct snap_ref *ref)
+{
+    if (ref->snap)
+        virDomainSnapshotFree(ref->snap);
+    if (ref->dom)
+        virDomainFree(ref->dom);
+}
+
 /* An internal snapshot of the running domain with its memory and every
  * disk, named name (the caller's plain [a-z0-9-] name, also every qcow2
  * disk's tag). */
 static int libvirt_vm_snapshot_create(struct cfs_conn *c, const char *uuid, const char *name,
                                       struct cfs_err *err)
 {
-    virDomainPtr dom = NULL;
-    virDomainSnapshotPtr snap = NULL;
+    struct snap_ref ref;
     char xml[512];
     int ret = -1;
-    int r = snap_find(c, uuid, name, "snapshot", &dom, &snap, err);
+    int r = snap_find(c, uuid, name, "snapshot", &ref, err);
     if (r < 0)
         goto cleanup;
-    if (r == 0 && snap) {
+    if (r == 0) {
         ret = 0;    /* taken already */
         goto cleanup;
     }
-    if (!dom) {
+    if (!ref.dom) {
         cfs_err_set(err, ENOENT, "snapshot %s: no such domain on this host", uuid);
         goto cleanup;
     }
@@ -1409,17 +1430,14 @@ static int libvirt_vm_snapshot_create(struct cfs_conn *c, const char *uuid, cons
         cfs_err_set(err, ENAMETOOLONG, "snapshot name '%.64s...' is too long", name);
         goto cleanup;
     }
-    snap = virDomainSnapshotCreateXML(dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
-    if (!snap) {
+    ref.snap = virDomainSnapshotCreateXML(ref.dom, xml, VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC);
+    if (!ref.snap) {
         lv_fail(err, "snapshot", uuid);
         goto cleanup;
     }
     ret = 0;
 cleanup:
-    if (snap)
-        virDomainSnapshotFree(snap);
-    if (dom)
-        virDomainFree(dom);
+    snap_release(&ref);
     return ret;
 }
 
@@ -1427,13 +1445,9 @@ cleanup:
 static int libvirt_vm_snapshot_exists(struct cfs_conn *c, const char *uuid, const char *name,
                                       struct cfs_err *err)
 {
-    virDomainPtr dom = NULL;
-    virDomainSnapshotPtr snap = NULL;
-    int r = snap_find(c, uuid, name, "snapshot", &dom, &snap, err);
-    if (snap)
-        virDomainSnapshotFree(snap);
-    if (dom)
-        virDomainFree(dom);
+    struct snap_ref ref;
+    int r = snap_find(c, uuid, name, "snapshot", &ref, err);
+    snap_release(&ref);
     return r < 0 ? -1 : r == 0;
 }
 
@@ -1443,29 +1457,25 @@ static int libvirt_vm_snapshot_exists(struct cfs_conn *c, const char *uuid, cons
 static int snapshot_apply(struct cfs_conn *c, const char *uuid, const char *name, bool revert,
                           struct cfs_err *err)
 {
-    virDomainPtr dom = NULL;
-    virDomainSnapshotPtr snap = NULL;
+    struct snap_ref ref;
     int ret = -1;
     const char *what = revert ? "revert to snapshot" : "delete snapshot";
-    int r = snap_find(c, uuid, name, revert ? "revert" : what, &dom, &snap, err);
+    int r = snap_find(c, uuid, name, revert ? "revert" : what, &ref, err);
     if (r > 0 && revert)
         cfs_err_set(err, ENOENT, "revert: the domain has no snapshot %s", name);
     else if (r > 0)
         ret = 0;
     if (r != 0)
         goto cleanup;
-    if ((revert ? virDomainRevertToSnapshot(snap, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
-                                                      VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
-                : virDomainSnapshotDelete(snap, 0)) < 0) {
+    if ((revert ? virDomainRevertToSnapshot(ref.snap, VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING |
+                                                          VIR_DOMAIN_SNAPSHOT_REVERT_FORCE)
+                : virDomainSnapshotDelete(ref.snap, 0)) < 0) {
         lv_fail(err, what, name);
         goto cleanup;
     }
     ret = 0;
 cleanup:
-    if (snap)
-        virDomainSnapshotFree(snap);
-    if (dom)
-        virDomainFree(dom);
+    snap_release(&ref);
     return ret;
 }
 
@@ -1520,6 +1530,7 @@ const struct cfs_compute_driver cfs_libvirt_driver = {
     .vm_snapshot_exists = libvirt_vm_snapshot_exists,
     .vm_snapshot_delete = libvirt_vm_snapshot_delete,
     .vm_snapshot_revert = libvirt_vm_snapshot_revert,
+    .block_copy = libvirt_block_copy,   /* driver_libvirt_blockcopy.c */
 };
 
 virConnectPtr libvirt_conn_vc(struct cfs_conn *c)

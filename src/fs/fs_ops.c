@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "notify_fs.h"
 #include "pool_cap.h"
+#include "precond_pool_move.h"
 #include "precond.h"
 #include "precond_net.h"
 #include "precond_vmsnap.h"
@@ -1202,6 +1203,7 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
     }
     if (precond_attr(fs->st, &n->res, n->attr, value, &err) < 0 ||
         (!caller_is_operator() && quota_check_attr(fs->st, &n->res, n->attr, value, &err) < 0) ||
+        pool_move_check(fs->st, fs->conf, &n->res, n->attr, value, &err) < 0 ||
         pool_cap_check_attr(fs->st, fs->conf, &n->res, n->attr, value, &err) < 0 ||
         vm_clone_check(fs->st, fs->conf, &n->res, n->attr, value, !caller_is_operator(),
                        &err) < 0) {
@@ -1227,6 +1229,8 @@ static int commit_attr_checked(const struct cfs_node *n, const char *data, size_
             rc = net_applied(fs->st, &n->res, n->attr, &a.actor, &err);
         if (rc == 0)
             rc = vm_clone_apply(fs->st, &n->res, n->attr, value, &a.actor, &err);
+        if (rc == 0)
+            rc = pool_move_apply(fs->st, &n->res, n->attr, value, &a.actor, &err);
     }
     struct cfs_err end_err;
     if (store_write_end(fs->st, rc < 0 ? &end_err : &err) < 0 && rc == 0)

@@ -754,7 +754,6 @@ static const struct {
     {"vm", "root-size", vm_root_size},
     {"vm", "from", vm_from},
     {"volume", "size", volume_size},
-    {"volume", "pool", volume_made},
     {"volume", "image", volume_image},
     {"volume", "snapshot", volume_snapshot},
     {"image", "source", image_source},

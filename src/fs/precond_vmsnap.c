@@ -78,8 +78,8 @@ int vmsnap_vm_fixed(struct cfs_store *st, const struct cfs_res *vm, const char *
 {
     const struct cfs_kind *k = vmsnap_kind(st);
     int64_t n = 0;
-    if (!k || strcmp(vm->kind->name, "vm"))
-        return 0;
+    if (!k || k->parent != vm->kind)
+        return 0;   /* not a VM (a whole-VM snapshot's parent is one) */
     if (store_res_count(st, vm->id, k, &n, err) < 0)
         return -1;
     if (n > 0)
@@ -89,37 +89,75 @@ int vmsnap_vm_fixed(struct cfs_store *st, const struct cfs_res *vm, const char *
     return 0;
 }
 
+static int vm_reinstall(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                        struct cfs_err *err)
+{
+    (void)value;
+    return vmsnap_vm_fixed(st, r, "reinstall (a new root disk)", err);
+}
+
+static int nic_change(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                      struct cfs_err *err)
+{
+    struct cfs_res vm;
+    (void)value;
+    return store_res_get(st, r->parent, &vm, err) < 0 ? -1
+           : vmsnap_vm_fixed(st, &vm, "changing a NIC", err);
+}
+
+static int snap_memory(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                       struct cfs_err *err)
+{
+    struct cfs_res vm;
+    char *created = store_status_text(st, r->id, "created");
+    int rc = 0;
+    if (created[0])
+        rc = cfs_err_set(err, EBUSY, "snapshot %s is taken already: memory is chosen right "
+                         "after mkdir, before it is taken", r->name);
+    else if (!strcmp(value, "on") && store_res_get(st, r->parent, &vm, err) == 0 &&
+             vm_has_pool_type(st, &vm, "rbd"))
+        rc = cfs_err_set(err, EOPNOTSUPP, "vm %s has a disk on an rbd pool: its memory "
+                         "cannot be kept with it (libvirt keeps memory in qcow2 disks only)",
+                         vm.name);
+    free(created);
+    return rc;
+}
+
+static int snap_revert(struct cfs_store *st, const struct cfs_res *r, const char *value,
+                       struct cfs_err *err)
+{
+    char *state = store_status_text(st, r->id, "state");
+    int rc = 0;
+    (void)value;
+    if (strcmp(state, "ready"))
+        rc = cfs_err_set(err, EBUSY, "snapshot %s is %s; it can be reverted to once ready",
+                         r->name, state[0] ? state : "not taken yet");
+    free(state);
+    return rc;
+}
+
+/* The rules, by kind, attribute and (when not NULL) the value written, as
+ * precond.c's table (which calls these first: both apply). */
+static const struct {
+    const char *kind, *attr, *value;
+    int (*check)(struct cfs_store *, const struct cfs_res *, const char *, struct cfs_err *);
+} rules[] = {
+    {"vm", "ctl", "reinstall", vm_reinstall},
+    {"nic", "subnet", NULL, nic_change},
+    {"nic", "ip", NULL, nic_change},
+    {"nic", "mac", NULL, nic_change},
+    {KIND, "memory", NULL, snap_memory},
+    {KIND, "ctl", "revert", snap_revert},
+};
+
 int vmsnap_precond_attr(struct cfs_store *st, const struct cfs_res *r, const char *attr,
                         const char *value, struct cfs_err *err)
 {
-    struct cfs_res vm;
-    if (!strcmp(r->kind->name, "vm") && !strcmp(attr, "ctl") && !strcmp(value, "reinstall"))
-        return vmsnap_vm_fixed(st, r, "reinstall (a new root disk)", err);
-    if (!strcmp(r->kind->name, "nic") &&
-        (!strcmp(attr, "subnet") || !strcmp(attr, "ip") || !strcmp(attr, "mac")))
-        return store_res_get(st, r->parent, &vm, err) < 0 ? -1
-               : vmsnap_vm_fixed(st, &vm, "changing a NIC", err);
-    if (strcmp(r->kind->name, KIND))
-        return 0;
-    char *state = store_status_text(st, r->id, "state");
-    char *created = store_status_text(st, r->id, "created");
-    int rc = 0;
-    if (!strcmp(attr, "memory")) {
-        if (created[0])
-            rc = cfs_err_set(err, EBUSY, "snapshot %s is taken already: memory is chosen right "
-                             "after mkdir, before it is taken", r->name);
-        else if (!strcmp(value, "on") && store_res_get(st, r->parent, &vm, err) == 0 &&
-                 vm_has_pool_type(st, &vm, "rbd"))
-            rc = cfs_err_set(err, EOPNOTSUPP, "vm %s has a disk on an rbd pool: its memory "
-                             "cannot be kept with it (libvirt keeps memory in qcow2 disks only)",
-                             vm.name);
-    } else if (!strcmp(attr, "ctl") && !strcmp(value, "revert") && strcmp(state, "ready")) {
-        rc = cfs_err_set(err, EBUSY, "snapshot %s is %s; it can be reverted to once ready",
-                         r->name, state[0] ? state : "not taken yet");
-    }
-    free(state);
-    free(created);
-    return rc;
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+        if (!strcmp(rules[i].kind, r->kind->name) && !strcmp(rules[i].attr, attr) &&
+            (!rules[i].value || !strcmp(rules[i].value, value)))
+            return rules[i].check(st, r, value, err);
+    return 0;
 }
 
 int vmsnap_precond_delete(struct cfs_store *st, const struct cfs_res *r, struct cfs_err *err)

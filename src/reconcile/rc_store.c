@@ -317,6 +317,21 @@ int rc_res_purge(struct reconciler *rc, const struct cfs_res *r, struct cfs_err 
     return store_res_purge(rc->st, r, &rc_actor, err);
 }
 
+int rc_children_left(struct reconciler *rc, const struct rc_kind *row, int64_t parent)
+{
+    const struct cfs_kind *k = rc_layout_kind(rc, row);
+    struct cfs_res *all = NULL;
+    size_t n = 0;
+    struct cfs_err ignore;
+    int left = 0;
+    if (!k || store_res_all(rc->st, k, &all, &n, &ignore) < 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        left += all[i].parent == parent;
+    free(all);
+    return left;
+}
+
 /* ---- passes ---- */
 
 void rc_pass_begin(struct reconciler *rc, const struct rc_kind *row)

@@ -262,17 +262,7 @@ int rc_snapshots_delete(struct reconciler *rc, const struct cfs_res *vol, struct
 
 int rc_snapshots_left(struct reconciler *rc, const struct cfs_res *vol)
 {
-    const struct cfs_kind *k = rc_layout_kind(rc, &rc_kind_snapshot);
-    struct cfs_res *all = NULL;
-    size_t n = 0;
-    struct cfs_err ignore;
-    int left = 0;
-    if (store_res_all(rc->st, k, &all, &n, &ignore) < 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        left += all[i].parent == vol->id;
-    free(all);
-    return left;
+    return rc_children_left(rc, &rc_kind_snapshot, vol->id);
 }
 
 /* A snapshot's pass reads its volume's status (where it is made, who uses

@@ -204,7 +204,7 @@ static bool volume_source(struct reconciler *rc, const struct cfs_res *vol,
     char *state = rc_status(rc, vol->id, "state");
     char *pname = rc_status(rc, vol->id, "pool");
     bool ok = (!strcmp(state, "available") || !strcmp(state, "attached") ||
-               !strcmp(state, "resizing")) && pname[0] &&
+               !strcmp(state, "resizing") || !strcmp(state, "migrating")) && pname[0] &&
               store_res_find(rc->st, vol->parent, rc_layout_kind(rc, &rc_kind_pool), pname, &pool,
                              &err) == 0;
     free(state);

@@ -518,15 +518,5 @@ const struct rc_kind rc_kind_vmsnap = {
 
 int rc_vmsnaps_left(struct reconciler *rc, const struct cfs_res *vm)
 {
-    const struct cfs_kind *k = rc_layout_kind(rc, &rc_kind_vmsnap);
-    struct cfs_res *all = NULL;
-    size_t n = 0;
-    struct cfs_err ignore;
-    int left = 0;
-    if (!k || store_res_all(rc->st, k, &all, &n, &ignore) < 0)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        left += all[i].parent == vm->id;
-    free(all);
-    return left;
+    return rc_children_left(rc, &rc_kind_vmsnap, vm->id);
 }

@@ -18,6 +18,7 @@
 #include "reconcile_storage.h"
 #include "status_keys.h"
 #include "value.h"
+#include "volume_move.h"
 
 #define RETRY_MS 5000
 
@@ -266,6 +267,16 @@ static int volume_pass(struct reconciler *rc, const struct cfs_res *vol)
         result = vol_fail(rc, vol, "remake", &err);
         goto cleanup;
     }
+    /* A volume holding data moves when its pool is written (volume_move.h). */
+    char *made_in = rc_status(rc, vol->id, "pool");
+    char *used = rc_status(rc, vol->id, CFS_ST_USED);
+    int moved = used[0] ? volume_move(rc, vol, made_in, want_pool, gen) : 0;
+    free(made_in);
+    free(used);
+    if (moved != 0) {
+        result = moved;
+        goto cleanup;
+    }
     /* A volume made from a snapshot lives in its source volume's pool. */
     int from_snap = snapshot_of(rc, vol, snapshot, &snap, &svol, &err);
     if (from_snap < 0) {
@@ -274,7 +285,13 @@ static int volume_pass(struct reconciler *rc, const struct cfs_res *vol)
     }
     if (from_snap) {
         src_pool = rc_status(rc, svol.id, "pool");
-        if (want_pool[0] && strcmp(want_pool, src_pool)) {
+        char *here = rc_status(rc, vol->id, "pool");
+        bool moved_away = here[0] && strcmp(here, src_pool);   /* a copy: it has its own data */
+        free(here);
+        if (moved_away) {
+            free(src_pool);
+            src_pool = NULL;
+        } else if (want_pool[0] && strcmp(want_pool, src_pool)) {
             cfs_err_set(&err, EINVAL, "pool %s is not pool %s of snapshot %s", want_pool,
                         src_pool, snapshot);
             result = vol_fail(rc, vol, "pool", &err);
@@ -376,7 +393,9 @@ static int volume_pass(struct reconciler *rc, const struct cfs_res *vol)
     rc_set_status_size(rc, vol, "size", info.size);
     rc_set_status_int(rc, vol, "allocation", info.allocation);
     char *holder = rc_status(rc, vol->id, "attached-to");
-    rc_set_status(rc, vol, "error", "");
+    char *move_error = volume_move_error(rc, vol, gen);
+    rc_set_status(rc, vol, "error", move_error);
+    free(move_error);
     rc_set_status(rc, vol, "state", holder[0] ? "attached" : "available");
     free(holder);
     rc_set_status_int(rc, vol, CFS_ST_GEN, gen);   /* with the rest: wait readers take it as final */
@@ -412,7 +431,8 @@ const struct rc_kind rc_kind_volume = {
     .status_read = CFS_ST_RECYCLE_EXPIRES " state pool attached-to " CFS_ST_IMAGE " " CFS_ST_USED " " CFS_ST_TARGET " "
                    CFS_ST_ROOT_OF " " CFS_ST_ATTACHED " pool/state pool/available pool/capacity "
                    "pool/allocation image/state image/format image/virtual-size vm/host "
-                   "snapshot/state snapshot/size " CFS_ST_SNAPSHOT,
+                   "snapshot/state snapshot/size " CFS_ST_SNAPSHOT " vm/state " CFS_ST_MOVE_FAILED " "
+                   CFS_ST_MOVE_ERROR,
     .status_written = "state error pool path size allocation " CFS_ST_IMAGE " " CFS_ST_SNAPSHOT
-                      " " CFS_ST_GEN,
+                      " " CFS_ST_GEN " migration " CFS_ST_MOVE_FAILED " " CFS_ST_MOVE_ERROR,
 };
