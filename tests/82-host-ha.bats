@@ -2,8 +2,9 @@
 # Host failure, fencing and HA restarts on the multi-host rig (scripts/hosts-up.sh:
 # three real libvirtd hosts, each in its own namespaces and with its own address, so
 # that Ceph sees each host's RBD clients at that address). cloudfs runs on the rig
-# (the machine's own host "local" is the test driver, disabled). Two VMs with ha on
-# and one without, all with RBD root disks, run on h2; every process of h2 is killed
+# (the machine's own host "local" is the test driver, disabled). VMs with RBD root
+# disks run on h2: ha1 (ha on), ha2 (never-stop), plain (ha off)
+# and hadir (ha on, a data volume on a dir pool); every process of h2 is killed
 # (scripts/hosts-kill.sh). Observers: virsh on h1/h3, `ceph osd blocklist ls`, the
 # rbd status of the images, `cloudfs check`. Times from the kill are printed.
 
@@ -88,20 +89,32 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   echo rbd > "$C/pools/haceph/type"
   echo "$CEPH_CONF" > "$C/pools/haceph/ceph-conf"
   echo "$RPOOL" > "$C/pools/haceph/rbd-pool"
+  echo 1000 > "$C/pools/haceph/over-subscription"     # 4 root disks of 20G on the test OSD
   timeout 60 cat "$C/pools/haceph/wait"
   mkdir "$MNT/images/habase"
   echo "$IMG/base.qcow2" > "$MNT/images/habase/source"
   timeout 60 cat "$MNT/images/habase/wait"
-  for vm in ha1 ha2 plain; do
+  # hadir's data volume is on a dir pool in the rig's shared directory whose shared
+  # attribute is off: hadir is not restarted elsewhere.
+  mkdir -p "$RIG_SHARED/hapool"
+  mkdir "$C/pools/hashared"
+  echo "$RIG_SHARED/hapool" > "$C/pools/hashared/path"
+  timeout 60 cat "$C/pools/hashared/wait"
+  mkdir "$C/volumes/hadirdata"
+  echo hashared > "$C/volumes/hadirdata/pool"
+  for vm in ha1 ha2 plain hadir; do
     mkdir "$C/vms/$vm"
     echo hatiny > "$C/vms/$vm/offering"
     echo habase > "$C/vms/$vm/image"
     echo haceph > "$C/vms/$vm/pool"
     echo 20G > "$C/vms/$vm/root-size"
-    [ "$vm" = plain ] || echo on > "$C/vms/$vm/ha"
-    echo running > "$C/vms/$vm/state"
   done
-  for vm in ha1 ha2 plain; do
+  echo on > "$C/vms/ha1/ha"
+  echo never-stop > "$C/vms/ha2/ha"
+  echo on > "$C/vms/hadir/ha"
+  ln -s ../../../volumes/hadirdata "$C/vms/hadir/volumes/"
+  for vm in ha1 ha2 plain hadir; do echo running > "$C/vms/$vm/state"; done
+  for vm in ha1 ha2 plain hadir; do
     wait_until 180 runs_on "$vm" h2 ||
       { echo "$vm: $(cat "$C/vms/$vm/status/state") $(cat "$C/vms/$vm/status/error")" >&2; false; }
   done
@@ -112,7 +125,7 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   echo enabled > "$C/hosts/h3/state"
 }
 
-@test "kill -9 of every process of h2: lost, fenced, HA VMs run on h1/h3 within 30 s, the other unknown" {
+@test "kill -9 of every process of h2: lost, fenced, HA VMs run on h1/h3 within 30 s, the others unknown" {
   C="$Z/clusters/default"
   ip netns del "cfsha-$RIG_TAG-h2"      # the name only: the namespace goes with h2
   t0=$(now)
@@ -142,7 +155,15 @@ blocklisted() { timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls 2>/dev/null | g
   for vm in ha1 ha2; do
     wait_until 20 status_is "$C/vms/$vm/status/state" running
     [ -z "$(cat "$C/vms/$vm/status/error")" ]
+    grep -q "host h2 was lost and fenced; started on another host" "$C/vms/$vm/status/ha-restart"
   done
+  # hadir (ha on) is not restarted: its data volume is on a dir pool.
+  wait_until 20 status_is "$C/vms/hadir/status/state" unknown
+  grep -q "host h2 is lost: not restarted elsewhere, volume hadirdata is on the dir pool hashared, which is not shared" "$C/vms/hadir/status/error"
+  [ "$(cat "$C/vms/hadir/status/host")" = h2 ]
+  [ -z "$(cat "$C/vms/hadir/status/ha-restart")" ]
+  ! v h1 list --name | grep -q "$(vm_domain hadir)" || false
+  ! v h3 list --name | grep -q "$(vm_domain hadir)" || false
   ! v h1 list --name | grep -q "$(vm_domain plain)" || false
   ! v h3 list --name | grep -q "$(vm_domain plain)" || false
   # No key in status or in the log.

@@ -63,6 +63,14 @@ static void describe_type(FILE *out, const struct cfs_attr_def *a)
         value_format_ratio(a->max, hi, sizeof(hi));
         fprintf(out, " %s..%s", lo, hi);
         break;
+    case CFS_T_BOOL:
+        if (a->nvalues)
+            fputs(": on, off", out);
+        for (size_t i = 0; i < a->nvalues; i++) {
+            fputs(", ", out);
+            put(out, a->values[i]);
+        }
+        break;
     case CFS_T_REF:
         fputs(" to ", out);
         put(out, a->ref);

@@ -684,6 +684,16 @@ int value_normalize(const struct cfs_attr_def *a, const char *data, size_t len,
         for (int i = 0; no[i]; i++)
             if (!strcasecmp(v, no[i]))
                 norm = "off";
+        /* A bool with values takes those too (ha: never-stop). */
+        for (size_t i = 0; i < a->nvalues; i++)
+            if (!strcasecmp(v, a->values[i]))
+                norm = a->values[i];
+        if (!norm && a->nvalues) {
+            char more[256];
+            list_values(a, more, sizeof(more));
+            cfs_err_set(err, EINVAL, "%s: '%.64s' is not on or off, nor one of: %s", a->name, v, more);
+            goto cleanup;
+        }
         if (!norm) {
             cfs_err_set(err, EINVAL, "%s: '%.64s' is not on or off", a->name, v);
             goto cleanup;

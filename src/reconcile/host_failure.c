@@ -8,8 +8,9 @@
  * never returns).  The host is then "lost" (status/connection) and fenced
  * before anything of it starts elsewhere: each Ceph cluster of its
  * cluster's rbd pools blocklists the host's fence-address (fence_rbd.c),
- * recorded in status/fenced.  Its VMs show "unknown"; those with ha on are
- * unplaced and the scheduler starts them on another host.  A lost host
+ * recorded in status/fenced.  Its VMs show "unknown"; those with ha on or
+ * never-stop whose disks every host reaches are unplaced and the scheduler
+ * starts them on another host.  A lost host
  * that answers again stays fenced until its stale domains (VMs now placed
  * elsewhere) are destroyed; then it is unfenced and connected. */
 #include <dirent.h>
@@ -28,6 +29,7 @@
 #include "host_failure.h"
 #include "rc_store.h"
 #include "status_keys.h"
+#include "vm_ha.h"
 #include "vm_move_rules.h"
 
 #define HF_PROBE_MS 2000        /* one reconnect attempt */
@@ -42,16 +44,21 @@ struct probe {
     int refs;
     bool done;
     int result;
+    int slot;                   /* in probing[] */
     struct cfs_err err;
     const struct cfs_compute_driver *drv;
     char uri[1100];
 };
 
 /* Probe threads still running (waiting on frozen hosts): bounded, so that
- * a host frozen for hours does not pile up a thread per attempt. */
+ * a host frozen for hours does not pile up a thread per attempt.  One at a
+ * time per URI: a frozen host's attempts would otherwise take every slot
+ * and the healthy hosts' heartbeats would fail (all of them lost and
+ * fenced, seen in tests/82 under load). */
 #define HF_PROBES_MAX 16
 static pthread_mutex_t probes_mu = PTHREAD_MUTEX_INITIALIZER;
 static int probes_running;
+static char probing[HF_PROBES_MAX][1100];     /* URIs with a probe still running */
 
 static void probe_unref(struct probe *p)
 {
@@ -76,6 +83,7 @@ static void *probe_main(void *arg)
         p->drv->close(c);
     pthread_mutex_lock(&probes_mu);
     probes_running--;
+    probing[p->slot][0] = '\0';
     pthread_mutex_unlock(&probes_mu);
     pthread_mutex_lock(&p->mu);
     p->done = true;
@@ -94,24 +102,36 @@ static int probe(const struct cfs_compute_driver *drv, const char *uri, struct c
 {
     pthread_t t;
     pthread_attr_t attr;
-    int ret = -1;
+    int ret = -1, slot = -1;
+    bool busy = false;
     pthread_mutex_lock(&probes_mu);
-    bool room = probes_running < HF_PROBES_MAX;
-    if (room)
+    for (int i = 0; i < HF_PROBES_MAX; i++) {
+        busy = busy || !strcmp(probing[i], uri);
+        if (slot < 0 && !probing[i][0])
+            slot = i;
+    }
+    bool room = !busy && slot >= 0 && probes_running < HF_PROBES_MAX;
+    if (room) {
         probes_running++;
+        snprintf(probing[slot], sizeof(probing[slot]), "%s", uri);
+    }
     pthread_mutex_unlock(&probes_mu);
+    if (busy)
+        return cfs_err_set(err, ETIMEDOUT, "no answer: an earlier attempt still waits");
     if (!room)
         return cfs_err_set(err, EAGAIN, "no answer: %d earlier attempts still wait", HF_PROBES_MAX);
     struct probe *p = calloc(1, sizeof(*p));
     if (!p) {
         pthread_mutex_lock(&probes_mu);
         probes_running--;
+        probing[slot][0] = '\0';
         pthread_mutex_unlock(&probes_mu);
         return cfs_err_set(err, ENOMEM, "probe: out of memory");
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->refs = 2;
+    p->slot = slot;
     p->drv = drv;
     snprintf(p->uri, sizeof(p->uri), "%s", uri);
     pthread_attr_init(&attr);
@@ -120,6 +140,7 @@ static int probe(const struct cfs_compute_driver *drv, const char *uri, struct c
         pthread_attr_destroy(&attr);
         pthread_mutex_lock(&probes_mu);
         probes_running--;
+        probing[slot][0] = '\0';
         pthread_mutex_unlock(&probes_mu);
         p->refs = 1;
         probe_unref(p);
@@ -598,6 +619,9 @@ int host_failure_vm(struct reconciler *rc, const struct cfs_res *vm, struct rc_h
         snprintf(msg, sizeof(msg), "host %s was lost and fenced: restarting on another host",
                  h->name);
         rc_set_status(rc, vm, "error", msg);
+        snprintf(why, sizeof(why), "host %.64s was lost and fenced; started on another host",
+                 h->name);
+        vm_ha_record(rc, vm, why);
         rc_set_state(rc, vm, "unknown");
         vm_move_cpu_remember(rc, vm, h->id);    /* host-passthrough: the same CPU again */
         rc_set_status(rc, vm, "host", "");

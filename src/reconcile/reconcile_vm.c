@@ -29,6 +29,7 @@
 #include "scheduler.h"
 #include "status_keys.h"
 #include "value.h"
+#include "vm_ha.h"
 #include "vm_migrate.h"
 #include "vm_move_rules.h"
 #include "vm_seed.h"
@@ -332,16 +333,15 @@ static enum step vm_read_spec(struct vm_pass *p)
     p->gen = store_spec_generation(rc->st, vm->id);
     for (size_t i = 0; i < sizeof(spec_attrs) / sizeof(spec_attrs[0]); i++)
         *spec_field(s, i) = rc_attr(rc, vm->id, spec_attrs[i].attr);
-    /* The cluster's ha puts every VM of it under HA (cluster.cfg). */
-    if (strcmp(s->ha, "on")) {
-        char *cluster_ha = rc_attr(rc, vm->parent, "ha");
-        if (!strcmp(cluster_ha, "on")) {
-            free(s->ha);
-            s->ha = cluster_ha;
-            cluster_ha = NULL;
-        }
-        free(cluster_ha);
+    /* The cluster's ha puts every VM of it under HA (cluster.cfg): the
+     * stronger of the two levels applies. */
+    char *cluster_ha = rc_attr(rc, vm->parent, "ha");
+    if (vm_ha_parse(cluster_ha) > vm_ha_parse(s->ha)) {
+        free(s->ha);
+        s->ha = cluster_ha;
+        cluster_ha = NULL;
     }
+    free(cluster_ha);
     int sized = scheduler_vm_size(rc, vm, &s->vcpus, &s->memory, &err);
     char *acted = rc_status(rc, vm->id, CFS_ST_GEN);
     char *made_root = rc_status(rc, vm->id, "root-volume");
@@ -434,6 +434,9 @@ static enum step vm_place(struct vm_pass *p)
         if (ok) {
             rc_set_status(rc, vm, "host", p->placed);
             rc_flush(rc);
+            p->drift = false;   /* its start there is the spec's (an HA restart elsewhere
+                                 * is recorded by host_failure.c), not a restart of a
+                                 * domain stopped behind cloudfs's back */
         }
         pthread_mutex_unlock(&rc->place_lock);
         if (!ok && err.code == EAGAIN) {
@@ -467,7 +470,8 @@ static enum step vm_host(struct vm_pass *p)
     }
     pthread_rwlock_rdlock(&p->h->rw);
     p->conn = p->h->conn;
-    int lost = host_failure_vm(p->rc, p->vm, p->h, !strcmp(p->s.ha, "on"), p->s.state, p->s.pin);
+    int lost = host_failure_vm(p->rc, p->vm, p->h, vm_ha_parse(p->s.ha) >= VM_HA_ON, p->s.state,
+                               p->s.pin);
     if (lost >= 0) {
         p->result = lost;
         return STEP_DONE;
@@ -805,6 +809,19 @@ static void report_drift(struct vm_pass *p, const char *hint)
     rc_set_status(p->rc, p->vm, "error", msg);
 }
 
+/* A domain off behind cloudfs's back that ha does not restart (why: the
+ * cause, from vm_ha_restarts). */
+static void ha_drift(struct vm_pass *p, const char *why)
+{
+    char hint[400];
+    enum vm_ha l = vm_ha_parse(p->s.ha);
+    snprintf(hint, sizeof(hint), " (%s; %s; write stopped then running to converge)", why,
+             l == VM_HA_ON ? "ha on restarts a VM after a host failure or a stop from outside "
+                             "the guest, never-stop also after a guest poweroff or crash"
+                           : "ha is off");
+    report_drift(p, hint);
+}
+
 /* Take the next step of the power state machine towards the desired state
  * (start, resume, pause, graceful then forced stop), announcing the
  * transitional state first.  Drift from a reached spec is reported, not
@@ -817,7 +834,11 @@ static int vm_power(struct vm_pass *p, struct cfs_err *err)
     const char *want = p->s.state;
     enum cfs_power pw = p->info.power;
     bool off = pw == CFS_POWER_SHUTOFF || pw == CFS_POWER_NONE || pw == CFS_POWER_CRASHED;
-    bool ha = !strcmp(p->s.ha, "on");
+    char why[160] = "its domain was paused outside cloudfs";
+    /* ha on and never-stop resume a domain paused behind cloudfs's back;
+     * one found off, as vm_ha_restarts says. */
+    bool ha = off ? vm_ha_restarts(vm_ha_parse(p->s.ha), pw, p->info.reason, why, sizeof(why))
+                  : vm_ha_parse(p->s.ha) >= VM_HA_ON;
     if (strcmp(want, "stopped"))
         stop_deadline(rc, vm->id, 0);
     if (!strcmp(want, "running")) {
@@ -826,11 +847,17 @@ static int vm_power(struct vm_pass *p, struct cfs_err *err)
         } else if (pw == CFS_POWER_SHUTDOWN) {
             p->result = 1000;   /* let the guest finish, then start again */
         } else if (p->drift && !ha) {
-            report_drift(p, " (write stopped then running to converge)");
+            ha_drift(p, why);
         } else if (pw == CFS_POWER_PAUSED) {
             announce(rc, vm, "resuming");
             return rc->drv->resume(p->conn, vm->uuid, err);
         } else if (off) {
+            if (p->drift && vm_ha_noteworthy(pw, p->info.reason)) {
+                char rec[300];
+                snprintf(rec, sizeof(rec), "%s; started again on host %s (ha %s)", why, p->placed,
+                         p->s.ha);
+                vm_ha_record(rc, vm, rec);
+            }
             announce(rc, vm, "starting");
             return rc->drv->start(p->conn, vm->uuid, false, err);
         }
@@ -1072,5 +1099,5 @@ const struct rc_kind rc_kind_vm = {
                       "volume/error volume/attached-to volume/root-of volume/" CFS_ST_ATTACHED
                       " volume/" CFS_ST_TARGET " volume/" CFS_ST_USED " volume/" CFS_ST_ROOT_OF
                       " " CFS_ST_NICS " nic/state nic/target migration " CFS_ST_MIGRATING_TO
-                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED " " CFS_ST_CPU_FROM,
+                      " " CFS_ST_MIG_FAILED " " CFS_ST_EVACUATED " " CFS_ST_UNPINNED " " CFS_ST_CPU_FROM " ha-restart",
 };
