@@ -277,7 +277,9 @@ check_ours() {
   echo rbd > "$C/pools/r78ceph/type"
   echo "$CEPH_CONF" > "$C/pools/r78ceph/ceph-conf"
   echo "$RPOOL" > "$C/pools/r78ceph/rbd-pool"
-  timeout 60 cat "$C/pools/r78ceph/wait" >/dev/null
+  # Until the monitors have the new Ceph pool's first statistics the pool
+  # reads unavailable (and `wait` fails): wait for available, as tests/63.
+  wait_until 120 file_is "$C/pools/r78ceph/status/state" available
   mkdir "$C/volumes/r78r"
   echo r78ceph > "$C/volumes/r78r/pool"
   timeout 90 cat "$C/volumes/r78r/wait" >/dev/null
