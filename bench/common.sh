@@ -69,6 +69,21 @@ bench_reconciler() {
   echo $! > "$BT/reconcile.pid"
 }
 
+# bench_rig_hosts H...: the mount's local host disabled, rig hosts H (from
+# scripts/hosts-up.sh in $RIG) added with TCG guests, until each is connected.
+bench_rig_hosts() {
+  local h
+  echo disabled > "$BC/hosts/local/state"
+  for h in "$@"; do
+    mkdir "$BC/hosts/$h"
+    cat "$RIG/$h/uri" > "$BC/hosts/$h/uri"
+    echo qemu > "$BC/hosts/$h/domain-type"
+  done
+  for h in "$@"; do
+    for _ in $(seq 1 300); do [ "$(cat "$BC/hosts/$h/status/connection")" = connected ] && break; sleep 0.2; done
+  done
+}
+
 bench_cleanup() {
   [ -n "${BT:-}" ] || return 0
   # On the real libvirt: the domains and VPC data planes the run made.

@@ -59,15 +59,7 @@ virsh -q -c "${U[$from]}" undefine "$dom" >/dev/null
 # --- cloudfs: the same guest, moved by writing host ---
 bench_mount test:///default "allow-test-uri = true; default-subnet = \"\"; resync-interval = 5; seed-dir = \"$W/seed\";"
 bench_reconciler
-echo disabled > "$BC/hosts/local/state"
-for h in h1 h2; do
-  mkdir "$BC/hosts/$h"
-  cat "$RIG/$h/uri" > "$BC/hosts/$h/uri"
-  echo qemu > "$BC/hosts/$h/domain-type"
-done
-for h in h1 h2; do
-  for _ in $(seq 1 300); do [ "$(cat "$BC/hosts/$h/status/connection")" = connected ] && break; sleep 0.2; done
-done
+bench_rig_hosts h1 h2
 mkdir "$BT/mnt/offerings/b128"; echo 1 > "$BT/mnt/offerings/b128/cpus"; echo 128M > "$BT/mnt/offerings/b128/memory"
 X="$BC/vms/bm"
 mkdir "$X"
