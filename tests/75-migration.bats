@@ -45,17 +45,6 @@ last_count() {
   echo "${n:-0}"
 }
 count_above() { [ "$(last_count "$1")" -gt "$2" ]; }
-# counted_once VM: one boot only, and every count one more than the one before with a
-# growing uptime: the guest never restarted.
-counted_once() {
-  local log
-  log=$(console_of "$1")
-  [ "$(grep -ac '^TINYGUEST COUNTER START' "$log")" = 1 ] || { grep -a TINYGUEST "$log" | head -20 >&2; return 1; }
-  grep -a '^TINYGUEST COUNT ' "$log" | awk '
-    { if (NR > 1 && ($3 + 0 != n + 1 || $5 + 0 < up)) { print "count " $3 " after " n " (uptime " $5 ")"; bad = 1 }
-      n = $3 + 0; up = $5 + 0 }
-    END { exit bad }' >&2
-}
 # new_vm NAME HOST: a counting guest pinned to HOST, started.
 new_vm() {
   mkdir "$C/vms/$1"

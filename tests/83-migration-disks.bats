@@ -90,16 +90,6 @@ disk_count() {
   fi | tr -d '\0' | awk '$1 == "TINYGUEST" && $2 == "COUNT" { print $3 }'
 }
 disk_count_above() { local n; n=$(disk_count "$1" "${3:-}"); [ -n "$n" ] && [ "$n" -gt "$2" ]; }
-# counted_once VM: one boot only and counts that go one up each time on the console.
-counted_once() {
-  local log
-  log=$(cat "$C/vms/$1/status/console")
-  [ "$(grep -ac '^TINYGUEST COUNTER START' "$log")" = 1 ] || { grep -a TINYGUEST "$log" | head -20 >&2; return 1; }
-  grep -a '^TINYGUEST COUNT ' "$log" | awk '
-    { if (NR > 1 && ($3 + 0 != n + 1 || $5 + 0 < up)) { print "count " $3 " after " n " (uptime " $5 ")"; bad = 1 }
-      n = $3 + 0; up = $5 + 0 }
-    END { exit bad }' >&2
-}
 # new_vm NAME POOL HOST: a counting guest with a root disk in POOL, pinned to HOST, started.
 new_vm() {
   mkdir "$C/vms/$1"

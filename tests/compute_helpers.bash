@@ -147,3 +147,15 @@ rig_down() {
   [ -n "${RIG:-}" ] || return 0
   "$REPO/scripts/hosts-down.sh" "$RIG"
 }
+
+# counted_once VM: the tiny counting guest (tests/75, 83) booted once, and every
+# count is one more than the one before with a growing uptime: it never restarted.
+counted_once() {
+  local log
+  log=$(cat "$C/vms/$1/status/console")
+  [ "$(grep -ac '^TINYGUEST COUNTER START' "$log")" = 1 ] || { grep -a TINYGUEST "$log" | head -20 >&2; return 1; }
+  grep -a '^TINYGUEST COUNT ' "$log" | awk '
+    { if (NR > 1 && ($3 + 0 != n + 1 || $5 + 0 < up)) { print "count " $3 " after " n " (uptime " $5 ")"; bad = 1 }
+      n = $3 + 0; up = $5 + 0 }
+    END { exit bad }' >&2
+}
